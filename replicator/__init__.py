@@ -1,0 +1,1 @@
+"""Async, concurrent replicator for OpenStack Glance image services."""

@@ -1,0 +1,5 @@
+"""`python -m replicator`."""
+
+from replicator.cli import main
+
+main()

@@ -1,0 +1,236 @@
+"""The `replicator` command: parse options, build stores and settings, call the engine.
+
+No HTTP and no business rules here. Exit codes are decided in one place (`_run`):
+0 done or identical, 1 some images failed or compare found differences, 2 the run could not
+happen (bad usage, unreachable server, unusable input), always with a one-line message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Awaitable, Callable, Optional
+
+import typer
+
+from replicator import console
+from replicator.endpoints import parse_server
+from replicator.engine import run as engine
+from replicator.errors import RunError
+from replicator.http import GlanceHttp, make_ssl_context
+from replicator.settings import Settings
+from replicator.stores.base import ImageStore
+from replicator.stores.dumpdir import DumpDirStore
+from replicator.stores.glance_v2 import GlanceV2Store
+from replicator.units import parse_size
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Replicate images between OpenStack Glance services, fast: size, dump, load, livecopy, compare.",
+)
+
+# Options shared by the commands, declared once.
+ChunkSize = Annotated[str, typer.Option("--chunksize", "-c", help="Bytes per read and write, e.g. 65536, 4M.")]
+DontReplicate = Annotated[str, typer.Option("--dontreplicate", "-D", help='Space-separated fields not to replicate, e.g. "owner min_ram".')]
+MetaOnly = Annotated[bool, typer.Option("--metaonly", "-m", help="Replicate metadata only, not image data.")]
+Token = Annotated[Optional[str], typer.Option("--token", "-t", help="Token for both servers (sent as X-Auth-Token).")]
+SourceToken = Annotated[Optional[str], typer.Option("--sourcetoken", help="Token for the source server.")]
+TargetToken = Annotated[Optional[str], typer.Option("--targettoken", help="Token for the target server.")]
+Concurrency = Annotated[int, typer.Option("--concurrency", "-j", min=1, max=256, help="Images transferred at once.")]
+Retries = Annotated[int, typer.Option("--retries", min=0, help="Retries of a failed step (connection lost, 5xx).")]
+Timeout = Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds to connect, and of silence while reading.")]
+NoVerify = Annotated[bool, typer.Option("--no-verify", help="Do not hash the data in flight (size is still checked).")]
+Insecure = Annotated[bool, typer.Option("--insecure", help="Do not verify https certificates.")]
+CaCert = Annotated[Optional[str], typer.Option("--cacert", help="CA bundle to verify https certificates with.")]
+Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Also log skipped images.")]
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+def _settings(
+    chunksize: str = "1M", dontreplicate: str = "", metaonly: bool = False, concurrency: int = 4,
+    retries: int = 3, timeout: float = 60.0, no_verify: bool = False,
+) -> Settings:
+    chunk = parse_size(chunksize)
+    if chunk < 1:
+        raise RunError("--chunksize must be at least 1 byte")
+    return Settings(
+        concurrency=concurrency, chunk_size=chunk, dont_replicate=frozenset(dontreplicate.split()),
+        metaonly=metaonly, verify=not no_verify, retries=retries, timeout=timeout,
+    )
+
+
+def _glance(url: str, settings: Settings, token: str | None, insecure: bool, cacert: str | None) -> GlanceV2Store:
+    """A store for an already parsed URL: built only once every argument has been checked."""
+    http = GlanceHttp(url, settings, token=token, ssl_context=make_ssl_context(insecure, cacert))
+    return GlanceV2Store(http, settings)
+
+
+def _run(work: Callable[[], Awaitable[int]]) -> None:
+    """Run one command's coroutine and turn its outcome into an exit code and messages."""
+    try:
+        code = _run_async(work())
+    except RunError as exc:
+        print(f"replicator: error: {exc}", file=sys.stderr)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        print("replicator: interrupted", file=sys.stderr)
+        raise typer.Exit(130) from None
+    raise typer.Exit(code)
+
+
+def _run_async(coroutine: Awaitable[int]) -> int:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)  # type: ignore[arg-type]
+    return uvloop.run(coroutine)  # type: ignore[arg-type]
+
+
+async def _closing(work: Awaitable[int], *stores: ImageStore) -> int:
+    try:
+        return await work
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def _copy(source: ImageStore, target: ImageStore, settings: Settings, verbose: bool) -> int:
+    started = time.monotonic()
+    results = await engine.replicate(source, target, settings, console.LineLog(verbose=verbose))
+    print(console.summary(results, time.monotonic() - started), file=sys.stderr)
+    return 1 if any(r.result == "failed" for r in results) else 0
+
+
+@app.command()
+def size(
+    server: Annotated[str, typer.Argument(help="host:port or http(s)://host[:port][/prefix]")],
+    token: Token = None, json: Json = False, timeout: Timeout = 60.0,
+    insecure: Insecure = False, cacert: CaCert = None,
+) -> None:
+    """How many active images SERVER holds and how many bytes a dump would take."""
+
+    async def work() -> int:
+        settings = _settings(timeout=timeout)
+        store = _glance(parse_server(server), settings, token, insecure, cacert)
+
+        async def report() -> int:
+            inventory = await engine.measure(store)
+            print(console.size_json(inventory) if json else console.size_line(inventory))
+            return 0
+
+        return await _closing(report(), store)
+
+    _run(work)
+
+
+@app.command()
+def dump(
+    server: Annotated[str, typer.Argument(help="The Glance to dump.")],
+    path: Annotated[Path, typer.Argument(help="Directory to write <id> and <id>.img files into.")],
+    chunksize: ChunkSize = "1M", dontreplicate: DontReplicate = "", metaonly: MetaOnly = False,
+    token: Token = None, concurrency: Concurrency = 4, retries: Retries = 3, timeout: Timeout = 60.0,
+    no_verify: NoVerify = False, insecure: Insecure = False, cacert: CaCert = None, verbose: Verbose = False,
+) -> None:
+    """Write every image's metadata (DIR/<id>) and data (DIR/<id>.img) to disk; reruns resume."""
+
+    async def work() -> int:
+        settings = _settings(chunksize, dontreplicate, metaonly, concurrency, retries, timeout, no_verify)
+        url = parse_server(server)
+        target = DumpDirStore(path, settings, create=True)
+        source = _glance(url, settings, token, insecure, cacert)
+        return await _closing(_copy(source, target, settings, verbose), source, target)
+
+    _run(work)
+
+
+@app.command()
+def load(
+    server: Annotated[str, typer.Argument(help="The Glance to load into.")],
+    path: Annotated[Path, typer.Argument(help="A dump directory (ours or the old glance-replicator's).")],
+    chunksize: ChunkSize = "1M", dontreplicate: DontReplicate = "", metaonly: MetaOnly = False,
+    token: Token = None, concurrency: Concurrency = 4, retries: Retries = 3, timeout: Timeout = 60.0,
+    no_verify: NoVerify = False, insecure: Insecure = False, cacert: CaCert = None, verbose: Verbose = False,
+) -> None:
+    """Put a dump into SERVER, keeping ids; update the metadata of images already there."""
+
+    async def work() -> int:
+        settings = _settings(chunksize, dontreplicate, metaonly, concurrency, retries, timeout, no_verify)
+        url = parse_server(server)
+        source = DumpDirStore(path, settings, create=False)
+        target = _glance(url, settings, token, insecure, cacert)
+        return await _closing(_copy(source, target, settings, verbose), source, target)
+
+    _run(work)
+
+
+@app.command()
+def livecopy(
+    source_server: Annotated[str, typer.Argument(metavar="SOURCE", help="The Glance to copy from.")],
+    target_server: Annotated[str, typer.Argument(metavar="TARGET", help="The Glance to copy to.")],
+    chunksize: ChunkSize = "1M", dontreplicate: DontReplicate = "", metaonly: MetaOnly = False,
+    token: Token = None, sourcetoken: SourceToken = None, targettoken: TargetToken = None,
+    concurrency: Concurrency = 4, retries: Retries = 3, timeout: Timeout = 60.0, no_verify: NoVerify = False,
+    insecure: Insecure = False, cacert: CaCert = None, verbose: Verbose = False,
+) -> None:
+    """Copy images straight from SOURCE to TARGET, data streamed through, never staged on disk."""
+
+    async def work() -> int:
+        settings = _settings(chunksize, dontreplicate, metaonly, concurrency, retries, timeout, no_verify)
+        source_url, target_url = parse_server(source_server), parse_server(target_server)
+        source = _glance(source_url, settings, sourcetoken or token, insecure, cacert)
+        target = _glance(target_url, settings, targettoken or token, insecure, cacert)
+        return await _closing(_copy(source, target, settings, verbose), source, target)
+
+    _run(work)
+
+
+@app.command()
+def compare(
+    source_server: Annotated[str, typer.Argument(metavar="SOURCE", help="The reference Glance.")],
+    target_server: Annotated[str, typer.Argument(metavar="TARGET", help="The Glance to check.")],
+    dontreplicate: DontReplicate = "", metaonly: MetaOnly = False,
+    token: Token = None, sourcetoken: SourceToken = None, targettoken: TargetToken = None,
+    json: Json = False, timeout: Timeout = 60.0, insecure: Insecure = False, cacert: CaCert = None,
+) -> None:
+    """Report images missing from TARGET or whose metadata differs, field by field."""
+
+    async def work() -> int:
+        settings = _settings(dontreplicate=dontreplicate, metaonly=metaonly, timeout=timeout)
+        source_url, target_url = parse_server(source_server), parse_server(target_server)
+        source = _glance(source_url, settings, sourcetoken or token, insecure, cacert)
+        target = _glance(target_url, settings, targettoken or token, insecure, cacert)
+
+        async def report() -> int:
+            actions = await engine.compare(source, target, settings)
+            print(console.compare_json(actions) if json else console.compare_text(actions))
+            return 1 if console.differences(actions) else 0
+
+        return await _closing(report(), source, target)
+
+    _run(work)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def serve(ctx: typer.Context) -> None:
+    """Run the built-in Glance-compatible server (for demos, tests, benchmarks). --help for its options."""
+    from replicator.server.__main__ import main as serve_main
+
+    serve_main(list(ctx.args))
+
+
+@app.command()
+def demo() -> None:
+    """Start two local servers, fill one with a dozen images, livecopy them, and compare."""
+    from replicator.demo import run_demo
+
+    _run(run_demo)
+
+

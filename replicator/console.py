@@ -1,0 +1,141 @@
+"""What a person sees: a line per finished image, the summary, the compare report, sizes.
+
+The engine only emits events and returns results; this module turns them into text.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from typing import Any, Sequence, TextIO
+
+from replicator.engine.events import Event, ImageFinished, ImageResult, ImageRetrying, RunPlanned
+from replicator.engine.plan import Action
+from replicator.engine.run import Inventory
+from replicator.stores.base import MISSING
+
+
+def human_size(count: float) -> str:
+    """Binary units, as the old glance-replicator printed them: `1.5 GiB`."""
+    for unit in ("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi"):
+        if abs(count) < 1024.0:
+            return f"{count:3.1f} {unit}B"
+        count /= 1024.0
+    return f"{count:.1f} YiB"
+
+
+def size_line(inventory: Inventory) -> str:
+    return (
+        f"Total size is {inventory.bytes} bytes ({human_size(inventory.bytes)}) "
+        f"across {inventory.images} images"
+    )
+
+
+def size_json(inventory: Inventory) -> str:
+    return json.dumps({"images": inventory.images, "bytes": inventory.bytes, "human": human_size(inventory.bytes)})
+
+
+class LineLog:
+    """An event sink that writes one line per finished image (and per retry) to a stream."""
+
+    def __init__(self, stream: TextIO = sys.stderr, verbose: bool = False) -> None:
+        self._stream = stream
+        self._verbose = verbose
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RunPlanned):
+            self._write(f"plan: {event.images_with_work} of {len(event.actions)} images need work, "
+                        f"{human_size(event.bytes_to_copy)} to copy")
+        elif isinstance(event, ImageRetrying):
+            self._write(f"retry {event.attempt} for {event.image_id}: {event.error}")
+        elif isinstance(event, ImageFinished):
+            result = event.result
+            if result.result == "failed":
+                self._write(f"FAILED  {result.image_id} {_quoted(result.name)}: {result.error}")
+            elif result.result == "ok" or self._verbose:
+                detail = f"{human_size(result.bytes)} in {result.seconds:.1f}s" if result.bytes else result.reason
+                self._write(f"{result.action:<7} {result.image_id} {_quoted(result.name)}: {detail}")
+
+    def _write(self, line: str) -> None:
+        print(line, file=self._stream, flush=True)
+
+
+def summary(results: Sequence[ImageResult], seconds: float) -> str:
+    """One paragraph: counts per action and result, bytes, time, rate, failures with reasons."""
+    by_outcome = Counter((r.action, r.result) for r in results)
+    copied = sum(r.bytes for r in results)
+    failed = [r for r in results if r.result == "failed"]
+    parts = [f"{count} {action} {result}" for (action, result), count in sorted(by_outcome.items())]
+    rate = copied / seconds if seconds > 0 else 0.0
+    lines = [
+        f"{len(results)} images: " + (", ".join(parts) if parts else "nothing to do"),
+        f"{human_size(copied)} copied in {seconds:.1f}s ({human_size(rate)}/s)",
+    ]
+    if failed:
+        lines.append(f"{len(failed)} failed:")
+        lines.extend(f"  {r.image_id} {_quoted(r.name)}: {r.error}" for r in failed)
+    return "\n".join(lines)
+
+
+def differences(actions: Sequence[Action]) -> list[Action]:
+    """The actions compare reports: all but the identical and the deliberately skipped."""
+    return [a for a in actions if a.has_work or a.problem]
+
+
+def compare_text(actions: Sequence[Action]) -> str:
+    lines = []
+    for action in differences(actions):
+        image = action.image
+        if action.create:
+            lines.append(f"missing   {image.id} {_quoted(image.name)}")
+            continue
+        if action.problem or action.upload:
+            lines.append(f"{'problem' if action.problem else 'no data':<9} {image.id} {_quoted(image.name)}: {action.reason}")
+        for change in action.changes:
+            lines.append(
+                f"differs   {image.id} {_quoted(image.name)}: {change.key}: "
+                f"source {_value(change.new)}, target {_value(change.old)}"
+            )
+    kinds = Counter(_category(a) for a in actions)
+    lines.append(
+        f"{len(actions)} images compared: {kinds['missing']} missing, {kinds['different']} different, "
+        f"{kinds['identical']} identical" + (f", {kinds['skipped']} skipped" if kinds["skipped"] else "")
+    )
+    return "\n".join(lines)
+
+
+def compare_json(actions: Sequence[Action]) -> str:
+    entries: list[dict[str, Any]] = []
+    for action in differences(actions):
+        entries.append({
+            "id": action.image.id,
+            "name": action.image.name,
+            "status": _category(action),
+            "reason": action.reason,
+            "differences": [
+                {"field": c.key, "source": _json_value(c.new), "target": _json_value(c.old)} for c in action.changes
+            ],
+        })
+    kinds = Counter(_category(a) for a in actions)
+    return json.dumps({"images": entries, "summary": {"compared": len(actions), **{k: kinds[k] for k in ("missing", "different", "identical", "skipped")}}}, indent=2)
+
+
+def _category(action: Action) -> str:
+    if action.create:
+        return "missing"
+    if action.has_work or action.problem:
+        return "different"
+    return "identical" if action.reason == "identical" else "skipped"
+
+
+def _quoted(name: str) -> str:
+    return f'"{name}"' if name else "(unnamed)"
+
+
+def _value(value: Any) -> str:
+    return "absent" if value is MISSING else json.dumps(value, default=str)
+
+
+def _json_value(value: Any) -> Any:
+    return None if value is MISSING else value

@@ -1,0 +1,98 @@
+"""Run a plan: at most `concurrency` images at once, data streamed source -> verifier -> target.
+
+Memory is bounded by the pool size times a couple of chunks, whatever the image sizes: the
+source is read only as fast as the target accepts (back-pressure through the async iterators).
+One image's failure never stops the others; each ends with exactly one `ImageResult`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import aclosing
+from typing import Iterable, Iterator
+
+from replicator.engine.events import (
+    BytesCopied, EventSink, ImageFinished, ImageResult, ImageRetrying, ImageStarted,
+)
+from replicator.engine.plan import Action, creation_attributes
+from replicator.engine.verify import StreamVerifier
+from replicator.errors import ImageError
+from replicator.retry import with_retries
+from replicator.settings import Settings
+from replicator.stores.base import ImageStore
+
+
+class Transfer:
+    """Executes actions between one source and one target store."""
+
+    def __init__(self, source: ImageStore, target: ImageStore, settings: Settings, emit: EventSink) -> None:
+        self._source = source
+        self._target = target
+        self._settings = settings
+        self._emit = emit
+
+    async def run(self, actions: Iterable[Action]) -> list[ImageResult]:
+        """Execute every action; results come back in the order the actions finished."""
+        pending: Iterator[Action] = iter(actions)
+        results: list[ImageResult] = []
+
+        async def worker() -> None:
+            for action in pending:
+                result = await self._execute(action)
+                results.append(result)
+                self._emit(ImageFinished(result))
+
+        workers = max(1, self._settings.concurrency)
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        return results
+
+    async def _execute(self, action: Action) -> ImageResult:
+        image = action.image
+        started = time.monotonic()
+        copied = 0
+
+        def finish(result: str, error: str | None = None) -> ImageResult:
+            return ImageResult(
+                image_id=image.id, name=image.name, action=action.kind, result=result, bytes=copied,
+                seconds=round(time.monotonic() - started, 3), reason=action.reason, error=error,
+            )
+
+        if action.problem:
+            return finish("failed", action.reason)
+        if not action.has_work:
+            return finish("skipped")
+        self._emit(ImageStarted(action))
+        try:
+            if action.create:
+                await self._retrying(action, lambda: self._create(action))
+            if action.changes and not action.create:
+                await self._retrying(
+                    action, lambda: self._target.update_metadata(image, action.current or image, action.changes)
+                )
+            if action.upload:
+                copied = await self._retrying(action, lambda: self._copy_data(action))
+        except ImageError as exc:
+            return finish("failed", str(exc))
+        return finish("ok")
+
+    async def _create(self, action: Action) -> None:
+        await self._target.create_image(action.image, creation_attributes(action.image, self._settings))
+
+    async def _copy_data(self, action: Action) -> int:
+        """Stream the whole image once; a retry starts again from its first byte."""
+        image = action.image
+        verifier = StreamVerifier(image, hashes=self._settings.verify)
+
+        def on_bytes(count: int) -> None:
+            self._emit(BytesCopied(image.id, count))
+
+        async with aclosing(self._source.read_data(image)) as chunks:
+            await self._target.write_data(image, verifier.verified(chunks, on_bytes))
+        return verifier.bytes
+
+    async def _retrying(self, action: Action, step):  # type: ignore[no-untyped-def]
+        def on_retry(attempt: int, error: ImageError) -> None:
+            self._emit(ImageRetrying(action.image.id, attempt, str(error)))
+
+        return await with_retries(step, self._settings.retries, on_retry)

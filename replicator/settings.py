@@ -1,0 +1,25 @@
+"""Run settings: one frozen value built by the CLI and read by the engine and the stores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the user chose for this run.
+
+    `chunk_size` bounds memory: each transfer holds at most a couple of chunks, so a run
+    holds about `concurrency * chunk_size * 2` bytes of image data whatever the image sizes.
+    `timeout` is a connect and per-read (stall) limit, never a limit on a whole transfer.
+    """
+
+    concurrency: int = 4
+    chunk_size: int = 1 * MiB
+    dont_replicate: frozenset[str] = frozenset()
+    metaonly: bool = False
+    verify: bool = True
+    retries: int = 3
+    timeout: float = 60.0

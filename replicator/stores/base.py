@@ -1,0 +1,58 @@
+"""The image store protocol: what the engine needs from a Glance or a dump directory.
+
+The engine plans and copies against this interface only, so a new kind of store (Glance v1,
+an object store for dumps) is one new module and no change to the engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Protocol, Sequence
+
+from replicator.records import ImageRecord
+
+#: Marks an attribute absent on one side of a difference.
+MISSING: Any = type("Missing", (), {"__repr__": lambda self: "<missing>"})()
+
+
+@dataclass(frozen=True)
+class AttributeChange:
+    """One attribute to bring from its target value (`old`) to the source's (`new`).
+
+    Either side may be `MISSING`: an attribute to add, or one to remove.
+    """
+
+    key: str
+    old: Any
+    new: Any
+
+
+class ImageStore(Protocol):
+    """A place images live: listed, read, created, written and updated by id."""
+
+    #: Shown in messages: "Glance at http://host:9292", "dump directory /srv/dump".
+    description: str
+
+    async def list_images(self) -> list[ImageRecord]:
+        """Every image this store holds, in full (the plan needs exact totals)."""
+
+    def read_data(self, image: ImageRecord, offset: int = 0) -> AsyncIterator[bytes]:
+        """The image's bytes from `offset` on, as chunks; closing the iterator frees the source."""
+
+    async def create_image(self, image: ImageRecord, attributes: dict[str, Any]) -> None:
+        """Create an image under `image.id` with the given replicated attributes."""
+
+    async def write_data(self, image: ImageRecord, chunks: AsyncIterator[bytes]) -> None:
+        """Store `image.size` bytes from `chunks`.
+
+        If `chunks` raises, the write must be abandoned so that no partial or unverified data
+        ever becomes a usable image (Glance: the upload is cut; a dump: the file is not renamed).
+        """
+
+    async def update_metadata(
+        self, image: ImageRecord, current: ImageRecord, changes: Sequence[AttributeChange]
+    ) -> None:
+        """Apply `changes` to the stored copy `current` so it matches the source `image`."""
+
+    async def close(self) -> None:
+        """Release connections and files."""

@@ -1,0 +1,117 @@
+"""The engine's decisions, as plain data: no server, no disk."""
+
+from __future__ import annotations
+
+import uuid
+
+from replicator.engine.plan import attribute_changes, plan, totals
+from replicator.records import ImageRecord
+from replicator.settings import Settings
+from replicator.stores.base import MISSING, AttributeChange
+
+
+def image(status: str = "active", size: int | None = 10, checksum: str | None = "aa", **attributes) -> ImageRecord:
+    attrs = {"name": "img", "disk_format": "raw", "container_format": "bare", "tags": [], **attributes}
+    return ImageRecord(id=str(uuid.uuid4()), status=status, attributes=attrs, size=size, checksum=checksum)
+
+
+def copy_of(record: ImageRecord, status: str | None = None, **changed) -> ImageRecord:
+    attrs = {**record.attributes, **changed}
+    return ImageRecord(id=record.id, status=status or record.status, attributes=attrs,
+                       size=record.size, checksum=record.checksum)
+
+
+def test_missing_active_image_is_created_and_uploaded():
+    source = image()
+    (action,) = plan([source], [], Settings())
+    assert (action.kind, action.create, action.upload) == ("create", True, True)
+    assert totals([action]) == (1, 10)
+
+
+def test_metaonly_creates_without_data():
+    (action,) = plan([image()], [], Settings(metaonly=True))
+    assert action.create and not action.upload
+    assert totals([action]) == (1, 0)
+
+
+def test_queued_source_is_created_without_data():
+    (action,) = plan([image(status="queued", size=None, checksum=None)], [], Settings())
+    assert action.create and not action.upload
+    assert "metadata only" in action.reason
+
+
+def test_identical_image_is_skipped():
+    source = image(foo="bar")
+    (action,) = plan([source], [copy_of(source)], Settings())
+    assert action.kind == "skip" and action.reason == "identical" and not action.has_work
+
+
+def test_tag_order_does_not_count_as_a_difference():
+    source = image(tags=["a", "b"])
+    (action,) = plan([source], [copy_of(source, tags=["b", "a"])], Settings())
+    assert not action.changes
+
+
+def test_renamed_property_added_and_removed_become_changes():
+    source = image(name="new", added="1")
+    target = copy_of(source, name="old", stale="x")
+    del target.attributes["added"]  # type: ignore[attr-defined]
+    (action,) = plan([source], [target], Settings())
+    assert action.kind == "update"
+    assert set(action.changes) == {
+        AttributeChange("name", "old", "new"),
+        AttributeChange("added", MISSING, "1"),
+        AttributeChange("stale", "x", MISSING),
+    }
+
+
+def test_base_attributes_are_never_removed():
+    assert attribute_changes({"name": "a"}, {"name": "a", "min_ram": 0, "custom": "x"}) == [
+        AttributeChange("custom", "x", MISSING)
+    ]
+
+
+def test_dontreplicate_fields_are_ignored_both_ways():
+    source = image(owner="p1", extra="1")
+    target = copy_of(source, owner="p2", extra="2")
+    (action,) = plan([source], [target], Settings(dont_replicate=frozenset({"owner", "extra"})))
+    assert action.kind == "skip"
+
+
+def test_queued_target_gets_the_data():
+    source = image()
+    (action,) = plan([source], [copy_of(source, status="queued")], Settings())
+    assert (action.kind, action.upload, action.create) == ("upload", True, False)
+
+
+def test_target_with_other_data_is_a_problem_never_overwritten():
+    source = image()
+    target = ImageRecord(id=source.id, status="active", attributes=source.attributes, size=10, checksum="bb")
+    (action,) = plan([source], [target], Settings())
+    assert action.problem and not action.upload and "different data" in action.reason
+
+
+def test_target_stuck_in_saving_is_a_problem():
+    source = image()
+    (action,) = plan([source], [copy_of(source, status="saving")], Settings())
+    assert action.problem and "saving" in action.reason
+
+
+def test_source_in_transient_state_is_skipped_with_reason():
+    (action,) = plan([image(status="importing")], [], Settings())
+    assert not action.has_work and "rerun later" in action.reason
+
+
+def test_hashes_under_different_algorithms_are_not_compared():
+    source = ImageRecord(id=str(uuid.uuid4()), status="active", attributes={}, size=3, checksum="c",
+                         hash_algo="sha512", hash_value="x")
+    target = ImageRecord(id=source.id, status="active", attributes={}, size=3, checksum="c",
+                         hash_algo="sha256", hash_value="y")
+    (action,) = plan([source], [target], Settings())
+    assert not action.problem
+
+
+def test_plan_follows_source_order_and_ignores_target_only_images():
+    first, second = image(), image()
+    actions = plan([first, second], [image()], Settings())
+    assert [a.image.id for a in actions] == [first.id, second.id]
