@@ -50,8 +50,19 @@ Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Also log skipped
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: usage errors are one line too, like every other error."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.TyperException as exc:  # usage errors: a bad option, a missing argument
+        context = getattr(exc, "ctx", None)
+        command = context.command_path if context else "replicator"
+        if exc.format_message():  # empty when the help was shown instead
+            print(f"replicator: error: {exc.format_message()} (see '{command} --help')", file=sys.stderr)
+        code = exc.exit_code
+    except typer.Abort:
+        print("replicator: interrupted", file=sys.stderr)
+        code = 130
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _settings(
@@ -112,13 +123,13 @@ async def _copy(source: ImageStore, target: ImageStore, settings: Settings, verb
 @app.command()
 def size(
     server: Annotated[str, typer.Argument(help="host:port or http(s)://host[:port][/prefix]")],
-    token: Token = None, json: Json = False, timeout: Timeout = 60.0,
+    token: Token = None, json: Json = False, retries: Retries = 3, timeout: Timeout = 60.0,
     insecure: Insecure = False, cacert: CaCert = None,
 ) -> None:
     """How many active images SERVER holds and how many bytes a dump would take."""
 
     async def work() -> int:
-        settings = _settings(timeout=timeout)
+        settings = _settings(retries=retries, timeout=timeout)
         store = _glance(parse_server(server), settings, token, insecure, cacert)
 
         async def report() -> int:
@@ -198,12 +209,13 @@ def compare(
     target_server: Annotated[str, typer.Argument(metavar="TARGET", help="The Glance to check.")],
     dontreplicate: DontReplicate = "", metaonly: MetaOnly = False,
     token: Token = None, sourcetoken: SourceToken = None, targettoken: TargetToken = None,
-    json: Json = False, timeout: Timeout = 60.0, insecure: Insecure = False, cacert: CaCert = None,
+    json: Json = False, retries: Retries = 3, timeout: Timeout = 60.0, insecure: Insecure = False,
+    cacert: CaCert = None,
 ) -> None:
     """Report images missing from TARGET or whose metadata differs, field by field."""
 
     async def work() -> int:
-        settings = _settings(dontreplicate=dontreplicate, metaonly=metaonly, timeout=timeout)
+        settings = _settings(dontreplicate=dontreplicate, metaonly=metaonly, retries=retries, timeout=timeout)
         source_url, target_url = parse_server(source_server), parse_server(target_server)
         source = _glance(source_url, settings, sourcetoken or token, insecure, cacert)
         target = _glance(target_url, settings, targettoken or token, insecure, cacert)

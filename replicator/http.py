@@ -107,6 +107,8 @@ class GlanceHttp:
             raise ImageError(f"{what}: connection to {self.base_url} lost: {_exc_reason(exc)}", retryable=True) from None
         except aiohttp.InvalidURL as exc:
             raise ImageError(f"{what}: invalid URL {exc}") from None
+        except aiohttp.ClientError as exc:
+            raise ImageError(f"{what}: connection to {self.base_url} failed: {_exc_reason(exc)}", retryable=True) from None
 
     async def json(
         self, method: str, path: str, *, what: str, expected: tuple[int, ...] = (200,), **kwargs: Any

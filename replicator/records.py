@@ -28,6 +28,12 @@ READ_ONLY: frozenset[str] = frozenset(
     }
 )
 
+#: Keys our dumps add beside the Glance record; never image attributes.
+DUMP_ONLY: frozenset[str] = frozenset({"members"})
+
+#: The name `--dontreplicate` takes to leave image members (sharing) alone.
+MEMBERS = "members"
+
 #: Base attributes of a v2 image that a client may set; all other settable keys are
 #: custom properties, which Glance keeps at the top level of the record.
 SETTABLE_BASE: frozenset[str] = frozenset(
@@ -40,8 +46,9 @@ SETTABLE_BASE: frozenset[str] = frozenset(
 #: Prefix Glance reserves for properties it sets itself (import plugins, stores).
 RESERVED_PREFIX = "os_glance_"
 
-#: Statuses in which an image's data is there to be copied.
-READABLE_STATUSES: frozenset[str] = frozenset({"active"})
+#: Statuses in which an image's data is there to be copied. A deactivated image's data can be
+#: read by an admin only; for others the download answers 403 and that image fails.
+READABLE_STATUSES: frozenset[str] = frozenset({"active", "deactivated"})
 
 #: Statuses that will change by themselves: an upload or import is under way somewhere.
 TRANSIENT_STATUSES: frozenset[str] = frozenset({"saving", "uploading", "importing"})
@@ -56,7 +63,7 @@ def is_image_id(value: object) -> bool:
 
 def is_replicable(key: str) -> bool:
     """Whether a client may set `key`, so it is copied and compared."""
-    return key not in READ_ONLY and not key.startswith(RESERVED_PREFIX)
+    return key not in READ_ONLY and key not in DUMP_ONLY and not key.startswith(RESERVED_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -76,7 +83,8 @@ class ImageRecord:
     checksum: str | None = None
     hash_algo: str | None = None
     hash_value: str | None = None
-    members: tuple[Mapping[str, Any], ...] | None = None
+    #: (member project, status) pairs, sorted; None when not known (not fetched, or a v1 dump).
+    members: tuple[tuple[str, str], ...] | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -105,8 +113,14 @@ def record_from_v2(raw: Mapping[str, Any]) -> ImageRecord:
         checksum=raw.get("checksum") or None,
         hash_algo=raw.get("os_hash_algo") or None,
         hash_value=raw.get("os_hash_value") or None,
+        members=members_from(raw["members"]) if isinstance(raw.get("members"), list) else None,
         raw=dict(raw),
     )
+
+
+def members_from(entries: list[Any]) -> tuple[tuple[str, str], ...]:
+    """Glance's member records (`member_id`, `status`) as sorted pairs."""
+    return tuple(sorted((str(e["member_id"]), str(e.get("status", "pending"))) for e in entries))
 
 
 def is_v1_record(raw: Mapping[str, Any]) -> bool:

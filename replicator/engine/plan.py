@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
-from replicator.records import SETTABLE_BASE, TRANSIENT_STATUSES, ImageRecord
+from replicator.records import MEMBERS, SETTABLE_BASE, TRANSIENT_STATUSES, ImageRecord
 from replicator.settings import Settings
-from replicator.stores.base import MISSING, AttributeChange
+from replicator.stores.base import MISSING, AttributeChange, MemberChange
 
 #: Statuses of an image that is gone or broken for good: nothing can be copied from or into it.
 DEAD_STATUSES = frozenset({"killed", "deleted", "pending_delete"})
@@ -31,6 +31,9 @@ class Action:
     create: bool = False
     upload: bool = False
     changes: tuple[AttributeChange, ...] = ()
+    member_changes: tuple[MemberChange, ...] = ()
+    #: "deactivated" or "active": the status to bring the target copy to, after its data.
+    set_status: str | None = None
     reason: str = ""
     problem: bool = False
 
@@ -42,13 +45,13 @@ class Action:
             return "create"
         if self.upload:
             return "upload"
-        if self.changes:
+        if self.has_work:
             return "update"
         return "skip"
 
     @property
     def has_work(self) -> bool:
-        return self.create or self.upload or bool(self.changes)
+        return self.create or self.upload or bool(self.changes or self.member_changes or self.set_status)
 
     @property
     def bytes_to_copy(self) -> int:
@@ -67,24 +70,45 @@ def _decide(image: ImageRecord, current: ImageRecord | None, settings: Settings)
     if image.status in DEAD_STATUSES:
         return Action(image, current, reason=f"source image is {image.status}")
     wants_data = image.has_readable_data and not settings.metaonly
+    # A deactivated image can only be deactivated once it has data: Glance refuses it otherwise.
+    deactivate = "deactivated" if image.status == "deactivated" and wants_data else None
+    members = _member_changes(image, current, settings)
     if current is None:
         reason = "missing on target" if wants_data or settings.metaonly else f"missing on target (source is {image.status}: metadata only)"
-        return Action(image, None, create=True, upload=wants_data, reason=reason)
+        return Action(image, None, create=True, upload=wants_data, member_changes=members,
+                      set_status=deactivate, reason=reason)
 
     excluded = settings.dont_replicate
     changes = tuple(attribute_changes(image.replicated(excluded), current.replicated(excluded), excluded))
-    reason = "metadata differs" if changes else "identical"
-    if not wants_data or current.status == "deactivated":
-        return Action(image, current, changes=changes, reason=reason)
+    reason = "metadata differs" if changes or members else "identical"
+    update = {"changes": changes, "member_changes": members}
+    if not wants_data:
+        return Action(image, current, reason=reason, **update)
     if current.status == "queued":
-        return Action(image, current, upload=True, changes=changes, reason="data missing on target")
-    if current.status != "active":
-        return Action(image, current, changes=changes, problem=True,
-                      reason=f"target image is {current.status}; its data cannot be written now")
+        return Action(image, current, upload=True, set_status=deactivate, reason="data missing on target", **update)
+    if current.status not in ("active", "deactivated"):
+        return Action(image, current, problem=True,
+                      reason=f"target image is {current.status}; its data cannot be written now", **update)
     if not same_data(image, current):
-        return Action(image, current, changes=changes, problem=True,
-                      reason="target holds different data (size or checksum differ); not overwritten")
-    return Action(image, current, changes=changes, reason=reason)
+        return Action(image, current, problem=True,
+                      reason="target holds different data (size or checksum differ); not overwritten", **update)
+    status = image.status if image.status != current.status else None
+    if status:
+        reason = f"status differs ({image.status} on source)"
+    return Action(image, current, set_status=status, reason=reason, **update)
+
+
+def _member_changes(image: ImageRecord, current: ImageRecord | None, settings: Settings) -> tuple[MemberChange, ...]:
+    """Shares to add, remove or re-status; only where both sides' members are known."""
+    if MEMBERS in settings.dont_replicate or image.members is None:
+        return ()
+    have = dict(current.members or ()) if current is not None else {}
+    if current is not None and current.members is None:
+        return ()
+    want = dict(image.members)
+    changes = [MemberChange(m, have.get(m, MISSING), s) for m, s in want.items() if have.get(m) != s]
+    changes += [MemberChange(m, s, MISSING) for m, s in have.items() if m not in want]
+    return tuple(changes)
 
 
 def same_data(image: ImageRecord, current: ImageRecord) -> bool:

@@ -66,12 +66,17 @@ class Transfer:
         try:
             if action.create:
                 await self._retrying(action, lambda: self._create(action))
-            if action.changes and not action.create:
+            if action.changes:
                 await self._retrying(
                     action, lambda: self._target.update_metadata(image, action.current or image, action.changes)
                 )
             if action.upload:
                 copied = await self._retrying(action, lambda: self._copy_data(action))
+            if action.member_changes:
+                await self._retrying(action, lambda: self._target.apply_members(image, action.member_changes))
+            if action.set_status:
+                status = action.set_status
+                await self._retrying(action, lambda: self._target.set_status(image, status))
         except ImageError as exc:
             return finish("failed", str(exc))
         return finish("ok")

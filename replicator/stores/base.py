@@ -27,6 +27,15 @@ class AttributeChange:
     new: Any
 
 
+@dataclass(frozen=True)
+class MemberChange:
+    """One project's share of an image to add (`old` MISSING), remove (`new` MISSING) or re-status."""
+
+    member: str
+    old: Any
+    new: Any
+
+
 class ImageStore(Protocol):
     """A place images live: listed, read, created, written and updated by id."""
 
@@ -53,6 +62,12 @@ class ImageStore(Protocol):
         self, image: ImageRecord, current: ImageRecord, changes: Sequence[AttributeChange]
     ) -> None:
         """Apply `changes` to the stored copy `current` so it matches the source `image`."""
+
+    async def apply_members(self, image: ImageRecord, changes: Sequence[MemberChange]) -> None:
+        """Share `image` with projects, stop sharing it, or change a share's status."""
+
+    async def set_status(self, image: ImageRecord, status: str) -> None:
+        """Deactivate (`status="deactivated"`) or reactivate (`"active"`) the stored copy."""
 
     async def close(self) -> None:
         """Release connections and files."""

@@ -22,9 +22,9 @@ import aiofiles
 import aiofiles.os
 
 from replicator.errors import ImageError, RunError
-from replicator.records import ImageRecord, is_image_id, record_from_dump
+from replicator.records import MEMBERS, ImageRecord, is_image_id, record_from_dump
 from replicator.settings import Settings
-from replicator.stores.base import AttributeChange
+from replicator.stores.base import AttributeChange, MemberChange
 
 DATA_SUFFIX = ".img"
 PARTIAL_SUFFIX = ".img.part"
@@ -104,11 +104,23 @@ class DumpDirStore:
     ) -> None:
         self._write_record(image)
 
+    async def apply_members(self, image: ImageRecord, changes: Sequence[MemberChange]) -> None:
+        self._write_record(image)
+
+    async def set_status(self, image: ImageRecord, status: str) -> None:
+        self._write_record(image)
+
     def _write_record(self, image: ImageRecord) -> None:
-        """Write the source's whole record: a dump keeps what the source said, sizes and hashes too."""
+        """Write the source's whole record: a dump keeps what the source said, sizes and hashes too.
+
+        The image's members go beside it under `members`, in Glance's own member format.
+        """
         path = self.record_path(image.id)
         temporary = path.with_name(f".{image.id}.tmp")
-        text = json.dumps(dict(image.raw), indent=2, sort_keys=True, default=str)
+        record = dict(image.raw)
+        if image.members is not None:
+            record[MEMBERS] = [{"member_id": member, "status": status} for member, status in image.members]
+        text = json.dumps(record, indent=2, sort_keys=True, default=str)
         try:
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
             with os.fdopen(fd, "w", encoding="utf-8") as stream:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any, AsyncIterator, Sequence
 
 from replicator.errors import ImageError, RunError
 from replicator.http import GlanceHttp
-from replicator.records import ImageRecord, record_from_v2
+from replicator.records import MEMBERS, ImageRecord, members_from, record_from_v2
 from replicator.retry import with_retries
 from replicator.settings import Settings
-from replicator.stores.base import MISSING, AttributeChange
+from replicator.stores.base import MISSING, AttributeChange, MemberChange
 
 #: Ask for the largest page; Glance cuts `limit` to its own cap (api_limit_max, 1000 by default).
 PAGE_LIMIT = 1000
@@ -39,7 +40,28 @@ class GlanceV2Store:
         for records in pages:
             for record in records:
                 merged.setdefault(record.id, record)
-        return list(merged.values())
+        if MEMBERS in self._settings.dont_replicate:
+            return list(merged.values())
+        return await self._with_members(list(merged.values()))
+
+    async def _with_members(self, records: list[ImageRecord]) -> list[ImageRecord]:
+        """Attach each image's members: only `shared` images can have any, so only they cost a request."""
+        gate = asyncio.Semaphore(max(4, self._settings.concurrency * 2))
+
+        async def attach(record: ImageRecord) -> ImageRecord:
+            if record.attributes.get("visibility") != "shared":
+                return replace(record, members=())
+            async with gate:
+                body = await self._get(f"/v2/images/{record.id}/members", f"list members of image {record.id}")
+            entries = body.get("members") if isinstance(body, dict) else None
+            if not isinstance(entries, list):
+                raise RunError(f"{self.description}: the members of image {record.id} are not a Glance answer")
+            try:
+                return replace(record, members=members_from(entries))
+            except (KeyError, TypeError):
+                raise RunError(f"{self.description}: bad member record for image {record.id}") from None
+
+        return list(await asyncio.gather(*(attach(record) for record in records)))
 
     async def _list(self, query: str) -> list[ImageRecord]:
         url: str | None = f"/v2/images?limit={PAGE_LIMIT}&{query}"
@@ -64,14 +86,19 @@ class GlanceV2Store:
                 raise RunError(f"{self.description}: the image listing loops (a page repeats images already listed)")
         return list(records.values())
 
-    async def _get_page(self, url: str) -> dict[str, Any]:
+    async def _get(self, url: str, what: str) -> Any:
+        """A GET the plan depends on: retried, and fatal to the run if it still fails."""
+
         async def fetch() -> Any:
-            return await self._http.json("GET", url, what=f"list images on {self._http.base_url}")
+            return await self._http.json("GET", url, what=what)
 
         try:
-            body = await with_retries(fetch, self._settings.retries)
+            return await with_retries(fetch, self._settings.retries)
         except ImageError as exc:
             raise RunError(str(exc)) from None
+
+    async def _get_page(self, url: str) -> dict[str, Any]:
+        body = await self._get(url, f"list images on {self._http.base_url}")
         if not isinstance(body, dict) or not isinstance(body.get("images"), list):
             raise RunError(f"{self.description}: the image listing is not a Glance v2 answer (no 'images' list)")
         return body
@@ -139,6 +166,31 @@ class GlanceV2Store:
         async with self._http.request(
             "PATCH", f"/v2/images/{image.id}", json=ops, headers={"Content-Type": JSON_PATCH},
             expected=(200,), what=f"update image {image.id}",
+        ):
+            pass
+
+    async def apply_members(self, image: ImageRecord, changes: Sequence[MemberChange]) -> None:
+        for change in changes:
+            base = f"/v2/images/{image.id}/members"
+            what = f"share image {image.id} with {change.member}"
+            if change.new is MISSING:
+                async with self._http.request("DELETE", f"{base}/{change.member}", expected=(204,), what=what):
+                    pass
+                continue
+            if change.old is MISSING:
+                async with self._http.request("POST", base, json={"member": change.member}, expected=(200,), what=what):
+                    pass
+                if change.new == "pending":
+                    continue
+            async with self._http.request(
+                "PUT", f"{base}/{change.member}", json={"status": change.new}, expected=(200,), what=what
+            ):
+                pass
+
+    async def set_status(self, image: ImageRecord, status: str) -> None:
+        verb = "deactivate" if status == "deactivated" else "reactivate"
+        async with self._http.request(
+            "POST", f"/v2/images/{image.id}/actions/{verb}", expected=(204,), what=f"{verb} image {image.id}"
         ):
             pass
 

@@ -1,0 +1,117 @@
+"""Bad input gets exit 2 and one clear line on stderr: never a traceback, never a partial write."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from servers import free_port
+
+IMAGE_ID = "0c43eaca-c2a8-4f79-8f2a-b265655883d3"
+
+
+def replicator(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "replicator", *args], capture_output=True, text=True, timeout=60)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("replicator: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+class _Answer(http.server.BaseHTTPRequestHandler):
+    """A web server that is not a Glance: every path answers with this class's body."""
+
+    body = b"<html><body>Welcome to nginx!</body></html>"
+    status = 200
+
+    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+        self.send_response(self.status)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_server(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A local HTTP server answering `request.param` = (status, body) to every GET."""
+    status, body = request.param
+    handler = type("Handler", (_Answer,), {"status": status, "body": body})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.mark.parametrize("server", ["glance", "glance:notaport", "ftp://glance:21", "http://:9292", "glance:99999"])
+def test_malformed_server_string(server: str) -> None:
+    assert_one_line_error(replicator("size", server), "invalid server")
+
+
+def test_server_down() -> None:
+    assert_one_line_error(replicator("size", f"127.0.0.1:{free_port()}", "--retries", "0"), "cannot connect")
+
+
+def test_livecopy_with_target_down_touches_nothing(serve_one) -> None:
+    result = replicator("livecopy", serve_one.url, f"127.0.0.1:{free_port()}", "--retries", "0")
+    assert_one_line_error(result, "cannot connect")
+
+
+@pytest.mark.parametrize(
+    ("fake_server", "message"),
+    [
+        ((200, b"<html><body>Welcome to nginx!</body></html>"), "not JSON"),
+        ((404, b"<html><body>Not Found</body></html>"), "404"),
+        ((200, b'{"images": [{"id": "x"'), "not JSON"),
+        ((200, b'{"servers": []}'), "not a Glance v2 answer"),
+        ((200, b'{"images": [{"id": "../../etc/passwd"}]}'), "not a UUID"),
+        ((200, json.dumps({"images": [{"id": IMAGE_ID, "status": "active"}], "next": "/v2/images?marker=x"}).encode()), "loops"),
+    ],
+    indirect=["fake_server"],
+)
+def test_servers_that_do_not_answer_like_glance(fake_server: str, message: str) -> None:
+    assert_one_line_error(replicator("size", fake_server, "--retries", "0"), message)
+
+
+def test_load_from_missing_directory(tmp_path: Path) -> None:
+    assert_one_line_error(replicator("load", f"127.0.0.1:{free_port()}", str(tmp_path / "absent")), "does not exist")
+
+
+def test_load_of_dump_file_that_is_not_json(serve_one, tmp_path: Path) -> None:
+    (tmp_path / IMAGE_ID).write_text("{ this is not json")
+    assert_one_line_error(replicator("load", serve_one.url, str(tmp_path)), "not valid JSON", IMAGE_ID)
+
+
+def test_load_of_dump_file_whose_id_disagrees_with_its_name(serve_one, tmp_path: Path) -> None:
+    (tmp_path / IMAGE_ID).write_text(json.dumps({"id": "11111111-2222-3333-4444-555555555555", "status": "queued"}))
+    assert_one_line_error(replicator("load", serve_one.url, str(tmp_path)), "not the id in its name")
+
+
+def test_bad_chunksize() -> None:
+    assert_one_line_error(replicator("livecopy", "a:1", "b:2", "--chunksize", "lots"), "invalid size")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["size"], ["livecopy", "a:1"], ["size", "a:1", "--no-such-option"], ["copy", "a:1", "b:2"], ["livecopy", "a:1", "b:2", "--concurrency", "0"]],
+)
+def test_usage_errors(args: list[str]) -> None:
+    result = replicator(*args)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "--help" in result.stderr
