@@ -45,8 +45,13 @@ Timeout = Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds to c
 NoVerify = Annotated[bool, typer.Option("--no-verify", help="Do not hash the data in flight (size is still checked).")]
 Insecure = Annotated[bool, typer.Option("--insecure", help="Do not verify https certificates.")]
 CaCert = Annotated[Optional[str], typer.Option("--cacert", help="CA bundle to verify https certificates with.")]
+UploadMethod = Annotated[str, typer.Option("--upload-method", help="auto | direct (PUT file) | glance-direct (stage + import).")]
+Store = Annotated[Optional[str], typer.Option("--store", help="Target store on a multi-store Glance (see /v2/info/stores).")]
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Also log skipped images.")]
+
+
+UPLOAD_METHODS = ("auto", "direct", "glance-direct")
 
 
 def main() -> None:
@@ -67,14 +72,18 @@ def main() -> None:
 
 def _settings(
     chunksize: str = "1M", dontreplicate: str = "", metaonly: bool = False, concurrency: int = 4,
-    retries: int = 3, timeout: float = 60.0, no_verify: bool = False,
+    retries: int = 3, timeout: float = 60.0, no_verify: bool = False, upload_method: str = "auto",
+    store: str | None = None,
 ) -> Settings:
     chunk = parse_size(chunksize)
     if chunk < 1:
         raise RunError("--chunksize must be at least 1 byte")
+    if upload_method not in UPLOAD_METHODS:
+        raise RunError(f"--upload-method must be one of {', '.join(UPLOAD_METHODS)}, not {upload_method!r}")
     return Settings(
         concurrency=concurrency, chunk_size=chunk, dont_replicate=frozenset(dontreplicate.split()),
         metaonly=metaonly, verify=not no_verify, retries=retries, timeout=timeout,
+        upload_method=upload_method, store=store,
     )
 
 
@@ -169,11 +178,13 @@ def load(
     chunksize: ChunkSize = "1M", dontreplicate: DontReplicate = "", metaonly: MetaOnly = False,
     token: Token = None, concurrency: Concurrency = 4, retries: Retries = 3, timeout: Timeout = 60.0,
     no_verify: NoVerify = False, insecure: Insecure = False, cacert: CaCert = None, verbose: Verbose = False,
+    upload_method: UploadMethod = "auto", store: Store = None,
 ) -> None:
     """Put a dump into SERVER, keeping ids; update the metadata of images already there."""
 
     async def work() -> int:
-        settings = _settings(chunksize, dontreplicate, metaonly, concurrency, retries, timeout, no_verify)
+        settings = _settings(chunksize, dontreplicate, metaonly, concurrency, retries, timeout, no_verify,
+                             upload_method, store)
         url = parse_server(server)
         source = DumpDirStore(path, settings, create=False)
         target = _glance(url, settings, token, insecure, cacert)
@@ -190,11 +201,13 @@ def livecopy(
     token: Token = None, sourcetoken: SourceToken = None, targettoken: TargetToken = None,
     concurrency: Concurrency = 4, retries: Retries = 3, timeout: Timeout = 60.0, no_verify: NoVerify = False,
     insecure: Insecure = False, cacert: CaCert = None, verbose: Verbose = False,
+    upload_method: UploadMethod = "auto", store: Store = None,
 ) -> None:
     """Copy images straight from SOURCE to TARGET, data streamed through, never staged on disk."""
 
     async def work() -> int:
-        settings = _settings(chunksize, dontreplicate, metaonly, concurrency, retries, timeout, no_verify)
+        settings = _settings(chunksize, dontreplicate, metaonly, concurrency, retries, timeout, no_verify,
+                             upload_method, store)
         source_url, target_url = parse_server(source_server), parse_server(target_server)
         source = _glance(source_url, settings, sourcetoken or token, insecure, cacert)
         target = _glance(target_url, settings, targettoken or token, insecure, cacert)

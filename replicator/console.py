@@ -39,7 +39,7 @@ def size_json(inventory: Inventory) -> str:
 class LineLog:
     """An event sink that writes one line per finished image (and per retry) to a stream."""
 
-    def __init__(self, stream: TextIO = sys.stderr, verbose: bool = False) -> None:
+    def __init__(self, stream: TextIO | None = None, verbose: bool = False) -> None:
         self._stream = stream
         self._verbose = verbose
 
@@ -58,7 +58,7 @@ class LineLog:
                 self._write(f"{result.action:<7} {result.image_id} {_quoted(result.name)}: {detail}")
 
     def _write(self, line: str) -> None:
-        print(line, file=self._stream, flush=True)
+        print(line, file=self._stream or sys.stderr, flush=True)
 
 
 def summary(results: Sequence[ImageResult], seconds: float) -> str:

@@ -166,12 +166,17 @@ def server_reason(body: bytes) -> str:
         for key in ("message", "explanation", "detail", "title"):
             inner = data.get(key)
             if isinstance(inner, str) and inner:
-                return _shorten(inner)
+                return _plain(inner)
         for inner in data.values():
             if isinstance(inner, dict) and isinstance(inner.get("message"), str):
-                return _shorten(inner["message"])
-    text = _TAGS.sub(" ", text)
-    text = _SPACE.sub(" ", html.unescape(text)).strip()
+                return _plain(inner["message"])
+    return _plain(text)
+
+
+def _plain(text: str) -> str:
+    """Text without webob's markup (it puts `<br />` even into JSON messages)."""
+    text = _TAGS.sub(" ", html.unescape(text))
+    text = _SPACE.sub(" ", text).strip()
     # webob repeats its title ("409 Conflict 409 Conflict There was a conflict ..."): keep the rest.
     title = re.match(r"^(\d{3} [A-Za-z ]+?) \1 ", text)
     if title:

@@ -23,3 +23,8 @@ class Settings:
     verify: bool = True
     retries: int = 3
     timeout: float = 60.0
+    #: How data reaches a Glance target: "direct" (PUT .../file), "glance-direct" (stage, then
+    #: import), or "auto" (direct, switching to glance-direct where the target refuses it).
+    upload_method: str = "auto"
+    #: The target store on a multi-store Glance; None for its default.
+    store: str | None = None

@@ -42,3 +42,13 @@ def test_ids_that_are_not_uuids_are_refused(bad):
     assert not is_image_id(bad)
     with pytest.raises(ValueError):
         record_from_v2({"id": bad})
+
+
+def test_server_reason_is_plain_text_from_webob_bodies():
+    from replicator.http import server_reason
+
+    body = b"403 Forbidden\n\nYou are not authorized to complete upload_image action.&lt;br /&gt;&lt;br /&gt;\n\n\n"
+    assert server_reason(body) == "403 Forbidden You are not authorized to complete upload_image action."
+    html = b"<html><head><title>409 Conflict</title></head><body><h1>409 Conflict</h1>Image with identifier x already exists!<br /><br /></body></html>"
+    assert server_reason(html) == "Image with identifier x already exists!"
+    assert server_reason(b'{"message": "bad thing<br /><br />\\n\\n", "code": "409 Conflict"}') == "bad thing"

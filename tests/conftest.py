@@ -1,0 +1,191 @@
+"""Fixtures that start Glance servers: real OpenStack Glance 33 and the project's own server.
+
+Fixture map:
+
+* `real_glance` / `real_glance_pair`: session-scoped real Glance instances, emptied before each
+  test (see `real_glance` for what that does and does not reset).
+* `start_real_glance`: a factory for a private real Glance with other settings (threads, config
+  overrides); stopped when the test ends.
+* `serve_one` / `serve_pair` / `start_serve`: fresh `python -m replicator.server` processes.
+* `glance_kind` with `glance_any` / `glance_pair_any`: the same test once against the project's
+  server and once against real Glance.
+
+Tests that use a real Glance get the `realglance` marker automatically, so
+`pytest -m "not realglance"` leaves them all out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import glance_client
+from servers import GlanceTemplate, Overrides, RealGlance, ReplicatorServe, ServerProcess
+
+REAL_GLANCE_FIXTURES = {"real_glance", "real_glance_pair", "start_real_glance"}
+
+
+@dataclass(frozen=True)
+class ServerPair:
+    """A source and a target server: `.source` and `.target` are base URLs."""
+
+    source_server: ServerProcess
+    target_server: ServerProcess
+
+    @property
+    def source(self) -> str:
+        return self.source_server.url
+
+    @property
+    def target(self) -> str:
+        return self.target_server.url
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that asks for a real Glance fixture with `realglance`."""
+    for item in items:
+        if REAL_GLANCE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.realglance)
+
+
+def start_all(servers: Sequence[ServerProcess]) -> None:
+    """Boot servers side by side: launch them all, then wait for each."""
+    for server in servers:
+        server.launch()
+    try:
+        for server in servers:
+            server.wait_ready()
+    except BaseException:
+        for server in servers:
+            server.stop()
+        raise
+
+
+@pytest.fixture(scope="session")
+def glance_template(tmp_path_factory: pytest.TempPathFactory) -> GlanceTemplate:
+    """The migrated SQLite file and allow-all policy every real Glance of the session copies."""
+    return GlanceTemplate.build(tmp_path_factory.mktemp("glance-template"))
+
+
+@pytest.fixture(scope="session")
+def _session_glances(
+    glance_template: GlanceTemplate, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[RealGlance, RealGlance]]:
+    """Two real Glance instances for the whole session, booted side by side."""
+    glances = (
+        RealGlance(glance_template, tmp_path_factory.mktemp("glance-a")),
+        RealGlance(glance_template, tmp_path_factory.mktemp("glance-b")),
+    )
+    start_all(glances)
+    try:
+        yield glances
+    finally:
+        for glance in glances:
+            glance.stop()
+
+
+@pytest.fixture
+def real_glance(_session_glances: tuple[RealGlance, RealGlance]) -> RealGlance:
+    """A real Glance 33 (one gunicorn thread), shared by the session and emptied for this test.
+
+    Starting Glance per test would cost seconds each, so one instance lives for the session and
+    every image on it is deleted before each test. Deletion in Glance is soft: a deleted image's
+    id can never be created again, so tests must use fresh ids (`uuid.uuid4()`), never fixed
+    ones. Do not change its settings or stop it; use `start_real_glance` for other settings.
+    """
+    glance = _session_glances[0]
+    glance_client.delete_all(glance.url)
+    return glance
+
+
+@pytest.fixture
+def real_glance_pair(_session_glances: tuple[RealGlance, RealGlance]) -> ServerPair:
+    """Two real Glance instances, source and target, shared and emptied like `real_glance`.
+
+    The source is the instance `real_glance` gives.
+    """
+    for glance in _session_glances:
+        glance_client.delete_all(glance.url)
+    return ServerPair(*_session_glances)
+
+
+@pytest.fixture
+def start_real_glance(
+    glance_template: GlanceTemplate, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., RealGlance]]:
+    """Factory `start(threads=1, overrides=None) -> RealGlance` for a private, started instance.
+
+    For tests that need settings the shared instances must not have: many gunicorn threads
+    (tests of retries against "database is locked"), direct upload disabled, a second store.
+    Every instance started is stopped when the test ends.
+    """
+    started: list[RealGlance] = []
+
+    def start(threads: int = 1, overrides: Overrides | None = None) -> RealGlance:
+        workdir = tmp_path_factory.mktemp("glance")
+        glance = RealGlance(glance_template, workdir, threads=threads, overrides=overrides)
+        started.append(glance)
+        return glance.start()
+
+    yield start
+    for glance in started:
+        glance.stop()
+
+
+@pytest.fixture
+def start_serve(tmp_path: Path) -> Iterator[Callable[..., ReplicatorServe]]:
+    """Factory `start(*extra_args) -> ReplicatorServe`: fresh servers, stopped after the test."""
+    started: list[ReplicatorServe] = []
+
+    def start(*extra_args: str) -> ReplicatorServe:
+        server = ReplicatorServe(tmp_path / f"serve-{len(started)}", extra_args=list(extra_args))
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def serve_one(tmp_path: Path) -> Iterator[ReplicatorServe]:
+    """A fresh, empty project server for this test."""
+    with ReplicatorServe(tmp_path / "serve") as server:
+        yield server
+
+
+@pytest.fixture
+def serve_pair(tmp_path: Path) -> Iterator[ServerPair]:
+    """Two fresh, empty project servers, source and target, booted side by side."""
+    servers: list[ServerProcess] = [
+        ReplicatorServe(tmp_path / "serve-source"),
+        ReplicatorServe(tmp_path / "serve-target"),
+    ]
+    start_all(servers)
+    try:
+        yield ServerPair(*servers)
+    finally:
+        for server in servers:
+            server.stop()
+
+
+@pytest.fixture(params=["serve", pytest.param("real", marks=pytest.mark.realglance)])
+def glance_kind(request: pytest.FixtureRequest) -> str:
+    """`"serve"` (the project's server) or `"real"` (OpenStack Glance): tests using
+    `glance_any` or `glance_pair_any` run once for each."""
+    return request.param
+
+
+@pytest.fixture
+def glance_any(glance_kind: str, request: pytest.FixtureRequest) -> ServerProcess:
+    """One empty Glance v2 endpoint of kind `glance_kind`; use its `.url`."""
+    return request.getfixturevalue("serve_one" if glance_kind == "serve" else "real_glance")
+
+
+@pytest.fixture
+def glance_pair_any(glance_kind: str, request: pytest.FixtureRequest) -> ServerPair:
+    """Two empty Glance v2 endpoints of kind `glance_kind`, as a `ServerPair`."""
+    return request.getfixturevalue("serve_pair" if glance_kind == "serve" else "real_glance_pair")

@@ -1,0 +1,27 @@
+"""A paste filter for the test Glance: every request is an admin of one fixed project.
+
+Loaded inside the Glance server process (see `servers.RealGlance`), never by the tests.
+Glance's own no-auth filter (`unauthenticated-context`) makes an admin context with no project,
+and Glance then cannot do everything: an import task is stored with its project as owner in a
+NOT NULL column, so `POST /v2/images/{id}/import` answers 500. With a project, images also get
+an owner, as they always do in a real cloud.
+"""
+
+from __future__ import annotations
+
+import webob
+
+import glance.context
+from glance.api.middleware.context import BaseContextMiddleware
+
+PROJECT_ID = "a0000000000000000000000000000001"
+USER_ID = "b0000000000000000000000000000001"
+
+
+class AdminProjectContext(BaseContextMiddleware):
+    """Give each request an admin context in project `PROJECT_ID`, as user `USER_ID`."""
+
+    def process_request(self, req: webob.Request) -> None:
+        req.context = glance.context.RequestContext(
+            user_id=USER_ID, project_id=PROJECT_ID, roles=["admin"], is_admin=True
+        )

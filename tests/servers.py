@@ -1,0 +1,320 @@
+"""Start and stop the server processes the tests talk to.
+
+Two kinds of Glance v2 endpoint run as child processes, both on a free 127.0.0.1 port:
+
+* `RealGlance`: OpenStack Glance 33 itself under gunicorn, so tests learn what the real service
+  does rather than what we believe it does.
+* `ReplicatorServe`: the project's own Glance-compatible server (`python -m replicator.server`).
+
+Each server runs in its own process group and writes stdout and stderr to `server.log` in its
+work folder; `log()` returns that text, and start-up failures quote its tail.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Self
+
+import glance_client
+
+READY_TIMEOUT = 60.0
+STOP_TIMEOUT = 10.0
+LOG_TAIL_CHARS = 4000
+TESTS_DIR = str(Path(__file__).parent)
+
+Overrides = Mapping[str, Mapping[str, str]]
+"""Extra glance-api.conf settings: `{section: {option: value}}`, applied over the defaults."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now.
+
+    The OS picks it; another process could take it before the server binds, which is rare
+    enough for tests and surfaces as a clear start-up error.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def venv_bin(name: str) -> str:
+    """Path of a console script installed beside the running interpreter."""
+    return str(Path(sys.executable).parent / name)
+
+
+class ServerProcess(ABC):
+    """One child server process: launch, wait until it answers, stop.
+
+    `launch` and `wait_ready` are separate so that several servers can boot in parallel
+    (Glance spends seconds importing); `start` does both.
+    """
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = workdir / "server.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @abstractmethod
+    def command(self) -> list[str]:
+        """The argv that runs the server."""
+
+    def environment(self) -> dict[str, str]:
+        """The child's environment: ours, plus whatever the server needs."""
+        return dict(os.environ)
+
+    def prepare(self) -> None:
+        """Write whatever the server needs in its work folder before launch."""
+
+    def launch(self) -> None:
+        """Prepare the work folder and start the process; does not wait for it to listen."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.prepare()
+        with self.log_path.open("wb") as log:
+            self._process = subprocess.Popen(
+                self.command(),
+                cwd=self.workdir,
+                env=self.environment(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
+        """Poll `GET /versions` until it answers; on failure stop and raise with the log tail."""
+        assert self._process is not None, "launch() first"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                self._fail(f"exited with code {self._process.returncode} before answering")
+            if self._answers():
+                return
+            time.sleep(0.1)
+        self._fail(f"did not answer GET /versions within {timeout:.0f} s")
+
+    def start(self) -> Self:
+        """Launch and wait until ready; returns self for chaining."""
+        self.launch()
+        self.wait_ready()
+        return self
+
+    def stop(self) -> None:
+        """SIGTERM the process group, then SIGKILL it if it has not exited in time."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def log(self) -> str:
+        """Everything the server has written to stdout and stderr so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _answers(self) -> bool:
+        # Any HTTP answer means the app is up: Glance answers /versions with 200 or 300
+        # depending on version negotiation.
+        try:
+            with glance_client.OPENER.open(self.url + "/versions", timeout=2):
+                return True
+        except urllib.error.HTTPError:
+            return True
+        except OSError:
+            return False
+
+    def _fail(self, reason: str) -> None:
+        self.stop()
+        tail = self.log()[-LOG_TAIL_CHARS:]
+        raise RuntimeError(f"{type(self).__name__} at {self.url} {reason}; log tail:\n{tail}")
+
+
+@dataclass(frozen=True)
+class GlanceTemplate:
+    """What every Glance instance of a test session shares, built once.
+
+    `glance-manage db_sync` takes seconds, and the allow-all policy needs Glance imported; both
+    results are the same for every instance, so instances copy the migrated SQLite file and
+    point at the one policy file.
+    """
+
+    policy_file: Path
+    database: Path
+    paste_ini: Path
+
+    @classmethod
+    def build(cls, folder: Path) -> GlanceTemplate:
+        folder.mkdir(parents=True, exist_ok=True)
+        template = cls(
+            folder / "policy.json", folder / "glance.sqlite", folder / "glance-api-paste.ini"
+        )
+        write_paste_ini(template.paste_ini)
+        config = folder / "glance-api.conf"
+        write_glance_config(config, folder, template, {})
+        # The two steps are independent: run them side by side.
+        policy = subprocess.Popen(
+            [sys.executable, "-c", _ALLOW_ALL_POLICY_SCRIPT, str(template.policy_file)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        db_sync = subprocess.run(
+            [venv_bin("glance-manage"), "--config-file", str(config), "db_sync"],
+            capture_output=True,
+            text=True,
+        )
+        policy_output, _ = policy.communicate()
+        if policy.returncode != 0:
+            raise RuntimeError(f"policy generation failed:\n{policy_output.decode()}")
+        if db_sync.returncode != 0:
+            raise RuntimeError(f"glance-manage db_sync failed:\n{db_sync.stdout}{db_sync.stderr}")
+        return template
+
+
+# Every policy rule Glance knows, each allowed to anyone ("@"): with Glance's default rules even
+# the no-auth pipeline's admin gets 403 "You are not authorized to complete get_images action".
+_ALLOW_ALL_POLICY_SCRIPT = """
+import json, sys
+import glance.policies
+rules = {rule.name: "@" for rule in glance.policies.list_rules()}
+with open(sys.argv[1], "w") as f:
+    json.dump(rules, f, indent=1, sort_keys=True)
+"""
+
+
+SHIPPED_PASTE_INI = Path(sys.prefix) / "etc" / "glance" / "glance-api-paste.ini"
+NO_AUTH_CONTEXT = "glance.api.middleware.context:UnauthenticatedContextMiddleware.factory"
+ADMIN_PROJECT_CONTEXT = "glance_context:AdminProjectContext.factory"
+
+
+def write_paste_ini(path: Path) -> None:
+    """Copy Glance's paste pipelines, with our admin-with-a-project context as the no-auth one.
+
+    See `glance_context` for why Glance's own no-auth context is not enough.
+    """
+    text = SHIPPED_PASTE_INI.read_text()
+    if text.count(NO_AUTH_CONTEXT) != 1:
+        raise RuntimeError(f"{SHIPPED_PASTE_INI} no longer names {NO_AUTH_CONTEXT} once")
+    path.write_text(text.replace(NO_AUTH_CONTEXT, ADMIN_PROJECT_CONTEXT))
+
+
+def write_glance_config(
+    path: Path, workdir: Path, template: GlanceTemplate, overrides: Overrides
+) -> None:
+    """Write a glance-api.conf for one instance whose files live in `workdir`."""
+    sections: dict[str, dict[str, str]] = {
+        "DEFAULT": {"enabled_backends": "fs:file"},
+        "database": {"connection": f"sqlite:///{workdir / template.database.name}"},
+        # Empty flavor: the no-auth pipeline (an admin context, see `glance_context`).
+        "paste_deploy": {"flavor": "", "config_file": str(template.paste_ini)},
+        "glance_store": {"default_backend": "fs"},
+        "fs": {"filesystem_store_datadir": f"{workdir}/images/"},
+        # The reserved stores the interoperable import methods need.
+        "os_glance_staging_store": {"filesystem_store_datadir": f"{workdir}/staging/"},
+        "os_glance_tasks_store": {"filesystem_store_datadir": f"{workdir}/tasks/"},
+        "oslo_policy": {
+            "enforce_new_defaults": "False",
+            "enforce_scope": "False",
+            "policy_file": str(template.policy_file),
+        },
+    }
+    for section, options in overrides.items():
+        sections.setdefault(section, {}).update(options)
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_dict(sections)
+    with path.open("w") as f:
+        parser.write(f)
+
+
+class RealGlance(ServerProcess):
+    """A real OpenStack Glance 33 API under gunicorn, with its own SQLite file and stores.
+
+    `threads` is gunicorn's thread count: keep 1 where correctness matters (SQLite refuses
+    parallel uploads with "database is locked" and cut connections); use more only in tests of
+    the replicator's retries. `overrides` adds or replaces glance-api.conf options.
+    """
+
+    def __init__(
+        self,
+        template: GlanceTemplate,
+        workdir: Path,
+        *,
+        threads: int = 1,
+        overrides: Overrides | None = None,
+    ) -> None:
+        super().__init__(workdir)
+        self.template = template
+        self.threads = threads
+        self.overrides = overrides or {}
+
+    def prepare(self) -> None:
+        shutil.copy(self.template.database, self.workdir)
+        write_glance_config(
+            self.workdir / "glance-api.conf", self.workdir, self.template, self.overrides
+        )
+
+    def command(self) -> list[str]:
+        return [
+            venv_bin("gunicorn"),
+            "--bind", f"127.0.0.1:{self.port}",
+            "--workers", "1",
+            "--threads", str(self.threads),
+            # A stop should not wait the default 30 s for requests still in flight.
+            "--graceful-timeout", "2",
+            "glance.wsgi.api:application",
+        ]  # fmt: skip
+
+    def environment(self) -> dict[str, str]:
+        # PYTHONPATH: the paste ini loads `glance_context` from this folder.
+        python_path = os.pathsep.join(filter(None, [TESTS_DIR, os.environ.get("PYTHONPATH")]))
+        return {
+            **os.environ,
+            "OS_GLANCE_CONFIG_DIR": str(self.workdir),
+            "PYTHONPATH": python_path,
+        }
+
+
+class ReplicatorServe(ServerProcess):
+    """The project's own Glance-compatible server, storing its data in `workdir/data`."""
+
+    def __init__(self, workdir: Path, *, extra_args: list[str] | None = None) -> None:
+        super().__init__(workdir)
+        self.extra_args = extra_args or []
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "replicator.server",
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--data-dir", str(self.workdir / "data"),
+            *self.extra_args,
+        ]  # fmt: skip
+
+    def set_faults(self, **switches: object) -> None:
+        """Change fault switches at runtime through `POST /_faults` (any 2xx answer is fine)."""
+        url = self.url + "/_faults"
+        response = glance_client.send_json("POST", url, switches)
+        if not 200 <= response.status < 300:
+            raise glance_client.GlanceError("POST", url, response)

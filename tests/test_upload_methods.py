@@ -1,0 +1,89 @@
+"""How data reaches a target: direct upload, or Glance's interoperable import when direct is refused."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from pathlib import Path
+
+import glance_client as gc
+from test_commands import run
+
+
+def seed_active(base: str, count: int = 3) -> dict[str, bytes]:
+    data = {}
+    for index in range(count):
+        image_id = str(uuid.uuid4())
+        gc.create_image(base, id=image_id, name=f"img-{index}", disk_format="raw", container_format="bare")
+        data[image_id] = os.urandom(10_000 * (index + 1))
+        gc.upload(base, image_id, data[image_id])
+    return data
+
+
+def assert_active_copies(target: str, data: dict[str, bytes]) -> None:
+    for image_id, payload in data.items():
+        image = gc.get_image(target, image_id)
+        assert image["status"] == "active", image
+        assert image["checksum"] == hashlib.md5(payload).hexdigest()
+        assert gc.download(target, image_id) == payload
+
+
+def test_auto_switches_to_glance_direct_where_direct_upload_is_refused(
+    real_glance, start_real_glance, glance_template, tmp_path: Path
+):
+    policy = json.loads(glance_template.policy_file.read_text())
+    policy["upload_image"] = "!"
+    refusing = tmp_path / "policy.json"
+    refusing.write_text(json.dumps(policy))
+    target = start_real_glance(overrides={"oslo_policy": {"policy_file": str(refusing)}})
+    data = seed_active(real_glance.url)
+
+    result = run("livecopy", real_glance.url, target.url, "--concurrency", "1")
+    assert result.exit_code == 0, result.output
+    assert "switching to the glance-direct import" in result.stderr
+    assert_active_copies(target.url, data)
+
+    direct_only = run("livecopy", real_glance.url, target.url, "--upload-method", "direct")
+    assert direct_only.exit_code == 0  # nothing left to upload
+
+
+def test_direct_only_reports_the_refusal(real_glance, start_real_glance, glance_template, tmp_path: Path):
+    policy = json.loads(glance_template.policy_file.read_text())
+    policy["upload_image"] = "!"
+    (tmp_path / "policy.json").write_text(json.dumps(policy))
+    target = start_real_glance(overrides={"oslo_policy": {"policy_file": str(tmp_path / "policy.json")}})
+    seed_active(real_glance.url, 1)
+    result = run("livecopy", real_glance.url, target.url, "--upload-method", "direct")
+    assert result.exit_code == 1
+    assert "403 Forbidden: You are not authorized to complete upload_image action." in result.stderr
+
+
+def test_explicit_glance_direct_with_a_named_store(glance_pair_any):
+    data = seed_active(glance_pair_any.source)
+    # One at a time: real Glance on SQLite loses parallel imports (see test_parallel_imports...).
+    result = run("livecopy", glance_pair_any.source, glance_pair_any.target,
+                 "--upload-method", "glance-direct", "--store", "fs", "--concurrency", "1")
+    assert result.exit_code == 0, result.output
+    assert_active_copies(glance_pair_any.target, data)
+
+
+def test_unknown_upload_method_is_a_usage_error():
+    result = run("livecopy", "a:1", "b:2", "--upload-method", "ftp")
+    assert result.exit_code == 2 and "--upload-method" in result.stderr
+
+
+def test_parallel_imports_that_glance_fails_are_reported_not_waited_for(real_glance_pair):
+    """Real Glance on SQLite fails some of several simultaneous imports and leaves them
+    `importing` with `os_glance_failed_import` set: each is reported, and nothing hangs."""
+    data = seed_active(real_glance_pair.source, 6)
+    result = run("livecopy", real_glance_pair.source, real_glance_pair.target,
+                 "--upload-method", "glance-direct", "--concurrency", "6", "--retries", "0")
+    copied = {i["id"]: i for i in gc.list_all(real_glance_pair.target)}
+    for image_id, payload in data.items():
+        if copied[image_id]["status"] == "active":
+            assert copied[image_id]["checksum"] == hashlib.md5(payload).hexdigest()
+        else:
+            assert image_id in result.stderr
+    assert result.exit_code == (0 if all(i["status"] == "active" for i in copied.values()) else 1)
