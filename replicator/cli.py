@@ -18,6 +18,7 @@ import typer
 from replicator import console
 from replicator.endpoints import parse_server
 from replicator.engine import run as engine
+from replicator.engine.events import ResultCollector, fan_out
 from replicator.errors import RunError
 from replicator.http import GlanceHttp, make_ssl_context
 from replicator.settings import Settings
@@ -47,6 +48,7 @@ Insecure = Annotated[bool, typer.Option("--insecure", help="Do not verify https 
 CaCert = Annotated[Optional[str], typer.Option("--cacert", help="CA bundle to verify https certificates with.")]
 UploadMethod = Annotated[str, typer.Option("--upload-method", help="auto | direct (PUT file) | glance-direct (stage + import).")]
 Store = Annotated[Optional[str], typer.Option("--store", help="Target store on a multi-store Glance (see /v2/info/stores).")]
+Report = Annotated[Optional[str], typer.Option("--report", help="Write one JSON line per image (id, name, action, bytes, seconds, result, error) to this file.")]
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Also log skipped images.")]
 
@@ -122,11 +124,26 @@ async def _closing(work: Awaitable[int], *stores: ImageStore) -> int:
             await store.close()
 
 
-async def _copy(source: ImageStore, target: ImageStore, settings: Settings, verbose: bool) -> int:
+async def _copy(
+    source: ImageStore, target: ImageStore, settings: Settings, verbose: bool, report: str | None
+) -> int:
+    """Run a copy; on Ctrl-C the in-flight transfers are cancelled (their uploads cut, so Glance
+    returns those images to `queued`) and the summary still says what was done."""
     started = time.monotonic()
-    results = await engine.replicate(source, target, settings, console.LineLog(verbose=verbose))
-    print(console.summary(results, time.monotonic() - started), file=sys.stderr)
-    return 1 if any(r.result == "failed" for r in results) else 0
+    collected = ResultCollector()
+    report_file = console.JsonLinesReport(report) if report else None
+    sinks = [console.LineLog(verbose=verbose), collected] + ([report_file] if report_file else [])
+    try:
+        await engine.replicate(source, target, settings, fan_out(*sinks))
+    except asyncio.CancelledError:
+        print(console.summary(collected.results, time.monotonic() - started), file=sys.stderr)
+        print("interrupted: in-flight transfers were stopped; run the same command again to finish", file=sys.stderr)
+        raise
+    finally:
+        if report_file:
+            report_file.close()
+    print(console.summary(collected.results, time.monotonic() - started), file=sys.stderr)
+    return 1 if any(r.result == "failed" for r in collected.results) else 0
 
 
 @app.command()
@@ -141,12 +158,12 @@ def size(
         settings = _settings(retries=retries, timeout=timeout)
         store = _glance(parse_server(server), settings, token, insecure, cacert)
 
-        async def report() -> int:
+        async def show() -> int:
             inventory = await engine.measure(store)
             print(console.size_json(inventory) if json else console.size_line(inventory))
             return 0
 
-        return await _closing(report(), store)
+        return await _closing(show(), store)
 
     _run(work)
 
@@ -158,6 +175,7 @@ def dump(
     chunksize: ChunkSize = "1M", dontreplicate: DontReplicate = "", metaonly: MetaOnly = False,
     token: Token = None, concurrency: Concurrency = 4, retries: Retries = 3, timeout: Timeout = 60.0,
     no_verify: NoVerify = False, insecure: Insecure = False, cacert: CaCert = None, verbose: Verbose = False,
+    report: Report = None,
 ) -> None:
     """Write every image's metadata (DIR/<id>) and data (DIR/<id>.img) to disk; reruns resume."""
 
@@ -166,7 +184,7 @@ def dump(
         url = parse_server(server)
         target = DumpDirStore(path, settings, create=True)
         source = _glance(url, settings, token, insecure, cacert)
-        return await _closing(_copy(source, target, settings, verbose), source, target)
+        return await _closing(_copy(source, target, settings, verbose, report), source, target)
 
     _run(work)
 
@@ -178,7 +196,7 @@ def load(
     chunksize: ChunkSize = "1M", dontreplicate: DontReplicate = "", metaonly: MetaOnly = False,
     token: Token = None, concurrency: Concurrency = 4, retries: Retries = 3, timeout: Timeout = 60.0,
     no_verify: NoVerify = False, insecure: Insecure = False, cacert: CaCert = None, verbose: Verbose = False,
-    upload_method: UploadMethod = "auto", store: Store = None,
+    upload_method: UploadMethod = "auto", store: Store = None, report: Report = None,
 ) -> None:
     """Put a dump into SERVER, keeping ids; update the metadata of images already there."""
 
@@ -188,7 +206,7 @@ def load(
         url = parse_server(server)
         source = DumpDirStore(path, settings, create=False)
         target = _glance(url, settings, token, insecure, cacert)
-        return await _closing(_copy(source, target, settings, verbose), source, target)
+        return await _closing(_copy(source, target, settings, verbose, report), source, target)
 
     _run(work)
 
@@ -201,7 +219,7 @@ def livecopy(
     token: Token = None, sourcetoken: SourceToken = None, targettoken: TargetToken = None,
     concurrency: Concurrency = 4, retries: Retries = 3, timeout: Timeout = 60.0, no_verify: NoVerify = False,
     insecure: Insecure = False, cacert: CaCert = None, verbose: Verbose = False,
-    upload_method: UploadMethod = "auto", store: Store = None,
+    upload_method: UploadMethod = "auto", store: Store = None, report: Report = None,
 ) -> None:
     """Copy images straight from SOURCE to TARGET, data streamed through, never staged on disk."""
 
@@ -211,7 +229,7 @@ def livecopy(
         source_url, target_url = parse_server(source_server), parse_server(target_server)
         source = _glance(source_url, settings, sourcetoken or token, insecure, cacert)
         target = _glance(target_url, settings, targettoken or token, insecure, cacert)
-        return await _closing(_copy(source, target, settings, verbose), source, target)
+        return await _closing(_copy(source, target, settings, verbose, report), source, target)
 
     _run(work)
 
@@ -233,12 +251,12 @@ def compare(
         source = _glance(source_url, settings, sourcetoken or token, insecure, cacert)
         target = _glance(target_url, settings, targettoken or token, insecure, cacert)
 
-        async def report() -> int:
+        async def show() -> int:
             actions = await engine.compare(source, target, settings)
             print(console.compare_json(actions) if json else console.compare_text(actions))
             return 1 if console.differences(actions) else 0
 
-        return await _closing(report(), source, target)
+        return await _closing(show(), source, target)
 
     _run(work)
 

@@ -13,6 +13,7 @@ from typing import Any, Sequence, TextIO
 from replicator.engine.events import Event, ImageFinished, ImageResult, ImageRetrying, RunPlanned
 from replicator.engine.plan import Action
 from replicator.engine.run import Inventory
+from replicator.errors import RunError
 from replicator.stores.base import MISSING
 
 
@@ -59,6 +60,30 @@ class LineLog:
 
     def _write(self, line: str) -> None:
         print(line, file=self._stream or sys.stderr, flush=True)
+
+
+class JsonLinesReport:
+    """`--report FILE`: one JSON object per image as it finishes, for audits and for scripting
+    a rerun of the failures (`jq -r 'select(.result=="failed").id'`)."""
+
+    def __init__(self, path: str) -> None:
+        try:
+            self._stream = open(path, "w", encoding="utf-8")
+        except OSError as exc:
+            raise RunError(f"cannot write the report {path}: {exc.strerror}") from None
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, ImageFinished):
+            result = event.result
+            line = {
+                "id": result.image_id, "name": result.name, "action": result.action, "bytes": result.bytes,
+                "seconds": result.seconds, "result": result.result, "reason": result.reason, "error": result.error,
+            }
+            self._stream.write(json.dumps(line) + "\n")
+            self._stream.flush()
+
+    def close(self) -> None:
+        self._stream.close()
 
 
 def summary(results: Sequence[ImageResult], seconds: float) -> str:

@@ -60,3 +60,24 @@ EventSink = Callable[[Event], None]
 
 def ignore(event: Event) -> None:
     """A sink for runs nobody watches."""
+
+
+def fan_out(*sinks: EventSink) -> EventSink:
+    """One sink that hands every event to each of `sinks`, in order."""
+
+    def emit(event: Event) -> None:
+        for sink in sinks:
+            sink(event)
+
+    return emit
+
+
+class ResultCollector:
+    """Keeps every image's result as it finishes, so an interrupted run can still say what it did."""
+
+    def __init__(self) -> None:
+        self.results: list[ImageResult] = []
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, ImageFinished):
+            self.results.append(event.result)

@@ -10,17 +10,20 @@ from __future__ import annotations
 import asyncio
 import time
 from contextlib import aclosing
-from typing import Iterable, Iterator
+from typing import Awaitable, Callable, Iterable, Iterator, TypeVar
 
 from replicator.engine.events import (
     BytesCopied, EventSink, ImageFinished, ImageResult, ImageRetrying, ImageStarted,
 )
 from replicator.engine.plan import Action, creation_attributes
+from replicator.engine.reopen import reopening_stream
 from replicator.engine.verify import StreamVerifier
 from replicator.errors import ImageError
 from replicator.retry import with_retries
 from replicator.settings import Settings
 from replicator.stores.base import ImageStore
+
+T = TypeVar("T")
 
 
 class Transfer:
@@ -85,19 +88,28 @@ class Transfer:
         await self._target.create_image(action.image, creation_attributes(action.image, self._settings))
 
     async def _copy_data(self, action: Action) -> int:
-        """Stream the whole image once; a retry starts again from its first byte."""
+        """Stream the whole image into the target once.
+
+        A cut on the source side resumes where it stopped (`reopening_stream`); a failure on the
+        target side fails this attempt, and the retry uploads from the first byte again, since
+        Glance cannot resume an upload.
+        """
         image = action.image
         verifier = StreamVerifier(image, hashes=self._settings.verify)
 
         def on_bytes(count: int) -> None:
             self._emit(BytesCopied(image.id, count))
 
-        async with aclosing(self._source.read_data(image)) as chunks:
+        source = reopening_stream(self._source, image, self._settings.retries, self._on_retry(action))
+        async with aclosing(source) as chunks:
             await self._target.write_data(image, verifier.verified(chunks, on_bytes))
         return verifier.bytes
 
-    async def _retrying(self, action: Action, step):  # type: ignore[no-untyped-def]
+    def _on_retry(self, action: Action) -> Callable[[int, ImageError], None]:
         def on_retry(attempt: int, error: ImageError) -> None:
             self._emit(ImageRetrying(action.image.id, attempt, str(error)))
 
-        return await with_retries(step, self._settings.retries, on_retry)
+        return on_retry
+
+    async def _retrying(self, action: Action, step: Callable[[], Awaitable[T]]) -> T:
+        return await with_retries(step, self._settings.retries, self._on_retry(action))

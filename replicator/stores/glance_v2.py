@@ -129,10 +129,27 @@ class GlanceV2Store:
 
     async def create_image(self, image: ImageRecord, attributes: dict[str, Any]) -> None:
         body = {"id": image.id, **attributes}
+        try:
+            async with self._http.request(
+                "POST", "/v2/images", json=body, expected=(201,), what=f"create image {image.id}"
+            ):
+                pass
+        except ImageError as exc:
+            if not str(exc).startswith(f"create image {image.id}: 409"):
+                raise
+            await self._explain_taken_id(image, exc)
+
+    async def _explain_taken_id(self, image: ImageRecord, conflict: ImageError) -> None:
+        """A 409 on create: the image exists (an earlier attempt whose answer was lost, or another
+        run) and the next steps bring it in line, or the id belonged to a deleted image."""
         async with self._http.request(
-            "POST", "/v2/images", json=body, expected=(201,), what=f"create image {image.id}"
-        ):
-            pass
+            "GET", f"/v2/images/{image.id}", expected=(200, 404), what=f"look up image {image.id}"
+        ) as response:
+            if response.status == 200:
+                return
+        raise ImageError(
+            f"{conflict}; the id belonged to an image deleted on the target, and Glance never reuses ids"
+        ) from None
 
     async def write_data(self, image: ImageRecord, chunks: AsyncIterator[bytes]) -> None:
         if self._upload_method == "glance-direct":
