@@ -1,0 +1,69 @@
+"""What a server instance is told at start: its limits, its identity, and its fault switches.
+
+Fault switches live in their own dataclass because tests change them at run time through
+`POST /_faults`; everything else is fixed for the life of the process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+#: The project that owns images created without an `owner`: the admin project our real-Glance
+#: test fixture runs as, so records from both kinds of server look alike.
+DEFAULT_PROJECT = "a0000000000000000000000000000001"
+
+
+@dataclass
+class FaultConfig:
+    """Misbehaviour to inject, each switch off by default.
+
+    Counts (`drop_count`, `stall_count`) say how many times a fault fires before it stops;
+    None means every time. `error_paths` limits injected errors to paths containing one of
+    its substrings (empty: every path).
+    """
+
+    drop_after_bytes: int | None = None
+    drop_count: int | None = None
+    drop_upload_after_bytes: int | None = None
+    stall_seconds: float = 0.0
+    stall_count: int | None = None
+    error_rate: float = 0.0
+    error_status: int = 503
+    retry_after: float | None = None
+    error_paths: list[str] = field(default_factory=list)
+    seed: int | None = None
+    latency: float = 0.0
+    bandwidth: int | None = None
+    token_ttl: float | None = None
+
+    def update(self, changes: dict[str, Any]) -> None:
+        """Apply `{switch: value}` from a request; unknown switches are a caller's mistake."""
+        known = {f.name for f in fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            raise ValueError(f"unknown fault switches: {', '.join(sorted(unknown))}")
+        for name, value in changes.items():
+            setattr(self, name, value)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass
+class ServerConfig:
+    """Fixed settings of one server.
+
+    `page_cap` is Glance's `api_limit_max` (a larger `limit` is cut to it) and
+    `default_limit` its `limit_param_default`. With `token` set, every request but
+    `GET /versions` needs `X-Auth-Token`. `direct_upload=False` refuses `PUT .../file` with
+    403, as a Glance that only allows interoperable import does.
+    """
+
+    page_cap: int = 1000
+    default_limit: int = 25
+    project_id: str = DEFAULT_PROJECT
+    token: str | None = None
+    direct_upload: bool = True
+    stores: tuple[str, ...] = ("fs",)
+    faults: FaultConfig = field(default_factory=FaultConfig)

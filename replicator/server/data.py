@@ -1,0 +1,237 @@
+"""Image data: upload (`PUT .../file`), download (`GET .../file`), and interoperable import
+(`PUT .../stage`, then `POST .../import` with `glance-direct`).
+
+An upload that does not complete (cut connection, wrong size, data that does not match the
+disk format) leaves the image `queued` with no data, as Glance does, so a client can simply
+upload again. Data reaches its final name only once it is complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from replicator.server import schema, state
+from replicator.server.faults import BodyFaults, Pacer
+from replicator.server.hashing import HashingWriter, digest_file
+from replicator.server.problems import Problem
+from replicator.server.storage import StoredImage
+
+OCTET_STREAM = "application/octet-stream"
+SIZE_HEADER = "x-openstack-image-size"
+STORE_HEADER = "X-Image-Meta-Store"
+DOWNLOAD_BLOCK = 64 * 1024
+IMPORT_METHODS = ("glance-direct",)
+#: Leading bytes by which Glance's format inspector recognises a disk format.
+SIGNATURES = {"qcow2": b"QFI\xfb", "vmdk": b"KDMV", "vhd": b"conectix", "vhdx": b"vhdxfile"}
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+IMPORT_TASKS = web.AppKey("import_tasks", set)
+
+
+async def upload_file(request: web.Request) -> web.Response:
+    image = state.image_of(request)
+    if not state.config(request).direct_upload:
+        raise Problem(403, "You are not authorized to complete upload_image action.")
+    _require_octet_stream(request)
+    store = _store_choice(request, request.headers.get(STORE_HEADER))
+    if not (image.record["disk_format"] and image.record["container_format"]):
+        raise Problem(400, "Properties disk_format, container_format must be set prior to saving data.")
+    if image.status != "queued":
+        raise Problem(409, f"Image status transition from {image.status} to saving is not allowed")
+    repository = state.repository(request)
+    partial = repository.partial_path(image.id)
+    size, md5, sha512 = await _receive(request, image, partial, "saving")
+    os.replace(partial, repository.data_path(image.id))
+    _activate(image, size, md5, sha512, store)
+    repository.save(image)
+    return web.Response(status=204)
+
+
+async def stage_file(request: web.Request) -> web.Response:
+    image = state.image_of(request)
+    _require_octet_stream(request)
+    if image.status != "queued":
+        raise Problem(409, f"Image status transition from {image.status} to uploading is not allowed")
+    await _receive(request, image, state.repository(request).staging_path(image.id), "uploading")
+    return web.Response(status=204)
+
+
+async def import_image(request: web.Request) -> web.Response:
+    image = state.image_of(request)
+    body = await state.json_body(request)
+    method = body.get("method", {}).get("name") if isinstance(body, dict) else None
+    if method not in IMPORT_METHODS:
+        raise Problem(400, f"Import method {method!r} is not valid; available: {', '.join(IMPORT_METHODS)}")
+    stores = body.get("stores") or [request.headers.get(STORE_HEADER)]
+    store = _store_choice(request, stores[0] if isinstance(stores, list) and stores else None)
+    repository = state.repository(request)
+    if image.status != "uploading" or not repository.staging_path(image.id).exists():
+        raise Problem(409, "Image needs to be staged before 'glance-direct' method can be used")
+    image.record.update(status="importing", updated_at=schema.now())
+    repository.save(image)
+    tasks: set[asyncio.Task[None]] = request.app[IMPORT_TASKS]
+    task = asyncio.create_task(_finish_import(request.app, image, store))
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+    return web.Response(status=202)
+
+
+async def _finish_import(app: web.Application, image: StoredImage, store: str) -> None:
+    """Glance imports in the background: the client polls the image until it is active."""
+    repository = app[state.REPOSITORY]
+    staged = repository.staging_path(image.id)
+    try:
+        size, md5, sha512 = await asyncio.to_thread(digest_file, staged)
+        os.replace(staged, repository.data_path(image.id))
+    except OSError as exc:
+        image.record.update(status="queued", os_glance_failed_import=store, updated_at=schema.now())
+        image.record["os_glance_import_error"] = str(exc)
+    else:
+        _activate(image, size, md5, sha512, store)
+    if not image.deleted:
+        repository.save(image)
+
+
+async def download_file(request: web.Request) -> web.StreamResponse:
+    image = state.image_of(request)
+    path = state.repository(request).data_path(image.id)
+    if image.status not in ("active", "deactivated") or not path.exists():
+        return web.Response(status=204)
+    headers = {"Content-Type": OCTET_STREAM, "Content-MD5": image.record["checksum"] or ""}
+    faults = state.faults(request).for_download()
+    if not faults.active:
+        # sendfile: the fastest path, and aiohttp answers Range requests itself.
+        return web.FileResponse(path, chunk_size=256 * 1024, headers=headers)
+    return await _stream_with_faults(request, path, headers, faults)
+
+
+async def _stream_with_faults(
+    request: web.Request, path: Path, headers: dict[str, str], faults: BodyFaults
+) -> web.StreamResponse:
+    """Send the file (or the range asked for) while pacing, stalling or cutting it."""
+    size = path.stat().st_size
+    start, end = _requested_range(request.headers.get("Range"), size)
+    response = web.StreamResponse(status=200, headers=headers)
+    if (start, end) != (0, size - 1):
+        response.set_status(206)
+        response.headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    response.content_length = end - start + 1
+    await response.prepare(request)
+    pacer, stall, sent = Pacer(faults.bandwidth), faults.stall, 0
+    with path.open("rb") as file:
+        file.seek(start)
+        while sent < end - start + 1:
+            block = await asyncio.to_thread(file.read, min(DOWNLOAD_BLOCK, end - start + 1 - sent))
+            if faults.drop_after is not None and sent + len(block) >= faults.drop_after:
+                await response.write(block[: faults.drop_after - sent])
+                _cut(request)
+                return response
+            await response.write(block)
+            sent += len(block)
+            if stall:
+                await asyncio.sleep(stall)
+                stall = 0.0
+            await pacer.pace(len(block))
+    await response.write_eof()
+    return response
+
+
+def _requested_range(header: str | None, size: int) -> tuple[int, int]:
+    """(first, last) byte to send; the whole file when there is no usable Range header."""
+    match = _RANGE.match(header.strip()) if header else None
+    if match is None or match.groups() == ("", ""):
+        return 0, size - 1
+    first, last = match.groups()
+    if first == "":
+        return max(0, size - int(last)), size - 1
+    start, end = int(first), min(int(last), size - 1) if last else size - 1
+    if start >= size or start > end:
+        raise Problem(416, "Requested range not satisfiable", {"Content-Range": f"bytes */{size}"})
+    return start, end
+
+
+async def _receive(request: web.Request, image: StoredImage, path: Path, status: str) -> tuple[int, str, str]:
+    """Read the request body into `path`, hashing it; the image is `status` meanwhile.
+
+    Any failure puts the image back to `queued` and removes what was written.
+    """
+    declared = _declared_size(request)
+    repository = state.repository(request)
+    image.record.update(status=status, updated_at=schema.now())
+    repository.save(image)
+    writer = HashingWriter(path)
+    faults = state.faults(request).for_upload()
+    pacer, stall = Pacer(faults.bandwidth), faults.stall
+    try:
+        async for chunk in request.content.iter_any():
+            if faults.drop_after is not None and writer.size + len(chunk) > faults.drop_after:
+                _cut(request)
+                raise ConnectionResetError("fault injection: upload cut")
+            await writer.write(chunk)
+            if declared is not None and writer.size > declared:
+                raise Problem(400, f"Size exceeds: expected {declared} bytes, got {writer.size} bytes")
+            if stall:
+                await asyncio.sleep(stall)
+                stall = 0.0
+            await pacer.pace(len(chunk))
+        md5, sha512 = await writer.finish()
+        if declared is not None and writer.size != declared:
+            raise Problem(400, f"Size mismatch: expected {declared} bytes, got {writer.size} bytes")
+        _check_format(image.record["disk_format"], writer.head)
+    except BaseException:
+        await writer.discard()
+        if not image.deleted:
+            image.record.update(status="queued", updated_at=schema.now())
+            repository.save(image)
+        raise
+    return writer.size, md5, sha512
+
+
+def _activate(image: StoredImage, size: int, md5: str, sha512: str, store: str) -> None:
+    image.record.update(
+        status="active", size=size, virtual_size=size, checksum=md5, os_hash_algo="sha512",
+        os_hash_value=sha512, stores=store, updated_at=schema.now(),
+    )  # fmt: skip
+
+
+def _check_format(disk_format: str | None, head: bytes) -> None:
+    """Refuse data whose leading bytes contradict `disk_format`, as Glance's inspector does."""
+    signature = SIGNATURES.get(disk_format or "")
+    if signature is not None and not head.startswith(signature):
+        found = next((name for name, magic in SIGNATURES.items() if head.startswith(magic)), "raw")
+        raise Problem(415, f"Image disk_format {disk_format} does not match stream data {found}")
+
+
+def _declared_size(request: web.Request) -> int | None:
+    value = request.headers.get(SIZE_HEADER)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise Problem(400, f"{SIZE_HEADER} must be an integer, not {value!r}") from None
+
+
+def _require_octet_stream(request: web.Request) -> None:
+    if request.content_type != OCTET_STREAM:
+        raise Problem(415, f"Content type {request.content_type} is not supported; send {OCTET_STREAM}")
+
+
+def _store_choice(request: web.Request, store: Any) -> str:
+    stores = state.config(request).stores
+    if store is None:
+        return stores[0]
+    if store not in stores:
+        raise Problem(400, f"Store for identifier {store} not found")
+    return str(store)
+
+
+def _cut(request: web.Request) -> None:
+    """Close the connection under the client: what a network failure looks like to it."""
+    if request.transport is not None:
+        request.transport.close()

@@ -1,0 +1,189 @@
+"""Fault injection: the misbehaviour of real networks and clouds, on demand.
+
+Kept apart from the Glance behaviour: a middleware adds latency, refuses expired tokens and
+answers injected errors before any handler runs (so an injected error has no side effect,
+like a proxy failing in front of Glance), and the data handlers ask `FaultInjector` how to
+pace, stall or cut the one body they are streaming. Switches come from the command line and
+can be changed at run time through `POST /_faults`; `GET /_faults` also shows how often each
+fault fired, so a test can tell that its fault really happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+from aiohttp import web
+
+from replicator.server.config import FaultConfig
+from replicator.server.problems import Problem, render
+
+#: Paths that configure the server itself; faults never apply to them.
+CONTROL_PATHS = ("/_faults", "/_token")
+#: Answered without a token, as Glance answers version discovery.
+PUBLIC_PATHS = ("/versions", "/")
+
+
+@dataclass
+class BodyFaults:
+    """What to do to one streamed body: cut it after `drop_after` bytes, stall once after the
+    first chunk for `stall` seconds, and pace it at `bandwidth` bytes per second."""
+
+    drop_after: int | None
+    stall: float
+    bandwidth: int | None
+
+    @property
+    def active(self) -> bool:
+        return self.drop_after is not None or self.stall > 0 or self.bandwidth is not None
+
+
+class FaultInjector:
+    """The live fault switches of one server, their counters, and its tokens."""
+
+    def __init__(self, config: FaultConfig, token: str | None) -> None:
+        self.config = config
+        self.fired: Counter[str] = Counter()
+        self._random = random.Random(config.seed)
+        self._tokens: dict[str, float] = {}
+        self.required = token is not None
+        if token is not None:
+            self._issue(token)
+
+    def update(self, changes: dict[str, object]) -> None:
+        self.config.update(changes)
+        if "seed" in changes:
+            self._random = random.Random(self.config.seed)
+        if "token_ttl" in changes:  # new lifetimes count from now
+            for token in self._tokens:
+                self._issue(token)
+
+    def new_token(self) -> str:
+        token = secrets.token_hex(16)
+        self.required = True
+        self._issue(token)
+        return token
+
+    def _issue(self, token: str) -> None:
+        ttl = self.config.token_ttl
+        self._tokens[token] = time.monotonic() + ttl if ttl is not None else float("inf")
+
+    def token_valid(self, token: str | None) -> bool:
+        if not self.required:
+            return True
+        expires = self._tokens.get(token or "")
+        return expires is not None and time.monotonic() < expires
+
+    def injected_error(self, path: str) -> Problem | None:
+        """The error to answer instead of this request, if one is due."""
+        config = self.config
+        if config.error_rate <= 0 or not any(p in path for p in config.error_paths or [""]):
+            return None
+        if self._random.random() >= config.error_rate:
+            return None
+        self.fired["errors"] += 1
+        headers = {}
+        if config.retry_after is not None:
+            headers["Retry-After"] = f"{config.retry_after:g}"
+        return Problem(config.error_status, "Injected fault: the server is unavailable.", headers)
+
+    def for_download(self) -> BodyFaults:
+        return BodyFaults(
+            self._take("drop_after_bytes", "drop_count", "drops"),
+            self._take("stall_seconds", "stall_count", "stalls") or 0.0,
+            self.config.bandwidth,
+        )
+
+    def for_upload(self) -> BodyFaults:
+        return BodyFaults(
+            self._take("drop_upload_after_bytes", "drop_count", "upload_drops"),
+            self._take("stall_seconds", "stall_count", "stalls") or 0.0,
+            self.config.bandwidth,
+        )
+
+    def _take(self, switch: str, count: str, counter: str):  # type: ignore[no-untyped-def]
+        """The switch's value if the fault fires for this body, spending one of its count."""
+        value = getattr(self.config, switch)
+        if not value:
+            return None
+        remaining = getattr(self.config, count)
+        if remaining is not None:
+            if remaining <= 0:
+                return None
+            setattr(self.config, count, remaining - 1)
+        self.fired[counter] += 1
+        return value
+
+
+INJECTOR = web.AppKey("faults", FaultInjector)
+
+
+class Pacer:
+    """Holds a stream to `bandwidth` bytes per second, measured from its first byte."""
+
+    def __init__(self, bandwidth: int | None) -> None:
+        self.bandwidth = bandwidth
+        self.started = time.monotonic()
+        self.sent = 0
+
+    async def pace(self, size: int) -> None:
+        self.sent += size
+        if self.bandwidth:
+            ahead = self.sent / self.bandwidth - (time.monotonic() - self.started)
+            if ahead > 0:
+                await asyncio.sleep(ahead)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def middleware(injector: FaultInjector) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def inject(request: web.Request, handler: Handler) -> web.StreamResponse:
+        path = request.path
+        if path.startswith(CONTROL_PATHS):
+            return await handler(request)
+        if injector.config.latency > 0:
+            await asyncio.sleep(injector.config.latency)
+        if path not in PUBLIC_PATHS and not injector.token_valid(request.headers.get("X-Auth-Token")):
+            injector.fired["unauthorized"] += 1
+            problem = Problem(
+                401,
+                "The request you have made requires authentication.",
+                {"WWW-Authenticate": "Keystone uri='http://127.0.0.1/identity'"},
+            )
+            return render(request, problem)
+        error = injector.injected_error(path)
+        if error is not None:
+            return render(request, error)
+        return await handler(request)
+
+    return inject
+
+
+async def show_faults(request: web.Request) -> web.Response:
+    injector = request.app[INJECTOR]
+    return web.json_response({**injector.config.as_dict(), "fired": dict(injector.fired)})
+
+
+async def change_faults(request: web.Request) -> web.Response:
+    injector = request.app[INJECTOR]
+    try:
+        changes = await request.json()
+        if not isinstance(changes, dict):
+            raise ValueError("the body must be a JSON object of switches")
+        injector.update(changes)
+    except ValueError as exc:
+        return render(request, Problem(400, str(exc)))
+    return await show_faults(request)
+
+
+async def issue_token(request: web.Request) -> web.Response:
+    """A fresh token, valid for `token_ttl` seconds: what a Keystone re-authentication gets."""
+    injector = request.app[INJECTOR]
+    return web.json_response({"token": injector.new_token(), "ttl": injector.config.token_ttl})
