@@ -261,7 +261,9 @@ def compare(
     _run(work)
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, add_help_option=False
+)
 def serve(ctx: typer.Context) -> None:
     """Run the built-in Glance-compatible server (for demos, tests, benchmarks). --help for its options."""
     from replicator.server.__main__ import main as serve_main
