@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+import glance_client as gc
 from servers import free_port
 
 IMAGE_ID = "0c43eaca-c2a8-4f79-8f2a-b265655883d3"
@@ -115,3 +118,36 @@ def test_usage_errors(args: list[str]) -> None:
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "--help" in result.stderr
+
+
+@pytest.mark.parametrize("change", ["truncate", "extend"])
+def test_load_of_img_file_whose_size_disagrees_with_its_record(serve_pair, tmp_path: Path, change: str) -> None:
+    """The image fails with the byte counts, stays queued, and the other images load."""
+    source, target = serve_pair.source, serve_pair.target
+    ids = []
+    for name in ("victim", "bystander"):
+        image_id = gc.create_image(source, id=str(uuid.uuid4()), name=name, disk_format="raw", container_format="bare")["id"]
+        gc.upload(source, image_id, os.urandom(100_000))
+        ids.append(image_id)
+    assert replicator("dump", source, str(tmp_path)).returncode == 0
+    img = tmp_path / f"{ids[0]}.img"
+    payload = img.read_bytes()
+    img.write_bytes(payload[:50_000] if change == "truncate" else payload + b"extra")
+
+    result = replicator("load", target, str(tmp_path))
+
+    assert result.returncode == 1
+    assert "100000" in result.stderr and ids[0] in result.stderr
+    assert gc.get_image(target, ids[0])["status"] == "queued"
+    assert gc.get_image(target, ids[1])["status"] == "active"
+
+
+def test_dump_rerun_writes_again_an_img_of_the_wrong_size(serve_one, tmp_path: Path) -> None:
+    payload = os.urandom(100_000)
+    image_id = gc.create_image(serve_one.url, id=str(uuid.uuid4()), disk_format="raw", container_format="bare")["id"]
+    gc.upload(serve_one.url, image_id, payload)
+    assert replicator("dump", serve_one.url, str(tmp_path)).returncode == 0
+    (tmp_path / f"{image_id}.img").write_bytes(payload[:10])
+
+    assert replicator("dump", serve_one.url, str(tmp_path)).returncode == 0
+    assert (tmp_path / f"{image_id}.img").read_bytes() == payload

@@ -46,6 +46,8 @@ def parser() -> argparse.ArgumentParser:
     faults.add_argument("--drop-after-bytes", type=byte_rate, help="Cut downloads after this many bytes.")
     faults.add_argument("--drop-upload-after-bytes", type=byte_rate, help="Cut uploads after this many bytes.")
     faults.add_argument("--drop-count", type=int, help="How many bodies to cut (default: all).")
+    faults.add_argument("--corrupt-after-bytes", type=byte_rate, help="Flip the byte at this offset of downloads.")
+    faults.add_argument("--corrupt-count", type=int, help="How many downloads to corrupt (default: all).")
     faults.add_argument("--stall-seconds", type=float, default=0.0, help="Stall bodies after their first chunk.")
     faults.add_argument("--stall-count", type=int, help="How many bodies to stall (default: all).")
     faults.add_argument("--error-rate", type=float, default=0.0, help="Share of requests answered with an error.")
@@ -62,7 +64,8 @@ def parser() -> argparse.ArgumentParser:
 def config_from(args: argparse.Namespace) -> ServerConfig:
     faults = FaultConfig(
         drop_after_bytes=args.drop_after_bytes, drop_count=args.drop_count,
-        drop_upload_after_bytes=args.drop_upload_after_bytes, stall_seconds=args.stall_seconds,
+        drop_upload_after_bytes=args.drop_upload_after_bytes,
+        corrupt_after_bytes=args.corrupt_after_bytes, corrupt_count=args.corrupt_count, stall_seconds=args.stall_seconds,
         stall_count=args.stall_count, error_rate=args.error_rate, error_status=args.error_status,
         retry_after=args.retry_after, error_paths=[p for p in args.error_paths.split(",") if p],
         seed=args.seed, latency=args.latency, bandwidth=args.bandwidth, token_ttl=args.token_ttl,

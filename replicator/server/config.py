@@ -18,7 +18,9 @@ DEFAULT_PROJECT = "a0000000000000000000000000000001"
 class FaultConfig:
     """Misbehaviour to inject, each switch off by default.
 
-    Counts (`drop_count`, `stall_count`) say how many times a fault fires before it stops;
+    `corrupt_after_bytes` flips the bits of one byte of a download at that offset: what a
+    faulty disk or proxy does, and what only hashing catches. Counts (`drop_count`,
+    `corrupt_count`, `stall_count`) say how many times a fault fires before it stops;
     None means every time. `error_paths` limits injected errors to paths containing one of
     its substrings (empty: every path).
     """
@@ -26,6 +28,8 @@ class FaultConfig:
     drop_after_bytes: int | None = None
     drop_count: int | None = None
     drop_upload_after_bytes: int | None = None
+    corrupt_after_bytes: int | None = None
+    corrupt_count: int | None = None
     stall_seconds: float = 0.0
     stall_count: int | None = None
     error_rate: float = 0.0

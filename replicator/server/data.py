@@ -131,6 +131,10 @@ async def _stream_with_faults(
                 await response.write(block[: faults.drop_after - sent])
                 _cut(request)
                 return response
+            if faults.corrupt_at is not None and sent <= faults.corrupt_at < sent + len(block):
+                flipped = bytearray(block)
+                flipped[faults.corrupt_at - sent] ^= 0xFF
+                block = bytes(flipped)
             await response.write(block)
             sent += len(block)
             if stall:

@@ -16,7 +16,7 @@ import secrets
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
@@ -31,16 +31,18 @@ PUBLIC_PATHS = ("/versions", "/")
 
 @dataclass
 class BodyFaults:
-    """What to do to one streamed body: cut it after `drop_after` bytes, stall once after the
-    first chunk for `stall` seconds, and pace it at `bandwidth` bytes per second."""
+    """What to do to one streamed body: cut it after `drop_after` bytes, flip the byte at
+    `corrupt_at`, stall once after the first chunk for `stall` seconds, and pace it at
+    `bandwidth` bytes per second."""
 
     drop_after: int | None
     stall: float
     bandwidth: int | None
+    corrupt_at: int | None = None
 
     @property
     def active(self) -> bool:
-        return self.drop_after is not None or self.stall > 0 or self.bandwidth is not None
+        return any(v is not None for v in (self.drop_after, self.bandwidth, self.corrupt_at)) or self.stall > 0
 
 
 class FaultInjector:
@@ -97,6 +99,7 @@ class FaultInjector:
             self._take("drop_after_bytes", "drop_count", "drops"),
             self._take("stall_seconds", "stall_count", "stalls") or 0.0,
             self.config.bandwidth,
+            self._take("corrupt_after_bytes", "corrupt_count", "corruptions"),
         )
 
     def for_upload(self) -> BodyFaults:
@@ -106,10 +109,13 @@ class FaultInjector:
             self.config.bandwidth,
         )
 
-    def _take(self, switch: str, count: str, counter: str):  # type: ignore[no-untyped-def]
-        """The switch's value if the fault fires for this body, spending one of its count."""
+    def _take(self, switch: str, count: str, counter: str) -> Any:
+        """The switch's value if the fault fires for this body, spending one of its count.
+
+        A switch is off when None; a stall of 0 seconds is off too (a cut at byte 0 is not).
+        """
         value = getattr(self.config, switch)
-        if not value:
+        if value is None or (switch == "stall_seconds" and value <= 0):
             return None
         remaining = getattr(self.config, count)
         if remaining is not None:

@@ -38,6 +38,8 @@ class DumpDirStore:
     def __init__(self, path: Path, settings: Settings, *, create: bool) -> None:
         self._path = path
         self._settings = settings
+        #: Dumping into it (a rerun resumes) rather than loading from it.
+        self._for_writing = create
         self.description = f"dump directory {path}"
         if create:
             try:
@@ -81,9 +83,17 @@ class DumpDirStore:
         except (ValueError, TypeError) as exc:
             raise RunError(f"dump file {path} holds a bad image record: {exc}") from None
         # A record says what the image was; whether this dump holds its data is the .img file.
-        if record.has_readable_data and not self.data_path(name).is_file():
+        # A rerun of `dump` writes again a data file of the wrong size (changed by hand: ours
+        # are renamed into place only when complete); `load` lets verification report it.
+        if record.has_readable_data and not self._holds_data(name, record.size):
             record = replace(record, status="queued")
         return record
+
+    def _holds_data(self, image_id: str, size: int | None) -> bool:
+        path = self.data_path(image_id)
+        if not path.is_file():
+            return False
+        return not self._for_writing or size is None or path.stat().st_size == size
 
     async def read_data(self, image: ImageRecord, offset: int = 0) -> AsyncIterator[bytes]:
         path = self.data_path(image.id)

@@ -1,0 +1,174 @@
+"""Livecopy through injected faults: each cell ends with every image copied and verified, or
+reported failed with its reason, and never a corrupt image on the target.
+
+The faults come from the project's server (`replicator serve`), switched on after the source
+is seeded. Each cell also reads the server's fault counters, so a cell whose fault never fired
+fails instead of passing for the wrong reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+import glance_client as gc
+from servers import ReplicatorServe
+from test_commands import run
+
+SIZES = (64 * 1024, 300_000, 1_200_000, 2_500_000)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One fault, where it is injected, and what the run must end with."""
+
+    source: dict[str, Any] = field(default_factory=dict)
+    target: dict[str, Any] = field(default_factory=dict)
+    args: tuple[str, ...] = ()
+    #: Counters of the faulty server that must have fired: {"drops": 3} means exactly 3.
+    fired: dict[str, int] = field(default_factory=dict)
+    #: Whether every image must end copied; otherwise failures are allowed but must be reported.
+    all_copied: bool = True
+    #: Text each failure reason must contain.
+    reason: str = ""
+
+
+CELLS = {
+    "download cut mid-stream resumes with Range": Cell(
+        source={"drop_after_bytes": 100_000, "drop_count": 3}, fired={"drops": 3}
+    ),
+    "download stalls past --timeout": Cell(
+        source={"stall_seconds": 2.5, "stall_count": 2}, args=("--timeout", "1"), fired={"stalls": 2}
+    ),
+    "upload cut mid-stream is uploaded again": Cell(
+        target={"drop_upload_after_bytes": 200_000, "drop_count": 2}, fired={"upload_drops": 2}
+    ),
+    "503 with Retry-After from the target": Cell(
+        target={"error_rate": 0.3, "error_status": 503, "retry_after": 0.2, "seed": 7},
+        args=("--retries", "10"),
+    ),
+    "500 from the source": Cell(
+        source={"error_rate": 0.3, "error_status": 500, "seed": 3}, args=("--retries", "10")
+    ),
+    "slow responses on both sides": Cell(source={"latency": 0.05}, target={"latency": 0.05}),
+    "bandwidth cap on the source": Cell(source={"bandwidth": 4 * 1024 * 1024}),
+    "corrupt download fails that image only": Cell(
+        source={"corrupt_after_bytes": 5000, "corrupt_count": 1},
+        fired={"corruptions": 1},
+        all_copied=False,
+        reason="does not match",
+    ),
+    "403 on upload fails at once, without retries": Cell(
+        target={"error_rate": 1.0, "error_status": 403, "error_paths": ["/file"]},
+        fired={"errors": len(SIZES)},
+        all_copied=False,
+        reason="403",
+    ),
+    "503 on every upload exhausts the retries": Cell(
+        target={"error_rate": 1.0, "error_status": 503, "error_paths": ["/file"]},
+        args=("--retries", "2"),
+        fired={"errors": len(SIZES) * 3},
+        all_copied=False,
+        reason="503",
+    ),
+}
+
+
+def seed(url: str) -> dict[str, bytes]:
+    data = {}
+    for index, size in enumerate(SIZES):
+        image_id = str(uuid.uuid4())
+        gc.create_image(url, id=image_id, name=f"img-{index}", disk_format="raw", container_format="bare")
+        data[image_id] = os.urandom(size)
+        gc.upload(url, image_id, data[image_id])
+    return data
+
+
+def fired(server: ReplicatorServe) -> dict[str, int]:
+    return gc.call("GET", server.url + "/_faults", 200).json()["fired"]
+
+
+def assert_nothing_corrupt(target_url: str, data: dict[str, bytes]) -> dict[str, dict[str, Any]]:
+    """No target image is active with data other than the source's; returns the target records."""
+    records = {image["id"]: image for image in gc.list_all(target_url)}
+    for image_id, payload in data.items():
+        record = records.get(image_id)
+        if record is not None and record["status"] == "active":
+            assert record["checksum"] == hashlib.md5(payload).hexdigest(), record
+            assert record["os_hash_value"] == hashlib.sha512(payload).hexdigest(), record
+    return records
+
+
+@pytest.fixture
+def pair(start_serve: Callable[..., ReplicatorServe]) -> tuple[ReplicatorServe, ReplicatorServe]:
+    return start_serve(), start_serve()
+
+
+@pytest.mark.parametrize("cell", CELLS.values(), ids=CELLS.keys())
+def test_livecopy_through_fault(cell: Cell, pair: tuple[ReplicatorServe, ReplicatorServe], tmp_path: Path) -> None:
+    source, target = pair
+    data = seed(source.url)
+    for server, switches in ((source, cell.source), (target, cell.target)):
+        if switches:
+            server.set_faults(**switches)
+    report = tmp_path / "report.jsonl"
+
+    result = run("livecopy", source.url, target.url, "--concurrency", "4", "--report", str(report), *cell.args)
+
+    lines = {line["id"]: line for line in map(json.loads, report.read_text().splitlines())}
+    assert set(lines) == set(data)
+    records = assert_nothing_corrupt(target.url, data)
+    failed = {image_id: line["error"] for image_id, line in lines.items() if line["result"] == "failed"}
+    for image_id in data:
+        if image_id in failed:
+            assert cell.reason in failed[image_id] and failed[image_id] in result.stderr
+            assert records[image_id]["status"] == "queued"
+        else:
+            assert records[image_id]["status"] == "active"
+    if cell.all_copied:
+        assert not failed, failed
+        assert result.exit_code == 0, result.stderr
+    else:
+        assert failed and result.exit_code == 1
+    faulty = source if cell.source else target
+    counters = fired(faulty)
+    for counter, count in cell.fired.items():
+        assert counters.get(counter) == count, counters
+
+    # The faults gone, the same command finishes the job and then has nothing left to do.
+    for server in (source, target):
+        server.set_faults(error_rate=0.0, drop_after_bytes=None, drop_upload_after_bytes=None,
+                          corrupt_after_bytes=None, stall_seconds=0, latency=0, bandwidth=None)
+    assert run("livecopy", source.url, target.url).exit_code == 0
+    records = assert_nothing_corrupt(target.url, data)
+    assert all(records[image_id]["status"] == "active" for image_id in data)
+    assert run("compare", source.url, target.url).exit_code == 0
+
+
+def test_expired_static_token_fails_clearly_and_is_never_shown(
+    pair: tuple[ReplicatorServe, ReplicatorServe], tmp_path: Path
+) -> None:
+    """A token that expires mid-run cannot be renewed by us: the run says so, in words that
+    never include the token itself (nor does the report)."""
+    source, target = pair
+    data = seed(source.url)
+    source.set_faults(token_ttl=1.0, latency=0.4)
+    token = gc.call("POST", source.url + "/_token", 200).json()["token"]
+    report = tmp_path / "report.jsonl"
+
+    result = run("livecopy", source.url, target.url, "--sourcetoken", token, "--concurrency", "1",
+                 "--report", str(report))
+
+    assert result.exit_code != 0
+    assert "expired" in result.stderr
+    assert fired(source).get("unauthorized", 0) >= 1
+    everything = result.stdout + result.stderr + (report.read_text() if report.exists() else "")
+    assert token not in everything
+    assert_nothing_corrupt(target.url, data)
