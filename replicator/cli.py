@@ -69,6 +69,9 @@ def main() -> None:
     except typer.Abort:
         print("replicator: interrupted", file=sys.stderr)
         code = 130
+    except Exception as exc:  # a bug of ours: still one line, and a code scripts can tell apart
+        print(f"replicator: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        code = 70
     sys.exit(code if isinstance(code, int) else 0)
 
 

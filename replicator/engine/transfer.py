@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from contextlib import aclosing
-from typing import Awaitable, Callable, Iterable, Iterator, TypeVar
+from contextlib import asynccontextmanager
+from typing import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Iterator, TypeVar
 
 from replicator.engine.events import (
     BytesCopied, EventSink, ImageFinished, ImageResult, ImageRetrying, ImageStarted,
@@ -101,7 +101,7 @@ class Transfer:
             self._emit(BytesCopied(image.id, count))
 
         source = reopening_stream(self._source, image, self._settings.retries, self._on_retry(action))
-        async with aclosing(source) as chunks:
+        async with _closing(source) as chunks:
             await self._target.write_data(image, verifier.verified(chunks, on_bytes))
         return verifier.bytes
 
@@ -113,3 +113,20 @@ class Transfer:
 
     async def _retrying(self, action: Action, step: Callable[[], Awaitable[T]]) -> T:
         return await with_retries(step, self._settings.retries, self._on_retry(action))
+
+
+@asynccontextmanager
+async def _closing(stream: AsyncGenerator[bytes, None]) -> AsyncIterator[AsyncGenerator[bytes, None]]:
+    """Close the source stream when the copy ends, however it ends.
+
+    On cancellation (Ctrl-C) the HTTP client's body-writer task may still be inside the
+    stream: it is being cancelled too, and the stream closes as that task unwinds, so a
+    "generator already running" here is expected and harmless.
+    """
+    try:
+        yield stream
+    finally:
+        try:
+            await stream.aclose()
+        except RuntimeError:
+            pass

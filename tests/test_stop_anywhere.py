@@ -1,0 +1,162 @@
+"""Stop-anywhere safety: `kill -9` or Ctrl-C in the middle of a run, a full disk under a dump,
+then the same command again ends with everything copied, verified, and nothing duplicated.
+
+The replicator runs as a real process here (signals need one); the source is slowed down with
+the server's bandwidth switch so that the stop lands mid-transfer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+import glance_client as gc
+from servers import ReplicatorServe
+
+IMAGE_SIZE = 3 * 1024 * 1024
+IMAGES = 6
+
+
+def replicator(*args: str, preexec_fn: Callable[[], None] | None = None) -> subprocess.Popen[str]:
+    def child_setup() -> None:
+        # A shell starts background jobs with SIGINT ignored, and the child would inherit that.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if preexec_fn is not None:
+            preexec_fn()
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "replicator", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=child_setup,
+    )
+
+
+def finish(process: subprocess.Popen[str]) -> tuple[int, str]:
+    _, stderr = process.communicate(timeout=120)
+    return process.returncode, stderr
+
+
+def seed(url: str, sizes: list[int]) -> dict[str, bytes]:
+    data = {}
+    for index, size in enumerate(sizes):
+        image_id = str(uuid.uuid4())
+        gc.create_image(url, id=image_id, name=f"img-{index}", disk_format="raw", container_format="bare")
+        data[image_id] = os.urandom(size)
+        gc.upload(url, image_id, data[image_id])
+    return data
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
+
+
+def target_statuses(url: str) -> dict[str, str]:
+    return {image["id"]: image["status"] for image in gc.list_all(url)}
+
+
+def assert_target_holds_only_good_data(url: str, data: dict[str, bytes]) -> None:
+    for image in gc.list_all(url):
+        assert image["id"] in data, "the target holds an image the source does not"
+        if image["status"] == "active":
+            assert image["checksum"] == hashlib.md5(data[image["id"]]).hexdigest()
+
+
+def settle(url: str) -> None:
+    """The server notices a dead client's cut upload at once; wait for it to say so."""
+    wait_for(lambda: "saving" not in target_statuses(url).values(), timeout=10)
+
+
+@pytest.fixture
+def slow_pair(start_serve: Callable[..., ReplicatorServe]) -> tuple[ReplicatorServe, ReplicatorServe, dict[str, bytes]]:
+    source, target = start_serve(), start_serve()
+    data = seed(source.url, [IMAGE_SIZE] * IMAGES)
+    source.set_faults(bandwidth=4 * 1024 * 1024)
+    return source, target, data
+
+
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT], ids=["kill -9", "Ctrl-C"])
+def test_livecopy_stopped_mid_run_then_rerun_completes(slow_pair, stop: signal.Signals) -> None:
+    source, target, data = slow_pair
+    process = replicator("livecopy", source.url, target.url, "--concurrency", "2")
+    wait_for(lambda: "active" in target_statuses(target.url).values())
+
+    process.send_signal(stop)
+    code, stderr = finish(process)
+
+    if stop == signal.SIGINT:
+        assert code == 130, stderr
+        assert "interrupted" in stderr and "Traceback" not in stderr
+    settle(target.url)
+    statuses = target_statuses(target.url)
+    assert list(statuses.values()).count("active") < IMAGES, "the stop came too late to test anything"
+    assert_target_holds_only_good_data(target.url, data)
+
+    source.set_faults(bandwidth=None)
+    code, stderr = finish(replicator("livecopy", source.url, target.url))
+    assert code == 0, stderr
+    assert target_statuses(target.url) == {image_id: "active" for image_id in data}
+    assert_target_holds_only_good_data(target.url, data)
+
+
+def test_dump_killed_mid_run_resumes_skipping_what_is_verified(slow_pair, tmp_path: Path) -> None:
+    source, _, data = slow_pair
+    dump = tmp_path / "dump"
+    process = replicator("dump", source.url, str(dump), "--concurrency", "2")
+    wait_for(lambda: any(dump.glob("*.img")))
+
+    process.kill()
+    finish(process)
+
+    complete = {path.name[: -len(".img")] for path in dump.glob("*.img")}
+    assert 0 < len(complete) < IMAGES
+    for image_id in complete:
+        assert hashlib.md5((dump / f"{image_id}.img").read_bytes()).hexdigest() == hashlib.md5(data[image_id]).hexdigest()
+
+    source.set_faults(bandwidth=None)
+    report = tmp_path / "report.jsonl"
+    code, stderr = finish(replicator("dump", source.url, str(dump), "--report", str(report)))
+    assert code == 0, stderr
+    actions = {line["id"]: line for line in map(json.loads, report.read_text().splitlines())}
+    for image_id, payload in data.items():
+        assert (dump / f"{image_id}.img").read_bytes() == payload
+        assert (actions[image_id]["result"] == "skipped") == (image_id in complete)
+    assert not list(dump.glob("*.part"))
+
+
+def _limit_file_size() -> None:
+    # A file-size limit stands in for a full disk: writes past it fail like ENOSPC does
+    # (EFBIG instead), without needing a small filesystem mounted for the test.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1024 * 1024, 1024 * 1024))
+
+
+def test_dump_onto_a_full_disk_fails_those_images_and_leaves_no_partial_file(serve_one, tmp_path: Path) -> None:
+    data = seed(serve_one.url, [200_000, 2 * 1024 * 1024, 300_000])
+    big = next(image_id for image_id, payload in data.items() if len(payload) > 1024 * 1024)
+    dump = tmp_path / "dump"
+
+    code, stderr = finish(replicator("dump", serve_one.url, str(dump), preexec_fn=_limit_file_size))
+
+    assert code == 1
+    assert big in stderr and "File too large" in stderr and "Traceback" not in stderr
+    assert not (dump / f"{big}.img").exists()
+    assert not list(dump.glob("*.part"))
+    for image_id in set(data) - {big}:
+        assert (dump / f"{image_id}.img").read_bytes() == data[image_id]
+
+    code, stderr = finish(replicator("dump", serve_one.url, str(dump)))
+    assert code == 0, stderr
+    assert (dump / f"{big}.img").read_bytes() == data[big]
