@@ -48,12 +48,16 @@ Insecure = Annotated[bool, typer.Option("--insecure", help="Do not verify https 
 CaCert = Annotated[Optional[str], typer.Option("--cacert", help="CA bundle to verify https certificates with.")]
 UploadMethod = Annotated[str, typer.Option("--upload-method", help="auto | direct (PUT file) | glance-direct (stage + import).")]
 Store = Annotated[Optional[str], typer.Option("--store", help="Target store on a multi-store Glance (see /v2/info/stores).")]
+FallbackVisibility = Annotated[Optional[str], typer.Option("--fallback-visibility", help="Create images as private or shared where the target refuses public/community (403).")]
+FallbackOwner = Annotated[bool, typer.Option("--fallback-owner", help="Let the target's project own images whose owner the target refuses (403).")]
 Report = Annotated[Optional[str], typer.Option("--report", help="Write one JSON line per image (id, name, action, bytes, seconds, result, error) to this file.")]
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Also log skipped images.")]
 
 
 UPLOAD_METHODS = ("auto", "direct", "glance-direct")
+#: Visibilities any project may give its own images.
+FALLBACK_VISIBILITIES = ("private", "shared")
 
 
 def main() -> None:
@@ -78,17 +82,20 @@ def main() -> None:
 def _settings(
     chunksize: str = "1M", dontreplicate: str = "", metaonly: bool = False, concurrency: int = 4,
     retries: int = 3, timeout: float = 60.0, no_verify: bool = False, upload_method: str = "auto",
-    store: str | None = None,
+    store: str | None = None, fallback_visibility: str | None = None, fallback_owner: bool = False,
 ) -> Settings:
     chunk = parse_size(chunksize)
     if chunk < 1:
         raise RunError("--chunksize must be at least 1 byte")
+    if fallback_visibility not in (None, *FALLBACK_VISIBILITIES):
+        raise RunError(f"--fallback-visibility must be one of {', '.join(FALLBACK_VISIBILITIES)}, not {fallback_visibility!r}")
     if upload_method not in UPLOAD_METHODS:
         raise RunError(f"--upload-method must be one of {', '.join(UPLOAD_METHODS)}, not {upload_method!r}")
     return Settings(
         concurrency=concurrency, chunk_size=chunk, dont_replicate=frozenset(dontreplicate.split()),
         metaonly=metaonly, verify=not no_verify, retries=retries, timeout=timeout,
-        upload_method=upload_method, store=store,
+        upload_method=upload_method, store=store, fallback_visibility=fallback_visibility,
+        fallback_owner=fallback_owner,
     )
 
 
@@ -200,12 +207,13 @@ def load(
     token: Token = None, concurrency: Concurrency = 4, retries: Retries = 3, timeout: Timeout = 60.0,
     no_verify: NoVerify = False, insecure: Insecure = False, cacert: CaCert = None, verbose: Verbose = False,
     upload_method: UploadMethod = "auto", store: Store = None, report: Report = None,
+    fallback_visibility: FallbackVisibility = None, fallback_owner: FallbackOwner = False,
 ) -> None:
     """Put a dump into SERVER, keeping ids; update the metadata of images already there."""
 
     async def work() -> int:
         settings = _settings(chunksize, dontreplicate, metaonly, concurrency, retries, timeout, no_verify,
-                             upload_method, store)
+                             upload_method, store, fallback_visibility, fallback_owner)
         url = parse_server(server)
         source = DumpDirStore(path, settings, create=False)
         target = _glance(url, settings, token, insecure, cacert)
@@ -223,12 +231,13 @@ def livecopy(
     concurrency: Concurrency = 4, retries: Retries = 3, timeout: Timeout = 60.0, no_verify: NoVerify = False,
     insecure: Insecure = False, cacert: CaCert = None, verbose: Verbose = False,
     upload_method: UploadMethod = "auto", store: Store = None, report: Report = None,
+    fallback_visibility: FallbackVisibility = None, fallback_owner: FallbackOwner = False,
 ) -> None:
     """Copy images straight from SOURCE to TARGET, data streamed through, never staged on disk."""
 
     async def work() -> int:
         settings = _settings(chunksize, dontreplicate, metaonly, concurrency, retries, timeout, no_verify,
-                             upload_method, store)
+                             upload_method, store, fallback_visibility, fallback_owner)
         source_url, target_url = parse_server(source_server), parse_server(target_server)
         source = _glance(source_url, settings, sourcetoken or token, insecure, cacert)
         target = _glance(target_url, settings, targettoken or token, insecure, cacert)

@@ -23,10 +23,14 @@ class ImageError(ReplicatorError):
     a 5xx), as opposed to an answer that will not change (403, 409, 415, a hash mismatch).
     """
 
-    def __init__(self, message: str, *, retryable: bool = False, retry_after: float | None = None):
+    def __init__(
+        self, message: str, *, retryable: bool = False, retry_after: float | None = None, status: int | None = None
+    ):
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
+        #: The HTTP status that caused it, when a server answered.
+        self.status = status
 
 
 class VerificationError(ImageError):

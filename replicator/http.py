@@ -51,7 +51,8 @@ class GlanceHttp:
         timeout = aiohttp.ClientTimeout(
             total=None, connect=settings.timeout, sock_connect=settings.timeout, sock_read=settings.timeout
         )
-        connector = aiohttp.TCPConnector(limit=settings.concurrency * 2 + 4, ssl=ssl_context)
+        # Room for the listing's member lookups (glance_v2.LISTING_REQUESTS) as well as transfers.
+        connector = aiohttp.TCPConnector(limit=max(36, settings.concurrency * 2 + 4), ssl=ssl_context)
         self._session = aiohttp.ClientSession(
             timeout=timeout,
             connector=connector,
@@ -150,7 +151,7 @@ async def _status_error(response: aiohttp.ClientResponse, what: str) -> ImageErr
         if reason and reason != response.reason:
             message += f": {reason}"
     retry_after = _retry_after(response.headers.get("Retry-After"))
-    return ImageError(message, retryable=status in RETRYABLE_STATUSES, retry_after=retry_after)
+    return ImageError(message, retryable=status in RETRYABLE_STATUSES, retry_after=retry_after, status=status)
 
 
 def server_reason(body: bytes) -> str:

@@ -28,3 +28,8 @@ class Settings:
     upload_method: str = "auto"
     #: The target store on a multi-store Glance; None for its default.
     store: str | None = None
+    #: Where the target refuses (403) an image's public/community visibility: create it with
+    #: this visibility instead; None fails the image.
+    fallback_visibility: str | None = None
+    #: Where the target refuses (403) an image's owner: let the target's project own it.
+    fallback_owner: bool = False

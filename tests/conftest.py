@@ -16,7 +16,7 @@ Tests that use a real Glance get the `realglance` marker automatically, so
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,7 +116,8 @@ def real_glance_pair(_session_glances: tuple[RealGlance, RealGlance]) -> ServerP
 def start_real_glance(
     glance_template: GlanceTemplate, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Callable[..., RealGlance]]:
-    """Factory `start(threads=1, overrides=None) -> RealGlance` for a private, started instance.
+    """Factory `start(threads=1, overrides=None, env=None) -> RealGlance` for a private, started
+    instance (`env`: extra environment variables of the server process).
 
     For tests that need settings the shared instances must not have: many gunicorn threads
     (tests of retries against "database is locked"), direct upload disabled, a second store.
@@ -124,9 +125,11 @@ def start_real_glance(
     """
     started: list[RealGlance] = []
 
-    def start(threads: int = 1, overrides: Overrides | None = None) -> RealGlance:
+    def start(
+        threads: int = 1, overrides: Overrides | None = None, env: Mapping[str, str] | None = None
+    ) -> RealGlance:
         workdir = tmp_path_factory.mktemp("glance")
-        glance = RealGlance(glance_template, workdir, threads=threads, overrides=overrides)
+        glance = RealGlance(glance_template, workdir, threads=threads, overrides=overrides, env=env)
         started.append(glance)
         return glance.start()
 

@@ -9,6 +9,8 @@ an owner, as they always do in a real cloud.
 
 from __future__ import annotations
 
+import os
+
 import webob
 
 import glance.context
@@ -18,10 +20,16 @@ PROJECT_ID = "a0000000000000000000000000000001"
 USER_ID = "b0000000000000000000000000000001"
 
 
+#: Set to "0" in the server's environment for a plain project member instead of an admin,
+#: as a replicator whose target credentials are not an admin's is.
+ADMIN_VARIABLE = "REPLICATOR_TEST_GLANCE_ADMIN"
+
+
 class AdminProjectContext(BaseContextMiddleware):
     """Give each request an admin context in project `PROJECT_ID`, as user `USER_ID`."""
 
     def process_request(self, req: webob.Request) -> None:
+        admin = os.environ.get(ADMIN_VARIABLE, "1") != "0"
         req.context = glance.context.RequestContext(
-            user_id=USER_ID, project_id=PROJECT_ID, roles=["admin"], is_admin=True
+            user_id=USER_ID, project_id=PROJECT_ID, roles=["admin" if admin else "member"], is_admin=admin
         )

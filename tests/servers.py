@@ -263,11 +263,13 @@ class RealGlance(ServerProcess):
         *,
         threads: int = 1,
         overrides: Overrides | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(workdir)
         self.template = template
         self.threads = threads
         self.overrides = overrides or {}
+        self.env = dict(env or {})
 
     def prepare(self) -> None:
         shutil.copy(self.template.database, self.workdir)
@@ -293,6 +295,7 @@ class RealGlance(ServerProcess):
             **os.environ,
             "OS_GLANCE_CONFIG_DIR": str(self.workdir),
             "PYTHONPATH": python_path,
+            **self.env,
         }
 
 

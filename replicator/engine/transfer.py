@@ -15,6 +15,7 @@ from typing import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable,
 from replicator.engine.events import (
     BytesCopied, EventSink, ImageFinished, ImageResult, ImageRetrying, ImageStarted,
 )
+from replicator.engine.fallback import creation_fallback, update_fallback
 from replicator.engine.plan import Action, creation_attributes
 from replicator.engine.reopen import reopening_stream
 from replicator.engine.verify import StreamVerifier
@@ -54,11 +55,13 @@ class Transfer:
         image = action.image
         started = time.monotonic()
         copied = 0
+        notes: list[str] = []  # what was done differently from the source (fallbacks)
 
         def finish(result: str, error: str | None = None) -> ImageResult:
             return ImageResult(
                 image_id=image.id, name=image.name, action=action.kind, result=result, bytes=copied,
-                seconds=round(time.monotonic() - started, 3), reason=action.reason, error=error,
+                seconds=round(time.monotonic() - started, 3), reason="; ".join([action.reason, *notes]).strip("; "),
+                error=error,
             )
 
         if action.problem:
@@ -68,11 +71,9 @@ class Transfer:
         self._emit(ImageStarted(action))
         try:
             if action.create:
-                await self._retrying(action, lambda: self._create(action))
+                await self._retrying(action, lambda: self._create(action, notes))
             if action.changes:
-                await self._retrying(
-                    action, lambda: self._target.update_metadata(image, action.current or image, action.changes)
-                )
+                await self._retrying(action, lambda: self._update(action, notes))
             if action.upload:
                 copied = await self._retrying(action, lambda: self._copy_data(action))
             if action.member_changes:
@@ -84,8 +85,30 @@ class Transfer:
             return finish("failed", str(exc))
         return finish("ok")
 
-    async def _create(self, action: Action) -> None:
-        await self._target.create_image(action.image, creation_attributes(action.image, self._settings))
+    async def _create(self, action: Action, notes: list[str]) -> None:
+        attributes = creation_attributes(action.image, self._settings)
+        try:
+            await self._target.create_image(action.image, attributes)
+        except ImageError as exc:
+            fallback = creation_fallback(attributes, exc, self._settings)
+            if fallback is None:
+                raise
+            allowed, note = fallback
+            await self._target.create_image(action.image, allowed)
+            notes.append(note)
+
+    async def _update(self, action: Action, notes: list[str]) -> None:
+        image, current = action.image, action.current or action.image
+        try:
+            await self._target.update_metadata(image, current, action.changes)
+        except ImageError as exc:
+            fallback = update_fallback(action.changes, exc, self._settings)
+            if fallback is None:
+                raise
+            kept, note = fallback
+            if kept:
+                await self._target.update_metadata(image, current, kept)
+            notes.append(note)
 
     async def _copy_data(self, action: Action) -> int:
         """Stream the whole image into the target once.

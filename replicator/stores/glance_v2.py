@@ -25,6 +25,11 @@ _LIST_QUERIES = (
 
 JSON_PATCH = "application/openstack-images-v2.1-json-patch"
 
+#: Member lookups in flight while listing: small GETs, one per shared image (the default
+#: visibility). `compare` of 1,000 images at 10 ms per answer took 2.1 s with 8 at a time, 1.0 s
+#: with 32 (benchmarks, scenario 5).
+LISTING_REQUESTS = 32
+
 def import_wait_seconds(size: int | None) -> float:
     """How long an import may take once Glance has the staged data: a minute, plus time to copy
     the data into its store at a slow 10 MiB/s."""
@@ -52,7 +57,7 @@ class GlanceV2Store:
 
     async def _with_members(self, records: list[ImageRecord]) -> list[ImageRecord]:
         """Attach each image's members: only `shared` images can have any, so only they cost a request."""
-        gate = asyncio.Semaphore(max(4, self._settings.concurrency * 2))
+        gate = asyncio.Semaphore(max(LISTING_REQUESTS, self._settings.concurrency * 2))
 
         async def attach(record: ImageRecord) -> ImageRecord:
             if record.attributes.get("visibility") != "shared":
@@ -179,6 +184,10 @@ class GlanceV2Store:
         source_failure: list[BaseException] = []
 
         async def body() -> AsyncIterator[bytes]:
+            # An empty first chunk makes aiohttp send the request line and headers now, instead
+            # of holding them until the source's first bytes arrive: the target starts on the
+            # upload (auth, image lookup) while the download is still waiting for its answer.
+            yield b""
             try:
                 async for chunk in chunks:
                     yield chunk
