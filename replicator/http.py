@@ -98,6 +98,11 @@ class GlanceHttp:
                 yield response
         except ImageError:
             raise
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise ImageError(
+                f"{what}: the certificate of {self.base_url} is not trusted ({_certificate_reason(exc)}); "
+                "give its CA with --cacert, or --insecure to skip the check"
+            ) from None
         except aiohttp.ClientConnectorError as exc:
             raise ImageError(f"{what}: cannot connect to {self.base_url}: {_os_reason(exc)}", retryable=True) from None
         except (aiohttp.ServerTimeoutError, asyncio.TimeoutError):
@@ -206,6 +211,11 @@ def _snippet(body: bytes) -> str:
 
 def _os_reason(exc: aiohttp.ClientConnectorError) -> str:
     return exc.os_error.strerror or str(exc.os_error) if exc.os_error else str(exc)
+
+
+def _certificate_reason(exc: aiohttp.ClientConnectorCertificateError) -> str:
+    error = exc.certificate_error
+    return getattr(error, "verify_message", None) or _exc_reason(error)
 
 
 def _exc_reason(exc: Exception) -> str:

@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -142,6 +143,9 @@ class ServerProcess(ABC):
                 return True
         except urllib.error.HTTPError:
             return True
+        except urllib.error.URLError as error:
+            # A certificate we do not trust (a test's self-signed one) still means it is up.
+            return isinstance(error.reason, ssl.SSLError)
         except OSError:
             return False
 
@@ -305,6 +309,8 @@ class ReplicatorServe(ServerProcess):
     def __init__(self, workdir: Path, *, extra_args: list[str] | None = None) -> None:
         super().__init__(workdir)
         self.extra_args = extra_args or []
+        if "--cert-file" in self.extra_args:
+            self.url = self.url.replace("http://", "https://")
 
     def command(self) -> list[str]:
         return [

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import re
 import signal
+import ssl
 import sys
 from pathlib import Path
 
@@ -42,6 +43,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--project-id", default=ServerConfig.project_id, help="Owner of new images.")
     p.add_argument("--no-direct-upload", action="store_true", help="Refuse PUT .../file (import only).")
     p.add_argument("--stores", default="fs", help="Comma-separated store ids; the first is the default.")
+    p.add_argument("--cert-file", type=Path, help="Serve https with this certificate (PEM)...")
+    p.add_argument("--key-file", type=Path, help="...and this private key (PEM).")
     faults = p.add_argument_group("fault switches (also POST /_faults at run time)")
     faults.add_argument("--drop-after-bytes", type=byte_rate, help="Cut downloads after this many bytes.")
     faults.add_argument("--drop-upload-after-bytes", type=byte_rate, help="Cut uploads after this many bytes.")
@@ -77,12 +80,15 @@ def config_from(args: argparse.Namespace) -> ServerConfig:
     )  # fmt: skip
 
 
-async def serve(host: str, port: int, data_dir: Path, config: ServerConfig) -> None:
+async def serve(
+    host: str, port: int, data_dir: Path, config: ServerConfig, tls: ssl.SSLContext | None = None
+) -> None:
     """Serve until SIGINT or SIGTERM."""
     runner = web.AppRunner(create_app(data_dir, config), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port, backlog=1024).start()
-    print(f"replicator serve: Glance v2 API on http://{host}:{port}, data in {data_dir}", flush=True)
+    await web.TCPSite(runner, host, port, backlog=1024, ssl_context=tls).start()
+    scheme = "https" if tls else "http"
+    print(f"replicator serve: Glance v2 API on {scheme}://{host}:{port}, data in {data_dir}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -93,19 +99,28 @@ async def serve(host: str, port: int, data_dir: Path, config: ServerConfig) -> N
         await runner.cleanup()
 
 
-def run(host: str, port: int, data_dir: Path, config: ServerConfig) -> None:
+def run(host: str, port: int, data_dir: Path, config: ServerConfig, tls: ssl.SSLContext | None = None) -> None:
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(host, port, data_dir, config))
+        asyncio.run(serve(host, port, data_dir, config, tls))
     else:
-        uvloop.run(serve(host, port, data_dir, config))
+        uvloop.run(serve(host, port, data_dir, config, tls))
+
+
+def tls_context(cert_file: Path | None, key_file: Path | None) -> ssl.SSLContext | None:
+    if cert_file is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    return context
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     try:
-        run(args.host, args.port, args.data_dir, config_from(args))
+        tls = tls_context(args.cert_file, args.key_file)
+        run(args.host, args.port, args.data_dir, config_from(args), tls)
     except OSError as exc:  # port in use, data folder not writable
         print(f"replicator serve: error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -1,0 +1,65 @@
+"""https certificates are verified by default; `--cacert` trusts a private CA, `--insecure`
+skips the check. Each refusal is one line that says what to do."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from servers import ReplicatorServe
+from test_bad_input import assert_one_line_error, replicator
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 signed by its own key: (certificate, key) PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "replicator test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1)).not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_file, key_file
+
+
+@pytest.fixture
+def https_server(start_serve: Callable[..., ReplicatorServe], tmp_path: Path) -> tuple[ReplicatorServe, Path]:
+    cert_file, key_file = self_signed(tmp_path)
+    return start_serve("--cert-file", str(cert_file), "--key-file", str(key_file)), cert_file
+
+
+def test_untrusted_certificate_is_refused_with_advice(https_server) -> None:
+    server, _ = https_server
+    assert server.url.startswith("https://")
+    assert_one_line_error(replicator("size", server.url), "certificate", "not trusted", "--cacert")
+
+
+def test_cacert_trusts_the_certificate(https_server) -> None:
+    server, cert_file = https_server
+    result = replicator("size", server.url, "--cacert", str(cert_file))
+    assert result.returncode == 0, result.stderr
+    assert "across 0 images" in result.stdout
+
+
+def test_insecure_skips_the_check(https_server) -> None:
+    server, _ = https_server
+    result = replicator("size", server.url, "--insecure")
+    assert result.returncode == 0, result.stderr
