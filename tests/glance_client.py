@@ -11,9 +11,11 @@ above it check the status Glance documents and raise `GlanceError` otherwise.
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.message import Message
@@ -99,6 +101,17 @@ def create_image(base: str, **fields: Any) -> dict[str, Any]:
 def upload(base: str, image_id: str, data: bytes) -> None:
     """`PUT /v2/images/{id}/file`: upload all data at once; 204 expected."""
     call("PUT", f"{base}/v2/images/{image_id}/file", 204, data, {"Content-Type": OCTET_STREAM})
+
+
+def seed_raw_images(base: str, sizes: Sequence[int]) -> dict[str, bytes]:
+    """Active raw images `img-0`, `img-1`, ... of random data, one per size: {id: data}."""
+    data = {}
+    for index, size in enumerate(sizes):
+        image_id = str(uuid.uuid4())
+        create_image(base, id=image_id, name=f"img-{index}", disk_format="raw", container_format="bare")
+        data[image_id] = os.urandom(size)
+        upload(base, image_id, data[image_id])
+    return data
 
 
 def get_image(base: str, image_id: str) -> dict[str, Any]:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -81,16 +79,6 @@ CELLS = {
 }
 
 
-def seed(url: str) -> dict[str, bytes]:
-    data = {}
-    for index, size in enumerate(SIZES):
-        image_id = str(uuid.uuid4())
-        gc.create_image(url, id=image_id, name=f"img-{index}", disk_format="raw", container_format="bare")
-        data[image_id] = os.urandom(size)
-        gc.upload(url, image_id, data[image_id])
-    return data
-
-
 def fired(server: ReplicatorServe) -> dict[str, int]:
     return gc.call("GET", server.url + "/_faults", 200).json()["fired"]
 
@@ -114,7 +102,7 @@ def pair(start_serve: Callable[..., ReplicatorServe]) -> tuple[ReplicatorServe, 
 @pytest.mark.parametrize("cell", CELLS.values(), ids=CELLS.keys())
 def test_livecopy_through_fault(cell: Cell, pair: tuple[ReplicatorServe, ReplicatorServe], tmp_path: Path) -> None:
     source, target = pair
-    data = seed(source.url)
+    data = gc.seed_raw_images(source.url, SIZES)
     for server, switches in ((source, cell.source), (target, cell.target)):
         if switches:
             server.set_faults(**switches)
@@ -158,7 +146,7 @@ def test_expired_static_token_fails_clearly_and_is_never_shown(
     """A token that expires mid-run cannot be renewed by us: the run says so, in words that
     never include the token itself (nor does the report)."""
     source, target = pair
-    data = seed(source.url)
+    data = gc.seed_raw_images(source.url, SIZES)
     source.set_faults(token_ttl=1.0, latency=0.4)
     token = gc.call("POST", source.url + "/_token", 200).json()["token"]
     report = tmp_path / "report.jsonl"

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import resource
 import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Callable
 
@@ -46,16 +44,6 @@ def finish(process: subprocess.Popen[str]) -> tuple[int, str]:
     return process.returncode, stderr
 
 
-def seed(url: str, sizes: list[int]) -> dict[str, bytes]:
-    data = {}
-    for index, size in enumerate(sizes):
-        image_id = str(uuid.uuid4())
-        gc.create_image(url, id=image_id, name=f"img-{index}", disk_format="raw", container_format="bare")
-        data[image_id] = os.urandom(size)
-        gc.upload(url, image_id, data[image_id])
-    return data
-
-
 def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -82,7 +70,7 @@ def settle(url: str) -> None:
 @pytest.fixture
 def slow_pair(start_serve: Callable[..., ReplicatorServe]) -> tuple[ReplicatorServe, ReplicatorServe, dict[str, bytes]]:
     source, target = start_serve(), start_serve()
-    data = seed(source.url, [IMAGE_SIZE] * IMAGES)
+    data = gc.seed_raw_images(source.url, [IMAGE_SIZE] * IMAGES)
     source.set_faults(bandwidth=4 * 1024 * 1024)
     return source, target, data
 
@@ -144,7 +132,7 @@ def _limit_file_size() -> None:
 
 
 def test_dump_onto_a_full_disk_fails_those_images_and_leaves_no_partial_file(serve_one, tmp_path: Path) -> None:
-    data = seed(serve_one.url, [200_000, 2 * 1024 * 1024, 300_000])
+    data = gc.seed_raw_images(serve_one.url, [200_000, 2 * 1024 * 1024, 300_000])
     big = next(image_id for image_id, payload in data.items() if len(payload) > 1024 * 1024)
     dump = tmp_path / "dump"
 
