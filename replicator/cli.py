@@ -8,23 +8,26 @@ happen (bad usage, unreachable server, unusable input), always with a one-line m
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 import time
+from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Awaitable, Callable, Optional
 
 import typer
 
-from replicator import console
-from replicator.endpoints import parse_server
+from replicator import config as config_file
+from replicator import console, progress
+from replicator.connect import Side, open_glance
 from replicator.engine import run as engine
 from replicator.engine.events import ResultCollector, fan_out
 from replicator.errors import RunError
-from replicator.http import GlanceHttp, make_ssl_context
+from replicator.selection import Selection, parse_order, parse_shard
 from replicator.settings import Settings
 from replicator.stores.base import ImageStore
 from replicator.stores.dumpdir import DumpDirStore
-from replicator.stores.glance_v2 import GlanceV2Store
 from replicator.units import parse_size
 
 app = typer.Typer(
@@ -53,6 +56,29 @@ FallbackOwner = Annotated[bool, typer.Option("--fallback-owner", help="Let the t
 Report = Annotated[Optional[str], typer.Option("--report", help="Write one JSON line per image (id, name, action, bytes, seconds, result, error) to this file.")]
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Also log skipped images.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No bars and no line per image: a progress line every 10 s, failures, the summary.")]
+Debug = Annotated[bool, typer.Option("--debug", help="Log every request (method, URL, status, time; never a token) to stderr.")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan (what would be created, uploaded, patched, skipped, and why); change nothing.")]
+BwLimit = Annotated[Optional[str], typer.Option("--bwlimit", help="Bytes per second for all transfers together, e.g. 50M.")]
+MaxTransfer = Annotated[Optional[str], typer.Option("--max-transfer", help="Start no new transfer once this many bytes are copied, e.g. 500G.")]
+Config = Annotated[
+    Optional[Path],
+    typer.Option("--config", is_eager=True, callback=lambda ctx, value: _load_config(ctx, value),
+                 help="Settings file (TOML; default ./replicator.toml if present). Flags win over it."),
+]
+# Selection: applied to the source listing before planning.
+Include = Annotated[Optional[list[str]], typer.Option("--include", help="Only images whose name matches this glob (repeatable).")]
+Exclude = Annotated[Optional[list[str]], typer.Option("--exclude", help="Leave out images whose name matches this glob (repeatable).")]
+Ids = Annotated[Optional[list[str]], typer.Option("--id", help="Only this image id (repeatable).")]
+IdsFrom = Annotated[Optional[Path], typer.Option("--ids-from", help="Only the image ids in this file (one per line, # comments).")]
+Visibility = Annotated[Optional[list[str]], typer.Option("--visibility", help="Only images of this visibility (repeatable).")]
+Status = Annotated[Optional[list[str]], typer.Option("--status", help="Only images in this status (repeatable).")]
+Tags = Annotated[Optional[list[str]], typer.Option("--tag", help="Only images carrying this tag (repeatable: all of them).")]
+Owner = Annotated[Optional[str], typer.Option("--owner", help="Only images owned by this project id.")]
+MinSize = Annotated[Optional[str], typer.Option("--min-size", help="Only images at least this large, e.g. 1G.")]
+MaxSize = Annotated[Optional[str], typer.Option("--max-size", help="Only images at most this large.")]
+OrderBy = Annotated[Optional[str], typer.Option("--order-by", help="size|name|created_at[,desc]; size,desc keeps every connection busy to the end.")]
+Shard = Annotated[Optional[str], typer.Option("--shard", help="K/N: only the images whose id hashes to shard K (0-based) of N.")]
 
 
 UPLOAD_METHODS = ("auto", "direct", "glance-direct")
@@ -79,14 +105,71 @@ def main() -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
+def _load_config(ctx: typer.Context, path: Path | None) -> Path | None:
+    """`--config` is eager: the file's settings become this command's defaults before any
+    other option is read, so a flag on the command line still wins."""
+    root = ctx.find_root().command
+    commands = {
+        name: {param.name for param in command.params if param.name}
+        for name, command in getattr(root, "commands", {}).items()
+        if any(param.name == "config" for param in command.params)
+    }
+    try:
+        defaults = config_file.defaults_for(path, commands)
+    except RunError as exc:
+        raise typer.BadParameter(str(exc), ctx=ctx) from None
+    ctx.default_map = {**(ctx.default_map or {}), **defaults.get(ctx.info_name or "", {})}
+    return path
+
+
+def _selection(
+    include: list[str] | None = None, exclude: list[str] | None = None, ids: list[str] | None = None,
+    ids_from: Path | None = None, visibility: list[str] | None = None, status: list[str] | None = None,
+    tags: list[str] | None = None, owner: str | None = None, min_size: str | None = None,
+    max_size: str | None = None, order_by: str | None = None, shard: str | None = None,
+) -> Selection:
+    wanted = set(ids or ())
+    if ids_from is not None:
+        wanted |= _read_ids(ids_from)
+        if not wanted:
+            raise RunError(f"--ids-from {ids_from}: the file names no image id")
+    try:
+        order = parse_order(order_by) if order_by else None
+        shard_of_n = parse_shard(shard) if shard else None
+    except ValueError as exc:
+        raise RunError(str(exc)) from None
+    return Selection(
+        include=tuple(include or ()), exclude=tuple(exclude or ()), ids=frozenset(wanted),
+        visibility=frozenset(visibility or ()), status=frozenset(status or ()), tags=frozenset(tags or ()),
+        owner=owner, min_size=parse_size(min_size) if min_size else None,
+        max_size=parse_size(max_size) if max_size else None, order_by=order, shard=shard_of_n,
+    )
+
+
+def _read_ids(path: Path) -> set[str]:
+    """One id per line; blank lines and `#` comments are ignored (a `--report` of failures,
+    cut down to its ids, is a typical source)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise RunError(f"cannot read --ids-from {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise RunError(f"--ids-from {path} is not a text file") from None
+    return {line.split("#", 1)[0].strip() for line in lines} - {""}
+
+
 def _settings(
     chunksize: str = "1M", dontreplicate: str = "", metaonly: bool = False, concurrency: int = 4,
     retries: int = 3, timeout: float = 60.0, no_verify: bool = False, upload_method: str = "auto",
     store: str | None = None, fallback_visibility: str | None = None, fallback_owner: bool = False,
+    *, selection: Selection | None = None, bwlimit: str | None = None, max_transfer: str | None = None,
 ) -> Settings:
     chunk = parse_size(chunksize)
     if chunk < 1:
         raise RunError("--chunksize must be at least 1 byte")
+    rate = parse_size(bwlimit) if bwlimit else None
+    if rate is not None and rate < 1:
+        raise RunError("--bwlimit must be at least 1 byte per second")
     if fallback_visibility not in (None, *FALLBACK_VISIBILITIES):
         raise RunError(f"--fallback-visibility must be one of {', '.join(FALLBACK_VISIBILITIES)}, not {fallback_visibility!r}")
     if upload_method not in UPLOAD_METHODS:
@@ -95,14 +178,9 @@ def _settings(
         concurrency=concurrency, chunk_size=chunk, dont_replicate=frozenset(dontreplicate.split()),
         metaonly=metaonly, verify=not no_verify, retries=retries, timeout=timeout,
         upload_method=upload_method, store=store, fallback_visibility=fallback_visibility,
-        fallback_owner=fallback_owner,
+        fallback_owner=fallback_owner, selection=selection or Selection(), bwlimit=rate,
+        max_transfer=parse_size(max_transfer) if max_transfer else None,
     )
-
-
-def _glance(url: str, settings: Settings, token: str | None, insecure: bool, cacert: str | None) -> GlanceV2Store:
-    """A store for an already parsed URL: built only once every argument has been checked."""
-    http = GlanceHttp(url, settings, token=token, ssl_context=make_ssl_context(insecure, cacert))
-    return GlanceV2Store(http, settings)
 
 
 def _run(work: Callable[[], Awaitable[int]]) -> None:
@@ -126,6 +204,13 @@ def _run_async(coroutine: Awaitable[int]) -> int:
     return uvloop.run(coroutine)  # type: ignore[arg-type]
 
 
+async def _open_pair(source: Side, target: Side, settings: Settings) -> tuple[ImageStore, ImageStore]:
+    """Both Glances, once both addresses have been checked."""
+    source.check()
+    target.check()
+    return await open_glance(source, settings), await open_glance(target, settings)
+
+
 async def _closing(work: Awaitable[int], *stores: ImageStore) -> int:
     try:
         return await work
@@ -134,17 +219,42 @@ async def _closing(work: Awaitable[int], *stores: ImageStore) -> int:
             await store.close()
 
 
-async def _copy(
-    source: ImageStore, target: ImageStore, settings: Settings, verbose: bool, report: str | None
-) -> int:
-    """Run a copy; on Ctrl-C the in-flight transfers are cancelled (their uploads cut, so Glance
-    returns those images to `queued`) and the summary still says what was done."""
+@dataclass(frozen=True)
+class Watch:
+    """How the user watches a copy: the options that change output, never the work."""
+
+    verbose: bool = False
+    quiet: bool = False
+    debug: bool = False
+    report: str | None = None
+    dry_run: bool = False
+
+    def start(self) -> None:
+        if self.debug:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+            logger = logging.getLogger("replicator")
+            logger.handlers[:] = [handler]
+            logger.setLevel(logging.DEBUG)
+            logger.propagate = False
+
+
+async def _copy(source: ImageStore, target: ImageStore, settings: Settings, watch: Watch) -> int:
+    """Run a copy (or with --dry-run, print its plan); on Ctrl-C the in-flight transfers are
+    cancelled (their uploads cut, so Glance returns those images to `queued`) and the summary
+    still says what was done."""
+    if watch.dry_run:
+        print(console.plan_text(await engine.compare(source, target, settings), watch.verbose))
+        return 0
     started = time.monotonic()
     collected = ResultCollector()
-    report_file = console.JsonLinesReport(report) if report else None
-    sinks = [console.LineLog(verbose=verbose), collected] + ([report_file] if report_file else [])
+    report_file = console.JsonLinesReport(watch.report) if watch.report else None
+    bars = progress.ProgressBars() if sys.stderr.isatty() and not watch.quiet else None
+    view = bars if bars else progress.ProgressLines()
+    sinks = [view, console.LineLog(verbose=watch.verbose, quiet=watch.quiet), collected]
     try:
-        await engine.replicate(source, target, settings, fan_out(*sinks))
+        with bars or nullcontext():
+            await engine.replicate(source, target, settings, fan_out(*sinks, *([report_file] if report_file else [])))
     except asyncio.CancelledError:
         print(console.summary(collected.results, time.monotonic() - started), file=sys.stderr)
         print("interrupted: in-flight transfers were stopped; run the same command again to finish", file=sys.stderr)
@@ -160,13 +270,16 @@ async def _copy(
 def size(
     server: Annotated[str, typer.Argument(help="host:port or http(s)://host[:port][/prefix]")],
     token: Token = None, json: Json = False, retries: Retries = 3, timeout: Timeout = 60.0,
-    insecure: Insecure = False, cacert: CaCert = None,
+    insecure: Insecure = False, cacert: CaCert = None, debug: Debug = False, config: Config = None,
 ) -> None:
     """How many active images SERVER holds and how many bytes a dump would take."""
+    Watch(debug=debug).start()
 
     async def work() -> int:
         settings = _settings(retries=retries, timeout=timeout)
-        store = _glance(parse_server(server), settings, token, insecure, cacert)
+        side = Side(server, token, insecure, cacert)
+        side.check()
+        store = await open_glance(side, settings)
 
         async def show() -> int:
             inventory = await engine.measure(store)
@@ -186,15 +299,25 @@ def dump(
     token: Token = None, concurrency: Concurrency = 4, retries: Retries = 3, timeout: Timeout = 60.0,
     no_verify: NoVerify = False, insecure: Insecure = False, cacert: CaCert = None, verbose: Verbose = False,
     report: Report = None,
+    include: Include = None, exclude: Exclude = None, ids: Ids = None, ids_from: IdsFrom = None,
+    visibility: Visibility = None, status: Status = None, tags: Tags = None, owner: Owner = None,
+    min_size: MinSize = None, max_size: MaxSize = None, order_by: OrderBy = None, shard: Shard = None,
+    dry_run: DryRun = False, bwlimit: BwLimit = None, max_transfer: MaxTransfer = None,
+    quiet: Quiet = False, debug: Debug = False, config: Config = None,
 ) -> None:
     """Write every image's metadata (DIR/<id>) and data (DIR/<id>.img) to disk; reruns resume."""
+    watch = Watch(verbose, quiet, debug, report, dry_run)
+    watch.start()
 
     async def work() -> int:
-        settings = _settings(chunksize, dontreplicate, metaonly, concurrency, retries, timeout, no_verify)
-        url = parse_server(server)
-        target = DumpDirStore(path, settings, create=True)
-        source = _glance(url, settings, token, insecure, cacert)
-        return await _closing(_copy(source, target, settings, verbose, report), source, target)
+        settings = _settings(chunksize, dontreplicate, metaonly, concurrency, retries, timeout, no_verify,
+                             selection=_selection(include, exclude, ids, ids_from, visibility, status, tags, owner, min_size, max_size, order_by, shard),
+                             bwlimit=bwlimit, max_transfer=max_transfer)
+        side = Side(server, token, insecure, cacert)
+        side.check()
+        target = DumpDirStore(path, settings, create=True, dry_run=dry_run)
+        source = await open_glance(side, settings)
+        return await _closing(_copy(source, target, settings, watch), source, target)
 
     _run(work)
 
@@ -208,16 +331,26 @@ def load(
     no_verify: NoVerify = False, insecure: Insecure = False, cacert: CaCert = None, verbose: Verbose = False,
     upload_method: UploadMethod = "auto", store: Store = None, report: Report = None,
     fallback_visibility: FallbackVisibility = None, fallback_owner: FallbackOwner = False,
+    include: Include = None, exclude: Exclude = None, ids: Ids = None, ids_from: IdsFrom = None,
+    visibility: Visibility = None, status: Status = None, tags: Tags = None, owner: Owner = None,
+    min_size: MinSize = None, max_size: MaxSize = None, order_by: OrderBy = None, shard: Shard = None,
+    dry_run: DryRun = False, bwlimit: BwLimit = None, max_transfer: MaxTransfer = None,
+    quiet: Quiet = False, debug: Debug = False, config: Config = None,
 ) -> None:
     """Put a dump into SERVER, keeping ids; update the metadata of images already there."""
+    watch = Watch(verbose, quiet, debug, report, dry_run)
+    watch.start()
 
     async def work() -> int:
         settings = _settings(chunksize, dontreplicate, metaonly, concurrency, retries, timeout, no_verify,
-                             upload_method, store, fallback_visibility, fallback_owner)
-        url = parse_server(server)
+                             upload_method, store, fallback_visibility, fallback_owner,
+                             selection=_selection(include, exclude, ids, ids_from, visibility, status, tags, owner, min_size, max_size, order_by, shard),
+                             bwlimit=bwlimit, max_transfer=max_transfer)
+        side = Side(server, token, insecure, cacert)
+        side.check()
         source = DumpDirStore(path, settings, create=False)
-        target = _glance(url, settings, token, insecure, cacert)
-        return await _closing(_copy(source, target, settings, verbose, report), source, target)
+        target = await open_glance(side, settings)
+        return await _closing(_copy(source, target, settings, watch), source, target)
 
     _run(work)
 
@@ -232,16 +365,27 @@ def livecopy(
     insecure: Insecure = False, cacert: CaCert = None, verbose: Verbose = False,
     upload_method: UploadMethod = "auto", store: Store = None, report: Report = None,
     fallback_visibility: FallbackVisibility = None, fallback_owner: FallbackOwner = False,
+    include: Include = None, exclude: Exclude = None, ids: Ids = None, ids_from: IdsFrom = None,
+    visibility: Visibility = None, status: Status = None, tags: Tags = None, owner: Owner = None,
+    min_size: MinSize = None, max_size: MaxSize = None, order_by: OrderBy = None, shard: Shard = None,
+    dry_run: DryRun = False, bwlimit: BwLimit = None, max_transfer: MaxTransfer = None,
+    quiet: Quiet = False, debug: Debug = False, config: Config = None,
 ) -> None:
     """Copy images straight from SOURCE to TARGET, data streamed through, never staged on disk."""
+    watch = Watch(verbose, quiet, debug, report, dry_run)
+    watch.start()
 
     async def work() -> int:
         settings = _settings(chunksize, dontreplicate, metaonly, concurrency, retries, timeout, no_verify,
-                             upload_method, store, fallback_visibility, fallback_owner)
-        source_url, target_url = parse_server(source_server), parse_server(target_server)
-        source = _glance(source_url, settings, sourcetoken or token, insecure, cacert)
-        target = _glance(target_url, settings, targettoken or token, insecure, cacert)
-        return await _closing(_copy(source, target, settings, verbose, report), source, target)
+                             upload_method, store, fallback_visibility, fallback_owner,
+                             selection=_selection(include, exclude, ids, ids_from, visibility, status, tags, owner, min_size, max_size, order_by, shard),
+                             bwlimit=bwlimit, max_transfer=max_transfer)
+        source, target = await _open_pair(
+            Side(source_server, sourcetoken or token, insecure, cacert),
+            Side(target_server, targettoken or token, insecure, cacert),
+            settings,
+        )
+        return await _closing(_copy(source, target, settings, watch), source, target)
 
     _run(work)
 
@@ -254,14 +398,22 @@ def compare(
     token: Token = None, sourcetoken: SourceToken = None, targettoken: TargetToken = None,
     json: Json = False, retries: Retries = 3, timeout: Timeout = 60.0, insecure: Insecure = False,
     cacert: CaCert = None,
+    include: Include = None, exclude: Exclude = None, ids: Ids = None, ids_from: IdsFrom = None,
+    visibility: Visibility = None, status: Status = None, tags: Tags = None, owner: Owner = None,
+    min_size: MinSize = None, max_size: MaxSize = None, order_by: OrderBy = None, shard: Shard = None,
+    debug: Debug = False, config: Config = None,
 ) -> None:
     """Report images missing from TARGET or whose metadata differs, field by field."""
+    Watch(debug=debug).start()
 
     async def work() -> int:
-        settings = _settings(dontreplicate=dontreplicate, metaonly=metaonly, retries=retries, timeout=timeout)
-        source_url, target_url = parse_server(source_server), parse_server(target_server)
-        source = _glance(source_url, settings, sourcetoken or token, insecure, cacert)
-        target = _glance(target_url, settings, targettoken or token, insecure, cacert)
+        settings = _settings(dontreplicate=dontreplicate, metaonly=metaonly, retries=retries, timeout=timeout,
+                             selection=_selection(include, exclude, ids, ids_from, visibility, status, tags, owner, min_size, max_size, order_by, shard))
+        source, target = await _open_pair(
+            Side(source_server, sourcetoken or token, insecure, cacert),
+            Side(target_server, targettoken or token, insecure, cacert),
+            settings,
+        )
 
         async def show() -> int:
             actions = await engine.compare(source, target, settings)

@@ -12,6 +12,7 @@ from typing import Any, Sequence, TextIO
 
 from replicator.engine.events import Event, ImageFinished, ImageResult, ImageRetrying, RunPlanned
 from replicator.engine.plan import Action
+from replicator.engine.plan import totals as plan_totals
 from replicator.engine.run import Inventory
 from replicator.errors import RunError
 from replicator.stores.base import MISSING
@@ -40,9 +41,10 @@ def size_json(inventory: Inventory) -> str:
 class LineLog:
     """An event sink that writes one line per finished image (and per retry) to a stream."""
 
-    def __init__(self, stream: TextIO | None = None, verbose: bool = False) -> None:
+    def __init__(self, stream: TextIO | None = None, verbose: bool = False, quiet: bool = False) -> None:
         self._stream = stream
-        self._verbose = verbose
+        self._verbose = verbose and not quiet
+        self._quiet = quiet
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunPlanned):
@@ -54,7 +56,7 @@ class LineLog:
             result = event.result
             if result.result == "failed":
                 self._write(f"FAILED  {result.image_id} {_quoted(result.name)}: {result.error}")
-            elif result.result == "ok" or self._verbose:
+            elif (result.result == "ok" and not self._quiet) or self._verbose:
                 detail = f"{human_size(result.bytes)} in {result.seconds:.1f}s" if result.bytes else result.reason
                 self._write(f"{result.action:<7} {result.image_id} {_quoted(result.name)}: {detail}")
 
@@ -87,20 +89,60 @@ class JsonLinesReport:
 
 
 def summary(results: Sequence[ImageResult], seconds: float) -> str:
-    """One paragraph: counts per action and result, bytes, time, rate, failures with reasons."""
-    by_outcome = Counter((r.action, r.result) for r in results)
+    """A table of images and bytes per action and result, then time, mean rate, and the
+    failures with their reasons."""
+    images: Counter[tuple[str, str]] = Counter()
+    volume: Counter[tuple[str, str]] = Counter()
+    for result in results:
+        images[(result.action, result.result)] += 1
+        volume[(result.action, result.result)] += result.bytes
     copied = sum(r.bytes for r in results)
     failed = [r for r in results if r.result == "failed"]
-    parts = [f"{count} {action} {result}" for (action, result), count in sorted(by_outcome.items())]
     rate = copied / seconds if seconds > 0 else 0.0
-    lines = [
-        f"{len(results)} images: " + (", ".join(parts) if parts else "nothing to do"),
-        f"{human_size(copied)} copied in {seconds:.1f}s ({human_size(rate)}/s)",
-    ]
+    lines = [f"{'action':<8} {'result':<8} {'images':>7} {'bytes':>11}"]
+    lines.extend(
+        f"{action:<8} {result:<8} {count:>7} {human_size(volume[(action, result)]):>11}"
+        for (action, result), count in sorted(images.items())
+    )
+    lines.append(f"{'total':<17} {len(results):>7} {human_size(copied):>11}")
+    lines.append(f"{human_size(copied)} copied in {seconds:.1f}s ({human_size(rate)}/s mean)")
+    held_back = [r for r in results if "not started: --max-transfer" in r.reason]
+    if held_back:
+        lines.append(f"--max-transfer reached: {len(held_back)} images not started; the same command again goes on")
     if failed:
         lines.append(f"{len(failed)} failed:")
         lines.extend(f"  {r.image_id} {_quoted(r.name)}: {r.error}" for r in failed)
     return "\n".join(lines)
+
+
+def plan_text(actions: Sequence[Action], verbose: bool = False) -> str:
+    """`--dry-run`: what a run would do to each image, and why; nothing is touched."""
+    lines = []
+    for action in actions:
+        image = action.image
+        if not (action.has_work or action.problem or verbose):
+            continue
+        steps = []
+        if action.upload:
+            steps.append(f"upload {human_size(action.bytes_to_copy)}")
+        steps.extend(_change_text(change) for change in action.changes)
+        steps.extend(f"members: {change.member} {_value(change.old)} -> {_value(change.new)}" for change in action.member_changes)
+        if action.set_status:
+            steps.append(f"set {action.set_status}")
+        detail = "; ".join([action.reason, *steps]) if action.reason else "; ".join(steps)
+        lines.append(f"{action.kind:<8} {image.id} {_quoted(image.name)}: {detail}")
+    images, size = plan_totals(actions)
+    lines.append(f"plan: {images} of {len(actions)} images need work, {human_size(size)} to copy "
+                 "(dry run: nothing was changed)")
+    return "\n".join(lines)
+
+
+def _change_text(change: Any) -> str:
+    if change.old is MISSING:
+        return f"add {change.key}={_value(change.new)}"
+    if change.new is MISSING:
+        return f"remove {change.key}"
+    return f"{change.key}: {_value(change.old)} -> {_value(change.new)}"
 
 
 def differences(actions: Sequence[Action]) -> list[Action]:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import logging
 import re
 import ssl
+import time
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Mapping
 
@@ -18,6 +20,8 @@ import aiohttp
 
 from replicator.errors import ImageError
 from replicator.settings import Settings
+
+LOG = logging.getLogger(__name__)
 
 #: Statuses worth trying again: the server or something in between may answer differently later.
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -89,10 +93,14 @@ class GlanceHttp:
 
         `what` names the operation for messages ("list images", "upload image X").
         """
+        started = time.monotonic()
         try:
             async with self._session.request(
                 method, self.url(path), headers=self.headers(headers), allow_redirects=False, **kwargs
             ) as response:
+                # --debug: what was asked and answered; never a header (the token travels in one).
+                LOG.debug("%s %s -> %s in %.0f ms", method, response.url, response.status,
+                          1000 * (time.monotonic() - started))
                 if response.status not in expected:
                     raise await _status_error(response, what)
                 yield response

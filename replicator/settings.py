@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from replicator.selection import Selection
 
 MiB = 1024 * 1024
 
@@ -33,3 +35,9 @@ class Settings:
     fallback_visibility: str | None = None
     #: Where the target refuses (403) an image's owner: let the target's project own it.
     fallback_owner: bool = False
+    #: Which source images the run works on, and in what order.
+    selection: Selection = field(default_factory=Selection)
+    #: Bytes per second for all transfers together; None for no limit.
+    bwlimit: int | None = None
+    #: Stop starting transfers once this many bytes have been copied; None for no limit.
+    max_transfer: int | None = None

@@ -63,9 +63,16 @@ CELLS = {
         all_copied=False,
         reason="does not match",
     ),
-    "403 on upload fails at once, without retries": Cell(
+    "403 on direct upload switches to the glance-direct import": Cell(
         target={"error_rate": 1.0, "error_status": 403, "error_paths": ["/file"]},
-        fired={"errors": len(SIZES)},
+        # One image at a time: the first upload meets the 403, every later one is staged.
+        args=("--concurrency", "1"),
+        fired={"errors": 1},
+    ),
+    "403 on upload and on staging fails each image at once": Cell(
+        target={"error_rate": 1.0, "error_status": 403, "error_paths": ["/file", "/stage"]},
+        # Each image fails on its first 403, except the one that switched to the import (two).
+        fired={"errors": len(SIZES) + 1},
         all_copied=False,
         reason="403",
     ),

@@ -9,6 +9,7 @@ from replicator.engine.events import EventSink, ImageResult, RunPlanned, ignore
 from replicator.engine.plan import Action, plan, totals
 from replicator.engine.transfer import Transfer
 from replicator.records import ImageRecord
+from replicator.selection import select
 from replicator.settings import Settings
 from replicator.stores.base import ImageStore
 
@@ -33,7 +34,7 @@ async def measure(source: ImageStore) -> Inventory:
 async def compare(source: ImageStore, target: ImageStore, settings: Settings) -> list[Action]:
     """The plan a copy would follow, for reporting: what is missing and what differs."""
     source_records, target_records = await asyncio.gather(source.list_images(), target.list_images())
-    return plan(source_records, target_records, settings)
+    return plan(select(source_records, settings.selection), target_records, settings)
 
 
 async def replicate(

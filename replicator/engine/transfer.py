@@ -12,6 +12,7 @@ import time
 from contextlib import asynccontextmanager
 from typing import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Iterator, TypeVar
 
+from replicator.engine.bandwidth import BandwidthLimit
 from replicator.engine.events import (
     BytesCopied, EventSink, ImageFinished, ImageResult, ImageRetrying, ImageStarted,
 )
@@ -35,6 +36,9 @@ class Transfer:
         self._target = target
         self._settings = settings
         self._emit = emit
+        self._limit = BandwidthLimit(settings.bwlimit) if settings.bwlimit else None
+        #: Bytes copied so far by this run, for `--max-transfer`.
+        self.copied = 0
 
     async def run(self, actions: Iterable[Action]) -> list[ImageResult]:
         """Execute every action; results come back in the order the actions finished."""
@@ -67,6 +71,9 @@ class Transfer:
         if action.problem:
             return finish("failed", action.reason)
         if not action.has_work:
+            return finish("skipped")
+        if action.upload and self._budget_spent():
+            notes.append(f"not started: --max-transfer {self._settings.max_transfer} bytes reached")
             return finish("skipped")
         self._emit(ImageStarted(action))
         try:
@@ -121,12 +128,19 @@ class Transfer:
         verifier = StreamVerifier(image, hashes=self._settings.verify)
 
         def on_bytes(count: int) -> None:
+            self.copied += count
             self._emit(BytesCopied(image.id, count))
 
         source = reopening_stream(self._source, image, self._settings.retries, self._on_retry(action))
         async with _closing(source) as chunks:
-            await self._target.write_data(image, verifier.verified(chunks, on_bytes))
+            paced = self._limit.limited(chunks) if self._limit else chunks
+            await self._target.write_data(image, verifier.verified(paced, on_bytes))
         return verifier.bytes
+
+    def _budget_spent(self) -> bool:
+        """Whether `--max-transfer` is reached: no new transfer starts, those under way finish."""
+        limit = self._settings.max_transfer
+        return limit is not None and self.copied >= limit
 
     def _on_retry(self, action: Action) -> Callable[[int, ImageError], None]:
         def on_retry(attempt: int, error: ImageError) -> None:

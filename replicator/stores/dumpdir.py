@@ -35,13 +35,15 @@ DIR_MODE = 0o700
 class DumpDirStore:
     """Images kept as files in one directory."""
 
-    def __init__(self, path: Path, settings: Settings, *, create: bool) -> None:
+    def __init__(self, path: Path, settings: Settings, *, create: bool, dry_run: bool = False) -> None:
         self._path = path
         self._settings = settings
         #: Dumping into it (a rerun resumes) rather than loading from it.
         self._for_writing = create
         self.description = f"dump directory {path}"
-        if create:
+        if create and dry_run and not path.exists():
+            return  # a dump's --dry-run touches nothing: listed as empty, never created
+        if create and not dry_run:
             try:
                 path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
             except OSError as exc:
@@ -57,6 +59,8 @@ class DumpDirStore:
 
     async def list_images(self) -> list[ImageRecord]:
         records = []
+        if self._for_writing and not self._path.exists():
+            return records
         try:
             names = sorted(os.listdir(self._path))
         except OSError as exc:

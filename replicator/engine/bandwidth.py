@@ -1,0 +1,33 @@
+"""`--bwlimit`: one byte rate shared by every transfer of a run.
+
+Each chunk reserves its slice of time on a shared clock (`count / rate` seconds, after the
+slices already reserved) and goes when its slice ends, so no window of time, however short or
+early, carries more than the rate allows. However many transfers run, the
+bytes released per second stay at the rate, and a transfer that waits holds back its source
+too, through the stream's back-pressure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import AsyncIterator
+
+
+class BandwidthLimit:
+    def __init__(self, bytes_per_second: int) -> None:
+        if bytes_per_second <= 0:
+            raise ValueError("a bandwidth limit must be positive")
+        self.rate = bytes_per_second
+        self._free_at = time.monotonic()
+
+    async def take(self, count: int) -> None:
+        """Wait until `count` more bytes may go."""
+        now = time.monotonic()
+        self._free_at = max(now, self._free_at) + count / self.rate
+        await asyncio.sleep(self._free_at - now)
+
+    async def limited(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        async for chunk in chunks:
+            await self.take(len(chunk))
+            yield chunk

@@ -1,0 +1,101 @@
+"""Which source images a run works on, and in what order: filters, shards and ordering.
+
+Applied to the source listing before planning, so the plan, the totals, `--dry-run` and
+`compare` all speak of the same images. Pure functions of the records: no I/O.
+
+Shards split one migration across machines: an image belongs to shard `hash(id) mod N`, a
+hash of its id alone, so N runs with `--shard 0/N` … `--shard N-1/N` are disjoint, together
+cover every image, and agree without talking to each other (or to anything that changes
+between runs, such as listing order).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Iterable
+
+from replicator.records import ImageRecord
+
+ORDER_KEYS = ("size", "name", "created_at")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the user asked to keep. Empty fields keep everything."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    ids: frozenset[str] = frozenset()
+    visibility: frozenset[str] = frozenset()
+    status: frozenset[str] = frozenset()
+    #: An image must carry every one of these tags.
+    tags: frozenset[str] = frozenset()
+    owner: str | None = None
+    min_size: int | None = None
+    max_size: int | None = None
+    #: (attribute, descending), or None for the source's listing order.
+    order_by: tuple[str, bool] | None = None
+    #: (K, N): keep shard K of N, 0 <= K < N.
+    shard: tuple[int, int] | None = None
+
+    def keeps(self, image: ImageRecord) -> bool:
+        name = image.name or ""
+        size = image.size or 0
+        checks = (
+            not self.include or any(fnmatchcase(name, pattern) for pattern in self.include),
+            not any(fnmatchcase(name, pattern) for pattern in self.exclude),
+            not self.ids or image.id in self.ids,
+            not self.visibility or image.attributes.get("visibility") in self.visibility,
+            not self.status or image.status in self.status,
+            self.tags <= set(image.attributes.get("tags") or ()),
+            self.owner is None or image.attributes.get("owner") == self.owner,
+            self.min_size is None or size >= self.min_size,
+            self.max_size is None or size <= self.max_size,
+            self.shard is None or shard_of(image.id, self.shard[1]) == self.shard[0],
+        )
+        return all(checks)
+
+
+def select(records: Iterable[ImageRecord], selection: Selection) -> list[ImageRecord]:
+    """The records `selection` keeps, in the order it asks for."""
+    kept = [image for image in records if selection.keeps(image)]
+    if selection.order_by is not None:
+        key, descending = selection.order_by
+        kept.sort(key=lambda image: _sort_value(image, key), reverse=descending)
+    return kept
+
+
+def _sort_value(image: ImageRecord, key: str) -> tuple[int, str]:
+    if key == "size":
+        return (image.size or 0, "")
+    if key == "name":
+        return (0, image.name or "")
+    return (0, str(image.raw.get("created_at") or ""))
+
+
+def shard_of(image_id: str, shards: int) -> int:
+    """The shard of an image: stable across runs, machines and Python versions."""
+    digest = hashlib.sha256(image_id.lower().encode()).digest()
+    return int.from_bytes(digest[:8], "big") % shards
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`K/N` with 0 <= K < N (Kubernetes' JOB_COMPLETION_INDEX counts from 0, too)."""
+    try:
+        k_text, n_text = text.split("/")
+        k, n = int(k_text), int(n_text)
+    except ValueError:
+        raise ValueError(f"--shard takes K/N, e.g. 0/4, not {text!r}") from None
+    if not 0 <= k < n:
+        raise ValueError(f"--shard {text}: K must be at least 0 and below N")
+    return k, n
+
+
+def parse_order(text: str) -> tuple[str, bool]:
+    """`size`, `name` or `created_at`, with `,desc` for largest, last or newest first."""
+    key, _, direction = text.partition(",")
+    if key not in ORDER_KEYS or direction not in ("", "asc", "desc"):
+        raise ValueError(f"--order-by takes one of {', '.join(ORDER_KEYS)} with an optional ,desc; not {text!r}")
+    return key, direction == "desc"

@@ -1,0 +1,57 @@
+"""The Kubernetes Indexed Job in deploy/: its pods' commands, run as the pods would run them,
+split a migration into disjoint shards that together copy every image."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+import glance_client as gc
+
+MANIFEST = Path(__file__).parent.parent / "deploy" / "livecopy-indexed-job.yaml"
+
+
+def load_job() -> dict:
+    job = yaml.safe_load(MANIFEST.read_text())
+    assert job["kind"] == "Job" and job["spec"]["completionMode"] == "Indexed"
+    return job
+
+
+def container_env(job: dict) -> dict[str, str]:
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    return {item["name"]: item.get("value", "") for item in container["env"]}
+
+
+def test_shard_count_matches_the_job() -> None:
+    job = load_job()
+    env = container_env(job)
+    assert int(env["SHARDS"]) == job["spec"]["completions"]
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert '--shard "$JOB_COMPLETION_INDEX/$SHARDS"' in container["command"][-1]
+
+
+def test_the_pods_commands_copy_every_image_once(serve_pair, tmp_path: Path) -> None:
+    job = load_job()
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    data = gc.seed_raw_images(serve_pair.source, [2000] * 16)
+    bin_dir = str(Path(sys.executable).parent)  # where `replicator` is installed
+    copied: list[str] = []
+    for index in range(job["spec"]["completions"]):
+        env = {
+            **os.environ, **container_env(job),
+            "PATH": bin_dir + os.pathsep + os.environ["PATH"],
+            "JOB_COMPLETION_INDEX": str(index),
+            "SOURCE": serve_pair.source, "TARGET": serve_pair.target,
+            "REPORT_DIR": str(tmp_path), "SOURCE_TOKEN": "", "TARGET_TOKEN": "",
+        }
+        completed = subprocess.run(container["command"], env=env, capture_output=True, text=True, timeout=120)
+        assert completed.returncode == 0, completed.stderr
+        report = (tmp_path / f"shard-{index}.jsonl").read_text().splitlines()
+        copied += [line["id"] for line in map(json.loads, report) if line["result"] == "ok"]
+    assert sorted(copied) == sorted(data)
+    assert gc.list_all(serve_pair.target) and len(gc.list_all(serve_pair.target)) == len(data)

@@ -1,0 +1,234 @@
+"""What an operator sees and controls: progress, the summary, --dry-run, selection on the command
+line, --bwlimit, --max-transfer, --debug, the config file, shards across runs."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+import glance_client as gc
+from replicator import console, progress
+from replicator.engine.events import BytesCopied, ImageFinished, ImageResult, ImageStarted, RunPlanned
+from replicator.engine.plan import plan, totals
+from replicator.records import ImageRecord
+from replicator.settings import Settings
+from test_commands import run, summary_count
+
+MiB = 1024 * 1024
+
+
+def record(name: str, size: int, status: str = "active", **attributes) -> ImageRecord:
+    attrs = {"name": name, "disk_format": "raw", "container_format": "bare", "tags": [], **attributes}
+    return ImageRecord(id=str(uuid.uuid4()), status=status, attributes=attrs, size=size, checksum="00")
+
+
+def result(action, outcome: str, copied: int, error: str | None = None) -> ImageResult:
+    image = action.image
+    return ImageResult(image.id, image.name, action.kind, outcome, copied, 1.5, action.reason, error)
+
+
+# Rendering, from events alone: no server needed.
+
+def planned_run():
+    big, small, same = record("big", 3 * MiB), record("small", MiB), record("same", 10)
+    target_same = ImageRecord(id=same.id, status="active", attributes=same.attributes, size=10, checksum="00")
+    actions = plan([big, small, same], [target_same], Settings())
+    by_name = {action.image.name: action for action in actions}
+    return actions, by_name
+
+
+def test_bars_show_overall_bytes_counts_and_one_line_per_image_in_flight() -> None:
+    actions, by_name = planned_run()
+    out = io.StringIO()
+    bars = progress.ProgressBars(Console(file=out, force_terminal=True, color_system=None, width=120))
+    with bars:
+        bars(RunPlanned(tuple(actions), *totals(actions)))
+        bars(ImageStarted(by_name["big"]))
+        bars(BytesCopied(by_name["big"].image.id, 2 * MiB))
+        bars(ImageFinished(result(by_name["same"], "skipped", 0)))
+        bars._progress.refresh()
+        in_flight = out.getvalue()
+        bars(BytesCopied(by_name["big"].image.id, MiB))
+        bars(ImageFinished(result(by_name["big"], "ok", 3 * MiB)))
+    assert "big" in in_flight and "2.0/3.0 MiB" in in_flight
+    assert "1/3 images: 0 done, 1 skipped, 0 failed" in in_flight
+    final = out.getvalue()[len(in_flight):]
+    assert "2/3 images: 1 done, 1 skipped, 0 failed" in final and "3.0/4.0 MiB" in final
+
+
+def test_log_lines_carry_bytes_share_rate_eta_and_counts() -> None:
+    actions, by_name = planned_run()
+    out = io.StringIO()
+    lines = progress.ProgressLines(out, interval=0.0)
+    lines(RunPlanned(tuple(actions), *totals(actions)))
+    lines(BytesCopied(by_name["big"].image.id, MiB))
+    lines(ImageFinished(result(by_name["small"], "failed", 0, "upload image: 403 Forbidden")))
+    last = out.getvalue().splitlines()[-1]
+    assert re.fullmatch(
+        r"progress: 1\.0 MiB of 4\.0 MiB \(25%\), [\d.]+ [KMG]?i?B/s, ETA \d+:\d\d:\d\d; "
+        r"1/3 images: 0 done, 0 skipped, 1 failed",
+        last,
+    ), last
+
+
+def test_summary_is_a_table_with_time_rate_and_failures() -> None:
+    actions, by_name = planned_run()
+    results = [
+        result(by_name["big"], "ok", 3 * MiB),
+        result(by_name["small"], "failed", 0, "upload image: 403 Forbidden"),
+        result(by_name["same"], "skipped", 0),
+    ]
+    text = console.summary(results, 2.0)
+    rows = [line.split() for line in text.splitlines()]
+    assert rows[0] == ["action", "result", "images", "bytes"]
+    assert ["create", "ok", "1", "3.0", "MiB"] in rows
+    assert ["create", "failed", "1", "0.0", "B"] in rows
+    assert ["skip", "skipped", "1", "0.0", "B"] in rows
+    assert ["total", "3", "3.0", "MiB"] in rows
+    assert "3.0 MiB copied in 2.0s (1.5 MiB/s mean)" in text
+    assert f"1 failed:\n  {by_name['small'].image.id} \"small\": upload image: 403 Forbidden" in text
+
+
+def test_dry_run_plan_says_what_and_why() -> None:
+    source = [record("new", MiB), record("renamed", 5)]
+    target = [ImageRecord(id=source[1].id, status="active", attributes={**source[1].attributes, "name": "old"},
+                          size=5, checksum="00")]
+    text = console.plan_text(plan(source, target, Settings()))
+    lines = text.splitlines()
+    assert lines[0].startswith(f"create   {source[0].id} \"new\": missing on target; upload 1.0 MiB")
+    assert lines[1].startswith(f"update   {source[1].id} \"renamed\":") and 'metadata differs; name: "old" -> "renamed"' in lines[1]
+    assert lines[-1] == "plan: 2 of 2 images need work, 1.0 MiB to copy (dry run: nothing was changed)"
+
+
+# The commands, on the project's server.
+
+@pytest.fixture
+def seeded(serve_pair):
+    data = gc.seed_raw_images(serve_pair.source, (300_000, 200_000, 100_000, 50_000))
+    return serve_pair, data
+
+
+def test_dry_run_touches_nothing_in_any_command(seeded, tmp_path: Path) -> None:
+    pair, data = seeded
+    result = run("livecopy", pair.source, pair.target, "--dry-run", "--order-by", "size,desc")
+    assert result.exit_code == 0, result.stderr
+    planned = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("create")]
+    assert planned == sorted(data, key=lambda image_id: -len(data[image_id]))
+    assert gc.list_all(pair.target) == []
+
+    folder = tmp_path / "dump"
+    assert run("dump", pair.source, str(folder), "--dry-run").exit_code == 0
+    assert not folder.exists()
+
+    assert run("dump", pair.source, str(folder), "--id", next(iter(data))).exit_code == 0
+    assert run("load", pair.target, str(folder), "--dry-run").exit_code == 0
+    assert gc.list_all(pair.target) == []
+
+
+def test_selection_options_pick_the_images_a_copy_works_on(seeded, tmp_path: Path) -> None:
+    pair, data = seeded
+    ids = list(data)  # img-0 … img-3, sizes 300,000 … 50,000
+    id_file = tmp_path / "ids"
+    id_file.write_text(f"# from last night's report\n{ids[3]}\n\n")
+    result = run("livecopy", pair.source, pair.target, "--include", "img-*", "--exclude", "img-0",
+                 "--max-size", "250000", "--min-size", "150000", "--ids-from", str(id_file), "--id", ids[1])
+    assert result.exit_code == 0, result.stderr
+    assert {image["id"] for image in gc.list_all(pair.target)} == {ids[1]}
+    # The same filters in compare: only the selected images are reported.
+    compared = json.loads(run("compare", pair.source, pair.target, "--json", "--include", "img-[23]").stdout)
+    assert {entry["id"] for entry in compared["images"]} == {ids[2], ids[3]}
+
+
+def test_bad_selection_and_limits_are_usage_errors(serve_pair, tmp_path: Path) -> None:
+    for args, message in [
+        (("--shard", "4/4"), "--shard 4/4"),
+        (("--order-by", "colour"), "--order-by"),
+        (("--ids-from", str(tmp_path / "absent")), "cannot read --ids-from"),
+        (("--bwlimit", "fast"), "invalid size 'fast'"),
+        (("--max-transfer", "-1"), "invalid size '-1'"),
+    ]:
+        result = run("livecopy", serve_pair.source, serve_pair.target, *args)
+        assert result.exit_code == 2 and message in result.stderr, (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_shards_split_a_migration_into_disjoint_runs(serve_pair) -> None:
+    data = gc.seed_raw_images(serve_pair.source, [1000] * 12)
+    created = 0
+    for k in range(3):
+        result = run("livecopy", serve_pair.source, serve_pair.target, "--shard", f"{k}/3")
+        assert result.exit_code == 0, result.stderr
+        assert summary_count(result.stderr, "skip", "skipped") == 0
+        created += summary_count(result.stderr, "create", "ok")
+    assert created == len(data)
+    assert run("compare", serve_pair.source, serve_pair.target).exit_code == 0
+
+
+def test_bwlimit_holds_the_total_rate(serve_pair) -> None:
+    gc.seed_raw_images(serve_pair.source, [6 * MiB, 6 * MiB])
+    limit = 4 * MiB
+    result = run("livecopy", serve_pair.source, serve_pair.target, "--bwlimit", "4M", "--chunksize", "256K")
+    assert result.exit_code == 0, result.stderr
+    copied, seconds = re.search(r"^([\d.]+) MiB copied in ([\d.]+)s", result.stderr, re.M).groups()
+    rate = float(copied) * MiB / float(seconds)
+    assert 0.9 * limit <= rate <= 1.1 * limit, (rate, result.stderr)
+
+
+def test_max_transfer_stops_starting_transfers_and_a_rerun_finishes(serve_pair, tmp_path: Path) -> None:
+    data = gc.seed_raw_images(serve_pair.source, [400_000] * 4)
+    report = tmp_path / "report.jsonl"
+    result = run("livecopy", serve_pair.source, serve_pair.target, "--max-transfer", "700000",
+                 "--concurrency", "1", "--report", str(report))
+    assert result.exit_code == 0, result.stderr
+    lines = [json.loads(line) for line in report.read_text().splitlines()]
+    assert [line["result"] for line in lines] == ["ok", "ok", "skipped", "skipped"]
+    assert all("--max-transfer 700000 bytes reached" in line["reason"] for line in lines[2:])
+    assert len(gc.list_all(serve_pair.target)) == 2
+    assert "--max-transfer reached: 2 images not started" in result.stderr
+    assert run("livecopy", serve_pair.source, serve_pair.target).exit_code == 0
+    assert run("compare", serve_pair.source, serve_pair.target).exit_code == 0
+    assert len(gc.list_all(serve_pair.target)) == len(data)
+
+
+def test_config_file_supplies_defaults_and_flags_win(seeded, tmp_path: Path, monkeypatch) -> None:
+    pair, data = seeded
+    names = {image_id: f"img-{n}" for n, image_id in enumerate(data)}
+    monkeypatch.chdir(tmp_path)
+    Path("replicator.toml").write_text('include = ["img-0", "img-1"]\n[livecopy]\norder-by = "name,desc"\n')
+    planned = run("livecopy", pair.source, pair.target, "--dry-run").stdout
+    assert [line.split()[2] for line in planned.splitlines()[:-1]] == ['"img-1":', '"img-0":']
+    # A flag wins over the file; --config names another file.
+    planned = run("livecopy", pair.source, pair.target, "--dry-run", "--include", "img-3").stdout
+    assert [line.split()[1] for line in planned.splitlines()[:-1]] == [k for k, v in names.items() if v == "img-3"]
+    other = tmp_path / "other.toml"
+    other.write_text('[compare]\nexclude = ["img-*"]\n')
+    assert run("compare", pair.source, pair.target, "--config", str(other)).exit_code == 0
+    other.write_text("concurency = 3\n")
+    result = run("livecopy", pair.source, pair.target, "--config", str(other))
+    assert result.exit_code == 2 and "unknown setting concurency" in result.stderr
+    assert gc.list_all(pair.target) == []
+
+
+def test_debug_logs_requests_and_never_the_token(serve_pair, tmp_path: Path) -> None:
+    gc.seed_raw_images(serve_pair.source, [50_000])
+    serve_pair.source_server.set_faults(token_ttl=600.0)
+    token = gc.call("POST", serve_pair.source + "/_token", 200).json()["token"]
+    report = tmp_path / "report.jsonl"
+    completed = subprocess.run(
+        [sys.executable, "-m", "replicator", "livecopy", serve_pair.source, serve_pair.target, "--debug",
+         "--sourcetoken", token, "--report", str(report)],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "NO_COLOR": "1"},
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert re.search(r"replicator\.http GET http://127\.0\.0\.1:\d+/v2/images\?\S+ -> 200 in \d+ ms", completed.stderr)
+    assert re.search(r"PUT \S+/file -> 204", completed.stderr)
+    assert token not in completed.stdout + completed.stderr + report.read_text()
