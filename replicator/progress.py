@@ -13,8 +13,9 @@ from typing import TextIO
 
 from rich.console import Console
 from rich.progress import (
-    BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TimeRemainingColumn, TransferSpeedColumn,
+    BarColumn, DownloadColumn, Progress, ProgressColumn, Task, TaskID, TextColumn, TimeRemainingColumn,
 )
+from rich.text import Text
 
 from replicator.console import human_size
 from replicator.engine.events import BytesCopied, Event, ImageFinished, ImageStarted, RunPlanned
@@ -47,6 +48,15 @@ class Tally:
                 f"{self.results['skipped']} skipped, {self.results['failed']} failed")
 
 
+class RateColumn(ProgressColumn):
+    """The rate in binary units, like every other size the replicator prints (rich's own
+    column counts in powers of 1000)."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{human_size(speed)}/s" if speed is not None else "?", style="progress.data.speed")
+
+
 class ProgressBars:
     """An overall bar (bytes, rate, ETA) and one bar per image in flight, for a terminal."""
 
@@ -54,7 +64,7 @@ class ProgressBars:
         self.tally = Tally()
         self._progress = Progress(
             TextColumn("{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
-            TransferSpeedColumn(), TimeRemainingColumn(),
+            RateColumn(), TimeRemainingColumn(),
             console=console or Console(stderr=True), transient=False,
         )  # fmt: skip
         self._overall: TaskID | None = None
