@@ -1,0 +1,164 @@
+"""Turn scenario results into a Markdown table, a JSON file and the scenario 3 plot.
+
+Results accumulate in `results/latest.json` by scenario number, so running one scenario again
+replaces only its own section; the Markdown and the README section are made from that file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+from scenarios import ScenarioResult
+
+MiB = 2**20
+README_START = "<!-- results:start -->"
+README_END = "<!-- results:end -->"
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return {
+        "cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(memory / 2**30, 1),
+        "python": platform.python_version(), "system": f"{platform.system()} {platform.release()}",
+    }
+
+
+def scenario_record(result: ScenarioResult, scale: str) -> dict[str, Any]:
+    return {
+        "number": result.number, "title": result.title, "unit": result.unit, "setup": result.setup,
+        "scale": scale, "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "rows": [row.as_dict() for row in result.rows],
+        "checks": [check.as_dict() for check in result.checks],
+        "notes": result.notes,
+    }
+
+
+def merge(path: Path, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Write this run's scenarios into `path`, keeping the other scenarios from earlier runs."""
+    document: dict[str, Any] = {"scenarios": {}}
+    if path.exists():
+        try:
+            document = json.loads(path.read_text())
+        except ValueError:
+            pass
+    document["machine"] = machine()
+    for record in records:
+        document.setdefault("scenarios", {})[str(record["number"])] = record
+    document["scenarios"] = dict(sorted(document["scenarios"].items(), key=lambda item: int(item[0])))
+    path.write_text(json.dumps(document, indent=1) + "\n")
+    return document
+
+
+def _rate(row: dict[str, Any], unit: str) -> float:
+    return row["mib_per_s"] if unit == "MiB/s" else row["images_per_s"]
+
+
+def _reference(rows: list[dict[str, Any]], row: dict[str, Any]) -> dict[str, Any] | None:
+    name = "glanceclient compare" if "compare" in row["contender"] else "glanceclient loop"
+    return next((r for r in rows if r["contender"] == name), None)
+
+
+def scenario_markdown(record: dict[str, Any]) -> str:
+    unit = record["unit"]
+    rows = record["rows"]
+    lines = [
+        f"### {record['number']}. {record['title']}",
+        "",
+        f"{record['setup']} ({record['scale']} scale, {record['when']})",
+        "",
+        f"| contender | -j | wall s | MiB/s | images/s | peak RSS MiB | {unit} × glanceclient | note |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        reference = _reference(rows, row)
+        ratio = ""
+        if reference and _rate(reference, unit):
+            ratio = f"{_rate(row, unit) / _rate(reference, unit):.1f}×"
+        name = row["contender"].replace("|", "\\|")  # a pipe would end the table cell
+        lines.append(
+            f"| {name} | {row['concurrency']} | {row['seconds']:.2f} | {row['mib_per_s']:.1f} | "
+            f"{row['images_per_s']:.1f} | {row['peak_rss_mib']:.0f} | {ratio} | {row['note']} |"
+        )
+    if record["checks"]:
+        lines.append("")
+        lines.append("Targets:")
+        for check in record["checks"]:
+            mark = "**met**" if check["met"] else "**MISSED**"
+            target = check["target"].replace("|", "\\|")
+            lines.append(f"- {mark}: {target} — measured {check['value']:.2f}")
+    for note in record.get("notes", []):
+        lines.append(f"- note: {note}")
+    return "\n".join(lines) + "\n"
+
+
+def markdown(document: dict[str, Any]) -> str:
+    info = document["machine"]
+    head = (
+        f"Machine: {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, {info['system']}, "
+        f"Python {info['python']}; servers and clients on the same machine.\n"
+    )
+    return head + "\n" + "\n".join(scenario_markdown(record) for record in document["scenarios"].values())
+
+
+def plot_distance(document: dict[str, Any], path: Path) -> bool:
+    """Scenario 3: throughput against concurrency, ours and curl|curl, sequential baselines flat."""
+    record = document["scenarios"].get("3")
+    if record is None:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    rows = record["rows"]
+    figure, axes = plt.subplots(figsize=(7, 4.5), dpi=110)
+    for name, style in (("replicator (md5+sha512)", "o-"), ("curl|curl", "s--")):
+        points = sorted((r["concurrency"], r["mib_per_s"]) for r in rows if r["contender"] == name)
+        if points:
+            label = "replicator livecopy -j N (verified)" if name.startswith("replicator") else "curl GET | curl PUT, xargs -P N"
+            axes.plot([p[0] for p in points], [p[1] for p in points], style, label=label)
+            if name.startswith("replicator") and points[0][0] == 1:
+                # Both axes are logarithmic: perfectly linear scaling is this straight line.
+                axes.plot([p[0] for p in points], [points[0][1] * p[0] for p in points], color="grey",
+                          linewidth=0.8, linestyle="-.", label="linear scaling of -j 1")
+    for name, color in (("glanceclient loop", "tab:red"), ("old-tool shape", "tab:purple")):
+        row = next((r for r in rows if r["contender"] == name), None)
+        if row:
+            axes.axhline(row["mib_per_s"], color=color, linestyle=":", label=f"{name} (sequential)")
+    axes.set_xscale("log", base=2)
+    axes.set_yscale("log", base=2)
+    axes.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    axes.set_xticks([1, 2, 4, 8, 16, 32], labels=["1", "2", "4", "8", "16", "32"])
+    axes.set_xlabel("concurrency (--concurrency / xargs -P)")
+    axes.set_ylabel("MiB/s")
+    axes.set_title(f"Scenario 3, distance: {record['setup']}", fontsize=9)
+    axes.grid(True, alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return True
+
+
+def update_readme(readme: Path, text: str) -> None:
+    """Replace the README's results section (between the markers) with `text`."""
+    content = readme.read_text()
+    start, end = content.find(README_START), content.find(README_END)
+    if start < 0 or end < start:
+        return
+    content = content[: start + len(README_START)] + "\n" + text + "\n" + content[end:]
+    readme.write_text(content)
