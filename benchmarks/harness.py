@@ -5,6 +5,11 @@ and samples the resident memory of its whole process tree (curl pipelines are ma
 every few milliseconds. The peak is the larger of that sampled sum and the kernel's own
 high-water mark of the child (`VmHWM`, exact for one process, which is what our tool is).
 `ru_maxrss` from `wait4` would not do: it counts the forked copy of this Python before `exec`.
+
+CPU time is counted too, because on a small machine a copy between two local servers is
+CPU-bound and the wall time alone cannot say whose CPU it was: the contender's (its whole
+process tree, from `getrusage(RUSAGE_CHILDREN)` before and after: every descendant is waited
+for by the time it exits) and the servers' (their process trees, from psutil, before and after).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -50,6 +56,9 @@ class Measurement:
     exit_code: int
     concurrency: int = 1
     note: str = ""
+    #: CPU seconds (user + system) of the contender's process tree, and of the servers'.
+    cpu_seconds: float = 0.0
+    server_cpu_seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -65,6 +74,7 @@ class Measurement:
             "contender": self.contender, "concurrency": self.concurrency, "seconds": round(self.seconds, 3),
             "images": self.images, "bytes": self.bytes, "mib_per_s": round(self.mib_per_s, 1),
             "images_per_s": round(self.images_per_s, 1), "peak_rss_mib": round(self.peak_rss / MiB, 1),
+            "cpu_s": round(self.cpu_seconds, 2), "server_cpu_s": round(self.server_cpu_seconds, 2),
             "exit_code": self.exit_code, "note": self.note, **self.extra,
         }
 
@@ -72,9 +82,13 @@ class Measurement:
 def measure(
     contender: str, argv: Sequence[str], *, images: int, nbytes: int, concurrency: int = 1,
     stdin_text: str | None = None, env: dict[str, str] | None = None, log: Path | None = None,
+    servers: Sequence[int] = (),
 ) -> Measurement:
-    """Run `argv` to its end; time it and track the peak RSS of its process tree."""
+    """Run `argv` to its end; time it, track the peak RSS of its process tree, and count the CPU
+    time it and the `servers` (process ids) spent meanwhile."""
     log_file = open(log, "wb") if log else subprocess.DEVNULL
+    servers_before = sum(tree_cpu_seconds(pid) for pid in servers)
+    children_before = _children_cpu_seconds()
     started = time.perf_counter()
     process = subprocess.Popen(
         list(argv), stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL,
@@ -89,10 +103,36 @@ def measure(
         process.stdin.close()
     process.wait()
     seconds = time.perf_counter() - started
+    cpu = _children_cpu_seconds() - children_before
+    server_cpu = sum(tree_cpu_seconds(pid) for pid in servers) - servers_before
     sampler.stop()
     if log:
         log_file.close()  # type: ignore[union-attr]
-    return Measurement(contender, seconds, images, nbytes, sampler.peak, process.returncode, concurrency)
+    return Measurement(contender, seconds, images, nbytes, sampler.peak, process.returncode, concurrency,
+                       cpu_seconds=cpu, server_cpu_seconds=server_cpu)
+
+
+def _children_cpu_seconds() -> float:
+    """CPU time of this process's children (and theirs) that have ended and been waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time so far of a running process and its live descendants (gunicorn's workers)."""
+    total = 0.0
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    for proc in processes:
+        try:
+            times = proc.cpu_times()
+        except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+            continue
+        total += times.user + times.system
+    return total
 
 
 class TreeSampler(threading.Thread):
@@ -175,6 +215,11 @@ class Servers:
     def stop_all(self) -> None:
         for server in list(self._started):
             self.stop(server)
+
+    def pids(self) -> list[int]:
+        """The running servers' process ids, for their CPU time (the test helpers keep the
+        `Popen` private; the benchmark only reads its pid)."""
+        return [s._process.pid for s in self._started if s._process is not None]  # noqa: SLF001
 
 
 def scratch_dir() -> Path:

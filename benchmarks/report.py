@@ -71,6 +71,11 @@ def _reference(rows: list[dict[str, Any]], row: dict[str, Any]) -> dict[str, Any
     return next((r for r in rows if r["contender"] == name), None)
 
 
+def _cpu(row: dict[str, Any], key: str) -> str:
+    """CPU seconds, or nothing for results written before they were measured."""
+    return f"{row[key]:.1f}" if key in row else ""
+
+
 def scenario_markdown(record: dict[str, Any]) -> str:
     unit = record["unit"]
     rows = record["rows"]
@@ -79,8 +84,9 @@ def scenario_markdown(record: dict[str, Any]) -> str:
         "",
         f"{record['setup']} ({record['scale']} scale, {record['when']})",
         "",
-        f"| contender | -j | wall s | MiB/s | images/s | peak RSS MiB | {unit} × glanceclient | note |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        f"| contender | -j | wall s | MiB/s | images/s | peak RSS MiB | CPU s | servers' CPU s "
+        f"| {unit} × glanceclient | note |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
         reference = _reference(rows, row)
@@ -90,7 +96,8 @@ def scenario_markdown(record: dict[str, Any]) -> str:
         name = row["contender"].replace("|", "\\|")  # a pipe would end the table cell
         lines.append(
             f"| {name} | {row['concurrency']} | {row['seconds']:.2f} | {row['mib_per_s']:.1f} | "
-            f"{row['images_per_s']:.1f} | {row['peak_rss_mib']:.0f} | {ratio} | {row['note']} |"
+            f"{row['images_per_s']:.1f} | {row['peak_rss_mib']:.0f} | {_cpu(row, 'cpu_s')} | "
+            f"{_cpu(row, 'server_cpu_s')} | {ratio} | {row['note']} |"
         )
     if record["checks"]:
         lines.append("")

@@ -35,6 +35,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smaller data: a whole run in a few minutes")
     parser.add_argument("--profile", action="store_true",
                         help="also run our tool under py-spy (scenarios 1, 2); speedscope files go to results/")
+    parser.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="run every contender N times and keep its fastest run (a shared machine's noise)")
     parser.add_argument("--update-readme", action="store_true", help="write the tables into benchmarks/README.md")
     parser.add_argument("--keep", action="store_true", help="keep the servers' data and logs (printed at the end)")
     parser.add_argument("--render", action="store_true",
@@ -50,7 +52,7 @@ def main() -> int:
     logs = workdir / "logs"
     logs.mkdir()
     options = Options(quick=args.quick, workdir=workdir, log_dir=logs,
-                      profile_dir=RESULTS if args.profile else None)
+                      profile_dir=RESULTS if args.profile else None, repeat=args.repeat)
     scale = "quick" if args.quick else "full"
     records = []
     started = time.monotonic()

@@ -1,4 +1,5 @@
-"""The six scenarios: what data each seeds, which contenders it runs, and which targets it checks.
+"""The six scenarios of the issue (and a seventh, the tuning figures): what data each seeds,
+which contenders it runs, and which targets it checks.
 
 A scenario seeds one source server, then runs every contender against a fresh, empty target
 (so no contender finds work already done), checks that the target ended up with every image,
@@ -14,12 +15,16 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from harness import (
-    BENCH_DIR, MiB, VENV_BIN, Measurement, SeedImage, Servers, count_all, count_images, image_id, measure, seed,
+    BENCH_DIR, MiB, VENV_BIN, Measurement, SeedImage, Servers, count_all, count_images, image_id, measure,
+    pattern_chunk, seed,
 )
 
 CURL_PIPE = BENCH_DIR / "baselines" / "curl_pipe.sh"
 GLANCECLIENT_LOOP = BENCH_DIR / "baselines" / "glanceclient_loop.py"
 OLD_TOOL = BENCH_DIR / "baselines" / "old_tool.py"
+
+#: Scenario 1's reference row: what the target server takes with no copier (see `large_images`).
+CEILING = "ceiling: curl PUT from memory"
 
 #: The baselines the "× sequential" targets are measured against: what operators run today.
 SEQUENTIAL = ("glanceclient loop", "old-tool shape")
@@ -68,6 +73,13 @@ class Options:
     workdir: Path
     profile_dir: Path | None = None
     log_dir: Path | None = None
+    #: Runs per contender, the fastest kept: other work on a shared machine only ever slows a
+    #: run down, so the fastest of a few is the least disturbed measure of each. Only runs
+    #: shorter than `REPEAT_UNDER` seconds are repeated.
+    repeat: int = 1
+
+
+REPEAT_UNDER = 60.0
 
 
 class Runner:
@@ -89,26 +101,40 @@ class Runner:
     def run(
         self, contender: str, argv: Callable[[str, str], list[str]], *, concurrency: int = 1,
         stdin: Callable[[str, str], str] | None = None, metaonly: bool = False, target_url: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> Measurement:
-        """One contender against a fresh target (or `target_url`, for a read-only compare)."""
-        target = None if target_url else self.servers.start(*self.server_args)
-        url = target_url or target.url  # type: ignore[union-attr]
+        """One contender against a fresh target (or `target_url`, for a read-only compare),
+        `options.repeat` times; the fastest complete run is kept, every run's time noted."""
         label = f"s{self.result.number}-{contender.replace(' ', '_').replace('|', '')}-j{concurrency}"
-        log = self.options.log_dir / f"{label}.log" if self.options.log_dir else None
-        command = argv(self.source.url, url)
         print(f"  {contender} -j{concurrency} ...", end="", flush=True)
-        row = measure(
-            contender, command, images=len(self.images), nbytes=0 if metaonly else self.bytes,
-            concurrency=concurrency, stdin_text=stdin(self.source.url, url) if stdin else None, log=log,
-        )
-        if target is not None:
-            row.note = self._check_target(url, metaonly)
-            self.servers.stop(target)
-            shutil.rmtree(target.workdir, ignore_errors=True)
-        elif row.exit_code not in (0, 1):
-            row.note = f"exit {row.exit_code}"
-        print(f" {row.seconds:.2f} s, {self.result.rate(row):.1f} {self.result.unit}, "
-              f"{row.peak_rss / MiB:.0f} MiB {row.note}", flush=True)
+        runs: list[Measurement] = []
+        for attempt in range(max(1, self.options.repeat)):
+            if runs and runs[0].seconds > REPEAT_UNDER:
+                break  # a long run evens out short disturbances by itself: once is enough
+            target = None if target_url else self.servers.start(*self.server_args)
+            url = target_url or target.url  # type: ignore[union-attr]
+            log = self.options.log_dir / f"{label}-{attempt}.log" if self.options.log_dir else None
+            row = measure(
+                contender, argv(self.source.url, url), images=len(self.images), nbytes=0 if metaonly else self.bytes,
+                concurrency=concurrency, stdin_text=stdin(self.source.url, url) if stdin else None, log=log,
+                servers=self.servers.pids(), env=env,
+            )
+            if target is not None:
+                row.note = self._check_target(url, metaonly)
+                if not row.note and row.exit_code != 0:
+                    row.note = f"exit {row.exit_code}"
+                self.servers.stop(target)
+                shutil.rmtree(target.workdir, ignore_errors=True)
+            elif row.exit_code not in (0, 1):  # compare exits 1 when the sides differ
+                row.note = f"exit {row.exit_code}"
+            print(f" {row.seconds:.2f} s", end="", flush=True)
+            runs.append(row)
+        complete = [r for r in runs if not r.note] or runs
+        row = min(complete, key=lambda r: r.seconds)
+        if len(runs) > 1:
+            row.extra["runs_s"] = [round(r.seconds, 3) for r in runs]
+        print(f" -> {self.result.rate(row):.1f} {self.result.unit}, {row.peak_rss / MiB:.0f} MiB, "
+              f"CPU {row.cpu_seconds:.1f} s + servers {row.server_cpu_seconds:.1f} s {row.note}", flush=True)
         self.result.rows.append(row)
         return row
 
@@ -146,8 +172,9 @@ def curl_argv(parallel: int) -> Callable[[str, str], list[str]]:
     return lambda source, target: ["xargs", "-P", str(parallel), "-L", "1", "bash", str(CURL_PIPE), source, target]
 
 
-def curl_stdin(images: Sequence[SeedImage], metaonly: bool = False) -> Callable[[str, str], str]:
-    suffix = " metaonly" if metaonly else ""
+def curl_stdin(images: Sequence[SeedImage], mode: str = "data") -> Callable[[str, str], str]:
+    """One line per image for `xargs -L 1 curl_pipe.sh SOURCE TARGET`; `mode` as the script's."""
+    suffix = f" {mode}"
     return lambda source, target: "".join(f"{i.id} {i.name} {i.size}{suffix}\n" for i in images)
 
 
@@ -193,6 +220,13 @@ def large_images(options: Options, servers: Servers) -> ScenarioResult:
     run.run("curl|curl", curl_argv(1), stdin=curl_stdin(run.images))
     run.run("curl|curl", curl_argv(n), stdin=curl_stdin(run.images), concurrency=n)
     sequential_baselines(run)
+    # Not a copier: the target alone, fed from memory by curl, with no source and no copier
+    # beside it. What it takes is the most any copy into it can reach on this machine.
+    payload = options.workdir / "payload"
+    payload.write_bytes(pattern_chunk(0, size))
+    run.run(CEILING, curl_argv(n), stdin=curl_stdin(run.images, "upload-only"), concurrency=n,
+            env={"BENCH_PAYLOAD": str(payload)})
+    payload.unlink()
     if profile is not None:
         run.run("replicator profiled", ours(concurrency=n, profile=profile / "s1-verify.speedscope.json"), concurrency=n)
         run.run("replicator profiled --no-verify",
@@ -202,6 +236,13 @@ def large_images(options: Options, servers: Servers) -> ScenarioResult:
     vs(result, result.find("replicator --no-verify", n), curl_n, 0.9, f"--no-verify -j{n}")
     vs(result, result.find("replicator (md5+sha512)", n), curl_n, 0.6, f"verified -j{n}")
     vs_sequential(result, result.find("replicator (md5+sha512)", n), 5, f"verified -j{n}")
+    ceiling, loop = result.find(CEILING), result.find("glanceclient loop")
+    if ceiling and loop and loop.mib_per_s:
+        result.notes.append(
+            f"the target server alone, fed from memory ({CEILING} -P{n}), takes {ceiling.mib_per_s:.0f} MiB/s: "
+            f"{ceiling.mib_per_s / loop.mib_per_s:.1f}× the glanceclient loop, the most any copy into it can "
+            f"be here; its CPU: {ceiling.server_cpu_seconds / (ceiling.bytes / 2**30):.1f} s per GiB received"
+        )
     return result
 
 
@@ -210,6 +251,13 @@ def large_images(options: Options, servers: Servers) -> ScenarioResult:
 #: per-request latency"; a real Glance 33 measured on this machine takes 7–9 ms per GET and
 #: 18–23 ms per create or 64 KiB upload (its database, its middleware), a regional link more.
 SERVICE_LATENCY = 0.01
+
+
+#: Scenarios 2 and 5: the same work as the sequential loops, which copy no image memberships.
+#: By default we list every `shared` image's members (Glance's default visibility: every image
+#: here), one more request per image than the loops make.
+SAME_WORK_SHORT = "-D members"
+SAME_WORK = f"replicator {SAME_WORK_SHORT}"
 
 
 def small_images(options: Options, servers: Servers) -> ScenarioResult:
@@ -222,6 +270,7 @@ def small_images(options: Options, servers: Servers) -> ScenarioResult:
     run = Runner(options, servers, result, server_args=["--latency", str(SERVICE_LATENCY)])
     run.seed(images_of(2, count, size))
     run.run("replicator (md5+sha512)", ours(concurrency=n), concurrency=n)
+    run.run(SAME_WORK, ours("--dontreplicate", "members", concurrency=n), concurrency=n)
     run.run("replicator (md5+sha512)", ours(concurrency=4), concurrency=4)
     run.run("curl|curl", curl_argv(1), stdin=curl_stdin(run.images))
     run.run("curl|curl", curl_argv(n), stdin=curl_stdin(run.images), concurrency=n)
@@ -230,6 +279,7 @@ def small_images(options: Options, servers: Servers) -> ScenarioResult:
         run.run("replicator profiled", ours(concurrency=n, profile=options.profile_dir / "s2.speedscope.json"), concurrency=n)
     run.stop()
     vs_sequential(result, result.find("replicator (md5+sha512)", n), 20, f"-j{n}")
+    vs_sequential(result, result.find(SAME_WORK, n), 20, f"-j{n} {SAME_WORK_SHORT}")
     return result
 
 
@@ -293,11 +343,14 @@ def metadata_only(options: Options, servers: Servers) -> ScenarioResult:
     run.seed(images_of(5, count, 1024))
     run.bytes = 0
     run.run("replicator livecopy --metaonly", ours("--metaonly", concurrency=n), concurrency=n, metaonly=True)
-    run.run("curl create", curl_argv(n), stdin=curl_stdin(run.images, metaonly=True), concurrency=n, metaonly=True)
+    run.run(f"replicator livecopy --metaonly {SAME_WORK_SHORT}", ours("--metaonly", "--dontreplicate", "members",
+            concurrency=n), concurrency=n, metaonly=True)
+    run.run("curl create", curl_argv(n), stdin=curl_stdin(run.images, "metaonly"), concurrency=n, metaonly=True)
     sequential_baselines(run, "--metaonly", metaonly=True)
-    # compare against a target that holds every record: the state after a metadata copy.
+    # compare against a target in sync with the source (the same records and data): the check
+    # after a migration, where every image is fetched and compared and nothing differs.
     reference = servers.start(*args)
-    asyncio.run(seed(reference.url, run.images, with_data=False))
+    asyncio.run(seed(reference.url, run.images, parallel=64))
     run.run("replicator compare", ours(command="compare"), target_url=reference.url)
     run.run("glanceclient compare", script(GLANCECLIENT_LOOP, "--compare"), target_url=reference.url)
     run.run("old-tool compare", script(OLD_TOOL, "--compare"), target_url=reference.url)
@@ -305,6 +358,8 @@ def metadata_only(options: Options, servers: Servers) -> ScenarioResult:
     shutil.rmtree(reference.workdir, ignore_errors=True)
     run.stop()
     vs_sequential(result, result.find("replicator livecopy --metaonly"), 20, "livecopy --metaonly")
+    vs_sequential(result, result.find(f"replicator livecopy --metaonly {SAME_WORK_SHORT}"), 20,
+                  f"livecopy --metaonly {SAME_WORK_SHORT}")
     for name in ("glanceclient compare", "old-tool compare"):
         ours_row, base = result.find("replicator compare"), result.find(name)
         if ours_row and base:
@@ -337,6 +392,32 @@ def real_glance(options: Options, servers: Servers) -> ScenarioResult:
     return result
 
 
+def tuning(options: Options, servers: Servers) -> ScenarioResult:
+    """Not a target of the issue: the figures behind the README's advice on `--chunksize`,
+    `--bwlimit` and `--concurrency` for large images on a fast link."""
+    count, size = (4, 32 * MiB) if options.quick else (8, 64 * MiB)
+    result = ScenarioResult(7, "Tuning: --chunksize, --bwlimit, --concurrency", "MiB/s",
+                            f"{count} × {size // MiB} MiB, as scenario 1; verified unless said")
+    run = Runner(options, servers, result)
+    run.seed(images_of(7, count, size))
+    for chunk in ("64K", "256K", "1M", "4M"):
+        run.run(f"replicator -c {chunk}", ours("--chunksize", chunk, concurrency=4), concurrency=4)
+    run.run("replicator --no-verify -c 64K", ours("--no-verify", "--chunksize", "64K", concurrency=4), concurrency=4)
+    run.run("replicator --no-verify -c 4M", ours("--no-verify", "--chunksize", "4M", concurrency=4), concurrency=4)
+    for n in (1, 2, 8, 16):
+        run.run("replicator -c 1M", ours(concurrency=n), concurrency=n)
+    for rate in (BWLIMIT_LOW, BWLIMIT_HIGH):
+        row = run.run(f"replicator --bwlimit {rate}M", ours("--bwlimit", f"{rate}M", concurrency=8), concurrency=8)
+        result.notes.append(f"--bwlimit {rate}M -j8: {row.mib_per_s:.1f} MiB/s over the whole run, start-up included "
+                            f"({row.mib_per_s / rate:.0%} of the cap)")
+    run.stop()
+    return result
+
+
+#: The caps scenario 7 holds a copy to, MiB/s: well under and near what the machine copies.
+BWLIMIT_LOW, BWLIMIT_HIGH = 40, 100
+
+
 SCENARIOS: dict[int, Callable[[Options, Servers], ScenarioResult]] = {
-    1: large_images, 2: small_images, 3: distance, 4: huge_image, 5: metadata_only, 6: real_glance,
+    1: large_images, 2: small_images, 3: distance, 4: huge_image, 5: metadata_only, 6: real_glance, 7: tuning,
 }
