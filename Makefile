@@ -15,8 +15,18 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 demo: $(STAMP)
 	$(VENV)/bin/replicator demo
 
-test: $(STAMP)
-	$(PY) -m pytest -q
+# A real Keystone for the auth tests, in its own environment: its pins conflict with Glance's.
+KEYSTONE_VENV := .venv-keystone
+KEYSTONE_STAMP := $(KEYSTONE_VENV)/.installed
+
+$(KEYSTONE_STAMP):
+	python3 -m venv $(KEYSTONE_VENV)
+	$(KEYSTONE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(KEYSTONE_VENV)/bin/python -m pip install --quiet keystone==30.0.0 gunicorn
+	touch $(KEYSTONE_STAMP)
+
+test: $(STAMP) $(KEYSTONE_STAMP)
+	REPLICATOR_KEYSTONE_VENV=$(abspath $(KEYSTONE_VENV)) $(PY) -m pytest -q
 
 # The benchmarks' own tools (matplotlib, py-spy, python-glanceclient): `make bench BENCH_ARGS="-s 1 --quick"`.
 BENCH_STAMP := $(VENV)/.bench-installed
@@ -29,4 +39,4 @@ bench: $(BENCH_STAMP)
 	$(PY) benchmarks/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(KEYSTONE_VENV) .pytest_cache build *.egg-info

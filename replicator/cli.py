@@ -56,6 +56,18 @@ FallbackOwner = Annotated[bool, typer.Option("--fallback-owner", help="Let the t
 Report = Annotated[Optional[str], typer.Option("--report", help="Write one JSON line per image (id, name, action, bytes, seconds, result, error) to this file.")]
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Also log skipped images.")]
+ApiVersion = Annotated[str, typer.Option("--api-version", help="Glance API: 1, 2, or auto (ask the server, prefer 2).")]
+SourceApiVersion = Annotated[Optional[str], typer.Option("--source-api-version", help="Glance API of the source: 1, 2 or auto.")]
+TargetApiVersion = Annotated[Optional[str], typer.Option("--target-api-version", help="Glance API of the target: 1, 2 or auto.")]
+OsCloud = Annotated[Optional[str], typer.Option("--os-cloud", help="Cloud of clouds.yaml for both sides (default: OS_CLOUD).")]
+SourceCloud = Annotated[Optional[str], typer.Option("--source-cloud", help="Cloud of clouds.yaml for the source.")]
+TargetCloud = Annotated[Optional[str], typer.Option("--target-cloud", help="Cloud of clouds.yaml for the target.")]
+OsRegion = Annotated[Optional[str], typer.Option("--os-region-name", help="Region of the image endpoint, both sides (default: OS_REGION_NAME).")]
+SourceRegion = Annotated[Optional[str], typer.Option("--source-region", help="Region of the source's image endpoint.")]
+TargetRegion = Annotated[Optional[str], typer.Option("--target-region", help="Region of the target's image endpoint.")]
+OsInterface = Annotated[Optional[str], typer.Option("--os-interface", help="public, internal or admin endpoint (default: OS_INTERFACE, else the cloud's).")]
+SourceEndpoint = Annotated[Optional[str], typer.Option("--source-endpoint", help="Source image endpoint, overriding the catalog's.")]
+TargetEndpoint = Annotated[Optional[str], typer.Option("--target-endpoint", help="Target image endpoint, overriding the catalog's.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No bars and no line per image: a progress line every 10 s, failures, the summary.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Log every request (method, URL, status, time; never a token) to stderr.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan (what would be created, uploaded, patched, skipped, and why); change nothing.")]
@@ -204,11 +216,37 @@ def _run_async(coroutine: Awaitable[int]) -> int:
     return uvloop.run(coroutine)  # type: ignore[arg-type]
 
 
+Pair = tuple[Optional[str], Optional[str]]
+#: (source's own, target's own, both sides'): the side's own value wins.
+Shared = tuple[Optional[str], Optional[str], Optional[str]]
+
+
+def _sides(
+    servers: Pair, tokens: Shared, insecure: bool, cacert: str | None, api_versions: Shared,
+    clouds: Shared, regions: Shared, interface: str | None, endpoints: Pair,
+) -> tuple[Side, Side]:
+    """The source and target sides of livecopy and compare, from the options of both."""
+    sides = []
+    for n, role in enumerate(("source", "target")):
+        cloud = clouds[n] or clouds[2]
+        sides.append(Side(
+            servers[n], tokens[n] or tokens[2], insecure, cacert, api_versions[n] or api_versions[2] or "auto",
+            cloud, regions[n] or regions[2], interface, endpoints[n],
+            f"--{role}-cloud" if clouds[n] else "--os-cloud",
+        ))
+    return sides[0], sides[1]
+
+
 async def _open_pair(source: Side, target: Side, settings: Settings) -> tuple[ImageStore, ImageStore]:
     """Both Glances, once both addresses have been checked."""
     source.check()
     target.check()
-    return await open_glance(source, settings), await open_glance(target, settings)
+    opened = await open_glance(source, settings)
+    try:
+        return opened, await open_glance(target, settings)
+    except BaseException:
+        await opened.close()
+        raise
 
 
 async def _closing(work: Awaitable[int], *stores: ImageStore) -> int:
@@ -259,6 +297,11 @@ async def _copy(source: ImageStore, target: ImageStore, settings: Settings, watc
         print(console.summary(collected.results, time.monotonic() - started), file=sys.stderr)
         print("interrupted: in-flight transfers were stopped; run the same command again to finish", file=sys.stderr)
         raise
+    except RunError:
+        # The run cannot go on (a token that cannot be renewed): say what was done, then why not more.
+        if collected.planned:
+            print(console.summary(collected.results, time.monotonic() - started), file=sys.stderr)
+        raise
     finally:
         if report_file:
             report_file.close()
@@ -268,16 +311,18 @@ async def _copy(source: ImageStore, target: ImageStore, settings: Settings, watc
 
 @app.command()
 def size(
-    server: Annotated[str, typer.Argument(help="host:port or http(s)://host[:port][/prefix]")],
+    server: Annotated[Optional[str], typer.Argument(help="host:port, http(s)://host[:port]\\[/prefix], or - (or nothing) for the cloud's catalog")] = None,
     token: Token = None, json: Json = False, retries: Retries = 3, timeout: Timeout = 60.0,
-    insecure: Insecure = False, cacert: CaCert = None, debug: Debug = False, config: Config = None,
+    insecure: Insecure = False, cacert: CaCert = None, api_version: ApiVersion = "auto", debug: Debug = False,
+    os_cloud: OsCloud = None, os_region_name: OsRegion = None, os_interface: OsInterface = None,
+    config: Config = None,
 ) -> None:
     """How many active images SERVER holds and how many bytes a dump would take."""
     Watch(debug=debug).start()
 
     async def work() -> int:
         settings = _settings(retries=retries, timeout=timeout)
-        side = Side(server, token, insecure, cacert)
+        side = Side(server, token, insecure, cacert, api_version, os_cloud, os_region_name, os_interface)
         side.check()
         store = await open_glance(side, settings)
 
@@ -293,12 +338,13 @@ def size(
 
 @app.command()
 def dump(
-    server: Annotated[str, typer.Argument(help="The Glance to dump.")],
+    server: Annotated[str, typer.Argument(help="The Glance to dump (- for the cloud's catalog).")],
     path: Annotated[Path, typer.Argument(help="Directory to write <id> and <id>.img files into.")],
     chunksize: ChunkSize = "1M", dontreplicate: DontReplicate = "", metaonly: MetaOnly = False,
     token: Token = None, concurrency: Concurrency = 4, retries: Retries = 3, timeout: Timeout = 60.0,
     no_verify: NoVerify = False, insecure: Insecure = False, cacert: CaCert = None, verbose: Verbose = False,
-    report: Report = None,
+    report: Report = None, api_version: ApiVersion = "auto",
+    os_cloud: OsCloud = None, os_region_name: OsRegion = None, os_interface: OsInterface = None,
     include: Include = None, exclude: Exclude = None, ids: Ids = None, ids_from: IdsFrom = None,
     visibility: Visibility = None, status: Status = None, tags: Tags = None, owner: Owner = None,
     min_size: MinSize = None, max_size: MaxSize = None, order_by: OrderBy = None, shard: Shard = None,
@@ -313,7 +359,7 @@ def dump(
         settings = _settings(chunksize, dontreplicate, metaonly, concurrency, retries, timeout, no_verify,
                              selection=_selection(include, exclude, ids, ids_from, visibility, status, tags, owner, min_size, max_size, order_by, shard),
                              bwlimit=bwlimit, max_transfer=max_transfer)
-        side = Side(server, token, insecure, cacert)
+        side = Side(server, token, insecure, cacert, api_version, os_cloud, os_region_name, os_interface)
         side.check()
         target = DumpDirStore(path, settings, create=True, dry_run=dry_run)
         source = await open_glance(side, settings)
@@ -324,13 +370,15 @@ def dump(
 
 @app.command()
 def load(
-    server: Annotated[str, typer.Argument(help="The Glance to load into.")],
+    server: Annotated[str, typer.Argument(help="The Glance to load into (- for the cloud's catalog).")],
     path: Annotated[Path, typer.Argument(help="A dump directory (ours or the old glance-replicator's).")],
     chunksize: ChunkSize = "1M", dontreplicate: DontReplicate = "", metaonly: MetaOnly = False,
     token: Token = None, concurrency: Concurrency = 4, retries: Retries = 3, timeout: Timeout = 60.0,
     no_verify: NoVerify = False, insecure: Insecure = False, cacert: CaCert = None, verbose: Verbose = False,
     upload_method: UploadMethod = "auto", store: Store = None, report: Report = None,
     fallback_visibility: FallbackVisibility = None, fallback_owner: FallbackOwner = False,
+    api_version: ApiVersion = "auto",
+    os_cloud: OsCloud = None, os_region_name: OsRegion = None, os_interface: OsInterface = None,
     include: Include = None, exclude: Exclude = None, ids: Ids = None, ids_from: IdsFrom = None,
     visibility: Visibility = None, status: Status = None, tags: Tags = None, owner: Owner = None,
     min_size: MinSize = None, max_size: MaxSize = None, order_by: OrderBy = None, shard: Shard = None,
@@ -346,7 +394,7 @@ def load(
                              upload_method, store, fallback_visibility, fallback_owner,
                              selection=_selection(include, exclude, ids, ids_from, visibility, status, tags, owner, min_size, max_size, order_by, shard),
                              bwlimit=bwlimit, max_transfer=max_transfer)
-        side = Side(server, token, insecure, cacert)
+        side = Side(server, token, insecure, cacert, api_version, os_cloud, os_region_name, os_interface)
         side.check()
         source = DumpDirStore(path, settings, create=False)
         target = await open_glance(side, settings)
@@ -357,14 +405,19 @@ def load(
 
 @app.command()
 def livecopy(
-    source_server: Annotated[str, typer.Argument(metavar="SOURCE", help="The Glance to copy from.")],
-    target_server: Annotated[str, typer.Argument(metavar="TARGET", help="The Glance to copy to.")],
+    source_server: Annotated[Optional[str], typer.Argument(metavar="SOURCE", help="The Glance to copy from (- or nothing: the source cloud's catalog).")] = None,
+    target_server: Annotated[Optional[str], typer.Argument(metavar="TARGET", help="The Glance to copy to (- or nothing: the target cloud's catalog).")] = None,
     chunksize: ChunkSize = "1M", dontreplicate: DontReplicate = "", metaonly: MetaOnly = False,
     token: Token = None, sourcetoken: SourceToken = None, targettoken: TargetToken = None,
     concurrency: Concurrency = 4, retries: Retries = 3, timeout: Timeout = 60.0, no_verify: NoVerify = False,
     insecure: Insecure = False, cacert: CaCert = None, verbose: Verbose = False,
     upload_method: UploadMethod = "auto", store: Store = None, report: Report = None,
     fallback_visibility: FallbackVisibility = None, fallback_owner: FallbackOwner = False,
+    api_version: ApiVersion = "auto", source_api_version: SourceApiVersion = None,
+    target_api_version: TargetApiVersion = None,
+    os_cloud: OsCloud = None, source_cloud: SourceCloud = None, target_cloud: TargetCloud = None,
+    os_region_name: OsRegion = None, source_region: SourceRegion = None, target_region: TargetRegion = None,
+    os_interface: OsInterface = None, source_endpoint: SourceEndpoint = None, target_endpoint: TargetEndpoint = None,
     include: Include = None, exclude: Exclude = None, ids: Ids = None, ids_from: IdsFrom = None,
     visibility: Visibility = None, status: Status = None, tags: Tags = None, owner: Owner = None,
     min_size: MinSize = None, max_size: MaxSize = None, order_by: OrderBy = None, shard: Shard = None,
@@ -380,11 +433,11 @@ def livecopy(
                              upload_method, store, fallback_visibility, fallback_owner,
                              selection=_selection(include, exclude, ids, ids_from, visibility, status, tags, owner, min_size, max_size, order_by, shard),
                              bwlimit=bwlimit, max_transfer=max_transfer)
-        source, target = await _open_pair(
-            Side(source_server, sourcetoken or token, insecure, cacert),
-            Side(target_server, targettoken or token, insecure, cacert),
-            settings,
-        )
+        source, target = await _open_pair(*_sides(
+            (source_server, target_server), (sourcetoken, targettoken, token), insecure, cacert,
+            (source_api_version, target_api_version, api_version), (source_cloud, target_cloud, os_cloud),
+            (source_region, target_region, os_region_name), os_interface, (source_endpoint, target_endpoint),
+        ), settings)
         return await _closing(_copy(source, target, settings, watch), source, target)
 
     _run(work)
@@ -392,12 +445,16 @@ def livecopy(
 
 @app.command()
 def compare(
-    source_server: Annotated[str, typer.Argument(metavar="SOURCE", help="The reference Glance.")],
-    target_server: Annotated[str, typer.Argument(metavar="TARGET", help="The Glance to check.")],
+    source_server: Annotated[Optional[str], typer.Argument(metavar="SOURCE", help="The reference Glance (- or nothing: the source cloud's catalog).")] = None,
+    target_server: Annotated[Optional[str], typer.Argument(metavar="TARGET", help="The Glance to check (- or nothing: the target cloud's catalog).")] = None,
     dontreplicate: DontReplicate = "", metaonly: MetaOnly = False,
     token: Token = None, sourcetoken: SourceToken = None, targettoken: TargetToken = None,
     json: Json = False, retries: Retries = 3, timeout: Timeout = 60.0, insecure: Insecure = False,
-    cacert: CaCert = None,
+    cacert: CaCert = None, api_version: ApiVersion = "auto", source_api_version: SourceApiVersion = None,
+    target_api_version: TargetApiVersion = None,
+    os_cloud: OsCloud = None, source_cloud: SourceCloud = None, target_cloud: TargetCloud = None,
+    os_region_name: OsRegion = None, source_region: SourceRegion = None, target_region: TargetRegion = None,
+    os_interface: OsInterface = None, source_endpoint: SourceEndpoint = None, target_endpoint: TargetEndpoint = None,
     include: Include = None, exclude: Exclude = None, ids: Ids = None, ids_from: IdsFrom = None,
     visibility: Visibility = None, status: Status = None, tags: Tags = None, owner: Owner = None,
     min_size: MinSize = None, max_size: MaxSize = None, order_by: OrderBy = None, shard: Shard = None,
@@ -409,11 +466,11 @@ def compare(
     async def work() -> int:
         settings = _settings(dontreplicate=dontreplicate, metaonly=metaonly, retries=retries, timeout=timeout,
                              selection=_selection(include, exclude, ids, ids_from, visibility, status, tags, owner, min_size, max_size, order_by, shard))
-        source, target = await _open_pair(
-            Side(source_server, sourcetoken or token, insecure, cacert),
-            Side(target_server, targettoken or token, insecure, cacert),
-            settings,
-        )
+        source, target = await _open_pair(*_sides(
+            (source_server, target_server), (sourcetoken, targettoken, token), insecure, cacert,
+            (source_api_version, target_api_version, api_version), (source_cloud, target_cloud, os_cloud),
+            (source_region, target_region, os_region_name), os_interface, (source_endpoint, target_endpoint),
+        ), settings)
 
         async def show() -> int:
             actions = await engine.compare(source, target, settings)

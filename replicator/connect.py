@@ -1,7 +1,7 @@
 """From what the user said about one side of a run to an open image store.
 
 The CLI gathers the options that name and reach one Glance (its SERVER argument, token,
-certificates, and later its cloud and API version) into a `Side`; `open_glance` turns a side
+certificates, API version, cloud) into a `Side`; `open_glance` turns a side
 into a store. Everything about choosing an API version or obtaining credentials lives behind
 this one call, so the commands never change when a new way to reach a Glance is added.
 """
@@ -10,30 +10,101 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from replicator.auth import CloudChoice, KeystoneAuth, StaticToken, TokenSource, resolve_choice
 from replicator.endpoints import parse_server
+from replicator.errors import ImageError, RunError
 from replicator.http import GlanceHttp, make_ssl_context
+from replicator.retry import with_retries
 from replicator.settings import Settings
 from replicator.stores.base import ImageStore
+from replicator.stores.glance_v1 import GlanceV1Store
 from replicator.stores.glance_v2 import GlanceV2Store
+
+
+#: A SERVER argument that means "the image endpoint in the cloud's service catalog".
+FROM_CATALOG = "-"
 
 
 @dataclass(frozen=True)
 class Side:
     """How to reach the Glance on one side of a run (the source or the target)."""
 
-    #: The SERVER argument as typed: host:port or http(s)://host[:port][/prefix].
-    server: str
+    #: The SERVER argument as typed: host:port, http(s)://host[:port][/prefix], or "-" (or
+    #: None) for the image endpoint in the service catalog of the side's cloud.
+    server: str | None
     token: str | None = None
     insecure: bool = False
     cacert: str | None = None
+    #: "1", "2", or "auto": ask the server (`GET /versions`) and prefer v2.
+    api_version: str = "auto"
+    #: A cloud of clouds.yaml (else OS_CLOUD, else the OS_* variables), its region and interface.
+    cloud: str | None = None
+    region: str | None = None
+    interface: str | None = None
+    #: An image endpoint that overrides the catalog's, as an explicit SERVER does.
+    endpoint: str | None = None
+    #: The option that names this side's cloud, for messages ("--source-cloud").
+    cloud_option: str = "--os-cloud"
 
-    def check(self) -> str:
-        """The parsed base URL; raises RunError for an address that cannot be a Glance's."""
-        return parse_server(self.server)
+    def check(self) -> str | None:
+        """The parsed base URL if one was given (None: from the catalog); RunError for an address
+        that cannot be a Glance's, or for a side that names neither a server nor a cloud."""
+        if self.api_version not in API_VERSIONS:
+            raise RunError(f"API version must be one of {', '.join(API_VERSIONS)}, not {self.api_version!r}")
+        explicit = self.endpoint or (self.server if self.server not in (None, FROM_CATALOG) else None)
+        if explicit is not None:
+            return parse_server(explicit)
+        if self.token is not None or self.cloud_choice() is None:
+            raise RunError(
+                f"no server given: name one (host:port or a URL), or a cloud ({self.cloud_option}, OS_CLOUD) "
+                "whose catalog lists it"
+            )
+        return None
+
+    def cloud_choice(self) -> CloudChoice | None:
+        return resolve_choice(self.cloud, self.region, self.interface, self.cloud_option)
+
+
+API_VERSIONS = ("auto", "1", "2")
 
 
 async def open_glance(side: Side, settings: Settings) -> ImageStore:
     """A store for the Glance `side` names; call `check()` on every side first, so that a
-    typo in the second argument is reported before any connection is made."""
-    http = GlanceHttp(side.check(), settings, token=side.token, ssl_context=make_ssl_context(side.insecure, side.cacert))
-    return GlanceV2Store(http, settings)
+    typo in the second argument is reported before any connection is made.
+
+    A token given on the command line is used as is; otherwise a cloud (named, or from the
+    environment) supplies renewable tokens and, when no server is given, the endpoint.
+    """
+    url = side.check()
+    choice = None if side.token is not None else side.cloud_choice()
+    auth: TokenSource = KeystoneAuth(choice) if choice else StaticToken(side.token, "--token/--sourcetoken/--targettoken")
+    if url is None:  # check() let it through: a cloud is named, whose catalog has the endpoint
+        if not isinstance(auth, KeystoneAuth):
+            raise RunError("no server given, and no cloud to find one in")
+        url = parse_server(await auth.endpoint())
+    http = GlanceHttp(url, settings, ssl_context=make_ssl_context(side.insecure, side.cacert), auth=auth)
+    version = side.api_version
+    if version == "auto":
+        try:
+            version = await with_retries(lambda: discover_version(http), settings.retries)
+        except ImageError as exc:
+            await http.close()
+            raise RunError(str(exc)) from None
+        except BaseException:
+            await http.close()
+            raise
+    return GlanceV1Store(http, settings) if version == "1" else GlanceV2Store(http, settings)
+
+
+async def discover_version(http: GlanceHttp) -> str:
+    """"2" when the server offers v2 (every Glance since 2018), else "1" if it offers v1."""
+    answer = await http.json("GET", "/versions", expected=(200, 300), what="ask which API versions it serves")
+    listed = answer.get("versions") if isinstance(answer, dict) else None
+    ids = [str(v.get("id", "")) for v in listed if isinstance(v, dict)] if isinstance(listed, list) else []
+    for major in ("2", "1"):
+        if any(i.startswith(f"v{major}") for i in ids):
+            return major
+    raise RunError(
+        f"{http.base_url} lists no Glance API version this tool speaks (v1, v2) at /versions; "
+        "is it a Glance endpoint? (--api-version 1 or 2 skips the question)"
+    )

@@ -18,6 +18,7 @@ from typing import Any, AsyncIterator, Mapping
 
 import aiohttp
 
+from replicator.auth import StaticToken, TokenSource
 from replicator.errors import ImageError
 from replicator.settings import Settings
 
@@ -49,9 +50,10 @@ class GlanceHttp:
         settings: Settings,
         token: str | None = None,
         ssl_context: ssl.SSLContext | bool = True,
+        auth: TokenSource | None = None,
     ) -> None:
         self.base_url = base_url
-        self._token = token
+        self._auth = auth or StaticToken(token, "--token/--sourcetoken/--targettoken")
         timeout = aiohttp.ClientTimeout(
             total=None, connect=settings.timeout, sock_connect=settings.timeout, sock_read=settings.timeout
         )
@@ -70,10 +72,10 @@ class GlanceHttp:
             return path_or_url
         return self.base_url + path_or_url
 
-    def headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    def headers(self, extra: Mapping[str, str] | None = None, token: str | None = None) -> dict[str, str]:
         headers = {"Accept": "application/json"}
-        if self._token:
-            headers["X-Auth-Token"] = self._token
+        if token:
+            headers["X-Auth-Token"] = token
         if extra:
             headers.update(extra)
         return headers
@@ -93,17 +95,27 @@ class GlanceHttp:
 
         `what` names the operation for messages ("list images", "upload image X").
         """
-        started = time.monotonic()
         try:
-            async with self._session.request(
-                method, self.url(path), headers=self.headers(headers), allow_redirects=False, **kwargs
-            ) as response:
-                # --debug: what was asked and answered; never a header (the token travels in one).
-                LOG.debug("%s %s -> %s in %.0f ms", method, response.url, response.status,
-                          1000 * (time.monotonic() - started))
-                if response.status not in expected:
-                    raise await _status_error(response, what)
-                yield response
+            for renewed in (False, True):
+                started = time.monotonic()
+                token = await self._auth.token()
+                async with self._session.request(
+                    method, self.url(path), headers=self.headers(headers, token), allow_redirects=False, **kwargs
+                ) as response:
+                    # --debug: what was asked and answered; never a header (the token travels in one).
+                    LOG.debug("%s %s -> %s in %.0f ms", method, response.url, response.status,
+                              1000 * (time.monotonic() - started))
+                    if response.status == 401 and not renewed:
+                        # Expired or revoked: renew once (a static token cannot be: RunError).
+                        await self._auth.renew(token)
+                        if _replayable(kwargs):
+                            continue
+                        raise ImageError(f"{what}: the token expired during the request and was renewed",
+                                         retryable=True, retry_after=0, status=401)
+                    if response.status not in expected:
+                        raise await _status_error(response, what)
+                    yield response
+                    return
         except ImageError:
             raise
         except aiohttp.ClientConnectorCertificateError as exc:
@@ -141,6 +153,12 @@ class GlanceHttp:
 
     async def close(self) -> None:
         await self._session.close()
+
+
+def _replayable(kwargs: Mapping[str, Any]) -> bool:
+    """Whether the same request can be sent again: not when its body was a stream, now spent."""
+    body = kwargs.get("data")
+    return body is None or isinstance(body, (bytes, str))
 
 
 async def _read_body(response: aiohttp.ClientResponse, what: str, base_url: str) -> bytes:

@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 import glance_client as gc
+from fake_keystone import FakeKeystone, clouds_yaml
 
 MANIFEST = Path(__file__).parent.parent / "deploy" / "livecopy-indexed-job.yaml"
 
@@ -36,22 +37,32 @@ def test_shard_count_matches_the_job() -> None:
 
 
 def test_the_pods_commands_copy_every_image_once(serve_pair, tmp_path: Path) -> None:
+    """Each pod's command, run as the pod runs it, with a clouds.yaml naming the manifest's two
+    clouds (their Keystones stand-ins whose catalogs point at the two servers)."""
     job = load_job()
     (container,) = job["spec"]["template"]["spec"]["containers"]
+    env = container_env(job)
     data = gc.seed_raw_images(serve_pair.source, [2000] * 16)
+    stones = {env["SOURCE_CLOUD"]: FakeKeystone(catalog=[("RegionOne", "public", serve_pair.source)]).start(),
+              env["TARGET_CLOUD"]: FakeKeystone(catalog=[("RegionOne", "public", serve_pair.target)]).start()}
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text(yaml.safe_dump({"clouds": {name: clouds_yaml(stone)["clouds"]["test"] for name, stone in stones.items()}}))
     bin_dir = str(Path(sys.executable).parent)  # where `replicator` is installed
     copied: list[str] = []
-    for index in range(job["spec"]["completions"]):
-        env = {
-            **os.environ, **container_env(job),
-            "PATH": bin_dir + os.pathsep + os.environ["PATH"],
-            "JOB_COMPLETION_INDEX": str(index),
-            "SOURCE": serve_pair.source, "TARGET": serve_pair.target,
-            "REPORT_DIR": str(tmp_path), "SOURCE_TOKEN": "", "TARGET_TOKEN": "",
-        }
-        completed = subprocess.run(container["command"], env=env, capture_output=True, text=True, timeout=120)
-        assert completed.returncode == 0, completed.stderr
-        report = (tmp_path / f"shard-{index}.jsonl").read_text().splitlines()
-        copied += [line["id"] for line in map(json.loads, report) if line["result"] == "ok"]
+    try:
+        for index in range(job["spec"]["completions"]):
+            pod = {
+                **{k: v for k, v in os.environ.items() if not k.startswith("OS_")}, **env,
+                "PATH": bin_dir + os.pathsep + os.environ["PATH"],
+                "JOB_COMPLETION_INDEX": str(index),
+                "OS_CLIENT_CONFIG_FILE": str(clouds), "REPORT_DIR": str(tmp_path),
+            }
+            completed = subprocess.run(container["command"], env=pod, capture_output=True, text=True, timeout=120)
+            assert completed.returncode == 0, completed.stderr
+            report = (tmp_path / f"shard-{index}.jsonl").read_text().splitlines()
+            copied += [line["id"] for line in map(json.loads, report) if line["result"] == "ok"]
+    finally:
+        for stone in stones.values():
+            stone.stop()
     assert sorted(copied) == sorted(data)
-    assert gc.list_all(serve_pair.target) and len(gc.list_all(serve_pair.target)) == len(data)
+    assert len(gc.list_all(serve_pair.target)) == len(data)

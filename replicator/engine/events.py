@@ -77,7 +77,11 @@ class ResultCollector:
 
     def __init__(self) -> None:
         self.results: list[ImageResult] = []
+        #: Whether the run got as far as a plan (a failure before it has nothing to sum up).
+        self.planned = False
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, ImageFinished):
             self.results.append(event.result)
+        elif isinstance(event, RunPlanned):
+            self.planned = True

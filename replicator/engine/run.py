@@ -34,7 +34,9 @@ async def measure(source: ImageStore) -> Inventory:
 async def compare(source: ImageStore, target: ImageStore, settings: Settings) -> list[Action]:
     """The plan a copy would follow, for reporting: what is missing and what differs."""
     source_records, target_records = await asyncio.gather(source.list_images(), target.list_images())
-    return plan(select(source_records, settings.selection), target_records, settings)
+    # Compared as the target would hold them: what it cannot express is neither copied nor a difference.
+    wanted = [target.as_held(record) for record in select(source_records, settings.selection)]
+    return plan(wanted, target_records, settings)
 
 
 async def replicate(

@@ -42,7 +42,8 @@ class Transfer:
 
     async def run(self, actions: Iterable[Action]) -> list[ImageResult]:
         """Execute every action; results come back in the order the actions finished."""
-        pending: Iterator[Action] = iter(actions)
+        planned = list(actions)
+        pending: Iterator[Action] = iter(planned)
         results: list[ImageResult] = []
 
         async def worker() -> None:
@@ -51,8 +52,17 @@ class Transfer:
                 results.append(result)
                 self._emit(ImageFinished(result))
 
-        workers = max(1, self._settings.concurrency)
-        await asyncio.gather(*(worker() for _ in range(workers)))
+        # A RunError (a token that cannot be renewed) ends the run: the other workers are
+        # cancelled, their uploads cut, and the error is raised as itself.
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(max(1, self._settings.concurrency)):
+                    group.create_task(worker())
+        except ExceptionGroup as stopped:
+            raise stopped.exceptions[0] from None
+        if len(results) != len(planned):
+            # A worker ended without an error (a stray CancelledError): never lose images silently.
+            raise RuntimeError(f"{len(planned) - len(results)} images were neither done nor reported")
         return results
 
     async def _execute(self, action: Action) -> ImageResult:

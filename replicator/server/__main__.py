@@ -27,10 +27,17 @@ def byte_rate(text: str) -> int:
     return int(float(number) * 1024 ** " KMG".index(unit.upper() or " "))
 
 
+def api_list(text: str) -> tuple[str, ...]:
+    apis = tuple(sorted({part.strip().lower() for part in text.split(",") if part.strip()}))
+    if not apis or set(apis) - {"v1", "v2"}:
+        raise argparse.ArgumentTypeError(f"--api takes v1, v2 or v1,v2, not {text!r}")
+    return apis
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="replicator serve",
-        description="A Glance-compatible image server (v2 API) with fault switches, for demos, "
+        description="A Glance-compatible image server (v2 API, and v1 with --api v1,v2) with fault switches, for demos, "
         "tests and benchmarks.",
     )
     p.add_argument("--host", default="127.0.0.1")
@@ -43,6 +50,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--project-id", default=ServerConfig.project_id, help="Owner of new images.")
     p.add_argument("--no-direct-upload", action="store_true", help="Refuse PUT .../file (import only).")
     p.add_argument("--stores", default="fs", help="Comma-separated store ids; the first is the default.")
+    p.add_argument("--api", type=api_list, default=("v2",),
+                   help="APIs to serve: v2 (a current Glance), v1,v2 or v1 (an older one).")
     p.add_argument("--cert-file", type=Path, help="Serve https with this certificate (PEM)...")
     p.add_argument("--key-file", type=Path, help="...and this private key (PEM).")
     faults = p.add_argument_group("fault switches (also POST /_faults at run time)")
@@ -76,7 +85,7 @@ def config_from(args: argparse.Namespace) -> ServerConfig:
     return ServerConfig(
         page_cap=args.page_cap, default_limit=args.limit_param_default, project_id=args.project_id,
         token=args.token, direct_upload=not args.no_direct_upload,
-        stores=tuple(s for s in args.stores.split(",") if s) or ("fs",), faults=faults,
+        stores=tuple(s for s in args.stores.split(",") if s) or ("fs",), apis=args.api, faults=faults,
     )  # fmt: skip
 
 
@@ -88,7 +97,8 @@ async def serve(
     await runner.setup()
     await web.TCPSite(runner, host, port, backlog=1024, ssl_context=tls).start()
     scheme = "https" if tls else "http"
-    print(f"replicator serve: Glance v2 API on {scheme}://{host}:{port}, data in {data_dir}", flush=True)
+    apis = " and ".join(config.apis)
+    print(f"replicator serve: Glance {apis} API on {scheme}://{host}:{port}, data in {data_dir}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -8,7 +8,7 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
-from replicator.server import data, images, members, state
+from replicator.server import data, images, members, state, v1
 from replicator.server.config import ServerConfig
 from replicator.server.faults import FaultInjector, change_faults, issue_token, middleware, show_faults
 from replicator.server.problems import Problem, render
@@ -18,6 +18,7 @@ log = logging.getLogger("replicator.server")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 API_VERSION = "v2.16"
+V1_VERSION = "v1.1"
 
 
 def create_app(data_dir: Path, config: ServerConfig) -> web.Application:
@@ -28,14 +29,28 @@ def create_app(data_dir: Path, config: ServerConfig) -> web.Application:
     app[state.REPOSITORY] = ImageRepository(data_dir)
     app[state.FAULTS] = injector
     app[data.IMPORT_TASKS] = set()
-    _add_routes(app.router)
+    _add_routes(app.router, config.apis)
     return app
 
 
-def _add_routes(router: web.UrlDispatcher) -> None:
+def _add_routes(router: web.UrlDispatcher, apis: tuple[str, ...]) -> None:
     router.add_get("/versions", versions)
     router.add_get("/", multiple_choices)
-    router.add_route("*", "/v1/{tail:.*}", multiple_choices)
+    router.add_get("/_faults", show_faults)
+    router.add_post("/_faults", change_faults)
+    router.add_post("/_token", issue_token)
+    # A Glance answers a path under an API version it does not serve with its versions (300).
+    if "v1" in apis:
+        v1.add_routes(router)
+    else:
+        router.add_route("*", "/v1/{tail:.*}", multiple_choices)
+    if "v2" in apis:
+        _add_v2_routes(router)
+    else:
+        router.add_route("*", "/v2/{tail:.*}", multiple_choices)
+
+
+def _add_v2_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/v2/images", images.create_image)
     router.add_get("/v2/images", images.list_images)
     one = "/v2/images/{image_id}"
@@ -55,9 +70,6 @@ def _add_routes(router: web.UrlDispatcher) -> None:
     router.add_delete(one + "/members/{member_id}", members.delete_member)
     router.add_get("/v2/info/import", import_info)
     router.add_get("/v2/info/stores", stores_info)
-    router.add_get("/_faults", show_faults)
-    router.add_post("/_faults", change_faults)
-    router.add_post("/_token", issue_token)
 
 
 @web.middleware
@@ -77,12 +89,15 @@ async def _render_problems(request: web.Request, handler: Handler) -> web.Stream
 
 
 def _versions_body(request: web.Request) -> dict[str, object]:
-    href = f"{request.url.origin()}/v2/"
-    return {
-        "versions": [
-            {"id": API_VERSION, "status": "CURRENT", "links": [{"rel": "self", "href": href}]},
-        ]
-    }
+    origin = request.url.origin()
+    apis = state.config(request).apis
+    listed = []
+    if "v2" in apis:
+        listed.append({"id": API_VERSION, "status": "CURRENT", "links": [{"rel": "self", "href": f"{origin}/v2/"}]})
+    if "v1" in apis:
+        status = "SUPPORTED" if "v2" in apis else "CURRENT"
+        listed.append({"id": V1_VERSION, "status": status, "links": [{"rel": "self", "href": f"{origin}/v1/"}]})
+    return {"versions": listed}
 
 
 async def versions(request: web.Request) -> web.Response:

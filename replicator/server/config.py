@@ -70,4 +70,6 @@ class ServerConfig:
     token: str | None = None
     direct_upload: bool = True
     stores: tuple[str, ...] = ("fs",)
+    #: The APIs served: ("v2",) as a current Glance; ("v1", "v2") or ("v1",) as older ones.
+    apis: tuple[str, ...] = ("v2",)
     faults: FaultConfig = field(default_factory=FaultConfig)

@@ -43,13 +43,22 @@ async def upload_file(request: web.Request) -> web.Response:
         raise Problem(400, "Properties disk_format, container_format must be set prior to saving data.")
     if image.status != "queued":
         raise Problem(409, f"Image status transition from {image.status} to saving is not allowed")
+    await store_data(request, image, store, _declared_size(request))
+    return web.Response(status=204)
+
+
+async def store_data(request: web.Request, image: StoredImage, store: str, declared: int | None,
+                     checksum: str | None = None) -> None:
+    """Receive the request body as the image's data and make the image active (v1 and v2).
+
+    `checksum`, when the client gave one (v1's `x-image-meta-checksum`), must be the data's md5.
+    """
     repository = state.repository(request)
     partial = repository.partial_path(image.id)
-    size, md5, sha512 = await _receive(request, image, partial, "saving")
+    size, md5, sha512 = await receive(request, image, partial, "saving", declared, checksum)
     os.replace(partial, repository.data_path(image.id))
     _activate(image, size, md5, sha512, store)
     repository.save(image)
-    return web.Response(status=204)
 
 
 async def stage_file(request: web.Request) -> web.Response:
@@ -57,7 +66,8 @@ async def stage_file(request: web.Request) -> web.Response:
     _require_octet_stream(request)
     if image.status != "queued":
         raise Problem(409, f"Image status transition from {image.status} to uploading is not allowed")
-    await _receive(request, image, state.repository(request).staging_path(image.id), "uploading")
+    path = state.repository(request).staging_path(image.id)
+    await receive(request, image, path, "uploading", _declared_size(request))
     return web.Response(status=204)
 
 
@@ -99,14 +109,30 @@ async def _finish_import(app: web.Application, image: StoredImage, store: str) -
 
 async def download_file(request: web.Request) -> web.StreamResponse:
     image = state.image_of(request)
+    return await send_data(request, image, {"Content-Type": OCTET_STREAM, "Content-MD5": image.record["checksum"] or ""})
+
+
+async def send_data(
+    request: web.Request, image: StoredImage, headers: dict[str, str], honour_range: bool = True
+) -> web.StreamResponse:
+    """The image's data (or the Range asked for) with `headers`; 204 when it has none.
+
+    `honour_range=False` sends the whole file whatever `Range` asks, as Glance v1 did (webob
+    ignored the header), so clients must cope with a 200 where they asked for a range.
+    """
     path = state.repository(request).data_path(image.id)
     if image.status not in ("active", "deactivated") or not path.exists():
-        return web.Response(status=204)
-    headers = {"Content-Type": OCTET_STREAM, "Content-MD5": image.record["checksum"] or ""}
+        return web.Response(status=204, headers=headers)
     faults = state.faults(request).for_download()
+    ranged = "Range" in request.headers
+    if ranged and not honour_range:
+        request = request.clone(headers={k: v for k, v in request.headers.items() if k.lower() != "range"})
     if not faults.active:
         # sendfile: the fastest path, and aiohttp answers Range requests itself.
-        return web.FileResponse(path, chunk_size=256 * 1024, headers=headers)
+        response = web.FileResponse(path, chunk_size=256 * 1024, headers=headers)
+        if ranged and not honour_range:
+            await response.prepare(request)  # with the clone: aiohttp would prepare with the original
+        return response
     return await _stream_with_faults(request, path, headers, faults)
 
 
@@ -159,12 +185,14 @@ def _requested_range(header: str | None, size: int) -> tuple[int, int]:
     return start, end
 
 
-async def _receive(request: web.Request, image: StoredImage, path: Path, status: str) -> tuple[int, str, str]:
+async def receive(
+    request: web.Request, image: StoredImage, path: Path, status: str, declared: int | None,
+    checksum: str | None = None,
+) -> tuple[int, str, str]:
     """Read the request body into `path`, hashing it; the image is `status` meanwhile.
 
     Any failure puts the image back to `queued` and removes what was written.
     """
-    declared = _declared_size(request)
     repository = state.repository(request)
     image.record.update(status=status, updated_at=schema.now())
     repository.save(image)
@@ -187,6 +215,8 @@ async def _receive(request: web.Request, image: StoredImage, path: Path, status:
         if declared is not None and writer.size != declared:
             raise Problem(400, f"Size mismatch: expected {declared} bytes, got {writer.size} bytes")
         _check_format(image.record["disk_format"], writer.head)
+        if checksum and checksum != md5:
+            raise Problem(400, f"Supplied checksum ({checksum}) and checksum generated from uploaded image ({md5}) did not match")
     except BaseException:
         await writer.discard()
         if not image.deleted:

@@ -45,6 +45,14 @@ class ImageStore(Protocol):
     async def list_images(self) -> list[ImageRecord]:
         """Every image this store holds, in full (the plan needs exact totals)."""
 
+    def as_held(self, image: ImageRecord) -> ImageRecord:
+        """`image` with its attributes as a copy in this store would read back.
+
+        The plan compares a target's copies with the source's images in this form, so what a
+        store cannot express (a Glance v1 has no tags, and no "shared" beside "private") is
+        neither copied nor reported different on every run.
+        """
+
     def read_data(self, image: ImageRecord, offset: int = 0) -> AsyncIterator[bytes]:
         """The image's bytes from `offset` on, as chunks; closing the iterator frees the source."""
 

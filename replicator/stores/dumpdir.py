@@ -22,7 +22,7 @@ import aiofiles
 import aiofiles.os
 
 from replicator.errors import ImageError, RunError
-from replicator.records import MEMBERS, ImageRecord, is_image_id, record_from_dump
+from replicator.records import MEMBERS, ImageRecord, is_image_id, is_v1_record, record_from_dump
 from replicator.settings import Settings
 from replicator.stores.base import AttributeChange, MemberChange
 
@@ -127,12 +127,14 @@ class DumpDirStore:
     def _write_record(self, image: ImageRecord) -> None:
         """Write the source's whole record: a dump keeps what the source said, sizes and hashes too.
 
-        The image's members go beside it under `members`, in Glance's own member format.
+        The image's members go beside it under `members`, in Glance's own member format; not
+        beside a v1 record, which stays exactly as the old glance-replicator wrote one (its `load`
+        sends every key as a header).
         """
         path = self.record_path(image.id)
         temporary = path.with_name(f".{image.id}.tmp")
         record = dict(image.raw)
-        if image.members is not None:
+        if image.members is not None and not is_v1_record(record):
             record[MEMBERS] = [{"member_id": member, "status": status} for member, status in image.members]
         text = json.dumps(record, indent=2, sort_keys=True, default=str)
         try:
@@ -161,6 +163,16 @@ class DumpDirStore:
         except BaseException:
             _remove_quietly(partial)
             raise
+
+    def as_held(self, image: ImageRecord) -> ImageRecord:
+        """A dump keeps the record as it was listed; a v1 record (from a Glance v1, written in the
+        old tool's format, which has no place for members) reads back unshared."""
+        if not is_v1_record(image.raw):
+            return image
+        attributes = dict(image.attributes)
+        if attributes.get("visibility") == "shared":
+            attributes["visibility"] = "private"
+        return replace(image, attributes=attributes, members=None)
 
     async def close(self) -> None:
         return None

@@ -12,6 +12,7 @@ from replicator.records import MEMBERS, ImageRecord, members_from, record_from_v
 from replicator.retry import with_retries
 from replicator.settings import Settings
 from replicator.stores.base import MISSING, AttributeChange, MemberChange
+from replicator.stores.streaming import send_body
 
 #: Ask for the largest page; Glance cuts `limit` to its own cap (api_limit_max, 1000 by default).
 PAGE_LIMIT = 1000
@@ -181,30 +182,7 @@ class GlanceV2Store:
             headers["x-openstack-image-size"] = str(image.size)
         if self._settings.store and method == "PUT" and path.endswith("/file"):
             headers["X-Image-Meta-Store"] = self._settings.store
-        source_failure: list[BaseException] = []
-
-        async def body() -> AsyncIterator[bytes]:
-            # An empty first chunk makes aiohttp send the request line and headers now, instead
-            # of holding them until the source's first bytes arrive: the target starts on the
-            # upload (auth, image lookup) while the download is still waiting for its answer.
-            yield b""
-            try:
-                async for chunk in chunks:
-                    yield chunk
-            except BaseException as exc:
-                source_failure.append(exc)
-                raise
-
-        try:
-            async with self._http.request(method, path, data=body(), headers=headers, expected=(204, 201, 200), what=what):
-                pass
-        except ImageError:
-            # The request was cut because the source side failed: that failure is the reason.
-            if source_failure and isinstance(source_failure[0], ImageError):
-                raise source_failure[0] from None
-            raise
-        if source_failure:
-            raise source_failure[0]
+        await send_body(self._http, method, path, chunks, headers=headers, expected=(204, 201, 200), what=what)
 
     async def _import(self, image: ImageRecord) -> None:
         """Ask Glance to import the staged data, and wait until the image is active."""
@@ -271,6 +249,9 @@ class GlanceV2Store:
             "POST", f"/v2/images/{image.id}/actions/{verb}", expected=(204,), what=f"{verb} image {image.id}"
         ):
             pass
+
+    def as_held(self, image: ImageRecord) -> ImageRecord:
+        return image  # the neutral record is the v2 form
 
     async def close(self) -> None:
         await self._http.close()

@@ -1,0 +1,103 @@
+"""A stand-in Keystone v3 for the auth unit tests: a password check, a token, and a catalog.
+
+The real Keystone runs in `test_keystone.py`; this one exists for what a real one cannot be made
+to do on demand: a catalog with no image service, or endpoints only in other regions. Tokens
+can come from a `replicator serve` (its `POST /_token`), so that server accepts them and lets
+them expire after its `token_ttl`, which is how a renewal mid-run is tested.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable
+
+import glance_client as gc
+
+
+@dataclass
+class FakeKeystone:
+    """`catalog`: (region, interface, url) of the image endpoints; `password` the one accepted."""
+
+    catalog: list[tuple[str, str, str]] = field(default_factory=list)
+    password: str = "secret"
+    #: Where tokens come from; by default a new uuid each time.
+    mint: Callable[[], str] = lambda: uuid.uuid4().hex
+    issued: list[str] = field(default_factory=list)
+
+    def start(self) -> "FakeKeystone":
+        keystone = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:  # version discovery
+                base = f"http://127.0.0.1:{self.server.server_address[1]}/v3/"
+                version = {"id": "v3.14", "status": "stable", "links": [{"rel": "self", "href": base}],
+                           "media-types": [{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}]}
+                body = {"version": version} if self.path.startswith("/v3") else {"versions": {"values": [version]}}
+                self._send(200, body)
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                request = json.loads(self.rfile.read(length) or b"{}")
+                password = request.get("auth", {}).get("identity", {}).get("password", {}).get("user", {}).get("password")
+                if password != keystone.password:
+                    self._send(401, {"error": {"code": 401, "title": "Unauthorized",
+                                               "message": "The request you have made requires authentication."}})
+                    return
+                token = keystone.mint()
+                keystone.issued.append(token)
+                self._send(201, keystone.token_body(), {"X-Subject-Token": token})
+
+            def _send(self, status: int, body: object, headers: dict[str, str] | None = None) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v3"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def token_body(self) -> dict:
+        domain = {"id": "default", "name": "Default"}
+        endpoints = [{"id": uuid.uuid4().hex, "region": region, "region_id": region, "interface": interface, "url": url}
+                     for region, interface, url in self.catalog]
+        catalog = [{"type": "image", "name": "glance", "id": "glance", "endpoints": endpoints}] if endpoints else []
+        return {"token": {
+            "methods": ["password"], "expires_at": "2099-01-01T00:00:00.000000Z",
+            "issued_at": "2026-01-01T00:00:00.000000Z",
+            "user": {"id": "u1", "name": "admin", "domain": domain},
+            "project": {"id": "p1", "name": "admin", "domain": domain},
+            "roles": [{"id": "r1", "name": "admin"}],
+            "catalog": catalog + [{"type": "identity", "name": "keystone", "id": "keystone", "endpoints": [
+                {"id": "k1", "region": "RegionOne", "region_id": "RegionOne", "interface": "public", "url": self.url}]}],
+        }}
+
+
+def tokens_from(server_url: str) -> Callable[[], str]:
+    """Mint tokens on a `replicator serve`, so it accepts them (until its token_ttl)."""
+    return lambda: gc.call("POST", server_url + "/_token", 200).json()["token"]
+
+
+def clouds_yaml(keystone: FakeKeystone, password: str = "secret", **extra: object) -> dict:
+    """One cloud, `test`, authenticating with a password at `keystone`."""
+    auth = {"auth_url": keystone.url, "username": "admin", "password": password, "project_name": "admin",
+            "user_domain_name": "Default", "project_domain_name": "Default"}
+    return {"clouds": {"test": {"auth_type": "v3password", "auth": auth, **extra}}}

@@ -1,0 +1,105 @@
+"""A real OpenStack Keystone 30 under gunicorn, for the tests of clouds.yaml and expiring tokens.
+
+Keystone's pins conflict with Glance's, so it lives in its own virtual environment, which
+`make test` builds and names in `REPLICATOR_KEYSTONE_VENV`. Its tokens last `token_seconds`
+(60 in the tests: a copy can outlive several), and its database, fernet keys and bootstrap
+(user `admin`, project `admin`, region `RegionOne`) are made fresh in its work folder.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import subprocess
+from pathlib import Path
+
+from servers import ServerProcess
+
+ADMIN_PASSWORD = "keystone-admin-secret"
+REGION = "RegionOne"
+
+#: Keystone parses sys.argv when imported, and gunicorn's own arguments make it exit: the
+#: application is imported from this module, which first cuts sys.argv down.
+_APP_MODULE = """\
+import sys
+sys.argv = sys.argv[:1]
+from keystone.wsgi.api import application  # noqa: E402
+"""
+
+
+def keystone_venv() -> Path:
+    value = os.environ.get("REPLICATOR_KEYSTONE_VENV")
+    if not value:
+        raise RuntimeError("REPLICATOR_KEYSTONE_VENV is not set: run the suite with `make test`, which installs Keystone")
+    return Path(value)
+
+
+class RealKeystone(ServerProcess):
+    """Keystone with a fresh SQLite database and fernet keys in `workdir`."""
+
+    def __init__(self, workdir: Path, token_seconds: int = 60) -> None:
+        super().__init__(workdir)
+        self.token_seconds = token_seconds
+        self.bin = keystone_venv() / "bin"
+
+    @property
+    def auth_url(self) -> str:
+        return f"{self.url}/v3"
+
+    def prepare(self) -> None:
+        config = self.workdir / "keystone.conf"
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.read_dict({
+            "database": {"connection": f"sqlite:///{self.workdir / 'keystone.sqlite'}"},
+            "token": {"provider": "fernet", "expiration": str(self.token_seconds)},
+            "fernet_tokens": {"key_repository": str(self.workdir / "fernet-keys")},
+            "fernet_receipts": {"key_repository": str(self.workdir / "fernet-receipts")},
+            "credential": {"key_repository": str(self.workdir / "credential-keys")},
+        })
+        with config.open("w") as f:
+            parser.write(f)
+        (self.workdir / "keystone_app.py").write_text(_APP_MODULE)
+        user = ["--keystone-user", str(os.getuid()), "--keystone-group", str(os.getgid())]
+        for step in (
+            ["db_sync"],
+            ["fernet_setup", *user],
+            ["credential_setup", *user],
+            ["bootstrap", "--bootstrap-password", ADMIN_PASSWORD, "--bootstrap-public-url", self.auth_url,
+             "--bootstrap-region-id", REGION],
+        ):
+            done = subprocess.run([str(self.bin / "keystone-manage"), "--config-file", str(config), *step],
+                                  capture_output=True, text=True, cwd=self.workdir)
+            if done.returncode != 0:
+                raise RuntimeError(f"keystone-manage {step[0]} failed:\n{done.stdout}{done.stderr}")
+
+    def command(self) -> list[str]:
+        return [
+            str(self.bin / "gunicorn"),
+            "--bind", f"127.0.0.1:{self.port}",
+            "--workers", "1",
+            "--graceful-timeout", "2",
+            "--chdir", str(self.workdir),
+            "keystone_app:application",
+        ]  # fmt: skip
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, "OS_KEYSTONE_CONFIG_DIR": str(self.workdir)}
+
+    def admin_auth(self) -> dict[str, str]:
+        """The `auth` section of a clouds.yaml entry for the bootstrap admin."""
+        return {"auth_url": self.auth_url, "username": "admin", "password": ADMIN_PASSWORD, "project_name": "admin",
+                "user_domain_name": "Default", "project_domain_name": "Default"}
+
+    def glance_settings(self) -> dict[str, dict[str, str]]:
+        """glance-api.conf overrides that make a Glance check its tokens against this Keystone."""
+        auth = self.admin_auth()
+        return {
+            "paste_deploy": {"flavor": "keystone"},
+            "keystone_authtoken": {
+                "www_authenticate_uri": self.auth_url, "auth_url": self.auth_url, "auth_type": "password",
+                "username": auth["username"], "password": auth["password"], "project_name": auth["project_name"],
+                "user_domain_name": "Default", "project_domain_name": "Default",
+                # Bootstrap made a public identity endpoint only; the middleware asks for internal.
+                "interface": "public",
+            },
+        }
