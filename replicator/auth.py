@@ -98,6 +98,18 @@ class KeystoneAuth:
         """The image service's URL from the catalog (authenticating first)."""
         return await asyncio.to_thread(self._endpoint)
 
+    async def tls(self) -> tuple[bool | str, str | tuple[str, str] | None]:
+        """The cloud's own TLS settings (`verify`/`insecure`, `cacert`, `cert`/`key`), as the
+        requests library takes them: the same CA and client certificate that reach Keystone
+        reach its Glance."""
+
+        def settings() -> tuple[bool | str, str | tuple[str, str] | None]:
+            self._load()
+            verify, cert = self._region.get_requests_verify_args()
+            return (True if verify is None else verify), cert
+
+        return await asyncio.to_thread(settings)
+
     async def token(self) -> str | None:
         if self._token is None or self._expiring():
             async with self._lock:

@@ -8,6 +8,7 @@ this one call, so the commands never change when a new way to reach a Glance is 
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 
 from replicator.auth import CloudChoice, KeystoneAuth, StaticToken, TokenSource, resolve_choice
@@ -82,7 +83,7 @@ async def open_glance(side: Side, settings: Settings) -> ImageStore:
         if not isinstance(auth, KeystoneAuth):
             raise RunError("no server given, and no cloud to find one in")
         url = parse_server(await auth.endpoint())
-    http = GlanceHttp(url, settings, ssl_context=make_ssl_context(side.insecure, side.cacert), auth=auth)
+    http = GlanceHttp(url, settings, ssl_context=await _ssl_context(side, auth), auth=auth)
     version = side.api_version
     if version == "auto":
         try:
@@ -94,6 +95,15 @@ async def open_glance(side: Side, settings: Settings) -> ImageStore:
             await http.close()
             raise
     return GlanceV1Store(http, settings) if version == "1" else GlanceV2Store(http, settings)
+
+
+async def _ssl_context(side: Side, auth: TokenSource) -> ssl.SSLContext | bool:
+    """`--insecure`/`--cacert` where given; else, for a cloud, its clouds.yaml settings, so a
+    private CA written there once serves Keystone and Glance alike."""
+    if side.insecure or side.cacert or not isinstance(auth, KeystoneAuth):
+        return make_ssl_context(side.insecure, side.cacert)
+    verify, client_cert = await auth.tls()
+    return make_ssl_context(verify is False, verify if isinstance(verify, str) else None, client_cert)
 
 
 async def discover_version(http: GlanceHttp) -> str:

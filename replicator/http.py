@@ -19,7 +19,7 @@ from typing import Any, AsyncIterator, Mapping
 import aiohttp
 
 from replicator.auth import StaticToken, TokenSource
-from replicator.errors import ImageError
+from replicator.errors import ImageError, RunError
 from replicator.settings import Settings
 
 LOG = logging.getLogger(__name__)
@@ -32,13 +32,29 @@ _SPACE = re.compile(r"\s+")
 _MAX_REASON = 300
 
 
-def make_ssl_context(insecure: bool, cacert: str | None) -> ssl.SSLContext | bool:
-    """Certificates are verified unless the user says otherwise, against `cacert` if given."""
-    if insecure:
+def make_ssl_context(
+    insecure: bool, cacert: str | None, client_cert: str | tuple[str, str] | None = None
+) -> ssl.SSLContext | bool:
+    """Certificates are verified unless the user says otherwise, against `cacert` if given;
+    `client_cert` (a PEM file, or certificate and key files) is shown to servers that ask.
+
+    RunError for a file that cannot be read or holds no certificate: the user's input, not a bug."""
+    if insecure and client_cert is None:
         return False
-    if cacert:
-        return ssl.create_default_context(cafile=cacert)
-    return True
+    if not cacert and client_cert is None:
+        return True
+    certificate, key = client_cert if isinstance(client_cert, tuple) else (client_cert, None)
+    try:
+        context = ssl.create_default_context(cafile=cacert or None)
+        if insecure:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if certificate is not None:
+            context.load_cert_chain(certificate, key)
+    except (OSError, ssl.SSLError) as exc:
+        files = ", ".join(name for name in (cacert, certificate, key) if name)
+        raise RunError(f"cannot use the certificate file(s) {files}: {exc.strerror or exc}") from None
+    return context
 
 
 class GlanceHttp:
