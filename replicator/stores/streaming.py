@@ -44,4 +44,8 @@ async def send_body(
             raise source_failure[0] from None
         raise
     if source_failure:
-        raise source_failure[0]
+        failure = source_failure[0]
+        if isinstance(failure, Exception):
+            raise failure
+        # The body was cancelled under an answer that said success: never count it as sent.
+        raise ImageError(f"could not {what}: the server answered before the whole image was sent")
