@@ -152,6 +152,13 @@ class GlanceHttp:
         except aiohttp.ClientError as exc:
             raise ImageError(f"{what}: connection to {self.base_url} failed: {_exc_reason(exc)}", retryable=True) from None
 
+    async def send(
+        self, method: str, path: str, *, what: str, expected: tuple[int, ...] = (200,), **kwargs: Any
+    ) -> None:
+        """A request whose answer carries nothing the caller needs: only its status is checked."""
+        async with self.request(method, path, what=what, expected=expected, **kwargs):
+            pass
+
     async def json(
         self, method: str, path: str, *, what: str, expected: tuple[int, ...] = (200,), **kwargs: Any
     ) -> Any:

@@ -137,10 +137,9 @@ class GlanceV1Store:
         _refuse_deactivated(image)
         headers = {META + "id": image.id, **_headers_for(image, attributes)}
         try:
-            async with self._http.request(
+            await self._http.send(
                 "POST", "/v1/images", headers=headers, expected=(201,), what=f"create image {image.id}"
-            ):
-                pass
+            )
         except ImageError as exc:
             if exc.status != 409:
                 raise
@@ -186,21 +185,18 @@ class GlanceV1Store:
             else:
                 wanted[change.key] = change.new
         headers = {**_headers_for(image, held_attributes(wanted)), PURGE_PROPS: "true"}
-        async with self._http.request(
+        await self._http.send(
             "PUT", f"/v1/images/{image.id}", headers=headers, expected=(200,), what=f"update image {image.id}"
-        ):
-            pass
+        )
 
     async def apply_members(self, image: ImageRecord, changes: Sequence[MemberChange]) -> None:
         """Add and remove shares; a v1 member has no status to change (`as_held` reads them alike)."""
         for change in changes:
             path, what = f"/v1/images/{image.id}/members/{change.member}", f"share image {image.id} with {change.member}"
             if change.new is MISSING:
-                async with self._http.request("DELETE", path, expected=(204,), what=what):
-                    pass
+                await self._http.send("DELETE", path, expected=(204,), what=what)
             elif change.old is MISSING:
-                async with self._http.request("PUT", path, expected=(204,), what=what):
-                    pass
+                await self._http.send("PUT", path, expected=(204,), what=what)
 
     async def set_status(self, image: ImageRecord, status: str) -> None:
         raise ImageError(f"image {image.id}: Glance v1 cannot deactivate or reactivate an image")

@@ -136,10 +136,9 @@ class GlanceV2Store:
     async def create_image(self, image: ImageRecord, attributes: dict[str, Any]) -> None:
         body = {"id": image.id, **attributes}
         try:
-            async with self._http.request(
+            await self._http.send(
                 "POST", "/v2/images", json=body, expected=(201,), what=f"create image {image.id}"
-            ):
-                pass
+            )
         except ImageError as exc:
             if not str(exc).startswith(f"create image {image.id}: 409"):
                 raise
@@ -189,10 +188,9 @@ class GlanceV2Store:
         body: dict[str, Any] = {"method": {"name": "glance-direct"}}
         if self._settings.store:
             body["stores"] = [self._settings.store]
-        async with self._http.request(
+        await self._http.send(
             "POST", f"/v2/images/{image.id}/import", json=body, expected=(202,), what=f"import image {image.id}"
-        ):
-            pass
+        )
         deadline = asyncio.get_running_loop().time() + import_wait_seconds(image.size)
         delay = 0.2
         while True:
@@ -219,36 +217,31 @@ class GlanceV2Store:
         self, image: ImageRecord, current: ImageRecord, changes: Sequence[AttributeChange]
     ) -> None:
         ops = [_patch_op(change) for change in changes]
-        async with self._http.request(
+        await self._http.send(
             "PATCH", f"/v2/images/{image.id}", json=ops, headers={"Content-Type": JSON_PATCH},
             expected=(200,), what=f"update image {image.id}",
-        ):
-            pass
+        )
 
     async def apply_members(self, image: ImageRecord, changes: Sequence[MemberChange]) -> None:
         for change in changes:
             base = f"/v2/images/{image.id}/members"
             what = f"share image {image.id} with {change.member}"
             if change.new is MISSING:
-                async with self._http.request("DELETE", f"{base}/{change.member}", expected=(204,), what=what):
-                    pass
+                await self._http.send("DELETE", f"{base}/{change.member}", expected=(204,), what=what)
                 continue
             if change.old is MISSING:
-                async with self._http.request("POST", base, json={"member": change.member}, expected=(200,), what=what):
-                    pass
+                await self._http.send("POST", base, json={"member": change.member}, expected=(200,), what=what)
                 if change.new == "pending":
                     continue
-            async with self._http.request(
+            await self._http.send(
                 "PUT", f"{base}/{change.member}", json={"status": change.new}, expected=(200,), what=what
-            ):
-                pass
+            )
 
     async def set_status(self, image: ImageRecord, status: str) -> None:
         verb = "deactivate" if status == "deactivated" else "reactivate"
-        async with self._http.request(
+        await self._http.send(
             "POST", f"/v2/images/{image.id}/actions/{verb}", expected=(204,), what=f"{verb} image {image.id}"
-        ):
-            pass
+        )
 
     def as_held(self, image: ImageRecord) -> ImageRecord:
         return image  # the neutral record is the v2 form

@@ -33,8 +33,7 @@ async def send_body(
             raise
 
     try:
-        async with http.request(method, path, data=body(), headers=headers, expected=expected, what=what):
-            pass
+        await http.send(method, path, data=body(), headers=headers, expected=expected, what=what)
     except ImageError:
         # aiohttp reports the body's own failure as a connection failure: raise the real one
         # (an ImageError fails this image; a RunError, such as a refused token, stops the run).
