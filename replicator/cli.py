@@ -22,6 +22,7 @@ from replicator import config as config_file
 from replicator import console, progress
 from replicator.connect import Side, open_glance
 from replicator.engine import run as engine
+from replicator.engine.actions import Outcome
 from replicator.engine.events import ResultCollector, fan_out
 from replicator.errors import RunError
 from replicator.selection import Selection, parse_order, parse_shard
@@ -306,7 +307,7 @@ async def _copy(source: ImageStore, target: ImageStore, settings: Settings, watc
         if report_file:
             report_file.close()
     print(console.summary(collected.results, time.monotonic() - started), file=sys.stderr)
-    return 1 if any(r.result == "failed" for r in collected.results) else 0
+    return 1 if any(r.result == Outcome.FAILED for r in collected.results) else 0
 
 
 @app.command()

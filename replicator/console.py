@@ -11,11 +11,10 @@ from collections import Counter
 from typing import Any, Sequence, TextIO
 
 from replicator.engine.events import Event, ImageFinished, ImageResult, ImageRetrying, RunPlanned
-from replicator.engine.plan import Action
+from replicator.engine.actions import MISSING, Action, Outcome
 from replicator.engine.plan import totals as plan_totals
 from replicator.engine.run import Inventory
 from replicator.errors import RunError
-from replicator.stores.base import MISSING
 
 
 def human_size(count: float) -> str:
@@ -54,10 +53,10 @@ class LineLog:
             self._write(f"retry {event.attempt} for {event.image_id}: {event.error}")
         elif isinstance(event, ImageFinished):
             result = event.result
-            if result.result == "failed":
+            if result.result == Outcome.FAILED:
                 self._write(f"FAILED  {result.image_id} {_quoted(result.name)}: {result.error}")
-            elif (result.result == "ok" and not self._quiet) or self._verbose:
-                detail = f"{human_size(result.bytes)} in {result.seconds:.1f}s" if result.bytes else result.reason
+            elif (result.result == Outcome.OK and not self._quiet) or self._verbose:
+                detail = f"{human_size(result.bytes)} in {result.seconds:.1f}s" if result.bytes else reason_text(result)
                 self._write(f"{result.action:<7} {result.image_id} {_quoted(result.name)}: {detail}")
 
     def _write(self, line: str) -> None:
@@ -79,13 +78,22 @@ class JsonLinesReport:
             result = event.result
             line = {
                 "id": result.image_id, "name": result.name, "action": result.action, "bytes": result.bytes,
-                "seconds": result.seconds, "result": result.result, "reason": result.reason, "error": result.error,
+                "seconds": result.seconds, "result": result.result, "reason": reason_text(result),
+                "error": result.error,
             }
             self._stream.write(json.dumps(line) + "\n")
             self._stream.flush()
 
     def close(self) -> None:
         self._stream.close()
+
+
+def reason_text(result: ImageResult) -> str:
+    """Why an image ended as it did, in the command line's terms."""
+    if result.deferred:
+        held = f"not started: --max-transfer {result.deferred_by_budget} bytes reached"
+        return f"{result.reason}; {held}" if result.reason else held
+    return result.reason
 
 
 def summary(results: Sequence[ImageResult], seconds: float) -> str:
@@ -97,7 +105,7 @@ def summary(results: Sequence[ImageResult], seconds: float) -> str:
         images[(result.action, result.result)] += 1
         volume[(result.action, result.result)] += result.bytes
     copied = sum(r.bytes for r in results)
-    failed = [r for r in results if r.result == "failed"]
+    failed = [r for r in results if r.result == Outcome.FAILED]
     rate = copied / seconds if seconds > 0 else 0.0
     lines = [f"{'action':<8} {'result':<8} {'images':>7} {'bytes':>11}"]
     lines.extend(
@@ -106,7 +114,7 @@ def summary(results: Sequence[ImageResult], seconds: float) -> str:
     )
     lines.append(f"{'total':<17} {len(results):>7} {human_size(copied):>11}")
     lines.append(f"{human_size(copied)} copied in {seconds:.1f}s ({human_size(rate)}/s mean)")
-    held_back = [r for r in results if "not started: --max-transfer" in r.reason]
+    held_back = [r for r in results if r.deferred]
     if held_back:
         lines.append(f"--max-transfer reached: {len(held_back)} images not started; the same command again goes on")
     if failed:
@@ -193,7 +201,7 @@ def _category(action: Action) -> str:
         return "missing"
     if action.has_work or action.problem:
         return "different"
-    return "identical" if action.reason == "identical" else "skipped"
+    return "identical" if action.identical else "skipped"
 
 
 def _quoted(name: str) -> str:

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from replicator import console
 from replicator.engine import run as engine
+from replicator.engine.actions import Outcome
 from replicator.http import GlanceHttp
 from replicator.records import ImageRecord
 from replicator.server import ServerConfig, create_app
@@ -102,7 +103,7 @@ async def _replicate_and_compare(source_url: str, target_url: str) -> int:
     finally:
         await source.close()
         await target.close()
-    return 1 if console.differences(actions) or any(r.result == "failed" for r in results) else 0
+    return 1 if console.differences(actions) or any(r.result == Outcome.FAILED for r in results) else 0
 
 
 def _store(url: str, settings: Settings) -> GlanceV2Store:

@@ -18,6 +18,7 @@ from rich.progress import (
 from rich.text import Text
 
 from replicator.console import human_size
+from replicator.engine.actions import Outcome
 from replicator.engine.events import BytesCopied, Event, ImageFinished, ImageStarted, RunPlanned
 
 #: Seconds between two progress lines in a log.
@@ -44,8 +45,8 @@ class Tally:
 
     def counts(self) -> str:
         done = sum(self.results.values())
-        return (f"{done}/{self.total_images} images: {self.results['ok']} done, "
-                f"{self.results['skipped']} skipped, {self.results['failed']} failed")
+        return (f"{done}/{self.total_images} images: {self.results[Outcome.OK]} done, "
+                f"{self.results[Outcome.SKIPPED]} skipped, {self.results[Outcome.FAILED]} failed")
 
 
 class RateColumn(ProgressColumn):

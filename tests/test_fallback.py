@@ -5,7 +5,7 @@ from __future__ import annotations
 from replicator.engine.fallback import creation_fallback, update_fallback
 from replicator.errors import ImageError
 from replicator.settings import Settings
-from replicator.stores.base import AttributeChange
+from replicator.engine.actions import AttributeChange
 
 PUBLICIZE = ImageError("create image x: 403 Forbidden: You are not authorized to complete publicize_image action.", status=403)
 OWNER = ImageError("create image x: 403 Forbidden: You are not permitted to create images owned by 'p2'", status=403)

@@ -7,7 +7,7 @@ import uuid
 from replicator.engine.plan import attribute_changes, plan, totals
 from replicator.records import ImageRecord
 from replicator.settings import Settings
-from replicator.stores.base import MISSING, AttributeChange
+from replicator.engine.actions import MISSING, AttributeChange
 
 
 def image(status: str = "active", size: int | None = 10, checksum: str | None = "aa", **attributes) -> ImageRecord:

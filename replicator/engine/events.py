@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Union
 
-from replicator.engine.plan import Action
+from replicator.engine.actions import Action, ActionKind, Outcome
 
 
 @dataclass(frozen=True)
@@ -41,12 +41,19 @@ class ImageResult:
 
     image_id: str
     name: str
-    action: str
-    result: str  # "ok", "failed" or "skipped"
+    action: ActionKind
+    result: Outcome
     bytes: int
     seconds: float
     reason: str = ""
     error: str | None = None
+    #: The transfer budget (`Settings.max_transfer`, bytes) whose exhaustion kept this image
+    #: from starting; None when it was not held back.
+    deferred_by_budget: int | None = None
+
+    @property
+    def deferred(self) -> bool:
+        return self.deferred_by_budget is not None
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from replicator.errors import ImageError
 from replicator.settings import Settings
-from replicator.stores.base import AttributeChange
+from replicator.engine.actions import AttributeChange
 
 #: Words in Glance's 403 that say which attribute it refused.
 VISIBILITY_REFUSALS = ("publicize_image", "communitize_image", "visibility")

@@ -6,56 +6,14 @@ reasons stay consistent and the decisions can be unit-tested with plain data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 from replicator.records import MEMBERS, SETTABLE_BASE, TRANSIENT_STATUSES, ImageRecord
 from replicator.settings import Settings
-from replicator.stores.base import MISSING, AttributeChange, MemberChange
+from replicator.engine.actions import MISSING, Action, AttributeChange, MemberChange
 
 #: Statuses of an image that is gone or broken for good: nothing can be copied from or into it.
 DEAD_STATUSES = frozenset({"killed", "deleted", "pending_delete"})
-
-
-@dataclass(frozen=True)
-class Action:
-    """What to do for one source image, and why.
-
-    `problem` marks an image the run cannot bring in line (the target holds other data, or is
-    stuck): it is reported as failed, never "fixed" by deleting the target image, because
-    Glance never gives a deleted id back.
-    """
-
-    image: ImageRecord
-    current: ImageRecord | None
-    create: bool = False
-    upload: bool = False
-    changes: tuple[AttributeChange, ...] = ()
-    member_changes: tuple[MemberChange, ...] = ()
-    #: "deactivated" or "active": the status to bring the target copy to, after its data.
-    set_status: str | None = None
-    reason: str = ""
-    problem: bool = False
-
-    @property
-    def kind(self) -> str:
-        if self.problem:
-            return "problem"
-        if self.create:
-            return "create"
-        if self.upload:
-            return "upload"
-        if self.has_work:
-            return "update"
-        return "skip"
-
-    @property
-    def has_work(self) -> bool:
-        return self.create or self.upload or bool(self.changes or self.member_changes or self.set_status)
-
-    @property
-    def bytes_to_copy(self) -> int:
-        return (self.image.size or 0) if self.upload else 0
 
 
 def plan(source: Iterable[ImageRecord], target: Iterable[ImageRecord], settings: Settings) -> list[Action]:
@@ -80,10 +38,11 @@ def _decide(image: ImageRecord, current: ImageRecord | None, settings: Settings)
 
     excluded = settings.dont_replicate
     changes = tuple(attribute_changes(image.replicated(excluded), current.replicated(excluded), excluded))
-    reason = "metadata differs" if changes or members else "identical"
+    same = not (changes or members)
+    reason = "identical" if same else "metadata differs"
     update = {"changes": changes, "member_changes": members}
     if not wants_data:
-        return Action(image, current, reason=reason, **update)
+        return Action(image, current, reason=reason, identical=same, **update)
     if current.status == "queued":
         return Action(image, current, upload=True, set_status=deactivate, reason="data missing on target", **update)
     if current.status not in ("active", "deactivated"):
@@ -95,7 +54,7 @@ def _decide(image: ImageRecord, current: ImageRecord | None, settings: Settings)
     status = image.status if image.status != current.status else None
     if status:
         reason = f"status differs ({image.status} on source)"
-    return Action(image, current, set_status=status, reason=reason, **update)
+    return Action(image, current, set_status=status, reason=reason, identical=same and not status, **update)
 
 
 def _member_changes(image: ImageRecord, current: ImageRecord | None, settings: Settings) -> tuple[MemberChange, ...]:

@@ -6,7 +6,8 @@ import asyncio
 from dataclasses import dataclass
 
 from replicator.engine.events import EventSink, ImageResult, RunPlanned, ignore
-from replicator.engine.plan import Action, plan, totals
+from replicator.engine.actions import Action
+from replicator.engine.plan import plan, totals
 from replicator.engine.transfer import Transfer
 from replicator.records import ImageRecord
 from replicator.selection import select

@@ -17,7 +17,8 @@ from replicator.engine.events import (
     BytesCopied, EventSink, ImageFinished, ImageResult, ImageRetrying, ImageStarted,
 )
 from replicator.engine.fallback import creation_fallback, update_fallback
-from replicator.engine.plan import Action, creation_attributes
+from replicator.engine.actions import Action, Outcome
+from replicator.engine.plan import creation_attributes
 from replicator.engine.reopen import reopening_stream
 from replicator.engine.verify import StreamVerifier
 from replicator.errors import ImageError
@@ -37,7 +38,7 @@ class Transfer:
         self._settings = settings
         self._emit = emit
         self._limit = BandwidthLimit(settings.bwlimit) if settings.bwlimit else None
-        #: Bytes copied so far by this run, for `--max-transfer`.
+        #: Bytes copied so far by this run, for the transfer budget.
         self.copied = 0
 
     async def run(self, actions: Iterable[Action]) -> list[ImageResult]:
@@ -71,20 +72,19 @@ class Transfer:
         copied = 0
         notes: list[str] = []  # what was done differently from the source (fallbacks)
 
-        def finish(result: str, error: str | None = None) -> ImageResult:
+        def finish(result: Outcome, error: str | None = None, budget: int | None = None) -> ImageResult:
             return ImageResult(
                 image_id=image.id, name=image.name, action=action.kind, result=result, bytes=copied,
                 seconds=round(time.monotonic() - started, 3), reason="; ".join([action.reason, *notes]).strip("; "),
-                error=error,
+                error=error, deferred_by_budget=budget,
             )
 
         if action.problem:
-            return finish("failed", action.reason)
+            return finish(Outcome.FAILED, action.reason)
         if not action.has_work:
-            return finish("skipped")
+            return finish(Outcome.SKIPPED)
         if action.upload and self._budget_spent():
-            notes.append(f"not started: --max-transfer {self._settings.max_transfer} bytes reached")
-            return finish("skipped")
+            return finish(Outcome.SKIPPED, budget=self._settings.max_transfer)
         self._emit(ImageStarted(action))
         try:
             if action.create:
@@ -99,8 +99,8 @@ class Transfer:
                 status = action.set_status
                 await self._retrying(action, lambda: self._target.set_status(image, status))
         except ImageError as exc:
-            return finish("failed", str(exc))
-        return finish("ok")
+            return finish(Outcome.FAILED, str(exc))
+        return finish(Outcome.OK)
 
     async def _create(self, action: Action, notes: list[str]) -> None:
         attributes = creation_attributes(action.image, self._settings)
@@ -148,7 +148,7 @@ class Transfer:
         return verifier.bytes
 
     def _budget_spent(self) -> bool:
-        """Whether `--max-transfer` is reached: no new transfer starts, those under way finish."""
+        """Whether the transfer budget is spent: no new transfer starts, those under way finish."""
         limit = self._settings.max_transfer
         return limit is not None and self.copied >= limit
 

@@ -6,35 +6,11 @@ an object store for dumps) is one new module and no change to the engine.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, AsyncIterator, Protocol, Sequence
 
+from replicator.engine.actions import AttributeChange, MemberChange
+
 from replicator.records import ImageRecord
-
-#: Marks an attribute absent on one side of a difference.
-MISSING: Any = type("Missing", (), {"__repr__": lambda self: "<missing>"})()
-
-
-@dataclass(frozen=True)
-class AttributeChange:
-    """One attribute to bring from its target value (`old`) to the source's (`new`).
-
-    Either side may be `MISSING`: an attribute to add, or one to remove.
-    """
-
-    key: str
-    old: Any
-    new: Any
-
-
-@dataclass(frozen=True)
-class MemberChange:
-    """One project's share of an image to add (`old` MISSING), remove (`new` MISSING) or re-status."""
-
-    member: str
-    old: Any
-    new: Any
-
 
 class ImageStore(Protocol):
     """A place images live: listed, read, created, written and updated by id."""

@@ -24,7 +24,7 @@ import aiofiles.os
 from replicator.errors import ImageError, RunError
 from replicator.records import MEMBERS, ImageRecord, is_image_id, is_v1_record, record_from_dump
 from replicator.settings import Settings
-from replicator.stores.base import AttributeChange, MemberChange
+from replicator.engine.actions import AttributeChange, MemberChange
 
 DATA_SUFFIX = ".img"
 PARTIAL_SUFFIX = ".img.part"

@@ -28,7 +28,7 @@ from replicator.http import GlanceHttp
 from replicator.records import MEMBERS, SETTABLE_BASE, ImageRecord, is_image_id, record_from_v1
 from replicator.retry import with_retries
 from replicator.settings import Settings
-from replicator.stores.base import MISSING, AttributeChange, MemberChange
+from replicator.engine.actions import MISSING, AttributeChange, MemberChange
 from replicator.stores.streaming import send_body
 
 #: The largest page asked for; a v1 Glance cuts it to its own api_limit_max.

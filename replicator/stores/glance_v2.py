@@ -11,7 +11,7 @@ from replicator.http import GlanceHttp
 from replicator.records import MEMBERS, ImageRecord, members_from, record_from_v2
 from replicator.retry import with_retries
 from replicator.settings import Settings
-from replicator.stores.base import MISSING, AttributeChange, MemberChange
+from replicator.engine.actions import MISSING, AttributeChange, MemberChange
 from replicator.stores.streaming import send_body
 
 #: Ask for the largest page; Glance cuts `limit` to its own cap (api_limit_max, 1000 by default).
