@@ -22,8 +22,7 @@ from replicator import config as config_file
 from replicator import console, progress
 from replicator.connect import Side, open_glance
 from replicator.engine import run as engine
-from replicator.engine.actions import Outcome
-from replicator.engine.events import ResultCollector, fan_out
+from replicator.engine.events import RunTally, fan_out
 from replicator.errors import RunError
 from replicator.selection import Selection, parse_order, parse_shard
 from replicator.settings import Settings
@@ -242,9 +241,9 @@ async def _open_pair(source: Side, target: Side, settings: Settings) -> tuple[Im
     """Both Glances, once both addresses have been checked."""
     source.check()
     target.check()
-    opened = await open_glance(source, settings)
+    opened = await open_glance(source, settings, "source")
     try:
-        return opened, await open_glance(target, settings)
+        return opened, await open_glance(target, settings, "target")
     except BaseException:
         await opened.close()
         raise
@@ -283,10 +282,10 @@ async def _copy(source: ImageStore, target: ImageStore, settings: Settings, watc
     cancelled (their uploads cut, so Glance returns those images to `queued`) and the summary
     still says what was done."""
     if watch.dry_run:
-        print(console.plan_text(await engine.compare(source, target, settings), watch.verbose))
+        print(console.plan_text(await engine.compare(source, target, settings, every=watch.verbose), watch.verbose))
         return 0
     started = time.monotonic()
-    collected = ResultCollector()
+    collected = RunTally()
     report_file = console.JsonLinesReport(watch.report) if watch.report else None
     bars = progress.ProgressBars() if sys.stderr.isatty() and not watch.quiet else None
     view = bars if bars else progress.ProgressLines()
@@ -295,19 +294,19 @@ async def _copy(source: ImageStore, target: ImageStore, settings: Settings, watc
         with bars or nullcontext():
             await engine.replicate(source, target, settings, fan_out(*sinks, *([report_file] if report_file else [])))
     except asyncio.CancelledError:
-        print(console.summary(collected.results, time.monotonic() - started), file=sys.stderr)
+        print(console.summary(collected, time.monotonic() - started), file=sys.stderr)
         print("interrupted: in-flight transfers were stopped; run the same command again to finish", file=sys.stderr)
         raise
     except RunError:
         # The run cannot go on (a token that cannot be renewed): say what was done, then why not more.
         if collected.planned:
-            print(console.summary(collected.results, time.monotonic() - started), file=sys.stderr)
+            print(console.summary(collected, time.monotonic() - started), file=sys.stderr)
         raise
     finally:
         if report_file:
             report_file.close()
-    print(console.summary(collected.results, time.monotonic() - started), file=sys.stderr)
-    return 1 if any(r.result == Outcome.FAILED for r in collected.results) else 0
+    print(console.summary(collected, time.monotonic() - started), file=sys.stderr)
+    return 1 if collected.failed else 0
 
 
 @app.command()
@@ -328,7 +327,7 @@ def size(
         store = await open_glance(side, settings)
 
         async def show() -> int:
-            inventory = await engine.measure(store)
+            inventory = await engine.measure(store, settings)
             print(console.size_json(inventory) if json else console.size_line(inventory))
             return 0
 
@@ -363,7 +362,7 @@ def dump(
         side = Side(server, token, insecure, cacert, api_version, os_cloud, os_region_name, os_interface)
         side.check()
         target = DumpDirStore(path, settings, create=True, dry_run=dry_run)
-        source = await open_glance(side, settings)
+        source = await open_glance(side, settings, "source")
         return await _closing(_copy(source, target, settings, watch), source, target)
 
     _run(work)
@@ -398,7 +397,9 @@ def load(
         side = Side(server, token, insecure, cacert, api_version, os_cloud, os_region_name, os_interface)
         side.check()
         source = DumpDirStore(path, settings, create=False)
-        target = await open_glance(side, settings)
+        if not source.holds_dump():
+            raise RunError(f"{path} holds no dump: no image record files (named by image id) in it")
+        target = await open_glance(side, settings, "target")
         return await _closing(_copy(source, target, settings, watch), source, target)
 
     _run(work)
@@ -474,9 +475,9 @@ def compare(
         ), settings)
 
         async def show() -> int:
-            actions = await engine.compare(source, target, settings)
-            print(console.compare_json(actions) if json else console.compare_text(actions))
-            return 1 if console.differences(actions) else 0
+            comparison = await engine.compare(source, target, settings)
+            print(console.compare_json(comparison) if json else console.compare_text(comparison))
+            return 1 if comparison.differences else 0
 
         return await _closing(show(), source, target)
 

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from replicator.auth import CloudChoice, KeystoneAuth, StaticToken, TokenSource, resolve_choice
 from replicator.endpoints import parse_server
 from replicator.errors import ImageError, RunError
-from replicator.http import GlanceHttp, make_ssl_context
+from replicator.transport import Transport, api_path, make_ssl_context
 from replicator.retry import with_retries
 from replicator.settings import Settings
 from replicator.stores.base import ImageStore
-from replicator.stores.glance_v1 import GlanceV1Store
-from replicator.stores.glance_v2 import GlanceV2Store
+from replicator.stores.glance.v1 import GlanceV1Store
+from replicator.stores.glance.v2 import GlanceV2Store
 
 
 #: A SERVER argument that means "the image endpoint in the cloud's service catalog".
@@ -69,7 +69,7 @@ class Side:
 API_VERSIONS = ("auto", "1", "2")
 
 
-async def open_glance(side: Side, settings: Settings) -> ImageStore:
+async def open_glance(side: Side, settings: Settings, role: str | None = None) -> ImageStore:
     """A store for the Glance `side` names; call `check()` on every side first, so that a
     typo in the second argument is reported before any connection is made.
 
@@ -83,18 +83,30 @@ async def open_glance(side: Side, settings: Settings) -> ImageStore:
         if not isinstance(auth, KeystoneAuth):
             raise RunError("no server given, and no cloud to find one in")
         url = parse_server(await auth.endpoint())
-    http = GlanceHttp(url, settings, ssl_context=await _ssl_context(side, auth), auth=auth)
+    http = transport_for(url, settings, await _ssl_context(side, auth), auth, role)
     version = side.api_version
     if version == "auto":
         try:
             version = await with_retries(lambda: discover_version(http), settings.retries)
         except ImageError as exc:
             await http.close()
-            raise RunError(str(exc)) from None
+            raise exc.as_run_error() from None
         except BaseException:
             await http.close()
             raise
     return GlanceV1Store(http, settings) if version == "1" else GlanceV2Store(http, settings)
+
+
+def transport_for(
+    url: str, settings: Settings, ssl_context: ssl.SSLContext | bool, auth: TokenSource | None, role: str | None
+) -> Transport:
+    """The transport to one Glance, sized for this run: room for the walk's member lookups
+    (`engine.run.LOOKUPS`) as well as the transfers, reads of about a chunk at a time."""
+    return Transport(
+        url, timeout=settings.timeout, connections=max(36, settings.concurrency * 2 + 4),
+        read_bufsize=max(2**16, min(settings.chunk_size, 4 * 2**20)), ssl_context=ssl_context, auth=auth,
+        side=role,
+    )
 
 
 async def _ssl_context(side: Side, auth: TokenSource) -> ssl.SSLContext | bool:
@@ -106,9 +118,9 @@ async def _ssl_context(side: Side, auth: TokenSource) -> ssl.SSLContext | bool:
     return make_ssl_context(verify is False, verify if isinstance(verify, str) else None, client_cert)
 
 
-async def discover_version(http: GlanceHttp) -> str:
+async def discover_version(http: Transport) -> str:
     """"2" when the server offers v2 (every Glance since 2018), else "1" if it offers v1."""
-    answer = await http.json("GET", "/versions", expected=(200, 300), what="ask which API versions it serves")
+    answer = await http.json("GET", api_path("versions"), expected=(200, 300), what="ask which API versions it serves")
     listed = answer.get("versions") if isinstance(answer, dict) else None
     ids = [str(v.get("id", "")) for v in listed if isinstance(v, dict)] if isinstance(listed, list) else []
     for major in ("2", "1"):

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 import sys
-from collections import Counter
-from typing import Any, Sequence, TextIO
+from typing import Any, Iterable, Sequence, TextIO
 
-from replicator.engine.events import Event, ImageFinished, ImageResult, ImageRetrying, RunPlanned
-from replicator.engine.actions import MISSING, Action, Outcome
+from replicator.engine.events import Event, ImageFinished, ImageResult, ImageRetrying, RunPlanned, RunTally
+from replicator.engine.actions import MISSING, Action, Category, Outcome
 from replicator.engine.plan import totals as plan_totals
-from replicator.engine.run import Inventory
+from replicator.engine.run import Comparison, Inventory
 from replicator.errors import RunError
 
 
@@ -47,7 +46,7 @@ class LineLog:
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunPlanned):
-            self._write(f"plan: {event.images_with_work} of {len(event.actions)} images need work, "
+            self._write(f"plan: {event.images_with_work} of {event.images} images need work, "
                         f"{human_size(event.bytes_to_copy)} to copy")
         elif isinstance(event, ImageRetrying):
             self._write(f"retry {event.attempt} for {event.image_id}: {event.error}")
@@ -57,6 +56,8 @@ class LineLog:
                 self._write(f"FAILED  {result.image_id} {_quoted(result.name)}: {result.error}")
             elif (result.result == Outcome.OK and not self._quiet) or self._verbose:
                 detail = f"{human_size(result.bytes)} in {result.seconds:.1f}s" if result.bytes else reason_text(result)
+                if result.verified is False:
+                    detail += " (unverified: the source publishes no hash this tool can check)"
                 self._write(f"{result.action:<7} {result.image_id} {_quoted(result.name)}: {detail}")
 
     def _write(self, line: str) -> None:
@@ -79,7 +80,7 @@ class JsonLinesReport:
             line = {
                 "id": result.image_id, "name": result.name, "action": result.action, "bytes": result.bytes,
                 "seconds": result.seconds, "result": result.result, "reason": reason_text(result),
-                "error": result.error,
+                "error": result.error, "verified": result.verified,
             }
             self._stream.write(json.dumps(line) + "\n")
             self._stream.flush()
@@ -96,35 +97,41 @@ def reason_text(result: ImageResult) -> str:
     return result.reason
 
 
-def summary(results: Sequence[ImageResult], seconds: float) -> str:
+def summary(results: Iterable[ImageResult] | RunTally, seconds: float) -> str:
     """A table of images and bytes per action and result, then time, mean rate, and the
     failures with their reasons."""
-    images: Counter[tuple[str, str]] = Counter()
-    volume: Counter[tuple[str, str]] = Counter()
-    for result in results:
-        images[(result.action, result.result)] += 1
-        volume[(result.action, result.result)] += result.bytes
-    copied = sum(r.bytes for r in results)
-    failed = [r for r in results if r.result == Outcome.FAILED]
+    tally = results if isinstance(results, RunTally) else _tallied(results)
+    copied = tally.total_bytes
     rate = copied / seconds if seconds > 0 else 0.0
     lines = [f"{'action':<8} {'result':<8} {'images':>7} {'bytes':>11}"]
     lines.extend(
-        f"{action:<8} {result:<8} {count:>7} {human_size(volume[(action, result)]):>11}"
-        for (action, result), count in sorted(images.items())
+        f"{action:<8} {result:<8} {count:>7} {human_size(tally.volume[(action, result)]):>11}"
+        for (action, result), count in sorted(tally.images.items())
     )
-    lines.append(f"{'total':<17} {len(results):>7} {human_size(copied):>11}")
+    lines.append(f"{'total':<17} {tally.total_images:>7} {human_size(copied):>11}")
     lines.append(f"{human_size(copied)} copied in {seconds:.1f}s ({human_size(rate)}/s mean)")
-    held_back = [r for r in results if r.deferred]
-    if held_back:
-        lines.append(f"--max-transfer reached: {len(held_back)} images not started; the same command again goes on")
-    if failed:
-        lines.append(f"{len(failed)} failed:")
-        lines.extend(f"  {r.image_id} {_quoted(r.name)}: {r.error}" for r in failed)
+    if tally.unverified:
+        lines.append(f"{tally.unverified} copies unverified: their source publishes no hash this tool can check")
+    if tally.deferred:
+        lines.append(f"--max-transfer reached: {tally.deferred} images not started; the same command again goes on")
+    if tally.failed:
+        lines.append(f"{len(tally.failed)} failed:")
+        lines.extend(f"  {r.image_id} {_quoted(r.name)}: {r.error}" for r in tally.failed)
     return "\n".join(lines)
 
 
-def plan_text(actions: Sequence[Action], verbose: bool = False) -> str:
+def _tallied(results: Iterable[ImageResult]) -> RunTally:
+    tally = RunTally()
+    for result in results:
+        tally.add(result)
+    return tally
+
+
+def plan_text(actions: Sequence[Action] | Comparison, verbose: bool = False) -> str:
     """`--dry-run`: what a run would do to each image, and why; nothing is touched."""
+    listed = actions.walked.listed if isinstance(actions, Comparison) else len(actions)
+    if isinstance(actions, Comparison):
+        actions = actions.actions
     lines = []
     for action in actions:
         image = action.image
@@ -140,7 +147,7 @@ def plan_text(actions: Sequence[Action], verbose: bool = False) -> str:
         detail = "; ".join([action.reason, *steps]) if action.reason else "; ".join(steps)
         lines.append(f"{action.kind:<8} {image.id} {_quoted(image.name)}: {detail}")
     images, size = plan_totals(actions)
-    lines.append(f"plan: {images} of {len(actions)} images need work, {human_size(size)} to copy "
+    lines.append(f"plan: {images} of {listed} images need work, {human_size(size)} to copy "
                  "(dry run: nothing was changed)")
     return "\n".join(lines)
 
@@ -153,14 +160,9 @@ def _change_text(change: Any) -> str:
     return f"{change.key}: {_value(change.old)} -> {_value(change.new)}"
 
 
-def differences(actions: Sequence[Action]) -> list[Action]:
-    """The actions compare reports: all but the identical and the deliberately skipped."""
-    return [a for a in actions if a.has_work or a.problem]
-
-
-def compare_text(actions: Sequence[Action]) -> str:
+def compare_text(comparison: Comparison) -> str:
     lines = []
-    for action in differences(actions):
+    for action in comparison.differences:
         image = action.image
         if action.create:
             lines.append(f"missing   {image.id} {_quoted(image.name)}")
@@ -172,36 +174,29 @@ def compare_text(actions: Sequence[Action]) -> str:
                 f"differs   {image.id} {_quoted(image.name)}: {change.key}: "
                 f"source {_value(change.new)}, target {_value(change.old)}"
             )
-    kinds = Counter(_category(a) for a in actions)
+    kinds = comparison.counts
     lines.append(
-        f"{len(actions)} images compared: {kinds['missing']} missing, {kinds['different']} different, "
-        f"{kinds['identical']} identical" + (f", {kinds['skipped']} skipped" if kinds["skipped"] else "")
+        f"{comparison.walked.listed} images compared: {kinds[Category.MISSING]} missing, "
+        f"{kinds[Category.DIFFERENT]} different, {kinds[Category.IDENTICAL]} identical"
+        + (f", {kinds[Category.SKIPPED]} skipped" if kinds[Category.SKIPPED] else "")
     )
     return "\n".join(lines)
 
 
-def compare_json(actions: Sequence[Action]) -> str:
+def compare_json(comparison: Comparison) -> str:
     entries: list[dict[str, Any]] = []
-    for action in differences(actions):
+    for action in comparison.differences:
         entries.append({
             "id": action.image.id,
             "name": action.image.name,
-            "status": _category(action),
+            "status": str(action.category),
             "reason": action.reason,
             "differences": [
                 {"field": c.key, "source": _json_value(c.new), "target": _json_value(c.old)} for c in action.changes
             ],
         })
-    kinds = Counter(_category(a) for a in actions)
-    return json.dumps({"images": entries, "summary": {"compared": len(actions), **{k: kinds[k] for k in ("missing", "different", "identical", "skipped")}}}, indent=2)
-
-
-def _category(action: Action) -> str:
-    if action.create:
-        return "missing"
-    if action.has_work or action.problem:
-        return "different"
-    return "identical" if action.identical else "skipped"
+    counts = {str(category): comparison.counts[category] for category in Category}
+    return json.dumps({"images": entries, "summary": {"compared": comparison.walked.listed, **counts}}, indent=2)
 
 
 def _quoted(name: str) -> str:

@@ -18,12 +18,12 @@ from aiohttp import web
 
 from replicator import console
 from replicator.engine import run as engine
-from replicator.engine.actions import Outcome
-from replicator.http import GlanceHttp
+from replicator.engine.events import RunTally, fan_out
+from replicator.connect import transport_for
 from replicator.records import ImageRecord
 from replicator.server import ServerConfig, create_app
 from replicator.settings import Settings
-from replicator.stores.glance_v2 import GlanceV2Store
+from replicator.stores.glance.v2 import GlanceV2Store
 
 KiB, MiB = 1024, 1024 * 1024
 
@@ -95,16 +95,17 @@ async def _replicate_and_compare(source_url: str, target_url: str) -> int:
     try:
         print(f"$ replicator livecopy {source_url} {target_url}")
         started = time.monotonic()
-        results = await engine.replicate(source, target, settings, console.LineLog(sys.stdout))
-        print(console.summary(results, time.monotonic() - started))
+        tally = RunTally()
+        await engine.replicate(source, target, settings, fan_out(console.LineLog(sys.stdout), tally))
+        print(console.summary(tally, time.monotonic() - started))
         print(f"\n$ replicator compare {source_url} {target_url}")
-        actions = await engine.compare(source, target, settings)
-        print(console.compare_text(actions))
+        comparison = await engine.compare(source, target, settings)
+        print(console.compare_text(comparison))
     finally:
         await source.close()
         await target.close()
-    return 1 if console.differences(actions) or any(r.result == Outcome.FAILED for r in results) else 0
+    return 1 if comparison.differences or tally.failed else 0
 
 
 def _store(url: str, settings: Settings) -> GlanceV2Store:
-    return GlanceV2Store(GlanceHttp(url, settings), settings)
+    return GlanceV2Store(transport_for(url, settings, True, None, None), settings)

@@ -1,7 +1,7 @@
 """Watching a run: bars on a terminal, a periodic progress line in a log.
 
 Both are event sinks (see `engine.events`); the engine knows nothing of them. Totals come from
-the plan (`RunPlanned`), which is exact because both listings are read in full first.
+the work the walk finds (`WorkFound`), and are exact once it has ended (`RunPlanned`).
 """
 
 from __future__ import annotations
@@ -19,25 +19,36 @@ from rich.text import Text
 
 from replicator.console import human_size
 from replicator.engine.actions import Outcome
-from replicator.engine.events import BytesCopied, Event, ImageFinished, ImageStarted, RunPlanned
+from replicator.engine.events import BytesCopied, Event, ImageFinished, ImageStarted, Listed, RunPlanned, WorkFound
 
 #: Seconds between two progress lines in a log.
 LOG_INTERVAL = 10.0
 
 
 class Tally:
-    """Counts shared by both views: bytes done of the total, images by result."""
+    """Counts shared by both views: bytes done of the total, images by result.
+
+    While the listings are still walked the totals grow with the work found, and the count of
+    images says how many were listed so far; once the walk has ended (`RunPlanned`) they are
+    exact."""
 
     def __init__(self) -> None:
         self.total_bytes = 0
         self.total_images = 0
+        self.listed = 0
+        self.planned = False
         self.done_bytes = 0
         self.results: Counter[str] = Counter()
         self.started = time.monotonic()
 
     def update(self, event: Event) -> None:
         if isinstance(event, RunPlanned):
-            self.total_bytes, self.total_images = event.bytes_to_copy, len(event.actions)
+            self.planned = True
+            self.total_bytes, self.total_images = event.bytes_to_copy, event.images
+        elif isinstance(event, WorkFound):
+            self.total_bytes += event.action.bytes_to_copy
+        elif isinstance(event, Listed) and event.side == "source":
+            self.listed = event.images
         elif isinstance(event, BytesCopied):
             self.done_bytes += event.count
         elif isinstance(event, ImageFinished):
@@ -45,7 +56,8 @@ class Tally:
 
     def counts(self) -> str:
         done = sum(self.results.values())
-        return (f"{done}/{self.total_images} images: {self.results[Outcome.OK]} done, "
+        of = f"/{self.total_images}" if self.planned else f" of {self.listed} listed so far"
+        return (f"{done}{of} images: {self.results[Outcome.OK]} done, "
                 f"{self.results[Outcome.SKIPPED]} skipped, {self.results[Outcome.FAILED]} failed")
 
 
@@ -81,8 +93,10 @@ class ProgressBars:
     def __call__(self, event: Event) -> None:
         self.tally.update(event)
         progress = self._progress
-        if isinstance(event, RunPlanned):
-            self._overall = progress.add_task(self.tally.counts(), total=event.bytes_to_copy or None)
+        if self._overall is None:
+            self._overall = progress.add_task(self.tally.counts(), total=None)
+        if isinstance(event, (RunPlanned, WorkFound)):
+            progress.update(self._overall, total=self.tally.total_bytes or None, description=self.tally.counts())
         elif isinstance(event, ImageStarted) and event.action.upload:
             image = event.action.image
             self._images[image.id] = progress.add_task(f"  {image.name or image.id}", total=image.size)

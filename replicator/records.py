@@ -53,12 +53,35 @@ READABLE_STATUSES: frozenset[str] = frozenset({"active", "deactivated"})
 #: Statuses that will change by themselves: an upload or import is under way somewhere.
 TRANSIENT_STATUSES: frozenset[str] = frozenset({"saving", "uploading", "importing"})
 
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
+#: Characters that make a name mean something else to a terminal, a header or a JSON patch.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def is_image_id(value: object) -> bool:
-    """Whether `value` is a UUID: ids name files in a dump, so nothing else is accepted."""
-    return isinstance(value, str) and bool(_UUID.match(value))
+    """Whether `value` is a UUID, exactly (no trailing newline): ids name files in a dump and
+    segments of request paths, so nothing else is accepted."""
+    return isinstance(value, str) and _UUID.fullmatch(value) is not None
+
+
+def id_order(image_id: str) -> str:
+    """The key both sides of a run are walked in: Glance sorts by id, and ids are UUIDs, whose
+    lower-case form orders the same in every database collation."""
+    return image_id.lower()
+
+
+def property_name_problem(key: str) -> str | None:
+    """Why a property name could mean something else to a server, or None when it is plain.
+
+    Glance strips whitespace from JSON-patch path tokens but not from names at creation, so
+    `"visibility "` would be created as a custom property and later patched as `visibility`;
+    control characters mean something else in headers, logs and terminals.
+    """
+    if key != key.strip():
+        return f"property name {key!r} has surrounding whitespace"
+    if _CONTROL.search(key):
+        return f"property name {key!r} holds a control character"
+    return None
 
 
 def is_replicable(key: str) -> bool:
@@ -86,6 +109,9 @@ class ImageRecord:
     #: (member project, status) pairs, sorted; None when not known (not fetched, or a v1 dump).
     members: tuple[tuple[str, str], ...] | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: Why the store cannot serve this image as a source (a dump record whose data file is
+    #: missing); the plan reports it as a failed image instead of copying an empty one.
+    problem: str | None = None
 
     @property
     def name(self) -> str:
@@ -104,12 +130,12 @@ def record_from_v2(raw: Mapping[str, Any]) -> ImageRecord:
     """Map a Glance v2 image record (as the API or our dump writes it) to an `ImageRecord`."""
     if not is_image_id(raw.get("id")):
         raise ValueError(f"image id {raw.get('id')!r} is not a UUID")
-    attributes = {k: v for k, v in raw.items() if is_replicable(k)}
+    attributes = without_null_properties({k: v for k, v in raw.items() if is_replicable(k)})
     return ImageRecord(
         id=str(raw["id"]),
         status=str(raw.get("status") or "queued"),
         attributes=attributes,
-        size=_int_or_none(raw.get("size")),
+        size=int_or_none(raw.get("size")),
         checksum=raw.get("checksum") or None,
         hash_algo=raw.get("os_hash_algo") or None,
         hash_value=raw.get("os_hash_value") or None,
@@ -118,63 +144,18 @@ def record_from_v2(raw: Mapping[str, Any]) -> ImageRecord:
     )
 
 
+def without_null_properties(attributes: dict[str, Any]) -> dict[str, Any]:
+    """`attributes` less the custom properties set to null: Glance cannot create one (a null is
+    left out at creation), so a null and an absent property are the same thing to compare."""
+    return {k: v for k, v in attributes.items() if v is not None or k in SETTABLE_BASE}
+
+
 def members_from(entries: list[Any]) -> tuple[tuple[str, str], ...]:
     """Glance's member records (`member_id`, `status`) as sorted pairs."""
     return tuple(sorted((str(e["member_id"]), str(e.get("status", "pending"))) for e in entries))
 
 
-def is_v1_record(raw: Mapping[str, Any]) -> bool:
-    """Whether a dumped record has the v1 shape the old glance-replicator wrote."""
-    return isinstance(raw.get("properties"), dict) or "is_public" in raw
-
-
-def record_from_v1(raw: Mapping[str, Any]) -> ImageRecord:
-    """Map a v1 record (nested `properties`, `is_public`) onto v2 attributes.
-
-    v1 had no `visibility`: `is_public` true means public, false private. v1 custom
-    properties sit in `properties`; v2 keeps them at the top level.
-    """
-    if not is_image_id(raw.get("id")):
-        raise ValueError(f"image id {raw.get('id')!r} is not a UUID")
-    attributes: dict[str, Any] = {}
-    for key in ("name", "disk_format", "container_format", "owner"):
-        if key in raw:
-            attributes[key] = raw[key]
-    for key in ("min_ram", "min_disk"):
-        if raw.get(key) is not None:
-            attributes[key] = int(raw[key])
-    if "protected" in raw:
-        attributes["protected"] = _v1_bool(raw["protected"])
-    if "is_public" in raw:
-        attributes["visibility"] = "public" if _v1_bool(raw["is_public"]) else "private"
-    properties = raw.get("properties") or {}
-    for key, value in properties.items():
-        if is_replicable(key) and key not in SETTABLE_BASE:
-            attributes[key] = value
-    if raw.get("tags"):
-        attributes["tags"] = list(raw["tags"])
-    return ImageRecord(
-        id=str(raw["id"]),
-        status=str(raw.get("status") or "queued"),
-        attributes=attributes,
-        size=_int_or_none(raw.get("size")),
-        checksum=raw.get("checksum") or None,
-        raw=dict(raw),
-    )
-
-
-def record_from_dump(raw: Mapping[str, Any]) -> ImageRecord:
-    """A dumped record in either shape: ours (v2) or the old tool's (v1)."""
-    return record_from_v1(raw) if is_v1_record(raw) else record_from_v2(raw)
-
-
-def _int_or_none(value: Any) -> int | None:
+def int_or_none(value: Any) -> int | None:
     if value is None or value == "":
         return None
     return int(value)
-
-
-def _v1_bool(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("true", "1", "yes", "on")
-    return bool(value)

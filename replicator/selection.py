@@ -14,9 +14,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Iterable
+from typing import Callable, TypeVar
 
 from replicator.records import ImageRecord
+
+T = TypeVar("T")
 
 ORDER_KEYS = ("size", "name", "created_at")
 
@@ -58,13 +60,12 @@ class Selection:
         return all(checks)
 
 
-def select(records: Iterable[ImageRecord], selection: Selection) -> list[ImageRecord]:
-    """The records `selection` keeps, in the order it asks for."""
-    kept = [image for image in records if selection.keeps(image)]
-    if selection.order_by is not None:
-        key, descending = selection.order_by
-        kept.sort(key=lambda image: _sort_value(image, key), reverse=descending)
-    return kept
+    def ordered(self, items: list[T], image_of: Callable[[T], ImageRecord]) -> list[T]:
+        """`items` (records, actions) in the order asked for (`order_by`), or as they are."""
+        if self.order_by is None:
+            return items
+        key, descending = self.order_by
+        return sorted(items, key=lambda item: _sort_value(image_of(item), key), reverse=descending)
 
 
 def _sort_value(image: ImageRecord, key: str) -> tuple[int, str]:

@@ -41,3 +41,7 @@ class Settings:
     bwlimit: int | None = None
     #: Stop starting transfers once this many bytes have been copied; None for no limit.
     max_transfer: int | None = None
+    #: End a listing with an error past this many images (a listing that never ends); None: no bound.
+    max_images: int | None = None
+    #: Fail every image whose copy cannot be checked against a hash the source publishes.
+    require_verified: bool = False

@@ -11,6 +11,10 @@ from replicator.records import record_from_v2
 from replicator.settings import Settings
 from replicator.stores.dumpdir import DumpDirStore
 
+
+async def listed_records(store: DumpDirStore) -> list:
+    return [record async for record in store.walk()]
+
 IMAGE_ID = "0c43eaca-c2a8-4f79-8f2a-b265655883d3"
 RAW = {"id": IMAGE_ID, "status": "active", "name": "n", "size": 6, "checksum": None, "disk_format": "raw"}
 
@@ -30,7 +34,7 @@ async def test_written_image_is_listed_back_with_its_data(tmp_path: Path):
     image = record_from_v2(RAW)
     await store.create_image(image, {})
     await store.write_data(image, chunks(b"abc", b"def"))
-    (listed,) = await store.list_images()
+    (listed,) = await listed_records(store)
     assert listed.id == IMAGE_ID and listed.status == "active" and listed.attributes["name"] == "n"
     assert b"".join([c async for c in store.read_data(listed)]) == b"abcdef"
     assert b"".join([c async for c in store.read_data(listed, offset=4)]) == b"ef"
@@ -54,14 +58,14 @@ async def test_failed_stream_leaves_no_data_file_under_any_name(tmp_path: Path):
 
 async def test_record_without_data_file_lists_as_queued(tmp_path: Path):
     (tmp_path / IMAGE_ID).write_text(json.dumps(RAW))
-    (listed,) = await DumpDirStore(tmp_path, Settings(), create=False).list_images()
+    (listed,) = await listed_records(DumpDirStore(tmp_path, Settings(), create=False))
     assert listed.status == "queued" and listed.size == 6
 
 
 async def test_other_files_are_ignored(tmp_path: Path):
     (tmp_path / "README").write_text("not an image")
     (tmp_path / f"{IMAGE_ID}.img.part").write_bytes(b"partial")
-    assert await DumpDirStore(tmp_path, Settings(), create=False).list_images() == []
+    assert await listed_records(DumpDirStore(tmp_path, Settings(), create=False)) == []
 
 
 @pytest.mark.parametrize(
@@ -75,7 +79,7 @@ async def test_other_files_are_ignored(tmp_path: Path):
 async def test_bad_dump_files_are_refused_with_their_path(tmp_path: Path, content: str, message: str):
     (tmp_path / IMAGE_ID).write_text(content)
     with pytest.raises(RunError, match=message) as caught:
-        await DumpDirStore(tmp_path, Settings(), create=False).list_images()
+        await listed_records(DumpDirStore(tmp_path, Settings(), create=False))
     assert str(tmp_path / IMAGE_ID) in str(caught.value)
 
 

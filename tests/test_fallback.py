@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from replicator.engine.fallback import creation_fallback, update_fallback
+from replicator.engine.fallback import creation_fallbacks, update_fallbacks
 from replicator.errors import ImageError
 from replicator.settings import Settings
 from replicator.engine.actions import AttributeChange
@@ -13,7 +13,7 @@ BOTH = Settings(fallback_visibility="private", fallback_owner=True)
 
 
 def test_no_fallback_without_the_option():
-    assert creation_fallback({"visibility": "public"}, PUBLICIZE, Settings()) is None
+    assert creation_fallbacks({"visibility": "public"}, PUBLICIZE, Settings()) == []
 
 
 def test_other_errors_never_trigger_a_fallback():
@@ -21,23 +21,23 @@ def test_other_errors_never_trigger_a_fallback():
         ImageError("create image x: 400 Bad Request: visibility", status=400),
         ImageError("create image x: connection lost", retryable=True),
     ):
-        assert creation_fallback({"visibility": "public", "owner": "p2"}, error, BOTH) is None
+        assert creation_fallbacks({"visibility": "public", "owner": "p2"}, error, BOTH) == []
 
 
 def test_refused_visibility_is_replaced_and_the_rest_kept():
-    allowed, note = creation_fallback({"visibility": "public", "name": "n", "owner": "p2"}, PUBLICIZE, BOTH)
+    allowed, note = creation_fallbacks({"visibility": "public", "name": "n", "owner": "p2"}, PUBLICIZE, BOTH)[0]
     assert allowed == {"visibility": "private", "name": "n", "owner": "p2"}
     assert note == "created private: the target refused public"
 
 
 def test_refused_owner_is_left_to_the_target():
-    allowed, note = creation_fallback({"owner": "p2", "name": "n"}, OWNER, BOTH)
+    allowed, note = creation_fallbacks({"owner": "p2", "name": "n"}, OWNER, BOTH)[0]
     assert allowed == {"name": "n"}
     assert "refused owner p2" in note
 
 
 def test_refused_update_keeps_the_other_changes():
     changes = [AttributeChange("visibility", "private", "public"), AttributeChange("name", "a", "b")]
-    kept, note = update_fallback(changes, PUBLICIZE, BOTH)
+    kept, note = update_fallbacks(changes, PUBLICIZE, BOTH)[0]
     assert kept == [changes[1]]
     assert "visibility" in note

@@ -52,7 +52,7 @@ def test_bars_show_overall_bytes_counts_and_one_line_per_image_in_flight() -> No
     out = io.StringIO()
     bars = progress.ProgressBars(Console(file=out, force_terminal=True, color_system=None, width=120))
     with bars:
-        bars(RunPlanned(tuple(actions), *totals(actions)))
+        bars(RunPlanned(len(actions), *totals(actions)))
         bars(ImageStarted(by_name["big"]))
         bars(BytesCopied(by_name["big"].image.id, 2 * MiB))
         bars(ImageFinished(result(by_name["same"], "skipped", 0)))
@@ -73,7 +73,7 @@ def test_log_lines_carry_bytes_share_rate_eta_and_counts() -> None:
     actions, by_name = planned_run()
     out = io.StringIO()
     lines = progress.ProgressLines(out, interval=0.0)
-    lines(RunPlanned(tuple(actions), *totals(actions)))
+    lines(RunPlanned(len(actions), *totals(actions)))
     lines(BytesCopied(by_name["big"].image.id, MiB))
     lines(ImageFinished(result(by_name["small"], "failed", 0, "upload image: 403 Forbidden")))
     last = out.getvalue().splitlines()[-1]

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from replicator.records import ImageRecord
-from replicator.selection import Selection, parse_order, parse_shard, select, shard_of
+from replicator.selection import Selection, parse_order, parse_shard, shard_of
 
 
 def image(name: str, size: int | None = 100, status: str = "active", created_at: str = "2026-01-01T00:00:00Z",
@@ -24,6 +24,10 @@ IMAGES = [
     image("scratch", None, status="queued", created_at="2026-02-01T00:00:00Z"),
     image("ubuntu-test", 50, status="deactivated", tags=["test"], created_at="2026-04-01T00:00:00Z"),
 ]
+
+
+def select(records: list[ImageRecord], selection: Selection) -> list[ImageRecord]:
+    return selection.ordered([record for record in records if selection.keeps(record)], lambda record: record)
 
 
 def names(selection: Selection) -> list[str]:

@@ -11,10 +11,10 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from replicator.http import GlanceHttp
+from replicator.connect import transport_for
 from replicator.records import ImageRecord
 from replicator.settings import Settings
-from replicator.stores.glance_v2 import GlanceV2Store
+from replicator.stores.glance.v2 import GlanceV2Store
 
 DATA = b"x" * 100_000
 IMAGE = ImageRecord(id="0c43eaca-c2a8-4f79-8f2a-b265655883d3", status="active", attributes={}, size=len(DATA))
@@ -37,7 +37,7 @@ async def test_upload_request_is_sent_before_the_first_byte_of_data():
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     settings = Settings(upload_method="direct")
-    target = GlanceV2Store(GlanceHttp(f"http://127.0.0.1:{port}", settings), settings)
+    target = GlanceV2Store(transport_for(f"http://127.0.0.1:{port}", settings, True, None, None), settings)
 
     async def source() -> AsyncIterator[bytes]:
         # The source answers only once the target has the request: were the headers held back

@@ -49,6 +49,16 @@ class ActionKind(enum.StrEnum):
     SKIP = "skip"  # nothing to do (see `Action.identical`)
 
 
+class Category(enum.StrEnum):
+    """What `compare` calls an image: missing on the target, different, identical, or skipped
+    (the source image cannot be compared now: an upload under way there, or a dead image)."""
+
+    MISSING = "missing"
+    DIFFERENT = "different"
+    IDENTICAL = "identical"
+    SKIPPED = "skipped"
+
+
 @dataclass(frozen=True)
 class Action:
     """What to do for one source image, and why.
@@ -82,6 +92,15 @@ class Action:
         if self.has_work:
             return ActionKind.UPDATE
         return ActionKind.SKIP
+
+    @property
+    def category(self) -> Category:
+        """How `compare` counts this image."""
+        if self.create:
+            return Category.MISSING
+        if self.has_work or self.problem:
+            return Category.DIFFERENT
+        return Category.IDENTICAL if self.identical else Category.SKIPPED
 
     @property
     def has_work(self) -> bool:

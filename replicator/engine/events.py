@@ -1,18 +1,43 @@
-"""Progress events: the engine emits them and never prints; views and reports subscribe."""
+"""Progress events: the engine emits them and never prints; views and reports subscribe.
+
+The order of a run: `Listed` (now and then, per side, while both listings are walked) and
+`WorkFound` (per image that needs work, as the walk finds it; transfers start at once), then
+`RunPlanned` when the walk has ended (exact totals from then on); `ImageStarted`,
+`BytesCopied`, `ImageRetrying` and `ImageFinished` per image throughout.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Union
 
 from replicator.engine.actions import Action, ActionKind, Outcome
+from replicator.errors import ErrorKind
+
+
+@dataclass(frozen=True)
+class Listed:
+    """How far the walk has got on one side ("source" or "target"); `done` once its listing ended."""
+
+    side: str
+    images: int
+    done: bool = False
+
+
+@dataclass(frozen=True)
+class WorkFound:
+    """The walk found an image that needs work (or cannot be brought in line): totals grow."""
+
+    action: Action
 
 
 @dataclass(frozen=True)
 class RunPlanned:
-    """The plan is known: exact totals for progress and ETA."""
+    """The walk has ended: exact totals for progress and ETA. `images` is how many source images
+    the run took (its selection), `images_with_work` how many need work."""
 
-    actions: tuple[Action, ...]
+    images: int
     images_with_work: int
     bytes_to_copy: int
 
@@ -33,6 +58,8 @@ class ImageRetrying:
     image_id: str
     attempt: int
     error: str
+    #: What failed, for counting retries by cause.
+    kind: ErrorKind = ErrorKind.SERVER
 
 
 @dataclass(frozen=True)
@@ -50,6 +77,8 @@ class ImageResult:
     #: The transfer budget (`Settings.max_transfer`, bytes) whose exhaustion kept this image
     #: from starting; None when it was not held back.
     deferred_by_budget: int | None = None
+    #: For a copy of data: whether a hash of the source was checked (None when no data moved).
+    verified: bool | None = None
 
     @property
     def deferred(self) -> bool:
@@ -61,7 +90,7 @@ class ImageFinished:
     result: ImageResult
 
 
-Event = Union[RunPlanned, ImageStarted, BytesCopied, ImageRetrying, ImageFinished]
+Event = Union[Listed, WorkFound, RunPlanned, ImageStarted, BytesCopied, ImageRetrying, ImageFinished]
 EventSink = Callable[[Event], None]
 
 
@@ -79,16 +108,40 @@ def fan_out(*sinks: EventSink) -> EventSink:
     return emit
 
 
-class ResultCollector:
-    """Keeps every image's result as it finishes, so an interrupted run can still say what it did."""
+class RunTally:
+    """What a run did, summed as images finish: counts and bytes per (action, result), and the
+    failed results in full. Memory grows with the failures, never with the images listed, so
+    an interrupted run of a million images can still say what it did.
+    """
 
     def __init__(self) -> None:
-        self.results: list[ImageResult] = []
-        #: Whether the run got as far as a plan (a failure before it has nothing to sum up).
+        self.images: Counter[tuple[str, str]] = Counter()
+        self.volume: Counter[tuple[str, str]] = Counter()
+        self.failed: list[ImageResult] = []
+        self.deferred = 0
+        self.unverified = 0
+        #: Whether the walk reached its end (a failure before it has less to sum up).
         self.planned = False
+
+    def add(self, result: ImageResult) -> None:
+        key = (str(result.action), str(result.result))
+        self.images[key] += 1
+        self.volume[key] += result.bytes
+        if result.result == Outcome.FAILED:
+            self.failed.append(result)
+        self.deferred += result.deferred
+        self.unverified += result.verified is False and result.result == Outcome.OK
+
+    @property
+    def total_images(self) -> int:
+        return sum(self.images.values())
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self.volume.values())
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, ImageFinished):
-            self.results.append(event.result)
+            self.add(event.result)
         elif isinstance(event, RunPlanned):
             self.planned = True

@@ -3,59 +3,71 @@
 A target's credentials may not be allowed to make images public or community (Glance's
 `publicize_image` and `communitize_image` policies) or to give them another project's owner.
 By default such an image fails with Glance's reason; with `--fallback-visibility` or
-`--fallback-owner` the replicator retries without what was refused and says so in the result.
-Only a 403 that names the refused attribute triggers a fallback, never any other error.
+`--fallback-owner` the replicator tries again without what may have been refused, and says so
+in the result.
+
+Only a refusal (403) starts a fallback, never any other error. A 403 does not say, in any field,
+which attribute it refused (only its wording does, and that is Glance's to change), so the
+alternatives are tried in order, each giving up as little as possible: the visibility alone,
+the owner alone, then both. The first the target accepts is the one reported.
 """
 
 from __future__ import annotations
 
+from itertools import combinations
 from typing import Any, Sequence
 
-from replicator.errors import ImageError
-from replicator.settings import Settings
 from replicator.engine.actions import AttributeChange
+from replicator.errors import ErrorKind, ImageError
+from replicator.settings import Settings
 
-#: Words in Glance's 403 that say which attribute it refused.
-VISIBILITY_REFUSALS = ("publicize_image", "communitize_image", "visibility")
-OWNER_REFUSALS = ("owned by", "owner")
+#: Visibilities a target may refuse to a project (Glance's publicize/communitize policies).
+PRIVILEGED_VISIBILITIES = ("public", "community")
 
 
-def refused_keys(error: ImageError, settings: Settings) -> set[str]:
-    """The attributes a fallback lets us give up after this error; empty when none applies."""
-    if error.status != 403:
-        return set()
-    text = str(error).lower()
-    keys = set()
-    if settings.fallback_visibility and any(word in text for word in VISIBILITY_REFUSALS):
-        keys.add("visibility")
-    if settings.fallback_owner and any(word in text for word in OWNER_REFUSALS):
-        keys.add("owner")
+def _may_give_up(values: dict[str, Any], error: ImageError, settings: Settings) -> list[str]:
+    """The attributes a fallback may give up after `error`, in the order they are given up."""
+    if error.kind is not ErrorKind.FORBIDDEN:
+        return []
+    keys = []
+    if settings.fallback_visibility and values.get("visibility") in PRIVILEGED_VISIBILITIES:
+        keys.append("visibility")
+    if settings.fallback_owner and values.get("owner"):
+        keys.append("owner")
     return keys
 
 
-def creation_fallback(
+def _subsets(keys: list[str]) -> list[tuple[str, ...]]:
+    """Each non-empty subset of `keys`, smallest first: give up as little as possible."""
+    return [subset for size in range(1, len(keys) + 1) for subset in combinations(keys, size)]
+
+
+def creation_fallbacks(
     attributes: dict[str, Any], error: ImageError, settings: Settings
-) -> tuple[dict[str, Any], str] | None:
-    """(attributes to create with instead, a note for the result), or None to fail."""
-    refused = refused_keys(error, settings) & set(attributes)
-    if not refused:
-        return None
-    allowed = {k: v for k, v in attributes.items() if k not in refused}
-    notes = []
-    if "visibility" in refused:
-        allowed["visibility"] = settings.fallback_visibility
-        notes.append(f"created {settings.fallback_visibility}: the target refused {attributes['visibility']}")
-    if "owner" in refused:
-        notes.append(f"owned by the target's project: the target refused owner {attributes['owner']}")
-    return allowed, "; ".join(notes)
+) -> list[tuple[dict[str, Any], str]]:
+    """(attributes to create with instead, a note for the result), in the order to try them;
+    empty when no fallback applies."""
+    alternatives = []
+    for given_up in _subsets(_may_give_up(attributes, error, settings)):
+        allowed = {k: v for k, v in attributes.items() if k not in given_up}
+        notes = []
+        if "visibility" in given_up:
+            allowed["visibility"] = settings.fallback_visibility
+            notes.append(f"created {settings.fallback_visibility}: the target refused {attributes['visibility']}")
+        if "owner" in given_up:
+            notes.append(f"owned by the target's project: the target refused owner {attributes['owner']}")
+        alternatives.append((allowed, "; ".join(notes)))
+    return alternatives
 
 
-def update_fallback(
+def update_fallbacks(
     changes: Sequence[AttributeChange], error: ImageError, settings: Settings
-) -> tuple[list[AttributeChange], str] | None:
-    """(changes still to make, a note), or None to fail: the refused ones are left as they are."""
-    refused = refused_keys(error, settings) & {change.key for change in changes}
-    if not refused:
-        return None
-    kept = [change for change in changes if change.key not in refused]
-    return kept, f"kept the target's {' and '.join(sorted(refused))}: the target refused the source's"
+) -> list[tuple[list[AttributeChange], str]]:
+    """(changes still to make, a note), in the order to try them; empty when none applies: the
+    given-up attributes are left as the target has them."""
+    wanted = {change.key: change.new for change in changes}
+    alternatives = []
+    for given_up in _subsets(_may_give_up(wanted, error, settings)):
+        kept = [change for change in changes if change.key not in given_up]
+        alternatives.append((kept, f"kept the target's {' and '.join(sorted(given_up))}: the target refused the source's"))
+    return alternatives

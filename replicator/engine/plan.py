@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping, Sequence
 
-from replicator.records import MEMBERS, SETTABLE_BASE, TRANSIENT_STATUSES, ImageRecord
+from replicator.engine.verify import can_verify
+from replicator.records import MEMBERS, SETTABLE_BASE, TRANSIENT_STATUSES, ImageRecord, property_name_problem
 from replicator.settings import Settings
 from replicator.engine.actions import MISSING, Action, AttributeChange, MemberChange
 
@@ -17,12 +18,16 @@ DEAD_STATUSES = frozenset({"killed", "deleted", "pending_delete"})
 
 
 def plan(source: Iterable[ImageRecord], target: Iterable[ImageRecord], settings: Settings) -> list[Action]:
-    """One action per source image, in source order."""
+    """One action per source image, in source order (for whole listings in memory: tests, tools)."""
     existing = {record.id: record for record in target}
-    return [_decide(image, existing.get(image.id), settings) for image in source]
+    return [decide(image, existing.get(image.id), settings) for image in source]
 
 
-def _decide(image: ImageRecord, current: ImageRecord | None, settings: Settings) -> Action:
+def decide(image: ImageRecord, current: ImageRecord | None, settings: Settings) -> Action:
+    """What to do for the source `image`, given its copy `current` on the target (None: absent)."""
+    refused = _refusal(image, current, settings)
+    if refused:
+        return Action(image, current, problem=True, reason=refused)
     if image.status in TRANSIENT_STATUSES:
         return Action(image, current, reason=f"source image is {image.status} (an upload is under way there); rerun later")
     if image.status in DEAD_STATUSES:
@@ -55,6 +60,25 @@ def _decide(image: ImageRecord, current: ImageRecord | None, settings: Settings)
     if status:
         reason = f"status differs ({image.status} on source)"
     return Action(image, current, set_status=status, reason=reason, identical=same and not status, **update)
+
+
+def _refusal(image: ImageRecord, current: ImageRecord | None, settings: Settings) -> str | None:
+    """Why this image must not be touched at all, or None.
+
+    A property name that a server could read as another attribute (`"visibility "` is patched
+    as `visibility` by Glance) is refused on either side, before any request is built from it.
+    """
+    if image.problem:
+        return image.problem
+    for record, side in ((image, "source"), (current, "target")):
+        for key in record.attributes if record is not None else ():
+            problem = property_name_problem(key)
+            if problem:
+                return f"{problem} on the {side}: refused, a server could read it as another attribute"
+    if (settings.require_verified and image.has_readable_data and not settings.metaonly
+            and (current is None or current.status == "queued") and not can_verify(image)):
+        return "its copy could not be verified: the source publishes no hash this tool can compute"
+    return None
 
 
 def _member_changes(image: ImageRecord, current: ImageRecord | None, settings: Settings) -> tuple[MemberChange, ...]:

@@ -1,50 +1,184 @@
-"""The five commands as one engine: list both stores, plan, and (for copies) execute."""
+"""The five commands as one engine: walk both stores side by side, plan each pair, execute.
+
+`size` walks one store; `compare` walks two and keeps only the differences; `livecopy`, `dump`
+and `load` walk two and hand each image that needs work to the transfer as soon as it is
+planned, so copying starts with the first page of the listings. Memory grows with the work
+found, never with the images listed (`--order-by` needs the whole work list, and holds that).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import AsyncIterator
 
-from replicator.engine.events import EventSink, ImageResult, RunPlanned, ignore
-from replicator.engine.actions import Action
-from replicator.engine.plan import plan, totals
+from replicator.engine.actions import Action, Category
+from replicator.engine.events import EventSink, Listed, RunPlanned, WorkFound, ignore
+from replicator.engine.march import Pair, march
+from replicator.engine.plan import decide
 from replicator.engine.transfer import Transfer
-from replicator.records import ImageRecord
-from replicator.selection import select
+from replicator.records import MEMBERS, ImageRecord
 from replicator.settings import Settings
 from replicator.stores.base import ImageStore
+
+#: Member lookups in flight while walking (small GETs, one per image that may be shared).
+LOOKUPS = 32
 
 
 @dataclass(frozen=True)
 class Inventory:
-    """What `size` reports: the active images and the bytes a dump would take."""
+    """What `size` reports: the active images and the bytes a dump would take, and every image
+    the selection took, whatever its status."""
 
     images: int
     bytes: int
+    listed: int = 0
 
 
-def inventory(records: list[ImageRecord]) -> Inventory:
-    active = [r for r in records if r.status == "active"]
-    return Inventory(images=len(active), bytes=sum(r.size or 0 for r in active))
+@dataclass
+class Walked:
+    """What a walk saw besides the actions: how many source images the selection took, and
+    which of the ids the user asked for the source does not have."""
+
+    listed: int = 0
+    seen_ids: set[str] = field(default_factory=set)
+    wanted_ids: frozenset[str] = frozenset()
+
+    @property
+    def missing_ids(self) -> list[str]:
+        return sorted(self.wanted_ids - self.seen_ids)
 
 
-async def measure(source: ImageStore) -> Inventory:
-    return inventory(await source.list_images())
+@dataclass
+class Comparison:
+    """What `compare` and `--dry-run` report: the images with a difference (every image, when
+    asked for all), counts per category, and the walk."""
+
+    actions: list[Action]
+    counts: Counter[Category]
+    walked: Walked
+
+    @property
+    def differences(self) -> list[Action]:
+        return [action for action in self.actions if action.has_work or action.problem]
 
 
-async def compare(source: ImageStore, target: ImageStore, settings: Settings) -> list[Action]:
+async def measure(source: ImageStore, settings: Settings) -> Inventory:
+    active = size = listed = 0
+    async for record in source.walk():
+        if not settings.selection.keeps(record):
+            continue
+        listed += 1
+        if record.status == "active":
+            active += 1
+            size += record.size or 0
+    return Inventory(images=active, bytes=size, listed=listed)
+
+
+async def compare(
+    source: ImageStore, target: ImageStore, settings: Settings, *, every: bool = False, emit: EventSink = ignore
+) -> Comparison:
     """The plan a copy would follow, for reporting: what is missing and what differs."""
-    source_records, target_records = await asyncio.gather(source.list_images(), target.list_images())
-    # Compared as the target would hold them: what it cannot express is neither copied nor a difference.
-    wanted = [target.as_held(record) for record in select(source_records, settings.selection)]
-    return plan(wanted, target_records, settings)
+    walked = Walked(wanted_ids=settings.selection.ids)
+    kept: list[Action] = []
+    counts: Counter[Category] = Counter()
+    async for action in planned(source, target, settings, walked, emit):
+        counts[action.category] += 1
+        if every or action.has_work or action.problem:
+            kept.append(action)
+    return Comparison(settings.selection.ordered(kept, _image), counts, walked)
 
 
-async def replicate(
-    source: ImageStore, target: ImageStore, settings: Settings, emit: EventSink = ignore
-) -> list[ImageResult]:
-    """Bring `target` in line with `source`: create, upload and update what the plan says."""
-    actions = await compare(source, target, settings)
-    images, size = totals(actions)
-    emit(RunPlanned(tuple(actions), images, size))
-    return await Transfer(source, target, settings, emit).run(actions)
+async def replicate(source: ImageStore, target: ImageStore, settings: Settings, emit: EventSink = ignore) -> Walked:
+    """Bring `target` in line with `source`: create, upload and update what the plan says, each
+    image as soon as the walk has planned it."""
+    walked = Walked(wanted_ids=settings.selection.ids)
+    transfer = Transfer(source, target, settings, emit)
+
+    async def work() -> AsyncIterator[Action]:
+        images = with_work = size = 0
+        held: list[Action] = []  # only with --order-by, which needs the whole work list
+        async for action in planned(source, target, settings, walked, emit):
+            images += 1
+            if not (action.has_work or action.problem):
+                transfer.finish_without_work(action)
+                continue
+            with_work += 1
+            size += action.bytes_to_copy
+            emit(WorkFound(action))
+            if settings.selection.order_by is None:
+                yield action
+            else:
+                held.append(action)
+        emit(RunPlanned(images, with_work, size))
+        for action in settings.selection.ordered(held, _image):
+            yield action
+
+    await transfer.run(work())
+    return walked
+
+
+async def planned(
+    source: ImageStore, target: ImageStore, settings: Settings, walked: Walked, emit: EventSink = ignore
+) -> AsyncIterator[Action]:
+    """One action per selected source image, as the walk of both listings passes it.
+
+    Members are looked up (where a store must ask) for the planned pairs only, up to `LOOKUPS`
+    at a time; the actions come out in the order their lookups end.
+    """
+    selection = settings.selection
+    with_members = MEMBERS not in settings.dont_replicate
+
+    def listed(side: str, images: int, done: bool) -> None:
+        emit(Listed(side, images, done))
+
+    async def plan_pair(pair: Pair) -> Action:
+        image, current = await asyncio.gather(_members(source, pair.source), _members(target, pair.target))
+        assert image is not None
+        return decide(target.as_held(image), current, settings)
+
+    def known(pair: Pair) -> Pair | None:
+        """The pair with members filled in when no store needs to ask; None when one does."""
+        if not with_members:
+            return pair
+        image = source.known_members(pair.source) if pair.source is not None else None
+        current = target.known_members(pair.target) if pair.target is not None else None
+        if image is None or (pair.target is not None and current is None):
+            return None
+        return Pair(image, current)
+
+    lookups: set[asyncio.Task[Action]] = set()
+    try:
+        async for pair in march(source.walk(), target.walk(), listed):
+            if pair.source is None or not selection.keeps(pair.source):
+                continue
+            walked.listed += 1
+            if pair.source.id in walked.wanted_ids:
+                walked.seen_ids.add(pair.source.id)
+            ready = known(pair)
+            if ready is not None:
+                yield decide(target.as_held(ready.source), ready.target, settings)  # type: ignore[arg-type]
+                continue
+            if len(lookups) >= LOOKUPS:
+                finished, lookups = await asyncio.wait(lookups, return_when=asyncio.FIRST_COMPLETED)
+                for task in finished:
+                    yield task.result()
+            lookups.add(asyncio.create_task(plan_pair(pair)))
+        while lookups:
+            finished, lookups = await asyncio.wait(lookups, return_when=asyncio.FIRST_COMPLETED)
+            for task in finished:
+                yield task.result()
+    finally:
+        for task in lookups:
+            task.cancel()
+
+
+async def _members(store: ImageStore, record: ImageRecord | None) -> ImageRecord | None:
+    if record is None:
+        return None
+    return store.known_members(record) or await store.with_members(record)
+
+
+def _image(action: Action) -> ImageRecord:
+    return action.image

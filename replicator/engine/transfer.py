@@ -10,18 +10,18 @@ from __future__ import annotations
 import asyncio
 import time
 from contextlib import asynccontextmanager
-from typing import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Iterator, TypeVar
+from typing import AsyncGenerator, AsyncIterator, Awaitable, Callable, TypeVar
 
 from replicator.engine.bandwidth import BandwidthLimit
 from replicator.engine.events import (
     BytesCopied, EventSink, ImageFinished, ImageResult, ImageRetrying, ImageStarted,
 )
-from replicator.engine.fallback import creation_fallback, update_fallback
-from replicator.engine.actions import Action, Outcome
+from replicator.engine.fallback import creation_fallbacks, update_fallbacks
+from replicator.engine.actions import Action, AttributeChange, Outcome
 from replicator.engine.plan import creation_attributes
 from replicator.engine.reopen import reopening_stream
-from replicator.engine.verify import StreamVerifier
-from replicator.errors import ImageError
+from replicator.engine.verify import StreamVerifier, check_held
+from replicator.errors import ErrorKind, ImageError, VerificationError
 from replicator.retry import with_retries
 from replicator.settings import Settings
 from replicator.stores.base import ImageStore
@@ -41,30 +41,45 @@ class Transfer:
         #: Bytes copied so far by this run, for the transfer budget.
         self.copied = 0
 
-    async def run(self, actions: Iterable[Action]) -> list[ImageResult]:
-        """Execute every action; results come back in the order the actions finished."""
-        planned = list(actions)
-        pending: Iterator[Action] = iter(planned)
-        results: list[ImageResult] = []
+    async def run(self, actions: AsyncIterator[Action]) -> None:
+        """Execute every action as it comes (the walk is still listing while the first ones run);
+        each image's result is emitted as `ImageFinished` when it ends."""
+        queue: asyncio.Queue[Action | None] = asyncio.Queue()
+        workers = max(1, self._settings.concurrency)
+        counts = {"queued": 0, "finished": 0}
+
+        async def feed() -> None:
+            async for action in actions:
+                counts["queued"] += 1
+                queue.put_nowait(action)  # unbounded: the work list is what a run may hold
+            for _ in range(workers):
+                queue.put_nowait(None)
 
         async def worker() -> None:
-            for action in pending:
+            while (action := await queue.get()) is not None:
                 result = await self._execute(action)
-                results.append(result)
+                counts["finished"] += 1
                 self._emit(ImageFinished(result))
 
-        # A RunError (a token that cannot be renewed) ends the run: the other workers are
-        # cancelled, their uploads cut, and the error is raised as itself.
+        # A RunError (a listing that breaks, a token that cannot be renewed) ends the run: the
+        # workers are cancelled, their uploads cut, and the error is raised as itself.
         try:
             async with asyncio.TaskGroup() as group:
-                for _ in range(max(1, self._settings.concurrency)):
+                group.create_task(feed())
+                for _ in range(workers):
                     group.create_task(worker())
         except ExceptionGroup as stopped:
             raise stopped.exceptions[0] from None
-        if len(results) != len(planned):
+        if counts["finished"] != counts["queued"]:
             # A worker ended without an error (a stray CancelledError): never lose images silently.
-            raise RuntimeError(f"{len(planned) - len(results)} images were neither done nor reported")
-        return results
+            raise RuntimeError(f"{counts['queued'] - counts['finished']} images were neither done nor reported")
+
+    def finish_without_work(self, action: Action) -> None:
+        """Report an image the plan found nothing to do for (identical, or not copyable now)."""
+        self._emit(ImageFinished(ImageResult(
+            image_id=action.image.id, name=action.image.name, action=action.kind, result=Outcome.SKIPPED,
+            bytes=0, seconds=0.0, reason=action.reason,
+        )))
 
     async def _execute(self, action: Action) -> ImageResult:
         image = action.image
@@ -72,11 +87,13 @@ class Transfer:
         copied = 0
         notes: list[str] = []  # what was done differently from the source (fallbacks)
 
+        verified: list[bool] = []  # set once data was copied and checked
+
         def finish(result: Outcome, error: str | None = None, budget: int | None = None) -> ImageResult:
             return ImageResult(
                 image_id=image.id, name=image.name, action=action.kind, result=result, bytes=copied,
                 seconds=round(time.monotonic() - started, 3), reason="; ".join([action.reason, *notes]).strip("; "),
-                error=error, deferred_by_budget=budget,
+                error=error, deferred_by_budget=budget, verified=verified[0] if verified else None,
             )
 
         if action.problem:
@@ -92,7 +109,8 @@ class Transfer:
             if action.changes:
                 await self._retrying(action, lambda: self._update(action, notes))
             if action.upload:
-                copied = await self._retrying(action, lambda: self._copy_data(action))
+                copied, checked = await self._retrying(action, lambda: self._copy_data(action))
+                verified.append(await self._read_back(action, checked))
             if action.member_changes:
                 await self._retrying(action, lambda: self._target.apply_members(image, action.member_changes))
             if action.set_status:
@@ -107,28 +125,45 @@ class Transfer:
         try:
             await self._target.create_image(action.image, attributes)
         except ImageError as exc:
-            fallback = creation_fallback(attributes, exc, self._settings)
-            if fallback is None:
-                raise
-            allowed, note = fallback
-            await self._target.create_image(action.image, allowed)
-            notes.append(note)
+            await _first_accepted(
+                creation_fallbacks(attributes, exc, self._settings), exc, notes,
+                lambda allowed: self._target.create_image(action.image, allowed),
+            )
 
     async def _update(self, action: Action, notes: list[str]) -> None:
         image, current = action.image, action.current or action.image
         try:
             await self._target.update_metadata(image, current, action.changes)
         except ImageError as exc:
-            fallback = update_fallback(action.changes, exc, self._settings)
-            if fallback is None:
-                raise
-            kept, note = fallback
-            if kept:
-                await self._target.update_metadata(image, current, kept)
-            notes.append(note)
 
-    async def _copy_data(self, action: Action) -> int:
-        """Stream the whole image into the target once.
+            async def update(kept: list[AttributeChange]) -> None:
+                if kept:
+                    await self._target.update_metadata(image, current, kept)
+
+            await _first_accepted(update_fallbacks(action.changes, exc, self._settings), exc, notes, update)
+
+    async def _read_back(self, action: Action, checked_in_flight: bool) -> bool:
+        """Whether the copy is verified, after asking the target what it now holds.
+
+        A target that holds no data, another size or other hashes fails the image, and its copy
+        is deactivated (never deleted: Glance never gives an id back), so nothing uses it.
+        """
+        image = action.image
+        held = await self._retrying(action, lambda: self._target.stat(image))
+        try:
+            confirmed = check_held(image, held)
+        except VerificationError as exc:
+            if held is not None and held.status == "active":
+                try:
+                    await self._target.set_status(image, "deactivated")
+                except ImageError as failure:
+                    raise exc.again(f"{exc}; deactivating the target copy failed too: {failure}") from None
+                raise exc.again(f"{exc}; the target copy was deactivated") from None
+            raise
+        return checked_in_flight or confirmed
+
+    async def _copy_data(self, action: Action) -> tuple[int, bool]:
+        """Stream the whole image into the target once: (bytes, whether a hash was checked in flight).
 
         A cut on the source side resumes where it stopped (`reopening_stream`); a failure on the
         target side fails this attempt, and the retry uploads from the first byte again, since
@@ -145,7 +180,7 @@ class Transfer:
         async with _closing(source) as chunks:
             paced = self._limit.limited(chunks) if self._limit else chunks
             await self._target.write_data(image, verifier.verified(paced, on_bytes))
-        return verifier.bytes
+        return verifier.bytes, verifier.checked is not None
 
     def _budget_spent(self) -> bool:
         """Whether the transfer budget is spent: no new transfer starts, those under way finish."""
@@ -154,12 +189,30 @@ class Transfer:
 
     def _on_retry(self, action: Action) -> Callable[[int, ImageError], None]:
         def on_retry(attempt: int, error: ImageError) -> None:
-            self._emit(ImageRetrying(action.image.id, attempt, str(error)))
+            self._emit(ImageRetrying(action.image.id, attempt, str(error), error.kind))
 
         return on_retry
 
     async def _retrying(self, action: Action, step: Callable[[], Awaitable[T]]) -> T:
         return await with_retries(step, self._settings.retries, self._on_retry(action))
+
+
+async def _first_accepted(
+    alternatives: list[tuple[T, str]], refusal: ImageError, notes: list[str],
+    attempt: Callable[[T], Awaitable[None]],
+) -> None:
+    """Try each fallback in turn until the target accepts one (its note joins the result); when
+    none applies or the target refuses them all, the first refusal is the image's error."""
+    for alternative, note in alternatives:
+        try:
+            await attempt(alternative)
+        except ImageError as exc:
+            if exc.kind is ErrorKind.FORBIDDEN:
+                continue
+            raise
+        notes.append(note)
+        return
+    raise refusal
 
 
 @asynccontextmanager

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any, AsyncIterator, Protocol, Sequence
 
 from replicator.engine.actions import AttributeChange, MemberChange
-
 from replicator.records import ImageRecord
+
 
 class ImageStore(Protocol):
     """A place images live: listed, read, created, written and updated by id."""
@@ -18,8 +18,20 @@ class ImageStore(Protocol):
     #: Shown in messages: "Glance at http://host:9292", "dump directory /srv/dump".
     description: str
 
-    async def list_images(self) -> list[ImageRecord]:
-        """Every image this store holds, in full (the plan needs exact totals)."""
+    def walk(self) -> AsyncIterator[ImageRecord]:
+        """Every image this store holds, in ascending `records.id_order`, one at a time.
+
+        The engine walks a source and a target side by side in this order (rclone's march), so
+        it never holds a whole listing: a store streams its records page by page.
+        """
+
+    def known_members(self, image: ImageRecord) -> ImageRecord | None:
+        """`image` with its members when they are known without asking (it cannot have any, or
+        its record carries them); None when `with_members` must ask the server."""
+
+    async def with_members(self, image: ImageRecord) -> ImageRecord:
+        """`image` with its members (`ImageRecord.members`), asking the server: the engine asks
+        only for the images it plans, with bounded parallelism."""
 
     def as_held(self, image: ImageRecord) -> ImageRecord:
         """`image` with its attributes as a copy in this store would read back.
@@ -41,6 +53,10 @@ class ImageStore(Protocol):
         If `chunks` raises, the write must be abandoned so that no partial or unverified data
         ever becomes a usable image (Glance: the upload is cut; a dump: the file is not renamed).
         """
+
+    async def stat(self, image: ImageRecord) -> ImageRecord | None:
+        """The stored copy of `image` as the store describes it now (None if there is none):
+        read back after every upload, so success is what the target holds, not what it said."""
 
     async def update_metadata(
         self, image: ImageRecord, current: ImageRecord, changes: Sequence[AttributeChange]

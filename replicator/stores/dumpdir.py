@@ -3,17 +3,26 @@
 Both shapes of record are read: ours (the v2 record as Glance returned it) and the old tool's
 (v1, with nested `properties`). We write v2 records.
 
-Safety rules, because a dump is often the only copy of an image:
+Safety rules, because a dump is often the only copy of an image, and a directory is a place
+where somebody else may have left something:
 - data is written to `<id>.img.part` and renamed to `<id>.img` only once the stream has been
   verified, so a final name always holds complete, verified data and a rerun can trust it;
 - records are written to a temporary name and renamed, so a record is never half written;
-- everything is created readable by its owner only (dumps may hold private images).
+- every file is created new (`O_EXCL`) and never through a symlink (`O_NOFOLLOW`), and read
+  without following one: nothing is written or read outside DIR, whatever was planted in it;
+- everything is created readable by its owner only (dumps may hold private images), and a
+  DIR that other users can write to is refused: they could swap what we write or read;
+- a record is parsed with bounds on size and depth, like any answer from a server.
+
+All file I/O runs off the event loop, through aiofiles, so a slow disk never stalls transfers.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, AsyncIterator, Sequence
@@ -21,15 +30,37 @@ from typing import Any, AsyncIterator, Sequence
 import aiofiles
 import aiofiles.os
 
-from replicator.errors import ImageError, RunError
-from replicator.records import MEMBERS, ImageRecord, is_image_id, is_v1_record, record_from_dump
-from replicator.settings import Settings
 from replicator.engine.actions import AttributeChange, MemberChange
+from replicator.errors import ErrorKind, ImageError, RunError
+from replicator.records import MEMBERS, ImageRecord, id_order, is_image_id, record_from_v2
+from replicator.settings import Settings
+from replicator.stores.glance.v1 import is_v1_record, record_from_v1
+from replicator.untrusted import UntrustedJsonError, load_json
 
 DATA_SUFFIX = ".img"
 PARTIAL_SUFFIX = ".img.part"
 FILE_MODE = 0o600
 DIR_MODE = 0o700
+#: `lstat` off the loop (aiofiles wraps `stat` only): a symlink is never taken for the file.
+_lstat = aiofiles.os.wrap(os.lstat)
+_fsync = aiofiles.os.wrap(os.fsync)
+#: Permission bits that let other users change what a directory holds.
+_OTHERS_WRITE = stat.S_IWGRP | stat.S_IWOTH
+
+
+def _create_new(path: str | os.PathLike[str], flags: int) -> int:
+    """An `opener` for `open`: a new file, owner-only, never through a symlink."""
+    return os.open(path, flags | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
+
+
+def _no_follow(path: str | os.PathLike[str], flags: int) -> int:
+    """An `opener` for reading a file that must not be a symlink to somewhere else."""
+    return os.open(path, flags | os.O_NOFOLLOW)
+
+
+def record_from_dump(raw: dict[str, Any]) -> ImageRecord:
+    """A dumped record in either shape: ours (v2) or the old tool's (v1)."""
+    return record_from_v1(raw) if is_v1_record(raw) else record_from_v2(raw)
 
 
 class DumpDirStore:
@@ -50,6 +81,11 @@ class DumpDirStore:
                 raise RunError(f"cannot create dump directory {path}: {exc.strerror}") from None
         if not path.is_dir():
             raise RunError(f"dump directory {path} does not exist or is not a directory")
+        mode = path.stat().st_mode
+        if mode & _OTHERS_WRITE and not mode & stat.S_ISVTX:
+            raise RunError(f"dump directory {path} can be written by other users (mode {stat.S_IMODE(mode):o}): "
+                           "they could replace what is written or read there; use a directory only you can write",
+                           kind=ErrorKind.UNSAFE)
 
     def record_path(self, image_id: str) -> Path:
         return self._path / image_id
@@ -57,26 +93,41 @@ class DumpDirStore:
     def data_path(self, image_id: str) -> Path:
         return self._path / (image_id + DATA_SUFFIX)
 
-    async def list_images(self) -> list[ImageRecord]:
-        records = []
-        if self._for_writing and not self._path.exists():
-            return records
+    def holds_dump(self) -> bool:
+        """Whether the directory holds at least one image record (a `load` of anything else is a
+        mistake worth stopping for)."""
         try:
-            names = sorted(os.listdir(self._path))
+            return any(is_image_id(name) for name in os.listdir(self._path))
+        except OSError:
+            return False
+
+    async def walk(self) -> AsyncIterator[ImageRecord]:
+        """Every record, in id order (the order a Glance lists them in)."""
+        if self._for_writing and not self._path.exists():
+            return
+        try:
+            names = await aiofiles.os.listdir(self._path)
         except OSError as exc:
             raise RunError(f"cannot read {self.description}: {exc.strerror}") from None
-        for name in names:
-            if is_image_id(name) and (self._path / name).is_file():
-                records.append(self._load_record(name))
-        return records
+        for name in sorted((name for name in names if is_image_id(name)), key=id_order):
+            record = await self._load_record(name)
+            if record is not None:
+                yield record
 
-    def _load_record(self, name: str) -> ImageRecord:
+    async def _load_record(self, name: str) -> ImageRecord | None:
         path = self._path / name
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
+            async with aiofiles.open(path, "rb", opener=_no_follow) as stream:
+                if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+                    return None
+                text = await stream.read()
         except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.EISDIR):
+                return None  # a symlink or a directory under an id's name is not a record of ours
             raise RunError(f"cannot read dump file {path}: {exc.strerror}") from None
-        except ValueError as exc:
+        try:
+            raw = load_json(text)
+        except UntrustedJsonError as exc:
             raise RunError(f"dump file {path} is not valid JSON: {exc}") from None
         if not isinstance(raw, dict):
             raise RunError(f"dump file {path} does not hold an image record (a JSON object)")
@@ -84,47 +135,78 @@ class DumpDirStore:
             raise RunError(f"dump file {path} holds image id {raw.get('id')!r}, not the id in its name")
         try:
             record = record_from_dump(raw)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, AttributeError) as exc:
             raise RunError(f"dump file {path} holds a bad image record: {exc}") from None
-        # A record says what the image was; whether this dump holds its data is the .img file.
-        # A rerun of `dump` writes again a data file of the wrong size (changed by hand: ours
-        # are renamed into place only when complete); `load` lets verification report it.
-        if record.has_readable_data and not self._holds_data(name, record.size):
-            record = replace(record, status="queued")
-        return record
+        return await self._with_data_state(record)
 
-    def _holds_data(self, image_id: str, size: int | None) -> bool:
-        path = self.data_path(image_id)
-        if not path.is_file():
-            return False
-        return not self._for_writing or size is None or path.stat().st_size == size
+    async def _with_data_state(self, record: ImageRecord) -> ImageRecord:
+        """A record says what the image was; whether this dump holds its data is the .img file.
+
+        Dumping into it, a missing or wrong-sized file means "data missing here" (queued), so
+        the rerun writes it again (ours are renamed into place only when complete). Loading
+        from it, a missing file is a problem of that image: it must not become an empty image
+        on the target (`load` lets verification report a file of the wrong size).
+        """
+        if not record.has_readable_data:
+            return record
+        size = await self._data_size(record.id)
+        if size is not None and (not self._for_writing or record.size is None or size == record.size):
+            return record
+        queued = replace(record, status="queued")
+        if self._for_writing:
+            return queued
+        partial = await aiofiles.os.path.exists(self._path / (record.id + PARTIAL_SUFFIX))
+        missing = f"the dump holds no data for this {record.status} image ({record.id}{DATA_SUFFIX} is missing"
+        missing += f"; only {record.id}{PARTIAL_SUFFIX} is there, from a dump cut short)" if partial else ")"
+        return replace(queued, problem=missing)
+
+    async def _data_size(self, image_id: str) -> int | None:
+        try:
+            info = await _lstat(self.data_path(image_id))
+        except FileNotFoundError:
+            return None
+        return info.st_size if stat.S_ISREG(info.st_mode) else None
+
+    def known_members(self, image: ImageRecord) -> ImageRecord | None:
+        return image  # a dump keeps members beside the record (None for the old tool's records)
+
+    async def with_members(self, image: ImageRecord) -> ImageRecord:
+        return image
 
     async def read_data(self, image: ImageRecord, offset: int = 0) -> AsyncIterator[bytes]:
         path = self.data_path(image.id)
         try:
-            async with aiofiles.open(path, "rb") as stream:
+            async with aiofiles.open(path, "rb", opener=_no_follow) as stream:
                 if offset:
                     await stream.seek(offset)
                 while chunk := await stream.read(self._settings.chunk_size):
                     yield chunk
         except OSError as exc:
-            raise ImageError(f"cannot read {path}: {exc.strerror}") from None
+            reason = "it is a symlink, which a dump never holds" if exc.errno == errno.ELOOP else exc.strerror
+            raise ImageError(f"cannot read {path}: {reason}", kind=ErrorKind.INPUT) from None
+
+    async def stat(self, image: ImageRecord) -> ImageRecord | None:
+        """The dumped copy as the disk has it: its size (its hashes were checked in flight)."""
+        size = await self._data_size(image.id)
+        if size is None:
+            return None
+        return replace(image, size=size, checksum=None, hash_algo=None, hash_value=None)
 
     async def create_image(self, image: ImageRecord, attributes: dict[str, Any]) -> None:
-        self._write_record(image)
+        await self._write_record(image)
 
     async def update_metadata(
         self, image: ImageRecord, current: ImageRecord, changes: Sequence[AttributeChange]
     ) -> None:
-        self._write_record(image)
+        await self._write_record(image)
 
     async def apply_members(self, image: ImageRecord, changes: Sequence[MemberChange]) -> None:
-        self._write_record(image)
+        await self._write_record(image)
 
     async def set_status(self, image: ImageRecord, status: str) -> None:
-        self._write_record(image)
+        await self._write_record(image)
 
-    def _write_record(self, image: ImageRecord) -> None:
+    async def _write_record(self, image: ImageRecord) -> None:
         """Write the source's whole record: a dump keeps what the source said, sizes and hashes too.
 
         The image's members go beside it under `members`, in Glance's own member format; not
@@ -132,36 +214,38 @@ class DumpDirStore:
         sends every key as a header).
         """
         path = self.record_path(image.id)
-        temporary = path.with_name(f".{image.id}.tmp")
         record = dict(image.raw)
         if image.members is not None and not is_v1_record(record):
             record[MEMBERS] = [{"member_id": member, "status": status} for member, status in image.members]
-        text = json.dumps(record, indent=2, sort_keys=True, default=str)
-        try:
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-            with os.fdopen(fd, "w", encoding="utf-8") as stream:
-                stream.write(text)
-            os.replace(temporary, path)
-        except OSError as exc:
-            _remove_quietly(temporary)
-            raise ImageError(f"cannot write {path}: {exc.strerror}") from None
+        text = json.dumps(record, indent=2, sort_keys=True, default=str).encode()
+
+        async def write(stream: Any) -> None:
+            await stream.write(text)
+
+        await self._write_new(path, path.with_name(f".{image.id}.tmp"), write)
 
     async def write_data(self, image: ImageRecord, chunks: AsyncIterator[bytes]) -> None:
-        final = self.data_path(image.id)
-        partial = self._path / (image.id + PARTIAL_SUFFIX)
+        async def write(stream: Any) -> None:
+            async for chunk in chunks:
+                await stream.write(chunk)
+
+        await self._write_new(self.data_path(image.id), self._path / (image.id + PARTIAL_SUFFIX), write)
+
+    async def _write_new(self, final: Path, temporary: Path, write: Any) -> None:
+        """Write a file under `temporary` (created new, never through a symlink), flush it to disk,
+        and rename it to `final`; whatever fails, no temporary file is left behind."""
         try:
-            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-            async with aiofiles.open(fd, "wb") as stream:
-                async for chunk in chunks:
-                    await stream.write(chunk)
+            await _remove_quietly(temporary)  # left by a run that was killed: never followed
+            async with aiofiles.open(temporary, "wb", opener=_create_new) as stream:
+                await write(stream)
                 await stream.flush()
-                await aiofiles.os.wrap(os.fsync)(fd)
-            os.replace(partial, final)
+                await _fsync(stream.fileno())
+            await aiofiles.os.replace(temporary, final)
         except OSError as exc:
-            _remove_quietly(partial)
-            raise ImageError(f"cannot write {final}: {exc.strerror}") from None
+            await _remove_quietly(temporary)
+            raise ImageError(f"cannot write {final}: {exc.strerror}", kind=ErrorKind.INPUT) from None
         except BaseException:
-            _remove_quietly(partial)
+            await _remove_quietly(temporary)
             raise
 
     def as_held(self, image: ImageRecord) -> ImageRecord:
@@ -178,8 +262,8 @@ class DumpDirStore:
         return None
 
 
-def _remove_quietly(path: Path) -> None:
+async def _remove_quietly(path: Path) -> None:
     try:
-        os.unlink(path)
+        await aiofiles.os.unlink(path)
     except FileNotFoundError:
         pass

@@ -1,0 +1,224 @@
+"""A Glance reached through the v2 API, the one every Glance serves since 2018.
+
+What is particular to v2: the listing's `next` links and its two passes (hidden images appear
+only in a listing that asks for them), records and their JSON-patch updates, member statuses,
+deactivation, and the two ways to send data (`PUT .../file`, or stage and import).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from typing import Any, AsyncIterator, Mapping, Sequence
+
+from replicator.engine.actions import MISSING, AttributeChange, MemberChange
+from replicator.errors import ErrorKind, ImageError, VerificationError
+from replicator.records import ImageRecord, members_from, record_from_v2
+from replicator.settings import Settings
+from replicator.stores.glance.core import PAGE_LIMIT, GlanceCore, merge_by_id
+from replicator.transport import ApiPath, Transport, api_path
+
+JSON_PATCH = "application/openstack-images-v2.1-json-patch"
+
+
+def import_wait_seconds(size: int | None) -> float:
+    """How long an import may take once Glance has the staged data: a minute, plus time to copy
+    the data into its store at a slow 10 MiB/s."""
+    return 60.0 + (size or 0) / (10 * 2**20)
+
+
+def listing_path(hidden: bool) -> ApiPath:
+    """Every image the credentials can see (all visibilities, shares in any state), by id."""
+    query = {"limit": str(PAGE_LIMIT), "sort_key": "id", "sort_dir": "asc",
+             "visibility": "all", "member_status": "all"}
+    if hidden:
+        query["os_hidden"] = "true"
+    return api_path("v2", "images", query=query)
+
+
+def image_path(image: ImageRecord, *rest: str) -> ApiPath:
+    return api_path("v2", "images", image.id, *rest)
+
+
+class GlanceV2Store:
+    """Images of one Glance, through `/v2/images`."""
+
+    def __init__(self, transport: Transport, settings: Settings) -> None:
+        self._core = GlanceCore(transport, settings, f"Glance at {transport.base_url}")
+        self._transport = transport
+        self._settings = settings
+        self.description = self._core.description
+        self._upload_method = settings.upload_method
+
+    def walk(self) -> AsyncIterator[ImageRecord]:
+        return merge_by_id(*(self._walk_listing(hidden) for hidden in (False, True)))
+
+    def _walk_listing(self, hidden: bool) -> AsyncIterator[ImageRecord]:
+        first = listing_path(hidden)
+
+        def follow(body: Mapping[str, Any], entries: list[Any]) -> ApiPath | None:
+            link = body.get("next")
+            if link is None:
+                return None
+            if not isinstance(link, str):
+                raise self._core.refuse("the image listing has a 'next' link that is not a string")
+            return self._transport.listing_link(link, first)
+
+        return self._core.pages(first, follow, self._decode)
+
+    def _decode(self, raw: Any) -> ImageRecord:
+        if not isinstance(raw, dict):
+            raise self._core.refuse("the image listing holds an entry that is not an object")
+        try:
+            return record_from_v2(raw)
+        except (ValueError, TypeError) as exc:
+            raise self._core.refuse(f"bad image record in the listing: {exc}") from None
+
+    def known_members(self, image: ImageRecord) -> ImageRecord | None:
+        """Only `shared` images can have members, so only they cost a request."""
+        return None if image.attributes.get("visibility") == "shared" else replace(image, members=())
+
+    async def with_members(self, image: ImageRecord) -> ImageRecord:
+        members = await self._core.members(image_path(image, "members"), image, _member_pairs)
+        return replace(image, members=members)
+
+    def read_data(self, image: ImageRecord, offset: int = 0) -> AsyncIterator[bytes]:
+        return self._core.read(image_path(image, "file"), image, offset, f"download image {image.id}")
+
+    async def create_image(self, image: ImageRecord, attributes: dict[str, Any]) -> None:
+        async def create() -> None:
+            await self._transport.send("POST", api_path("v2", "images"), json={"id": image.id, **attributes},
+                                       expected=(201,), what=f"create image {image.id}")
+
+        await self._core.create_or_adopt(image, attributes, create, lambda: self.stat(image))
+
+    async def stat(self, image: ImageRecord) -> ImageRecord | None:
+        """The target's record of `image` as it stands now; None when there is none."""
+        what = f"look up image {image.id}"
+        try:
+            body = await self._transport.json("GET", image_path(image), what=what)
+        except ImageError as exc:
+            if exc.kind is ErrorKind.NOT_FOUND:
+                return None
+            raise
+        try:
+            if isinstance(body, dict) and body.get("id") == image.id:
+                return record_from_v2(body)
+        except (ValueError, TypeError):
+            pass
+        raise ImageError(f"{what}: the answer is not this image's record", kind=ErrorKind.PROTOCOL,
+                         side=self._transport.side)
+
+    async def write_data(self, image: ImageRecord, chunks: AsyncIterator[bytes]) -> None:
+        if self._upload_method == "glance-direct":
+            await self._stream(image, chunks, "stage", f"stage image {image.id}")
+            await self._import(image)
+            return
+        try:
+            await self._stream(image, chunks, "file", f"upload image {image.id}")
+        except ImageError as exc:
+            if self._upload_method == "auto" and exc.kind is ErrorKind.FORBIDDEN:
+                # This Glance refuses direct upload: use the interoperable import from now on, and
+                # have this image sent again (the source stream is spent).
+                self._upload_method = "glance-direct"
+                raise exc.again(f"{exc}; switching to the glance-direct import", retryable=True, retry_after=0) from None
+            raise
+
+    async def _stream(self, image: ImageRecord, chunks: AsyncIterator[bytes], endpoint: str, what: str) -> None:
+        """Send the image's bytes as one request body."""
+        headers = {"Content-Type": "application/octet-stream"}
+        if image.size is not None:
+            # Glance 31+ fails an upload whose body is not this long: a short stream can
+            # never become an active image.
+            headers["Content-Length"] = str(image.size)
+            headers["x-openstack-image-size"] = str(image.size)
+        if self._settings.store and endpoint == "file":
+            headers["X-Image-Meta-Store"] = self._settings.store
+        await self._transport.send_body("PUT", image_path(image, endpoint), chunks, headers=headers,
+                                        expected=(204, 201, 200), what=what)
+
+    async def _import(self, image: ImageRecord) -> None:
+        """Ask Glance to import the staged data, and wait until the image is active."""
+        body: dict[str, Any] = {"method": {"name": "glance-direct"}}
+        if self._settings.store:
+            body["stores"] = [self._settings.store]
+        await self._transport.send("POST", image_path(image, "import"), json=body, expected=(202,),
+                                   what=f"import image {image.id}")
+        deadline = asyncio.get_running_loop().time() + import_wait_seconds(image.size)
+        delay = 0.2
+        while True:
+            record = await self._transport.json("GET", image_path(image), what=f"check import of image {image.id}")
+            if not isinstance(record, dict):
+                raise ImageError(f"check import of image {image.id}: the answer is not an image record",
+                                 kind=ErrorKind.PROTOCOL, side=self._transport.side)
+            status = record.get("status")
+            failed = record.get("os_glance_failed_import")
+            if failed and not record.get("os_glance_importing_to_stores"):
+                # Glance names the stores an import failed for; the status may never leave "importing".
+                raise ImageError(f"import image {image.id}: Glance failed to import it into store {failed} (status {status})",
+                                 side=self._transport.side)
+            if status == "active":
+                if image.checksum and record.get("checksum") and record["checksum"] != image.checksum:
+                    raise VerificationError(f"image {image.id}: Glance's checksum after import differs from the source's")
+                return
+            if status not in ("uploading", "importing"):
+                raise ImageError(f"import image {image.id}: Glance ended it as {status}", side=self._transport.side)
+            if asyncio.get_running_loop().time() > deadline:
+                raise ImageError(f"import image {image.id}: still {status} after {import_wait_seconds(image.size):.0f}s",
+                                 side=self._transport.side)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def update_metadata(
+        self, image: ImageRecord, current: ImageRecord, changes: Sequence[AttributeChange]
+    ) -> None:
+        ops = [_patch_op(change) for change in changes]
+        await self._transport.send(
+            "PATCH", image_path(image), json=ops, headers={"Content-Type": JSON_PATCH},
+            expected=(200,), what=f"update image {image.id}",
+        )
+
+    async def apply_members(self, image: ImageRecord, changes: Sequence[MemberChange]) -> None:
+        for change in changes:
+            what = f"share image {image.id} with {change.member}"
+            if change.new is MISSING:
+                await self._transport.send("DELETE", image_path(image, "members", change.member),
+                                           expected=(204,), what=what)
+                continue
+            if change.old is MISSING:
+                await self._transport.send("POST", image_path(image, "members"), json={"member": change.member},
+                                           expected=(200,), what=what)
+                if change.new == "pending":
+                    continue
+            await self._transport.send("PUT", image_path(image, "members", change.member),
+                                       json={"status": change.new}, expected=(200,), what=what)
+
+    async def set_status(self, image: ImageRecord, status: str) -> None:
+        verb = "deactivate" if status == "deactivated" else "reactivate"
+        await self._transport.send("POST", image_path(image, "actions", verb), expected=(204,),
+                                   what=f"{verb} image {image.id}")
+
+    def as_held(self, image: ImageRecord) -> ImageRecord:
+        return image  # the neutral record is the v2 form
+
+    async def close(self) -> None:
+        await self._core.close()
+
+
+def _member_pairs(body: Any) -> tuple[tuple[str, str], ...] | None:
+    entries = body.get("members") if isinstance(body, dict) else None
+    if not isinstance(entries, list):
+        return None
+    try:
+        return members_from(entries)
+    except (KeyError, TypeError, AttributeError):
+        return None
+
+
+def _patch_op(change: AttributeChange) -> dict[str, Any]:
+    path = "/" + change.key.replace("~", "~0").replace("/", "~1")
+    if change.new is MISSING:
+        return {"op": "remove", "path": path}
+    if change.old is MISSING:
+        return {"op": "add", "path": path, "value": change.new}
+    return {"op": "replace", "path": path, "value": change.new}

@@ -1,0 +1,56 @@
+"""Reading what somebody else wrote: JSON from a server or a dump, with bounds on size and depth.
+
+A Glance answer or a dump record is written by whoever controls that server or directory. The
+parsers here accept what a Glance writes and refuse, with a plain reason, what would cost us
+memory or a traceback: a body past `MAX_JSON_BYTES`, nesting past `MAX_JSON_DEPTH`, text that is
+not JSON. Glance's records are three levels deep (page, image, tag list); anything deeper than
+`MAX_JSON_DEPTH` is not an image record.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+#: The largest JSON answer or record read: a page of 1,000 images with large property sets is
+#: a few MiB; 64 MiB leaves room while keeping a hostile answer from taking the machine's memory.
+MAX_JSON_BYTES = 64 * 2**20
+
+#: The deepest nesting accepted (a page of records holding lists is 4 levels).
+MAX_JSON_DEPTH = 32
+
+
+class UntrustedJsonError(ValueError):
+    """The text cannot be taken as the JSON it claims to be; the message says why, in a few words."""
+
+
+def load_json(data: bytes | str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Parse `data`, refusing what is too large, too deep or not JSON."""
+    if len(data) > MAX_JSON_BYTES:
+        raise UntrustedJsonError(f"larger than {MAX_JSON_BYTES // 2**20} MiB")
+    try:
+        value = json.loads(data)
+    except RecursionError:
+        raise UntrustedJsonError(f"nested deeper than {max_depth} levels") from None
+    except ValueError as exc:
+        raise UntrustedJsonError(f"not JSON ({exc.__class__.__name__}: {str(exc)[:80]})") from None
+    if _depth_exceeds(value, max_depth):
+        raise UntrustedJsonError(f"nested deeper than {max_depth} levels")
+    return value
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether `value` nests containers deeper than `limit`, walked without recursion."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
