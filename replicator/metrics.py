@@ -159,7 +159,7 @@ class RunMetrics:
             self.in_flight.set(len(self._in_flight))
         elif isinstance(event, ImageRetrying):
             # The typed cause (`kind`, an ErrorKind) is on its way to the event; until then "unknown".
-            self.retries.labels(str(getattr(event, "kind", UNKNOWN_KIND))).inc()
+            self.retries.labels(str(getattr(event, "kind", None) or UNKNOWN_KIND)).inc()
         elif isinstance(event, RunPlanned):
             self.planned_images.set(event.images_with_work)
             self.planned_bytes.set(event.bytes_to_copy)
