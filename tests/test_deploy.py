@@ -1,24 +1,52 @@
-"""The Kubernetes Indexed Job in deploy/: its pods' commands, run as the pods would run them,
-split a migration into disjoint shards that together copy every image."""
+"""The deployments in deploy/: every Kubernetes manifest passes the API's schemas, the systemd
+units pass `systemd-analyze verify`, and each one's command, run as the pod or the service would
+run it, does its job: the Indexed Job's pods split a migration into disjoint shards that together
+copy every image, and the scheduled runs keep a target in step, their reports kept."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
+import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
+import kubernetes_validate
+import pytest
 import yaml
+from kubernetes_validate.utils import latest_version
 
 import glance_client as gc
 from fake_keystone import FakeKeystone, clouds_yaml
 
-MANIFEST = Path(__file__).parent.parent / "deploy" / "livecopy-indexed-job.yaml"
+DEPLOY = Path(__file__).parent.parent / "deploy"
+MANIFEST = DEPLOY / "livecopy-indexed-job.yaml"
+CRONJOB = DEPLOY / "livecopy-cronjob.yaml"
+SERVICE = DEPLOY / "replicator-livecopy.service"
+TIMER = DEPLOY / "replicator-livecopy.timer"
+#: The oldest Kubernetes the manifests are for: the Indexed Job's backoffLimitPerIndex is on by
+#: default from 1.29.
+OLDEST_KUBERNETES = "1.29"
+BIN_DIR = str(Path(sys.executable).parent)  # where `replicator` is installed
+
+
+def documents(path: Path) -> list[dict]:
+    return [document for document in yaml.safe_load_all(path.read_text()) if document is not None]
+
+
+def the(kind: str, path: Path) -> dict:
+    (found,) = [document for document in documents(path) if document["kind"] == kind]
+    return found
 
 
 def load_job() -> dict:
-    job = yaml.safe_load(MANIFEST.read_text())
+    job = the("Job", MANIFEST)
     assert job["kind"] == "Job" and job["spec"]["completionMode"] == "Indexed"
     return job
 
@@ -26,6 +54,54 @@ def load_job() -> dict:
 def container_env(job: dict) -> dict[str, str]:
     (container,) = job["spec"]["template"]["spec"]["containers"]
     return {item["name"]: item.get("value", "") for item in container["env"]}
+
+
+@contextmanager
+def clouds_file(tmp_path: Path, endpoints: Mapping[str, str]) -> Iterator[Path]:
+    """A clouds.yaml naming each cloud of `endpoints`, each with a Keystone stand-in whose
+    catalog points at that cloud's Glance."""
+    stones = {name: FakeKeystone(catalog=[("RegionOne", "public", url)]).start() for name, url in endpoints.items()}
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text(yaml.safe_dump({"clouds": {name: clouds_yaml(stone)["clouds"]["test"] for name, stone in stones.items()}}))
+    try:
+        yield clouds
+    finally:
+        for stone in stones.values():
+            stone.stop()
+
+
+def run_pod(command: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """`command` with the container's `env` over ours (no OS_* of ours) and `replicator` on PATH."""
+    pod = {**{k: v for k, v in os.environ.items() if not k.startswith("OS_")}, **env, "PATH": BIN_DIR + os.pathsep + os.environ["PATH"]}
+    return subprocess.run(command, env=pod, capture_output=True, text=True, timeout=120)
+
+
+def report_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("version", [OLDEST_KUBERNETES, latest_version()])
+@pytest.mark.parametrize("manifest", sorted(DEPLOY.glob("*.yaml")), ids=lambda path: path.name)
+def test_every_manifest_passes_the_kubernetes_schemas(manifest: Path, version: str) -> None:
+    """Strict: a misspelt or misplaced field fails, as `kubectl apply --validate=strict` would."""
+    found = documents(manifest)
+    assert found
+    for document in found:
+        kubernetes_validate.validate(document, version, strict=True)
+
+
+@pytest.mark.parametrize("manifest", [MANIFEST, CRONJOB], ids=lambda path: path.name)
+def test_the_reports_outlive_the_pods(manifest: Path) -> None:
+    """The directory the reports go to is a volume claim of the same manifest, not the pod's own disk."""
+    claims = {document["metadata"]["name"] for document in documents(manifest) if document["kind"] == "PersistentVolumeClaim"}
+    workload = next(document for document in documents(manifest) if document["kind"] in ("Job", "CronJob"))
+    pod = (workload["spec"]["jobTemplate"]["spec"] if workload["kind"] == "CronJob" else workload["spec"])["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {item["name"]: item.get("value", "") for item in container["env"]}
+    assert '--report "$REPORT_DIR/' in container["command"][-1]
+    (mount,) = [mount for mount in container["volumeMounts"] if mount["mountPath"] == env["REPORT_DIR"]]
+    (volume,) = [volume for volume in pod["volumes"] if volume["name"] == mount["name"]]
+    assert volume["persistentVolumeClaim"]["claimName"] in claims
 
 
 def test_shard_count_matches_the_job() -> None:
@@ -43,26 +119,125 @@ def test_the_pods_commands_copy_every_image_once(serve_pair, tmp_path: Path) -> 
     (container,) = job["spec"]["template"]["spec"]["containers"]
     env = container_env(job)
     data = gc.seed_raw_images(serve_pair.source, [2000] * 16)
-    stones = {env["SOURCE_CLOUD"]: FakeKeystone(catalog=[("RegionOne", "public", serve_pair.source)]).start(),
-              env["TARGET_CLOUD"]: FakeKeystone(catalog=[("RegionOne", "public", serve_pair.target)]).start()}
-    clouds = tmp_path / "clouds.yaml"
-    clouds.write_text(yaml.safe_dump({"clouds": {name: clouds_yaml(stone)["clouds"]["test"] for name, stone in stones.items()}}))
-    bin_dir = str(Path(sys.executable).parent)  # where `replicator` is installed
     copied: list[str] = []
-    try:
+    with clouds_file(tmp_path, {env["SOURCE_CLOUD"]: serve_pair.source, env["TARGET_CLOUD"]: serve_pair.target}) as clouds:
         for index in range(job["spec"]["completions"]):
-            pod = {
-                **{k: v for k, v in os.environ.items() if not k.startswith("OS_")}, **env,
-                "PATH": bin_dir + os.pathsep + os.environ["PATH"],
-                "JOB_COMPLETION_INDEX": str(index),
-                "OS_CLIENT_CONFIG_FILE": str(clouds), "REPORT_DIR": str(tmp_path),
-            }
-            completed = subprocess.run(container["command"], env=pod, capture_output=True, text=True, timeout=120)
+            pod = {**env, "JOB_COMPLETION_INDEX": str(index), "OS_CLIENT_CONFIG_FILE": str(clouds), "REPORT_DIR": str(tmp_path)}
+            completed = run_pod(container["command"], pod)
             assert completed.returncode == 0, completed.stderr
             report = (tmp_path / f"shard-{index}.jsonl").read_text().splitlines()
             copied += [line["id"] for line in map(json.loads, report) if line["result"] == "ok"]
-    finally:
-        for stone in stones.values():
-            stone.stop()
     assert sorted(copied) == sorted(data)
+    assert len(gc.list_all(serve_pair.target)) == len(data)
+
+
+def load_cronjob() -> dict:
+    cronjob = the("CronJob", CRONJOB)
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"  # never two runs on one target at once
+    return cronjob
+
+
+def test_the_cronjobs_runs_keep_the_target_in_step_and_their_reports(serve_pair, tmp_path: Path) -> None:
+    """Two scheduled runs, as their pods run them (HOSTNAME is the pod's name): the first copies
+    everything, the second only what was added since; each leaves its own report, and the
+    reports older than REPORT_DAYS go."""
+    pod_spec = load_cronjob()["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod_spec["containers"]
+    env = {item["name"]: item.get("value", "") for item in container["env"]}
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    stale, recent = reports / "glance-mirror-28000000-old.jsonl", reports / "glance-mirror-28000060-new.jsonl"
+    stale.write_text("{}\n")
+    recent.write_text("{}\n")
+    old = time.time() - (int(env["REPORT_DAYS"]) + 2) * 86400
+    os.utime(stale, (old, old))
+    first = gc.seed_raw_images(serve_pair.source, [1000] * 3)
+    with clouds_file(tmp_path, {env["SOURCE_CLOUD"]: serve_pair.source, env["TARGET_CLOUD"]: serve_pair.target}) as clouds:
+        pod = {**env, "OS_CLIENT_CONFIG_FILE": str(clouds), "REPORT_DIR": str(reports)}
+        completed = run_pod(container["command"], {**pod, "HOSTNAME": "glance-mirror-29000000-abcde"})
+        assert completed.returncode == 0, completed.stderr
+        second = gc.seed_raw_images(serve_pair.source, [500] * 2)
+        completed = run_pod(container["command"], {**pod, "HOSTNAME": "glance-mirror-29000060-fghij"})
+        assert completed.returncode == 0, completed.stderr
+
+    assert not stale.exists() and recent.exists()
+    one = report_lines(reports / "glance-mirror-29000000-abcde.jsonl")
+    two = report_lines(reports / "glance-mirror-29000060-fghij.jsonl")
+    assert sorted(line["id"] for line in one if line["result"] == "ok") == sorted(first)
+    assert sorted(line["id"] for line in two if line["result"] == "ok") == sorted(second)
+    assert sorted(line["id"] for line in two if line["result"] == "skipped") == sorted(first)
+    assert sorted(image["id"] for image in gc.list_all(serve_pair.target)) == sorted({**first, **second})
+
+
+def unit_settings(path: Path) -> dict[str, dict[str, list[str]]]:
+    """A unit file's settings by section, each key with every value it is given."""
+    sections: dict[str, dict[str, list[str]]] = {}
+    section: dict[str, list[str]] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            section = sections.setdefault(line.strip("[]"), {})
+        else:
+            key, _, value = line.partition("=")
+            section.setdefault(key.strip(), []).append(value.strip())
+    return sections
+
+
+def test_the_systemd_units_run_livecopy_hourly_stop_on_sigterm_and_catch_up() -> None:
+    service, timer = unit_settings(SERVICE), unit_settings(TIMER)
+    assert service["Service"]["Type"] == ["oneshot"]  # a run, not a daemon: the timer waits for it to end
+    (exec_start,) = service["Service"]["ExecStart"]
+    assert shlex.split(exec_start)[:2] == ["/opt/replicator/bin/replicator", "livecopy"]
+    assert service["Service"]["KillSignal"] == ["SIGTERM"]
+    assert timer["Timer"]["OnCalendar"] == ["hourly"]
+    assert timer["Timer"]["Persistent"] == ["true"]  # a run missed while the machine was off is run at boot
+    assert timer["Install"]["WantedBy"] == ["timers.target"]
+    assert "Unit" not in timer["Timer"]  # so it starts the service of its own name
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+def test_the_systemd_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
+    """systemd's own check (unknown keys, bad values, missing units); the program path is the one
+    installed here, since verify insists that it exists."""
+    for unit in (SERVICE, TIMER):
+        text = unit.read_text().replace("/opt/replicator/bin/replicator", str(Path(BIN_DIR) / "replicator"))
+        (tmp_path / unit.name).write_text(text)
+    verified = subprocess.run(
+        ["systemd-analyze", "verify", str(tmp_path / TIMER.name), str(tmp_path / SERVICE.name)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert verified.returncode == 0 and verified.stdout + verified.stderr == "", verified.stdout + verified.stderr
+
+
+def systemd_command(exec_start: str, environment: Mapping[str, str], specifiers: Mapping[str, str]) -> list[str]:
+    """An ExecStart line as systemd runs it: `%X` specifiers, then `${NAME}` as one word each."""
+    words = shlex.split(re.sub(r"%(.)", lambda m: specifiers[m.group(1)], exec_start))
+    return [re.sub(r"\$\{(\w+)\}", lambda m: environment.get(m.group(1), ""), word) for word in words]
+
+
+def test_the_services_command_keeps_the_target_in_step(serve_pair, tmp_path: Path) -> None:
+    """The service's ExecStart, expanded as systemd expands it (the clouds named in the
+    environment file, the credential and state directories), run twice: the second run finds
+    nothing to do, and the report of the last run is where the header says."""
+    settings = unit_settings(SERVICE)["Service"]
+    state, credentials = tmp_path / "state", tmp_path / "credentials"
+    (state / "replicator").mkdir(parents=True)
+    credentials.mkdir()
+    environment = {"SOURCE_CLOUD": "main-region", "TARGET_CLOUD": "dr-region"}
+    data = gc.seed_raw_images(serve_pair.source, [1500] * 3)
+    with clouds_file(credentials, {environment["SOURCE_CLOUD"]: serve_pair.source, environment["TARGET_CLOUD"]: serve_pair.target}):
+        specifiers = {"S": str(state), "d": str(credentials)}
+        for assignment in settings["Environment"]:
+            name, _, value = systemd_command(assignment, {}, specifiers)[0].partition("=")
+            environment[name] = value
+        (exec_start,) = settings["ExecStart"]
+        command = systemd_command(exec_start, environment, specifiers)
+        command[0] = str(Path(BIN_DIR) / "replicator")
+        runs = [run_pod(command, environment) for _ in range(2)]
+    for completed in runs:
+        assert completed.returncode == 0, completed.stderr
+    report = report_lines(state / "replicator" / "livecopy.jsonl")
+    assert sorted((line["id"], line["result"]) for line in report) == sorted((image_id, "skipped") for image_id in data)
     assert len(gc.list_all(serve_pair.target)) == len(data)
