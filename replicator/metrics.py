@@ -25,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterator, Protocol, runtime_checkable
+from typing import Callable, Iterator
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, ProcessCollector, generate_latest, start_http_server
@@ -33,7 +33,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from replicator.engine.actions import ActionKind, Outcome
-from replicator.engine.events import BytesCopied, Event, ImageFinished, ImageRetrying, ImageStarted, RunPlanned
+from replicator.engine.events import BytesCopied, Event, ImageFinished, ImageRetrying, ImageStarted, Listed, RunPlanned
 from replicator.errors import ErrorKind, RunError
 
 #: The retry cause of an `ImageRetrying` event that does not say one.
@@ -44,21 +44,6 @@ END_TIME = "replicator_run_end_time_seconds"
 LAST_SUCCESS = "replicator_last_success_time_seconds"
 #: A textfile larger than this is not one we wrote: its last success is not read back.
 TEXTFILE_READ_LIMIT = 64 * 1024
-
-
-@runtime_checkable
-class ListingProgress(Protocol):
-    """How far one side's listing has got: the shape of the engine's listing event.
-
-    Matched by its fields rather than its class so that the engine can define the event
-    (`Listed`) in `engine.events` without this module changing: `images` is the number of
-    images that side's listing has yielded so far (a running total, not a page's count), and
-    `done` is true once the listing is complete.
-    """
-
-    side: str
-    images: int
-    done: bool
 
 
 @dataclass(eq=False)  # a collector is registered by identity
@@ -145,7 +130,7 @@ class RunMetrics:
             self.listed.labels(side)
             self.listing_done.labels(side)
 
-    def __call__(self, event: Event | ListingProgress) -> None:
+    def __call__(self, event: Event) -> None:
         if isinstance(event, ImageFinished):
             result = event.result
             self.images.labels(result.action, result.result).inc()
@@ -158,12 +143,11 @@ class RunMetrics:
             self._in_flight.add(event.action.image.id)
             self.in_flight.set(len(self._in_flight))
         elif isinstance(event, ImageRetrying):
-            # The typed cause (`kind`, an ErrorKind) is on its way to the event; until then "unknown".
-            self.retries.labels(str(getattr(event, "kind", None) or UNKNOWN_KIND)).inc()
+            self.retries.labels(str(event.kind or UNKNOWN_KIND)).inc()
         elif isinstance(event, RunPlanned):
             self.planned_images.set(event.images_with_work)
             self.planned_bytes.set(event.bytes_to_copy)
-        elif isinstance(event, ListingProgress):
+        elif isinstance(event, Listed):
             self.listed.labels(event.side).set(event.images)
             self.listing_done.labels(event.side).set(1 if event.done else 0)
 

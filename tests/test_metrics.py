@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -14,26 +13,10 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from replicator.engine.actions import Action, ActionKind, Outcome
-from replicator.engine.events import BytesCopied, ImageFinished, ImageResult, ImageRetrying, ImageStarted, RunPlanned
+from replicator.engine.events import BytesCopied, ImageFinished, ImageResult, ImageRetrying, ImageStarted, Listed, RunPlanned
 from replicator.errors import ErrorKind, RunError
 from replicator.metrics import LAST_SUCCESS, RunMetrics
 from replicator.records import ImageRecord
-
-
-@dataclass(frozen=True)
-class Listed:
-    """The engine's listing event as the metrics expect it (side, running total, done)."""
-
-    side: str
-    images: int
-    done: bool
-
-
-@dataclass(frozen=True)
-class RetryingWithKind(ImageRetrying):
-    """`ImageRetrying` with the typed cause it is to carry."""
-
-    kind: ErrorKind = ErrorKind.TRANSPORT
 
 
 class Clock:
@@ -73,9 +56,9 @@ def test_a_run_is_counted_by_action_result_cause_and_side_and_served_over_http()
     a, b, c = image("a", 300), image("b", 50), image("c")
     events = [
         Listed("source", 2, False), Listed("target", 1, True), Listed("source", 3, True),
-        RunPlanned((Action(a, None, create=True, upload=True), Action(b, None, upload=True)), 2, 350),
+        RunPlanned(3, 2, 350),
         ImageStarted(Action(a, None, create=True, upload=True)), ImageStarted(Action(b, None, upload=True)),
-        BytesCopied("a", 200), ImageRetrying("a", 1, "connection lost"), RetryingWithKind("b", 1, "503", ErrorKind.SERVER),
+        BytesCopied("a", 200), ImageRetrying("a", 1, "connection lost", ErrorKind.TRANSPORT), ImageRetrying("b", 1, "503", ErrorKind.SERVER),
         BytesCopied("a", 300), BytesCopied("b", 50),
         result("a", ActionKind.CREATE, Outcome.OK, 300), result("c", ActionKind.SKIP, Outcome.SKIPPED),
     ]
@@ -94,7 +77,7 @@ def test_a_run_is_counted_by_action_result_cause_and_side_and_served_over_http()
     assert during[("replicator_planned_images", ())] == 2 and during[("replicator_planned_bytes", ())] == 350
     assert during[("replicator_images_in_flight", ())] == 1  # b still going; the skip of c never started
     assert during[("replicator_copied_bytes_total", ())] == 550  # the retried 200 bytes count again
-    assert during[("replicator_retries_total", (("kind", "unknown"),))] == 1
+    assert during[("replicator_retries_total", (("kind", "transport"),))] == 1
     assert during[("replicator_retries_total", (("kind", "server"),))] == 1
     assert during[("replicator_images_total", (("action", "create"), ("result", "ok")))] == 1
     assert during[("replicator_image_bytes_total", (("action", "create"), ("result", "ok")))] == 300
