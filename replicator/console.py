@@ -167,6 +167,9 @@ def compare_text(comparison: Comparison) -> str:
         if action.create:
             lines.append(f"missing   {image.id} {_quoted(image.name)}")
             continue
+        if action.gone_from_source:
+            lines.append(f"extra     {image.id} {_quoted(image.name)}: {action.reason}")
+            continue
         if action.problem or action.upload:
             lines.append(f"{'problem' if action.problem else 'no data':<9} {image.id} {_quoted(image.name)}: {action.reason}")
         for change in action.changes:
@@ -179,6 +182,7 @@ def compare_text(comparison: Comparison) -> str:
         f"{comparison.walked.listed} images compared: {kinds[Category.MISSING]} missing, "
         f"{kinds[Category.DIFFERENT]} different, {kinds[Category.IDENTICAL]} identical"
         + (f", {kinds[Category.SKIPPED]} skipped" if kinds[Category.SKIPPED] else "")
+        + (f"; {kinds[Category.EXTRA]} on the target only" if kinds[Category.EXTRA] else "")
     )
     return "\n".join(lines)
 

@@ -45,3 +45,17 @@ class Settings:
     max_images: int | None = None
     #: Fail every image whose copy cannot be checked against a hash the source publishes.
     require_verified: bool = False
+    #: "deactivate" or "delete": what to do to target images of the selection that have no
+    #: source counterpart any more; None leaves them alone.
+    prune: str | None = None
+    #: Prune nothing (and stop the run with an error) when more target images than this would be.
+    max_prune: int = 10
+    #: Prune images the replicator did not create (no `mark_property` on them) too.
+    prune_existing: bool = False
+    #: A property set on every image the replicator creates, so a later run knows it made them.
+    mark_property: str | None = None
+
+    @property
+    def not_compared(self) -> frozenset[str]:
+        """Attributes neither copied nor compared: the user's exclusions, and our own mark."""
+        return self.dont_replicate | ({self.mark_property} if self.mark_property else set())

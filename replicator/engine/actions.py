@@ -46,6 +46,7 @@ class ActionKind(enum.StrEnum):
     CREATE = "create"  # create the image (and upload its data)
     UPLOAD = "upload"  # the image exists without data: upload it
     UPDATE = "update"  # metadata, members or status only
+    PRUNE = "prune"  # gone from the source: deactivate or delete the target's copy
     SKIP = "skip"  # nothing to do (see `Action.identical`)
 
 
@@ -57,6 +58,7 @@ class Category(enum.StrEnum):
     DIFFERENT = "different"
     IDENTICAL = "identical"
     SKIPPED = "skipped"
+    EXTRA = "extra"  # on the target only (reported when pruning)
 
 
 @dataclass(frozen=True)
@@ -80,11 +82,17 @@ class Action:
     reason: str = ""
     problem: bool = False
     identical: bool = False
+    #: A target image the source no longer has (`image` is then the target's record), and
+    #: "deactivate" or "delete" when it is to be pruned.
+    gone_from_source: bool = False
+    prune: str | None = None
 
     @property
     def kind(self) -> ActionKind:
         if self.problem:
             return ActionKind.PROBLEM
+        if self.prune:
+            return ActionKind.PRUNE
         if self.create:
             return ActionKind.CREATE
         if self.upload:
@@ -98,13 +106,15 @@ class Action:
         """How `compare` counts this image."""
         if self.create:
             return Category.MISSING
+        if self.gone_from_source:
+            return Category.EXTRA
         if self.has_work or self.problem:
             return Category.DIFFERENT
         return Category.IDENTICAL if self.identical else Category.SKIPPED
 
     @property
     def has_work(self) -> bool:
-        return self.create or self.upload or bool(self.changes or self.member_changes or self.set_status)
+        return self.create or self.upload or bool(self.prune or self.changes or self.member_changes or self.set_status)
 
     @property
     def bytes_to_copy(self) -> int:

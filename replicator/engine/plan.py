@@ -13,6 +13,9 @@ from replicator.records import MEMBERS, SETTABLE_BASE, TRANSIENT_STATUSES, Image
 from replicator.settings import Settings
 from replicator.engine.actions import MISSING, Action, AttributeChange, MemberChange
 
+#: The value of `Settings.mark_property` on the images the replicator creates.
+MARK = "replicator"
+
 #: Statuses of an image that is gone or broken for good: nothing can be copied from or into it.
 DEAD_STATUSES = frozenset({"killed", "deleted", "pending_delete"})
 
@@ -41,7 +44,7 @@ def decide(image: ImageRecord, current: ImageRecord | None, settings: Settings) 
         return Action(image, None, create=True, upload=wants_data, member_changes=members,
                       set_status=deactivate, reason=reason)
 
-    excluded = settings.dont_replicate
+    excluded = settings.not_compared
     changes = tuple(attribute_changes(image.replicated(excluded), current.replicated(excluded), excluded))
     same = not (changes or members)
     reason = "identical" if same else "metadata differs"
@@ -137,8 +140,33 @@ def _equal(key: str, left: Any, right: Any) -> bool:
 
 
 def creation_attributes(image: ImageRecord, settings: Settings) -> dict[str, Any]:
-    """What to send when creating `image` elsewhere: its replicated attributes, nulls left out."""
-    return {k: v for k, v in image.replicated(settings.dont_replicate).items() if v is not None}
+    """What to send when creating `image` elsewhere: its replicated attributes, nulls left out,
+    and our mark (`mark_property`) so that a later run knows this copy is ours to prune."""
+    attributes = {k: v for k, v in image.replicated(settings.not_compared).items() if v is not None}
+    if settings.mark_property:
+        attributes[settings.mark_property] = MARK
+    return attributes
+
+
+def decide_prune(current: ImageRecord, settings: Settings) -> Action:
+    """What to do to a target image of the selection that the source no longer has.
+
+    `current` stands on both sides of the action (there is no source record). The guards that
+    need only this image are here: never a protected image, never one the replicator did not
+    create unless told so; the guards on the whole run are in `engine.run`.
+    """
+    def gone(reason: str, prune: str | None = None) -> Action:
+        return Action(current, current, gone_from_source=True, prune=prune, reason=f"gone from the source{reason}")
+
+    if current.attributes.get("protected"):
+        return gone("; protected: never pruned")
+    if not settings.prune_existing and not (settings.mark_property and settings.mark_property in current.attributes):
+        return gone("; not created by the replicator (no mark): not pruned")
+    if settings.prune == "deactivate" and current.status == "deactivated":
+        return gone("; already deactivated")
+    if current.status in DEAD_STATUSES:
+        return gone(f"; already {current.status}")
+    return gone(f": to be {settings.prune}d", settings.prune)
 
 
 def totals(actions: Sequence[Action]) -> tuple[int, int]:

@@ -16,8 +16,9 @@ from typing import AsyncIterator
 from replicator.engine.actions import Action, Category
 from replicator.engine.events import EventSink, Listed, RunPlanned, WorkFound, ignore
 from replicator.engine.march import Pair, march
-from replicator.engine.plan import decide
+from replicator.engine.plan import decide, decide_prune
 from replicator.engine.transfer import Transfer
+from replicator.errors import ErrorKind, RunError
 from replicator.records import MEMBERS, ImageRecord
 from replicator.settings import Settings
 from replicator.stores.base import ImageStore
@@ -96,13 +97,22 @@ async def replicate(source: ImageStore, target: ImageStore, settings: Settings, 
     walked = Walked(wanted_ids=settings.selection.ids)
     transfer = Transfer(source, target, settings, emit)
 
+    prunes: list[Action] = []  # held until the walk has ended: the guard needs their number
+    to_prune = 0
+
     async def work() -> AsyncIterator[Action]:
+        nonlocal to_prune
         images = with_work = size = 0
         held: list[Action] = []  # only with --order-by, which needs the whole work list
         async for action in planned(source, target, settings, walked, emit):
-            images += 1
+            images += not action.gone_from_source
             if not (action.has_work or action.problem):
                 transfer.finish_without_work(action)
+                continue
+            if action.prune:
+                to_prune += 1
+                if to_prune <= settings.max_prune:
+                    prunes.append(action)
                 continue
             with_work += 1
             size += action.bytes_to_copy
@@ -111,11 +121,19 @@ async def replicate(source: ImageStore, target: ImageStore, settings: Settings, 
                 yield action
             else:
                 held.append(action)
-        emit(RunPlanned(images, with_work, size))
-        for action in settings.selection.ordered(held, _image):
+        if to_prune > settings.max_prune:
+            prunes.clear()
+        for action in prunes:
+            emit(WorkFound(action))
+        emit(RunPlanned(images, with_work + len(prunes), size))
+        for action in [*settings.selection.ordered(held, _image), *prunes]:
             yield action
 
     await transfer.run(work())
+    if to_prune > settings.max_prune:
+        raise RunError(f"{to_prune} target images have no source counterpart, more than the {settings.max_prune} "
+                       "a run may prune: nothing was pruned (a wrong filter or an empty source listing is the "
+                       "usual cause; raise the limit if they really are to go)", kind=ErrorKind.INPUT)
     return walked
 
 
@@ -151,7 +169,11 @@ async def planned(
     lookups: set[asyncio.Task[Action]] = set()
     try:
         async for pair in march(source.walk(), target.walk(), listed):
-            if pair.source is None or not selection.keeps(pair.source):
+            if pair.source is None:
+                if settings.prune and pair.target is not None and selection.keeps(pair.target):
+                    yield decide_prune(pair.target, settings)
+                continue
+            if not selection.keeps(pair.source):
                 continue
             walked.listed += 1
             if pair.source.id in walked.wanted_ids:

@@ -104,12 +104,23 @@ class Transfer:
             return finish(Outcome.SKIPPED, budget=self._settings.max_transfer)
         self._emit(ImageStarted(action))
         try:
+            if action.prune:
+                await self._retrying(action, lambda: self._prune(action))
+                return finish(Outcome.OK)
             if action.create:
                 await self._retrying(action, lambda: self._create(action, notes))
             if action.changes:
                 await self._retrying(action, lambda: self._update(action, notes))
             if action.upload:
-                copied, checked = await self._retrying(action, lambda: self._copy_data(action))
+                try:
+                    copied, checked = await self._retrying(action, lambda: self._copy_data(action))
+                except ImageError as exc:
+                    if not (action.create and _source_gone(exc)):
+                        raise
+                    await self._retrying(action, lambda: self._target.delete_image(image))
+                    notes.append("the source image was deleted during the run: the empty record this run "
+                                 "created for it was removed")
+                    return finish(Outcome.SKIPPED)
                 verified.append(await self._read_back(action, checked))
             if action.member_changes:
                 await self._retrying(action, lambda: self._target.apply_members(image, action.member_changes))
@@ -119,6 +130,12 @@ class Transfer:
         except ImageError as exc:
             return finish(Outcome.FAILED, str(exc))
         return finish(Outcome.OK)
+
+    async def _prune(self, action: Action) -> None:
+        if action.prune == "delete":
+            await self._target.delete_image(action.image)
+        else:
+            await self._target.set_status(action.image, "deactivated")
 
     async def _create(self, action: Action, notes: list[str]) -> None:
         attributes = creation_attributes(action.image, self._settings)
@@ -195,6 +212,11 @@ class Transfer:
 
     async def _retrying(self, action: Action, step: Callable[[], Awaitable[T]]) -> T:
         return await with_retries(step, self._settings.retries, self._on_retry(action))
+
+
+def _source_gone(error: ImageError) -> bool:
+    """Whether `error` says the source no longer has the image (deleted while the run went on)."""
+    return error.side == "source" and error.kind is ErrorKind.NOT_FOUND
 
 
 async def _first_accepted(

@@ -66,6 +66,10 @@ class ImageStore(Protocol):
     async def apply_members(self, image: ImageRecord, changes: Sequence[MemberChange]) -> None:
         """Share `image` with projects, stop sharing it, or change a share's status."""
 
+    async def delete_image(self, image: ImageRecord) -> None:
+        """Delete the stored copy (pruning; or an empty record whose source vanished mid-run).
+        A Glance never gives the id back: never used to start an image over."""
+
     async def set_status(self, image: ImageRecord, status: str) -> None:
         """Deactivate (`status="deactivated"`) or reactivate (`"active"`) the stored copy."""
 

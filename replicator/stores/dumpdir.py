@@ -203,6 +203,10 @@ class DumpDirStore:
     async def apply_members(self, image: ImageRecord, changes: Sequence[MemberChange]) -> None:
         await self._write_record(image)
 
+    async def delete_image(self, image: ImageRecord) -> None:
+        for path in (self.record_path(image.id), self.data_path(image.id)):
+            await _remove_quietly(path)
+
     async def set_status(self, image: ImageRecord, status: str) -> None:
         await self._write_record(image)
 

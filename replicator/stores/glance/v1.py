@@ -171,6 +171,9 @@ class GlanceV1Store:
             elif change.old is MISSING:
                 await self._transport.send("PUT", path, expected=(204,), what=what)
 
+    async def delete_image(self, image: ImageRecord) -> None:
+        await self._transport.send("DELETE", image_path(image), expected=(200, 204), what=f"delete image {image.id}")
+
     async def set_status(self, image: ImageRecord, status: str) -> None:
         raise ImageError(f"image {image.id}: Glance v1 cannot deactivate or reactivate an image",
                          kind=ErrorKind.UNSUPPORTED, side=self._transport.side)

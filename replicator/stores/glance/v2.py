@@ -193,6 +193,9 @@ class GlanceV2Store:
             await self._transport.send("PUT", image_path(image, "members", change.member),
                                        json={"status": change.new}, expected=(200,), what=what)
 
+    async def delete_image(self, image: ImageRecord) -> None:
+        await self._transport.send("DELETE", image_path(image), expected=(204,), what=f"delete image {image.id}")
+
     async def set_status(self, image: ImageRecord, status: str) -> None:
         verb = "deactivate" if status == "deactivated" else "reactivate"
         await self._transport.send("POST", image_path(image, "actions", verb), expected=(204,),
