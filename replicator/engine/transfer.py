@@ -113,7 +113,10 @@ class Transfer:
                 await self._retrying(action, lambda: self._update(action, notes))
             if action.upload:
                 try:
-                    copied, checked = await self._retrying(action, lambda: self._copy_data(action))
+                    if await self._pulled(action, notes):
+                        copied, checked = image.size or 0, False
+                    else:
+                        copied, checked = await self._retrying(action, lambda: self._copy_data(action))
                 except ImageError as exc:
                     if not (action.create and _source_gone(exc)):
                         raise
@@ -178,6 +181,22 @@ class Transfer:
                 raise exc.again(f"{exc}; the target copy was deactivated") from None
             raise
         return checked_in_flight or confirmed
+
+    async def _pulled(self, action: Action, notes: list[str]) -> bool:
+        """Whether the target fetched the data itself (server-side, between two regions); when it
+        cannot, the note says why and the image is streamed as any other."""
+        image = action.image
+        if not self._target.can_pull(image):
+            return False
+        try:
+            await self._retrying(action, lambda: self._target.pull(image))
+        except ImageError as exc:
+            if exc.kind is ErrorKind.VERIFICATION:
+                raise
+            notes.append(f"streamed: the target could not fetch it itself ({exc})")
+            return False
+        notes.append("fetched by the target from the source region (glance-download)")
+        return True
 
     async def _copy_data(self, action: Action) -> tuple[int, bool]:
         """Stream the whole image into the target once: (bytes, whether a hash was checked in flight).

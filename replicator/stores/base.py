@@ -54,6 +54,13 @@ class ImageStore(Protocol):
         ever becomes a usable image (Glance: the upload is cut; a dump: the file is not renamed).
         """
 
+    def can_pull(self, image: ImageRecord) -> bool:
+        """Whether this store fetches `image`'s data itself from the source (a Glance importing
+        from another region), so its bytes need not cross this machine."""
+
+    async def pull(self, image: ImageRecord) -> None:
+        """Fetch the data server-side; an ImageError leaves the image as it was, to be streamed."""
+
     async def stat(self, image: ImageRecord) -> ImageRecord | None:
         """The stored copy of `image` as the store describes it now (None if there is none):
         read back after every upload, so success is what the target holds, not what it said."""

@@ -185,6 +185,12 @@ class DumpDirStore:
             reason = "it is a symlink, which a dump never holds" if exc.errno == errno.ELOOP else exc.strerror
             raise ImageError(f"cannot read {path}: {reason}", kind=ErrorKind.INPUT) from None
 
+    def can_pull(self, image: ImageRecord) -> bool:
+        return False
+
+    async def pull(self, image: ImageRecord) -> None:
+        raise ImageError(f"{self.description} cannot fetch image data itself", kind=ErrorKind.UNSUPPORTED)
+
     async def stat(self, image: ImageRecord) -> ImageRecord | None:
         """The dumped copy as the disk has it: its size (its hashes were checked in flight)."""
         size = await self._data_size(image.id)

@@ -114,6 +114,12 @@ class GlanceV1Store:
 
         await self._core.create_or_adopt(image, attributes, create, lambda: self.stat(image))
 
+    def can_pull(self, image: ImageRecord) -> bool:
+        return False
+
+    async def pull(self, image: ImageRecord) -> None:
+        raise ImageError(f"{self.description} cannot fetch image data itself", kind=ErrorKind.UNSUPPORTED)
+
     async def stat(self, image: ImageRecord) -> ImageRecord | None:
         """The target copy as `HEAD` (v1's metadata call) describes it; None when there is none."""
         async with self._transport.request(

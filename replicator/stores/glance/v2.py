@@ -8,11 +8,11 @@ deactivation, and the two ways to send data (`PUT .../file`, or stage and import
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, AsyncIterator, Mapping, Sequence
 
 from replicator.engine.actions import MISSING, AttributeChange, MemberChange
-from replicator.errors import ErrorKind, ImageError, VerificationError
+from replicator.errors import ErrorKind, ImageError
 from replicator.records import ImageRecord, members_from, record_from_v2
 from replicator.settings import Settings
 from replicator.stores.glance.core import PAGE_LIMIT, GlanceCore, merge_by_id
@@ -40,15 +40,26 @@ def image_path(image: ImageRecord, *rest: str) -> ApiPath:
     return api_path("v2", "images", image.id, *rest)
 
 
+@dataclass(frozen=True)
+class PullSource:
+    """Where a target Glance can fetch images itself (the `glance-download` import): the source's
+    region in the service catalog of the Keystone both sides share, and which of its endpoints."""
+
+    region: str
+    interface: str = "public"
+
+
 class GlanceV2Store:
     """Images of one Glance, through `/v2/images`."""
 
-    def __init__(self, transport: Transport, settings: Settings) -> None:
+    def __init__(self, transport: Transport, settings: Settings, pull_from: PullSource | None = None) -> None:
         self._core = GlanceCore(transport, settings, f"Glance at {transport.base_url}")
         self._transport = transport
         self._settings = settings
         self.description = self._core.description
         self._upload_method = settings.upload_method
+        self._pull_from = pull_from if settings.upload_method in ("auto", "glance-download") else None
+        self._import_methods: frozenset[str] | None = None
 
     def walk(self) -> AsyncIterator[ImageRecord]:
         return merge_by_id(*(self._walk_listing(hidden) for hidden in (False, True)))
@@ -112,7 +123,7 @@ class GlanceV2Store:
     async def write_data(self, image: ImageRecord, chunks: AsyncIterator[bytes]) -> None:
         if self._upload_method == "glance-direct":
             await self._stream(image, chunks, "stage", f"stage image {image.id}")
-            await self._import(image)
+            await self._import(image, {"name": "glance-direct"})  # what Glance stored is read back after
             return
         try:
             await self._stream(image, chunks, "file", f"upload image {image.id}")
@@ -137,13 +148,44 @@ class GlanceV2Store:
         await self._transport.send_body("PUT", image_path(image, endpoint), chunks, headers=headers,
                                         expected=(204, 201, 200), what=what)
 
-    async def _import(self, image: ImageRecord) -> None:
-        """Ask Glance to import the staged data, and wait until the image is active."""
-        body: dict[str, Any] = {"method": {"name": "glance-direct"}}
+    def can_pull(self, image: ImageRecord) -> bool:
+        """Whether this Glance is to fetch `image` itself from the source's region (glance-download)
+        instead of having its bytes streamed through us."""
+        return self._pull_from is not None and self._upload_method in ("auto", "glance-download")
+
+    async def pull(self, image: ImageRecord) -> None:
+        """Have this Glance fetch the data from the source region itself, and wait until the image
+        is active. An ImageError when it cannot (the method is not enabled here, a refusal, a
+        failed import task): the image is then still `queued`, and can be streamed instead."""
+        assert self._pull_from is not None
+        if not await self._offers("glance-download"):
+            if self._upload_method == "auto":
+                self._pull_from = None  # asked once: from now on every image is streamed without a word
+            raise ImageError(f"import image {image.id}: this Glance does not offer the glance-download import "
+                             "(enabled_import_methods)", kind=ErrorKind.UNSUPPORTED, side=self._transport.side)
+        method = {"name": "glance-download", "glance_image_id": image.id, "glance_region": self._pull_from.region,
+                  "glance_service_interface": self._pull_from.interface}
+        await self._import(image, method)
+
+    async def _offers(self, method: str) -> bool:
+        """Whether this Glance lists `method` among its import methods (`/v2/info/import`), asked once."""
+        if self._import_methods is None:
+            body = await self._core.get_json(api_path("v2", "info", "import"), "list the import methods")
+            value = body.get("import-methods", {}).get("value") if isinstance(body, dict) else None
+            self._import_methods = frozenset(str(name) for name in value) if isinstance(value, list) else frozenset()
+        return method in self._import_methods
+
+    async def _import(self, image: ImageRecord, method: dict[str, Any]) -> None:
+        """Ask Glance to import the image by `method`, and wait until it is active.
+
+        Glance reports a failed import in `os_glance_failed_import` (multi-store) or only in the
+        image's tasks, leaving it `queued` (single store): both end the wait with Glance's reason.
+        """
+        body: dict[str, Any] = {"method": method}
         if self._settings.store:
             body["stores"] = [self._settings.store]
-        await self._transport.send("POST", image_path(image, "import"), json=body, expected=(202,),
-                                   what=f"import image {image.id}")
+        what = f"import image {image.id}"
+        await self._transport.send("POST", image_path(image, "import"), json=body, expected=(202,), what=what)
         deadline = asyncio.get_running_loop().time() + import_wait_seconds(image.size)
         delay = 0.2
         while True:
@@ -155,19 +197,37 @@ class GlanceV2Store:
             failed = record.get("os_glance_failed_import")
             if failed and not record.get("os_glance_importing_to_stores"):
                 # Glance names the stores an import failed for; the status may never leave "importing".
-                raise ImageError(f"import image {image.id}: Glance failed to import it into store {failed} (status {status})",
+                raise ImageError(f"{what}: Glance failed to import it into store {failed} (status {status})",
                                  side=self._transport.side)
             if status == "active":
-                if image.checksum and record.get("checksum") and record["checksum"] != image.checksum:
-                    raise VerificationError(f"image {image.id}: Glance's checksum after import differs from the source's")
                 return
-            if status not in ("uploading", "importing"):
-                raise ImageError(f"import image {image.id}: Glance ended it as {status}", side=self._transport.side)
+            if status == "queued":
+                failure = await self._failed_task(image)
+                if failure is not None:
+                    raise ImageError(f"{what}: Glance's import task failed: {failure}", side=self._transport.side)
+            elif status not in ("uploading", "importing"):
+                raise ImageError(f"{what}: Glance ended it as {status}", side=self._transport.side)
             if asyncio.get_running_loop().time() > deadline:
-                raise ImageError(f"import image {image.id}: still {status} after {import_wait_seconds(image.size):.0f}s",
+                raise ImageError(f"{what}: still {status} after {import_wait_seconds(image.size):.0f}s",
                                  side=self._transport.side)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+    async def _failed_task(self, image: ImageRecord) -> str | None:
+        """The message of a failed import task of `image`, if its last task failed (Glance >= Wallaby)."""
+        try:
+            body = await self._transport.json("GET", image_path(image, "tasks"), what=f"list tasks of image {image.id}")
+        except ImageError as exc:
+            if exc.kind is ErrorKind.NOT_FOUND:
+                return None  # a Glance older than Wallaby: only the deadline ends the wait
+            raise
+        tasks = body.get("tasks") if isinstance(body, dict) else None
+        if not isinstance(tasks, list) or not tasks or not isinstance(tasks[-1], dict):
+            return None
+        last = tasks[-1]
+        if last.get("status") != "failure":
+            return None
+        return str(last.get("message") or "no reason given")[:300]
 
     async def update_metadata(
         self, image: ImageRecord, current: ImageRecord, changes: Sequence[AttributeChange]
