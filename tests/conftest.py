@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-import glance_client
-from servers import GlanceTemplate, Overrides, RealGlance, ReplicatorServe, ServerProcess
+from tests import glance_client
+from tests.servers import GlanceTemplate, Overrides, RealGlance, ReplicatorServe, ServerProcess
 
 REAL_GLANCE_FIXTURES = {"real_glance", "real_glance_pair", "start_real_glance"}
 

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Callable
 
-import glance_client as gc
+from tests import glance_client as gc
 
 
 @dataclass

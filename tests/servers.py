@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
-import glance_client
+from tests import glance_client
 
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0

@@ -13,10 +13,10 @@ from typing import Iterator
 import pytest
 import yaml
 
-import glance_client as gc
-from fake_keystone import FakeKeystone, clouds_yaml, tokens_from
 from replicator.auth import resolve_choice
-from test_commands import run
+from tests import glance_client as gc
+from tests.fake_keystone import FakeKeystone, clouds_yaml, tokens_from
+from tests.test_commands import run
 
 OS_VARIABLES = ("OS_CLOUD", "OS_REGION_NAME", "OS_INTERFACE", "OS_AUTH_URL", "OS_USERNAME", "OS_PASSWORD",
                 "OS_PROJECT_NAME", "OS_AUTH_TYPE", "OS_CLIENT_CONFIG_FILE", "OS_CLIENT_SECURE_FILE", "OS_TOKEN")

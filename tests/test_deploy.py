@@ -11,8 +11,8 @@ from pathlib import Path
 
 import yaml
 
-import glance_client as gc
-from fake_keystone import FakeKeystone, clouds_yaml
+from tests import glance_client as gc
+from tests.fake_keystone import FakeKeystone, clouds_yaml
 
 MANIFEST = Path(__file__).parent.parent / "deploy" / "livecopy-indexed-job.yaml"
 

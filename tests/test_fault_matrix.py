@@ -17,9 +17,9 @@ from typing import Any, Callable
 
 import pytest
 
-import glance_client as gc
-from servers import ReplicatorServe
-from test_commands import run
+from tests import glance_client as gc
+from tests.servers import ReplicatorServe
+from tests.test_commands import run
 
 SIZES = (64 * 1024, 300_000, 1_200_000, 2_500_000)
 

@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-import glance_client as gc
 from replicator import console, progress
 from replicator.engine.events import BytesCopied, ImageFinished, ImageResult, ImageStarted, RunPlanned
 from replicator.engine.plan import plan, totals
 from replicator.records import ImageRecord
 from replicator.settings import Settings
-from test_commands import run, summary_count
+from tests import glance_client as gc
+from tests.test_commands import run, summary_count
 
 MiB = 1024 * 1024
 
