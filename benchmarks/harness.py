@@ -202,7 +202,8 @@ class Servers:
                 self._template = GlanceTemplate.build(self.workdir / "glance-template")
             server: ServerProcess = RealGlance(self._template, folder)
         else:
-            server = ReplicatorServe(folder, extra_args=list(extra_args))
+            # No control paths: the benchmarks set their faults on the command line.
+            server = ReplicatorServe(folder, extra_args=list(extra_args), control=False)
         server.start()
         self._started.append(server)
         return server
