@@ -31,14 +31,13 @@ from typing import Any, AsyncIterator, Sequence
 import aiohttp
 import psutil
 
+# The test suite's server helpers are reused as they are: benchmarks start servers exactly the
+# way the tests do.
+from tests.servers import GlanceTemplate, RealGlance, ReplicatorServe, ServerProcess
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "benchmarks"
 VENV_BIN = Path(sys.executable).parent
-# The test suite's server helpers (ReplicatorServe, RealGlance, GlanceTemplate) are reused as
-# they are: benchmarks start servers exactly the way the tests do.
-sys.path.insert(0, str(ROOT / "tests"))
-
-from servers import GlanceTemplate, RealGlance, ReplicatorServe, ServerProcess  # noqa: E402
 
 MiB = 2**20
 SAMPLE_SECONDS = 0.01
@@ -203,7 +202,8 @@ class Servers:
                 self._template = GlanceTemplate.build(self.workdir / "glance-template")
             server: ServerProcess = RealGlance(self._template, folder)
         else:
-            server = ReplicatorServe(folder, extra_args=list(extra_args))
+            # No control paths: the benchmarks set their faults on the command line.
+            server = ReplicatorServe(folder, extra_args=list(extra_args), control=False)
         server.start()
         self._started.append(server)
         return server

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from scenarios import ScenarioResult
+from benchmarks.scenarios import ScenarioResult
 
 MiB = 2**20
 README_START = "<!-- results:start -->"

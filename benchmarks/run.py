@@ -1,8 +1,8 @@
 """Benchmarks: our livecopy against the tools operators use today, on the same data, in one run.
 
-    .venv/bin/python benchmarks/run.py                     # every scenario, full scale
-    .venv/bin/python benchmarks/run.py --scenario 1 --quick
-    .venv/bin/python benchmarks/run.py -s 3 -s 5 --update-readme
+    .venv/bin/python -m benchmarks.run                     # every scenario, full scale (from the repository root)
+    .venv/bin/python -m benchmarks.run --scenario 1 --quick
+    .venv/bin/python -m benchmarks.run -s 3 -s 5 --update-readme
 
 Prints each scenario's table as it finishes, and writes `benchmarks/results/latest.json`,
 `latest.md` and (for scenario 3) `distance.png`; a `--quick` run writes `latest-quick.*` and
@@ -16,14 +16,11 @@ import json
 import shutil
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import report  # noqa: E402
-from harness import BENCH_DIR, Servers, scratch_dir  # noqa: E402
-from scenarios import SCENARIOS, Options  # noqa: E402
+from benchmarks import report
+from benchmarks.harness import BENCH_DIR, Servers, scratch_dir
+from benchmarks.scenarios import SCENARIOS, Options
 
 RESULTS = BENCH_DIR / "results"
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from harness import (
+from benchmarks.harness import (
     BENCH_DIR, MiB, VENV_BIN, Measurement, SeedImage, Servers, count_all, count_images, image_id, measure,
     pattern_chunk, seed,
 )

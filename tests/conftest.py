@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-import glance_client
-from servers import GlanceTemplate, Overrides, RealGlance, ReplicatorServe, ServerProcess
+from tests import glance_client
+from tests.servers import GlanceTemplate, Overrides, RealGlance, ReplicatorServe, ServerProcess
 
 REAL_GLANCE_FIXTURES = {"real_glance", "real_glance_pair", "start_real_glance"}
 
@@ -140,11 +140,12 @@ def start_real_glance(
 
 @pytest.fixture
 def start_serve(tmp_path: Path) -> Iterator[Callable[..., ReplicatorServe]]:
-    """Factory `start(*extra_args) -> ReplicatorServe`: fresh servers, stopped after the test."""
+    """Factory `start(*extra_args, control=True) -> ReplicatorServe`: fresh servers, stopped after
+    the test (`control=False`: without the control paths, as an operator starts it)."""
     started: list[ReplicatorServe] = []
 
-    def start(*extra_args: str) -> ReplicatorServe:
-        server = ReplicatorServe(tmp_path / f"serve-{len(started)}", extra_args=list(extra_args))
+    def start(*extra_args: str, control: bool = True) -> ReplicatorServe:
+        server = ReplicatorServe(tmp_path / f"serve-{len(started)}", extra_args=list(extra_args), control=control)
         started.append(server)
         return server.start()
 

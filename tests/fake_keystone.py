@@ -2,8 +2,8 @@
 
 The real Keystone runs in `test_keystone.py`; this one exists for what a real one cannot be made
 to do on demand: a catalog with no image service, or endpoints only in other regions. Tokens
-can come from a `replicator serve` (its `POST /_token`), so that server accepts them and lets
-them expire after its `token_ttl`, which is how a renewal mid-run is tested.
+can come from a `replicator serve` (its control path `POST /_token`), so that server accepts
+them and lets them expire after its `token_ttl`, which is how a renewal mid-run is tested.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Callable
 
-import glance_client as gc
+from tests.servers import ReplicatorServe
 
 
 @dataclass
@@ -91,9 +91,9 @@ class FakeKeystone:
         }}
 
 
-def tokens_from(server_url: str) -> Callable[[], str]:
+def tokens_from(server: ReplicatorServe) -> Callable[[], str]:
     """Mint tokens on a `replicator serve`, so it accepts them (until its token_ttl)."""
-    return lambda: gc.call("POST", server_url + "/_token", 200).json()["token"]
+    return server.issue_token
 
 
 def clouds_yaml(keystone: FakeKeystone, password: str = "secret", **extra: object) -> dict:

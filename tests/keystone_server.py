@@ -13,7 +13,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from servers import ServerProcess
+from tests.servers import ServerProcess
 
 ADMIN_PASSWORD = "keystone-admin-secret"
 REGION = "RegionOne"

@@ -4,7 +4,9 @@ Two kinds of Glance v2 endpoint run as child processes, both on a free 127.0.0.1
 
 * `RealGlance`: OpenStack Glance 33 itself under gunicorn, so tests learn what the real service
   does rather than what we believe it does.
-* `ReplicatorServe`: the project's own Glance-compatible server (`python -m replicator.server`).
+* `ReplicatorServe`: the project's own Glance-compatible server (`python -m replicator.server`),
+  with its control paths (`/_faults`, `/_token`) on and an admin token of its own, unless told
+  otherwise.
 
 Each server runs in its own process group and writes stdout and stderr to `server.log` in its
 work folder; `log()` returns that text, and start-up failures quote its tail.
@@ -13,7 +15,9 @@ work folder; `log()` returns that text, and start-up failures quote its tail.
 from __future__ import annotations
 
 import configparser
+import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -26,9 +30,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
-import glance_client
+from replicator.server.control import TOKEN_VARIABLE
+from tests import glance_client
 
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
@@ -304,11 +309,17 @@ class RealGlance(ServerProcess):
 
 
 class ReplicatorServe(ServerProcess):
-    """The project's own Glance-compatible server, storing its data in `workdir/data`."""
+    """The project's own Glance-compatible server, storing its data in `workdir/data`.
 
-    def __init__(self, workdir: Path, *, extra_args: list[str] | None = None) -> None:
+    With `control` (the default), it is started with `--control` and an admin token of its own
+    (through the environment, out of `ps`), which `set_faults`, `faults` and `issue_token` send;
+    `control=False` starts it as an operator would, with no control paths at all.
+    """
+
+    def __init__(self, workdir: Path, *, extra_args: list[str] | None = None, control: bool = True) -> None:
         super().__init__(workdir)
         self.extra_args = extra_args or []
+        self.control_token = secrets.token_hex(16) if control else None
         if "--cert-file" in self.extra_args:
             self.url = self.url.replace("http://", "https://")
 
@@ -318,12 +329,39 @@ class ReplicatorServe(ServerProcess):
             "--host", "127.0.0.1",
             "--port", str(self.port),
             "--data-dir", str(self.workdir / "data"),
+            *(["--control"] if self.control_token else []),
             *self.extra_args,
         ]  # fmt: skip
 
+    def environment(self) -> dict[str, str]:
+        environment = super().environment()
+        if self.control_token:
+            environment[TOKEN_VARIABLE] = self.control_token
+        return environment
+
+    def control(self, method: str, path: str, document: Any = None) -> glance_client.Response:
+        """A request to a control path with the admin token, whatever its answer."""
+        headers = {"X-Auth-Token": self.control_token or ""}
+        body = None
+        if document is not None:
+            body = json.dumps(document).encode()
+            headers["Content-Type"] = "application/json"
+        return glance_client.request(method, self.url + path, body, headers)
+
     def set_faults(self, **switches: object) -> None:
-        """Change fault switches at runtime through `POST /_faults` (any 2xx answer is fine)."""
-        url = self.url + "/_faults"
-        response = glance_client.send_json("POST", url, switches)
-        if not 200 <= response.status < 300:
-            raise glance_client.GlanceError("POST", url, response)
+        """Change fault switches at run time through `POST /_faults`."""
+        self._expect("POST", "/_faults", 200, switches)
+
+    def faults(self) -> dict[str, Any]:
+        """The switches as the server holds them, with `fired`: how often each fault fired."""
+        return self._expect("GET", "/_faults", 200).json()
+
+    def issue_token(self) -> str:
+        """A fresh API token from `POST /_token` (from then on, every request needs one)."""
+        return self._expect("POST", "/_token", 200).json()["token"]
+
+    def _expect(self, method: str, path: str, status: int, document: Any = None) -> glance_client.Response:
+        response = self.control(method, path, document)
+        if response.status != status:
+            raise glance_client.GlanceError(method, self.url + path, response)
+        return response

@@ -13,10 +13,10 @@ from typing import Iterator
 import pytest
 import yaml
 
-import glance_client as gc
-from fake_keystone import FakeKeystone, clouds_yaml, tokens_from
 from replicator.auth import resolve_choice
-from test_commands import run
+from tests import glance_client as gc
+from tests.fake_keystone import FakeKeystone, clouds_yaml, tokens_from
+from tests.test_commands import run
 
 OS_VARIABLES = ("OS_CLOUD", "OS_REGION_NAME", "OS_INTERFACE", "OS_AUTH_URL", "OS_USERNAME", "OS_PASSWORD",
                 "OS_PROJECT_NAME", "OS_AUTH_TYPE", "OS_CLIENT_CONFIG_FILE", "OS_CLIENT_SECURE_FILE", "OS_TOKEN")
@@ -110,14 +110,14 @@ def test_token_refused_mid_run_is_renewed_and_no_transfer_is_lost(start_serve, k
     source, target = start_serve(), start_serve()
     data = gc.seed_raw_images(source.url, [200_000] * 6)
     source.set_faults(token_ttl=0.8, latency=0.15)
-    keystone.mint = tokens_from(source.url)
+    keystone.mint = tokens_from(source)
     keystone.catalog = [("RegionOne", "public", source.url)]
     write_clouds(tmp_path, monkeypatch, clouds_yaml(keystone))
     result = run("livecopy", "-", target.url, "--source-cloud", "test", "--concurrency", "2",
                  "--bwlimit", "600K")
     assert result.exit_code == 0, result.stderr
     assert len(keystone.issued) >= 2
-    assert gc.call("GET", source.url + "/_faults", 200).json()["fired"].get("unauthorized", 0) >= 1
+    assert source.faults()["fired"].get("unauthorized", 0) >= 1
     records = {image["id"]: image for image in gc.list_all(target.url)}
     assert all(records[image_id]["status"] == "active" for image_id in data)
     for token in keystone.issued:

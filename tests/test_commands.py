@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-import glance_client as gc
 from replicator.cli import app
+from tests import glance_client as gc
 
 #: Attributes Glance computes itself; everything else on a record is settable and must match.
 COMPUTED = {

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-import glance_client as gc
-from servers import RealGlance, ReplicatorServe, ServerProcess
+from tests import glance_client as gc
+from tests.servers import RealGlance, ReplicatorServe, ServerProcess
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
@@ -141,6 +141,33 @@ def test_create_with_non_string_custom_property_is_400(glance_any: ServerProcess
 def test_create_with_malformed_id_is_400(glance_any: ServerProcess) -> None:
     response = gc.send_json("POST", glance_any.url + "/v2/images", {"id": "not-a-uuid"})
     assert response.status == 400
+
+
+def test_create_with_an_id_without_dashes_is_400(glance_any: ServerProcess) -> None:
+    response = gc.send_json("POST", glance_any.url + "/v2/images", {"id": uuid.uuid4().hex})
+    assert response.status == 400
+
+
+@pytest.fixture
+def glance_private(glance_kind: str, request: pytest.FixtureRequest) -> ServerProcess:
+    """A server of `glance_kind` of this test's own, for a test that leaves behind what no
+    later test could delete."""
+    if glance_kind == "real":
+        return request.getfixturevalue("start_real_glance")()
+    return request.getfixturevalue("start_serve")()
+
+
+def test_create_with_an_id_ending_in_a_line_break_never_succeeds(glance_private: ServerProcess) -> None:
+    """Glance's id pattern ends in `$`, which also matches before a final line break: real
+    Glance 33 stores such an image (listed, but unreachable: no path finds it) and answers 500,
+    failing on its own `Location` header. Ours refuses it with 400 (`test_serve.py`). Neither
+    tells the caller that an image was created."""
+    url = glance_private.url
+    response = gc.send_json("POST", url + "/v2/images", {"id": new_id() + "\n"})
+
+    assert response.status in (400, 500)
+    assert "Location" not in response.headers
+    assert gc.request("GET", url + "/versions").status in (200, 300)
 
 
 def test_create_with_existing_id_is_409(glance_any: ServerProcess) -> None:
@@ -492,6 +519,45 @@ def test_listing_pages_follow_next_until_absent(glance_any: ServerProcess) -> No
 def test_listing_with_unknown_marker_is_400(glance_any: ServerProcess) -> None:
     response = gc.request("GET", f"{glance_any.url}/v2/images?marker={new_id()}")
     assert response.status == 400
+
+
+def test_listing_by_id_ascending_pages_by_marker_in_byte_order(glance_any: ServerProcess) -> None:
+    """The order a side-by-side walk of two listings needs: ids ascending as byte strings (an
+    upper-case id before every lower-case one), `next` keeping the order, and a marker placing
+    the page even when the marker image is not listed itself (a hidden one here)."""
+    url = glance_any.url
+    ids = [gc.create_image(url, id=new_id(), visibility=v)["id"] for v in ("public", "private", "shared", "community")]
+    ids.append(gc.create_image(url, id=new_id().upper())["id"])
+    hidden = gc.create_image(url, id=new_id(), os_hidden=True)["id"]
+    expected = sorted(ids)
+    everything = {"visibility": "all", "member_status": "all"}
+
+    classic = gc.list_pages(url, sort_key="id", sort_dir="asc", limit=2, **everything)
+    uniform = gc.list_pages(url, sort="id:asc", limit=2, **everything)
+    descending = gc.list_pages(url, sort="id", **everything)  # a key alone sorts descending
+    after = gc.list_pages(url, sort_key="id", sort_dir="asc", marker=expected[1], **everything)
+    after_hidden = gc.list_pages(url, sort_key="id", sort_dir="asc", marker=hidden, **everything)
+
+    assert all_ids(classic) == all_ids(uniform) == expected
+    assert [len(page["images"]) for page in classic] == [2, 2, 1]
+    assert all("sort_key=id" in page["next"] and "sort_dir=asc" in page["next"] for page in classic[:-1])
+    assert all_ids(descending) == expected[::-1]
+    assert all_ids(after) == expected[2:]
+    assert all_ids(after_hidden) == [image_id for image_id in expected if image_id > hidden]
+    assert all_ids(gc.list_pages(url, sort_key="id", sort_dir="asc", os_hidden="true", **everything)) == [hidden]
+
+
+def test_listing_parameters_are_checked(glance_any: ServerProcess) -> None:
+    bad = [
+        "sort_key=bogus", "sort_dir=up", "sort=id:up", "sort=id:asc&sort_key=name",
+        "sort_key=id&sort_key=name&sort_dir=asc&sort_dir=desc&sort_dir=asc", "os_hidden=yes",
+        "member_status=bogus", "visibility=bogus", "limit=-1", "limit=x", f"marker={new_id()}",
+    ]  # fmt: skip
+    statuses = {query: gc.request("GET", f"{glance_any.url}/v2/images?{query}").status for query in bad}
+    assert statuses == dict.fromkeys(bad, 400)
+    good = ["sort_key=id&sort_dir=asc&sort_key=name", "sort=id:asc,name:desc", "os_hidden=TRUE", "limit=0"]
+    statuses = {query: gc.request("GET", f"{glance_any.url}/v2/images?{query}").status for query in good}
+    assert statuses == dict.fromkeys(good, 200)
 
 
 @pytest.fixture

@@ -22,8 +22,8 @@ import pytest
 import yaml
 from kubernetes_validate.utils import latest_version
 
-import glance_client as gc
-from fake_keystone import FakeKeystone, clouds_yaml
+from tests import glance_client as gc
+from tests.fake_keystone import FakeKeystone, clouds_yaml
 
 DEPLOY = Path(__file__).parent.parent / "deploy"
 MANIFEST = DEPLOY / "livecopy-indexed-job.yaml"

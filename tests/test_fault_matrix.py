@@ -17,9 +17,9 @@ from typing import Any, Callable
 
 import pytest
 
-import glance_client as gc
-from servers import ReplicatorServe
-from test_commands import run
+from tests import glance_client as gc
+from tests.servers import ReplicatorServe
+from tests.test_commands import run
 
 SIZES = (64 * 1024, 300_000, 1_200_000, 2_500_000)
 
@@ -88,7 +88,7 @@ CELLS = {
 
 
 def fired(server: ReplicatorServe) -> dict[str, int]:
-    return gc.call("GET", server.url + "/_faults", 200).json()["fired"]
+    return server.faults()["fired"]
 
 
 def settled_records(target_url: str, timeout: float = 10.0) -> dict[str, dict[str, Any]]:
@@ -169,7 +169,7 @@ def test_expired_static_token_fails_clearly_and_is_never_shown(
     # Long enough for the listing (two pages, member lookups) even on a busy machine; each
     # image then takes three answers of 0.4 s, so the token dies a few images in.
     source.set_faults(token_ttl=2.5, latency=0.4)
-    token = gc.call("POST", source.url + "/_token", 200).json()["token"]
+    token = source.issue_token()
     report = tmp_path / "report.jsonl"
 
     result = run("livecopy", source.url, target.url, "--sourcetoken", token, "--concurrency", "1",
@@ -185,6 +185,6 @@ def test_expired_static_token_fails_clearly_and_is_never_shown(
     assert_nothing_corrupt(target.url, data)
     # With a new token, the same command finishes the job.
     source.set_faults(token_ttl=600.0, latency=0)
-    fresh = gc.call("POST", source.url + "/_token", 200).json()["token"]
+    fresh = source.issue_token()
     assert run("livecopy", source.url, target.url, "--sourcetoken", fresh).exit_code == 0
     assert all(record["status"] == "active" for record in assert_nothing_corrupt(target.url, data).values())

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-import glance_client as gc
-from glance_context import ADMIN_VARIABLE, PROJECT_ID
-from test_commands import run
+from tests import glance_client as gc
+from tests.glance_context import ADMIN_VARIABLE, PROJECT_ID
+from tests.test_commands import run
 
 pytestmark = pytest.mark.realglance
 

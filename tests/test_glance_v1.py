@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
-import glance_client as gc
 from replicator.connect import Side, open_glance
 from replicator.errors import ImageError
 from replicator.records import ImageRecord
 from replicator.settings import Settings
 from replicator.stores.glance.v1 import GlanceV1Store, held_attributes, record_from_v1, to_headers, v1_from_headers
-from test_bad_input import IMAGE_ID, assert_one_line_error, fake_server, replicator  # noqa: F401 (fixture)
-from test_commands import run, summary_count
+from tests import glance_client as gc
+from tests.test_bad_input import IMAGE_ID, assert_one_line_error, fake_server, replicator  # noqa: F401 (fixture)
+from tests.test_commands import run, summary_count
 
 V1_ONLY = ("--api", "v1")
 

@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
-import glance_client as gc
-from hostile_cli import (
+from tests import glance_client as gc
+from tests.hostile_cli import (
     assert_images_failed, assert_no_control_characters, assert_run_error, describe, failed_lines, lines,
     replicator, report_entries,
 )
-from hostile_glance import (
+from tests.hostile_glance import (
     FOREIGN_HOST, DeeplyNested, EndlessEmptyPages, EndlessNewImages, EscapingErrors, FakeGlance,
     ForeignNextLink, ForeignOrigin, HidingTarget, OversizedBody, OversizedPage, RangeIgnored,
     UploadStoresNothing, UploadStoresOtherBytes, image, image_with_newline_id, unverifiable_image,

@@ -18,10 +18,10 @@ from typing import Callable, Iterator
 import pytest
 import yaml
 
-import glance_client as gc
-from hostile_cli import assert_run_error, describe, environment, replicator, report_entries
-from hostile_glance import image
-from servers import ReplicatorServe, free_port
+from tests import glance_client as gc
+from tests.hostile_cli import assert_run_error, describe, environment, replicator, report_entries
+from tests.hostile_glance import image
+from tests.servers import ReplicatorServe, free_port
 
 # --- 5. SIGTERM and SIGHUP stop a run as Ctrl-C does ----------------------------------------------
 

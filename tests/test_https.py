@@ -14,10 +14,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from fake_keystone import FakeKeystone, clouds_yaml
-from servers import ReplicatorServe
-from test_auth import OS_VARIABLES, write_clouds
-from test_bad_input import assert_one_line_error, replicator
+from tests.fake_keystone import FakeKeystone, clouds_yaml
+from tests.servers import ReplicatorServe
+from tests.test_auth import OS_VARIABLES, write_clouds
+from tests.test_bad_input import assert_one_line_error, replicator
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:

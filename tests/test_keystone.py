@@ -12,9 +12,9 @@ import yaml
 from keystoneauth1 import session as ksa_session
 from keystoneauth1.identity import v3
 
-import glance_client as gc
-from keystone_server import REGION, RealKeystone
-from test_commands import run
+from tests import glance_client as gc
+from tests.keystone_server import REGION, RealKeystone
+from tests.test_commands import run
 
 TOKEN_SECONDS = 60
 MiB = 1024 * 1024

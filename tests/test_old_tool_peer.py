@@ -25,9 +25,9 @@ from pathlib import Path
 
 import pytest
 
-import glance_client as gc
-from test_commands import run
-from test_glance_v1 import v1_create, v1_detail
+from tests import glance_client as gc
+from tests.test_commands import run
+from tests.test_glance_v1 import v1_create, v1_detail
 
 OLD_TOOL = Path(sys.executable).parent / "glance-replicator"
 BOTH = ("--api", "v1,v2")

@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-import glance_client as gc
 from replicator import console, progress
 from replicator.engine.events import BytesCopied, ImageFinished, ImageResult, ImageStarted, RunPlanned
 from replicator.engine.plan import plan, totals
 from replicator.records import ImageRecord
 from replicator.settings import Settings
-from test_commands import run, summary_count
+from tests import glance_client as gc
+from tests.test_commands import run, summary_count
 
 MiB = 1024 * 1024
 
@@ -225,7 +225,7 @@ def test_config_file_supplies_defaults_and_flags_win(seeded, tmp_path: Path, mon
 def test_debug_logs_requests_and_never_the_token(serve_pair, tmp_path: Path) -> None:
     gc.seed_raw_images(serve_pair.source, [50_000])
     serve_pair.source_server.set_faults(token_ttl=600.0)
-    token = gc.call("POST", serve_pair.source + "/_token", 200).json()["token"]
+    token = serve_pair.source_server.issue_token()
     report = tmp_path / "report.jsonl"
     completed = subprocess.run(
         [sys.executable, "-m", "replicator", "livecopy", serve_pair.source, serve_pair.target, "--debug",

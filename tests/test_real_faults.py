@@ -9,8 +9,8 @@ import os
 import uuid
 from pathlib import Path
 
-import glance_client as gc
-from test_commands import run
+from tests import glance_client as gc
+from tests.test_commands import run
 
 
 def test_livecopy_at_concurrency_8_into_a_many_threaded_sqlite_glance(real_glance, start_real_glance, tmp_path: Path):

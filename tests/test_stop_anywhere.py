@@ -19,8 +19,8 @@ from typing import Callable
 
 import pytest
 
-import glance_client as gc
-from servers import ReplicatorServe
+from tests import glance_client as gc
+from tests.servers import ReplicatorServe
 
 IMAGE_SIZE = 3 * 1024 * 1024
 IMAGES = 6

@@ -8,8 +8,8 @@ import os
 import uuid
 from pathlib import Path
 
-import glance_client as gc
-from test_commands import run
+from tests import glance_client as gc
+from tests.test_commands import run
 
 
 def seed_active(base: str, count: int = 3) -> dict[str, bytes]:

@@ -4,27 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
+import os
 import signal
 import ssl
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
 from aiohttp import web
 
 from replicator.server.app import create_app
 from replicator.server.config import FaultConfig, ServerConfig
-
-_SIZE = re.compile(r"^(\d+(?:\.\d+)?)([KMG]?)(?:i?B)?$", re.IGNORECASE)
-
-
-def byte_rate(text: str) -> int:
-    """`10M`, `512K`, `1G` or plain bytes; binary units."""
-    match = _SIZE.match(text.strip())
-    if not match:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r}")
-    number, unit = match.groups()
-    return int(float(number) * 1024 ** " KMG".index(unit.upper() or " "))
+from replicator.server.control import TOKEN_VARIABLE
+from replicator.server.switches import SWITCHES, Reader
 
 
 def api_list(text: str) -> tuple[str, ...]:
@@ -54,38 +46,45 @@ def parser() -> argparse.ArgumentParser:
                    help="APIs to serve: v2 (a current Glance), v1,v2 or v1 (an older one).")
     p.add_argument("--cert-file", type=Path, help="Serve https with this certificate (PEM)...")
     p.add_argument("--key-file", type=Path, help="...and this private key (PEM).")
-    faults = p.add_argument_group("fault switches (also POST /_faults at run time)")
-    faults.add_argument("--drop-after-bytes", type=byte_rate, help="Cut downloads after this many bytes.")
-    faults.add_argument("--drop-upload-after-bytes", type=byte_rate, help="Cut uploads after this many bytes.")
-    faults.add_argument("--drop-count", type=int, help="How many bodies to cut (default: all).")
-    faults.add_argument("--corrupt-after-bytes", type=byte_rate, help="Flip the byte at this offset of downloads.")
-    faults.add_argument("--corrupt-count", type=int, help="How many downloads to corrupt (default: all).")
-    faults.add_argument("--stall-seconds", type=float, default=0.0, help="Stall bodies after their first chunk.")
-    faults.add_argument("--stall-count", type=int, help="How many bodies to stall (default: all).")
-    faults.add_argument("--error-rate", type=float, default=0.0, help="Share of requests answered with an error.")
-    faults.add_argument("--error-status", type=int, default=503, help="Status of injected errors.")
-    faults.add_argument("--retry-after", type=float, help="Retry-After seconds sent with injected errors.")
-    faults.add_argument("--error-paths", default="", help="Comma-separated path substrings errors apply to.")
-    faults.add_argument("--seed", type=int, help="Seed for the error dice.")
-    faults.add_argument("--latency", type=float, default=0.0, help="Seconds added before every response.")
-    faults.add_argument("--bandwidth", type=byte_rate, help="Bytes per second per body, e.g. 10M.")
-    faults.add_argument("--token-ttl", type=float, help="Seconds a token stays valid (POST /_token for a new one).")
+    p.add_argument("--generate-images", type=int, default=0, metavar="N",
+                   help="Start with N made-up metadata-only images (queued, private, no data; the same N gives the "
+                   "same images), held in memory only: for listings at scale.")
+    control = p.add_argument_group(
+        "control paths",
+        "GET/POST /_faults (see or change the fault switches) and POST /_token (mint an API token) exist only "
+        "with --control, and answer only requests whose X-Auth-Token is the admin token.",
+    )
+    control.add_argument("--control", action="store_true", help="Serve the control paths.")
+    control.add_argument("--control-token", metavar="TOKEN",
+                         help=f"The admin token; default: the environment variable {TOKEN_VARIABLE} (out of sight "
+                         "of ps). One of the two is needed with --control.")
+    faults = p.add_argument_group("fault switches (with --control, also POST /_faults at run time)")
+    for name, switch in SWITCHES.items():
+        # No default: a switch left out keeps FaultConfig's own.
+        faults.add_argument("--" + name.replace("_", "-"), dest=name, type=_cli(switch.read), metavar=switch.metavar,
+                            default=argparse.SUPPRESS, help=switch.help)
     return p
 
 
-def config_from(args: argparse.Namespace) -> ServerConfig:
-    faults = FaultConfig(
-        drop_after_bytes=args.drop_after_bytes, drop_count=args.drop_count,
-        drop_upload_after_bytes=args.drop_upload_after_bytes,
-        corrupt_after_bytes=args.corrupt_after_bytes, corrupt_count=args.corrupt_count, stall_seconds=args.stall_seconds,
-        stall_count=args.stall_count, error_rate=args.error_rate, error_status=args.error_status,
-        retry_after=args.retry_after, error_paths=[p for p in args.error_paths.split(",") if p],
-        seed=args.seed, latency=args.latency, bandwidth=args.bandwidth, token_ttl=args.token_ttl,
-    )  # fmt: skip
+def _cli(read: Reader) -> Callable[[str], Any]:
+    """A switch's reader as argparse calls it: its error is argparse's usage error."""
+
+    def parse(text: str) -> Any:
+        try:
+            return read(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+def config_from(args: argparse.Namespace, control_token: str | None) -> ServerConfig:
+    faults = FaultConfig(**{name: getattr(args, name) for name in SWITCHES if hasattr(args, name)})
     return ServerConfig(
         page_cap=args.page_cap, default_limit=args.limit_param_default, project_id=args.project_id,
         token=args.token, direct_upload=not args.no_direct_upload,
         stores=tuple(s for s in args.stores.split(",") if s) or ("fs",), apis=args.api, faults=faults,
+        control_token=control_token, generated_images=args.generate_images,
     )  # fmt: skip
 
 
@@ -99,6 +98,8 @@ async def serve(
     scheme = "https" if tls else "http"
     apis = " and ".join(config.apis)
     print(f"replicator serve: Glance {apis} API on {scheme}://{host}:{port}, data in {data_dir}", flush=True)
+    if config.control_token is not None:
+        print("replicator serve: control paths /_faults and /_token on (admin token required)", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -127,10 +128,18 @@ def tls_context(cert_file: Path | None, key_file: Path | None) -> ssl.SSLContext
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parser().parse_args(argv)
+    options = parser()
+    args = options.parse_args(argv)
+    control_token = None
+    if args.control:
+        control_token = args.control_token or os.environ.get(TOKEN_VARIABLE)
+        if not control_token:
+            options.error(f"--control needs the admin token: --control-token TOKEN, or {TOKEN_VARIABLE} set")
+    if args.generate_images < 0:
+        options.error("--generate-images takes a count of at least 0")
     try:
         tls = tls_context(args.cert_file, args.key_file)
-        run(args.host, args.port, args.data_dir, config_from(args), tls)
+        run(args.host, args.port, args.data_dir, config_from(args, control_token), tls)
     except OSError as exc:  # port in use, data folder not writable
         print(f"replicator serve: error: {exc}", file=sys.stderr)
         sys.exit(2)

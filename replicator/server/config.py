@@ -1,13 +1,15 @@
 """What a server instance is told at start: its limits, its identity, and its fault switches.
 
 Fault switches live in their own dataclass because tests change them at run time through
-`POST /_faults`; everything else is fixed for the life of the process.
+`POST /_faults` (with `--control`); everything else is fixed for the life of the process.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from typing import Any
+
+from replicator.server.switches import read_switches
 
 #: The project that owns images created without an `owner`: the admin project our real-Glance
 #: test fixture runs as, so records from both kinds of server look alike.
@@ -42,12 +44,9 @@ class FaultConfig:
     token_ttl: float | None = None
 
     def update(self, changes: dict[str, Any]) -> None:
-        """Apply `{switch: value}` from a request; unknown switches are a caller's mistake."""
-        known = {f.name for f in fields(self)}
-        unknown = set(changes) - known
-        if unknown:
-            raise ValueError(f"unknown fault switches: {', '.join(sorted(unknown))}")
-        for name, value in changes.items():
+        """Apply `{switch: value}` from a request, all or nothing: `ValueError` names the first
+        unknown switch or bad value (see `switches`), and then nothing has changed."""
+        for name, value in read_switches(changes).items():
             setattr(self, name, value)
 
     def as_dict(self) -> dict[str, Any]:
@@ -61,7 +60,9 @@ class ServerConfig:
     `page_cap` is Glance's `api_limit_max` (a larger `limit` is cut to it) and
     `default_limit` its `limit_param_default`. With `token` set, every request but
     `GET /versions` needs `X-Auth-Token`. `direct_upload=False` refuses `PUT .../file` with
-    403, as a Glance that only allows interoperable import does.
+    403, as a Glance that only allows interoperable import does. With `control_token` set, the
+    control paths (`/_faults`, `/_token`) exist, and answer only requests that carry it.
+    `generated_images` metadata-only images are made up at start (see `generated.py`).
     """
 
     page_cap: int = 1000
@@ -73,3 +74,5 @@ class ServerConfig:
     #: The APIs served: ("v2",) as a current Glance; ("v1", "v2") or ("v1",) as older ones.
     apis: tuple[str, ...] = ("v2",)
     faults: FaultConfig = field(default_factory=FaultConfig)
+    control_token: str | None = None
+    generated_images: int = 0

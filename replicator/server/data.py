@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +28,15 @@ DOWNLOAD_BLOCK = 64 * 1024
 IMPORT_METHODS = ("glance-direct",)
 #: Leading bytes by which Glance's format inspector recognises a disk format.
 SIGNATURES = {"qcow2": b"QFI\xfb", "vmdk": b"KDMV", "vhd": b"conectix", "vhdx": b"vhdxfile"}
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 IMPORT_TASKS = web.AppKey("import_tasks", set)
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    one = "/v2/images/{image_id}"
+    router.add_put(one + "/file", upload_file)
+    router.add_get(one + "/file", download_file)
+    router.add_put(one + "/stage", stage_file)
+    router.add_post(one + "/import", import_image)
 
 
 async def upload_file(request: web.Request) -> web.Response:
@@ -141,18 +147,18 @@ async def _stream_with_faults(
 ) -> web.StreamResponse:
     """Send the file (or the range asked for) while pacing, stalling or cutting it."""
     size = path.stat().st_size
-    start, end = _requested_range(request.headers.get("Range"), size)
+    start, stop = _requested_range(request, size)
     response = web.StreamResponse(status=200, headers=headers)
-    if (start, end) != (0, size - 1):
+    if (start, stop) != (0, size):
         response.set_status(206)
-        response.headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-    response.content_length = end - start + 1
+        response.headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
+    response.content_length = stop - start
     await response.prepare(request)
     pacer, stall, sent = Pacer(faults.bandwidth), faults.stall, 0
     with path.open("rb") as file:
         file.seek(start)
-        while sent < end - start + 1:
-            block = await asyncio.to_thread(file.read, min(DOWNLOAD_BLOCK, end - start + 1 - sent))
+        while sent < stop - start:
+            block = await asyncio.to_thread(file.read, min(DOWNLOAD_BLOCK, stop - start - sent))
             if faults.drop_after is not None and sent + len(block) >= faults.drop_after:
                 await response.write(block[: faults.drop_after - sent])
                 _cut(request)
@@ -171,18 +177,21 @@ async def _stream_with_faults(
     return response
 
 
-def _requested_range(header: str | None, size: int) -> tuple[int, int]:
-    """(first, last) byte to send; the whole file when there is no usable Range header."""
-    match = _RANGE.match(header.strip()) if header else None
-    if match is None or match.groups() == ("", ""):
-        return 0, size - 1
-    first, last = match.groups()
-    if first == "":
-        return max(0, size - int(last)), size - 1
-    start, end = int(first), min(int(last), size - 1) if last else size - 1
-    if start >= size or start > end:
-        raise Problem(416, "Requested range not satisfiable", {"Content-Range": f"bytes */{size}"})
-    return start, end
+def _requested_range(request: web.Request, size: int) -> tuple[int, int]:
+    """[start, stop) of the bytes to send, read by aiohttp as `FileResponse` reads it (which
+    answers the requests no fault touches): the whole file when there is no Range, 416 for
+    one that is malformed or starts past the end."""
+    unsatisfiable = Problem(416, "Requested range not satisfiable", {"Content-Range": f"bytes */{size}"})
+    try:
+        wanted = request.http_range
+    except ValueError:
+        raise unsatisfiable from None
+    if wanted.start is None:
+        return 0, size
+    start, stop, _ = wanted.indices(size)
+    if wanted.start >= size:
+        raise unsatisfiable
+    return start, stop
 
 
 async def receive(

@@ -3,9 +3,8 @@
 Kept apart from the Glance behaviour: a middleware adds latency, refuses expired tokens and
 answers injected errors before any handler runs (so an injected error has no side effect,
 like a proxy failing in front of Glance), and the data handlers ask `FaultInjector` how to
-pace, stall or cut the one body they are streaming. Switches come from the command line and
-can be changed at run time through `POST /_faults`; `GET /_faults` also shows how often each
-fault fired, so a test can tell that its fault really happened.
+pace, stall or cut the one body they are streaming. Switches come from the command line and,
+with `--control`, can be changed at run time through `POST /_faults` (see `control.py`).
 """
 
 from __future__ import annotations
@@ -23,8 +22,6 @@ from aiohttp import web
 from replicator.server.config import FaultConfig
 from replicator.server.problems import Problem, render
 
-#: Paths that configure the server itself; faults never apply to them.
-CONTROL_PATHS = ("/_faults", "/_token")
 #: Answered without a token, as Glance answers version discovery.
 PUBLIC_PATHS = ("/versions", "/")
 
@@ -148,11 +145,16 @@ class Pacer:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def middleware(injector: FaultInjector) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def middleware(
+    injector: FaultInjector, exempt: frozenset[str]
+) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    """Latency, token checks and injected errors for every path but those in `exempt` (the
+    control paths, which a test must reach whatever faults it has switched on)."""
+
     @web.middleware
     async def inject(request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
-        if path.startswith(CONTROL_PATHS):
+        if path in exempt:
             return await handler(request)
         if injector.config.latency > 0:
             await asyncio.sleep(injector.config.latency)
@@ -170,26 +172,3 @@ def middleware(injector: FaultInjector) -> Callable[[web.Request, Handler], Awai
         return await handler(request)
 
     return inject
-
-
-async def show_faults(request: web.Request) -> web.Response:
-    injector = request.app[INJECTOR]
-    return web.json_response({**injector.config.as_dict(), "fired": dict(injector.fired)})
-
-
-async def change_faults(request: web.Request) -> web.Response:
-    injector = request.app[INJECTOR]
-    try:
-        changes = await request.json()
-        if not isinstance(changes, dict):
-            raise ValueError("the body must be a JSON object of switches")
-        injector.update(changes)
-    except ValueError as exc:
-        return render(request, Problem(400, str(exc)))
-    return await show_faults(request)
-
-
-async def issue_token(request: web.Request) -> web.Response:
-    """A fresh token, valid for `token_ttl` seconds: what a Keystone re-authentication gets."""
-    injector = request.app[INJECTOR]
-    return web.json_response({"token": injector.new_token(), "ttl": injector.config.token_ttl})

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 from replicator.server.problems import Problem
 
@@ -43,7 +43,9 @@ BASE_DEFAULTS: dict[str, Any] = {
 #: Attributes that cannot be removed with a JSON-patch `remove`.
 BASE_ATTRIBUTES = frozenset(BASE_DEFAULTS) | {"id", "created_at", "updated_at", "self", "file", "schema"}
 
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
+#: Glance v2's `id` pattern, matched in full: `$` alone would also pass an id that ends in a
+#: line break (real Glance then stores it and answers 500 on its own `Location` header).
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 MAX_STRING = 255
 
 
@@ -52,25 +54,45 @@ def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def is_uuid(value: object) -> bool:
-    return isinstance(value, str) and bool(_UUID.match(value))
+def check_id(value: Any) -> None:
+    """Glance v2's rule for a caller's image id: the UUID pattern, dashes included."""
+    if not (isinstance(value, str) and _UUID.fullmatch(value)):
+        raise Problem(400, f"Provided object does not match schema 'image': {value!r} is not a 'uuid'")
 
 
-def new_record(body: dict[str, Any], owner: str) -> dict[str, Any]:
-    """The record of an image created from a `POST /v2/images` body."""
+def is_uuid_like(value: Any) -> bool:
+    """Glance v1's rule for ids (oslo's `is_uuid_like`): anything `uuid.UUID` reads back as
+    itself, dashes, braces and upper case allowed."""
+    if not isinstance(value, str):
+        return False
+    bare = value.replace("urn:", "").replace("uuid:", "").strip("{}").replace("-", "").lower()
+    try:
+        return uuid.UUID(value).hex == bare
+    except ValueError:
+        return False
+
+
+def check_uuid_like(value: Any) -> None:
+    if not is_uuid_like(value):
+        raise Problem(400, "Invalid image id format")
+
+
+def new_record(body: dict[str, Any], owner: str, id_rule: Callable[[Any], None] = check_id) -> dict[str, Any]:
+    """The record of an image created from a `POST /v2/images` body (v1 creates through it too,
+    with its own `id_rule`)."""
     if not isinstance(body, dict):
         raise Problem(400, "Image body must be a JSON object.")
+    image_id = body.get("id")
+    if image_id is not None:
+        id_rule(image_id)
     for key, value in body.items():
         if key != "id":
             check_value(key, value)
     for key in body:
         if key != "id":
             check_settable(key, creating=True)
-    image_id = body.get("id")
     if image_id is None:
         image_id = str(uuid.uuid4())
-    elif not is_uuid(image_id):
-        raise Problem(400, f"Provided object does not match schema 'image': '{image_id}' is not a 'uuid'")
     stamp = now()
     record: dict[str, Any] = {**BASE_DEFAULTS, "owner": owner, "id": image_id}
     for key, value in body.items():

@@ -11,7 +11,8 @@ from replicator.server.config import ServerConfig
 from replicator.server.faults import INJECTOR as FAULTS
 from replicator.server.faults import FaultInjector
 from replicator.server.problems import Problem, not_found
-from replicator.server.storage import ImageRepository, StoredImage
+from replicator.server.repository import ImageRepository
+from replicator.server.storage import StoredImage
 
 CONFIG = web.AppKey("config", ServerConfig)
 REPOSITORY = web.AppKey("repository", ImageRepository)

@@ -1,8 +1,7 @@
-"""Where the server keeps images: one JSON file per image and one data file per image.
+"""Where the server keeps images on disk: one JSON file per record, one file per image's data.
 
-Everything is also held in memory, indexed by id, so listings never touch the disk. Deletion
-is soft, as in Glance: a deleted image keeps its file with `deleted: true`, so its id can
-never be created again, even after a restart.
+Deletion is soft, as in Glance: a deleted image keeps its file with `deleted: true`, so its id
+can never be created again, even after a restart.
 """
 
 from __future__ import annotations
@@ -31,8 +30,8 @@ class StoredImage:
         return self.record["status"]
 
 
-class ImageRepository:
-    """The images of one server, in memory and under `root`."""
+class ImageFiles:
+    """The folders under `root`: records in `meta/`, data in `data/`, staged uploads in `staging/`."""
 
     def __init__(self, root: Path) -> None:
         self.meta_dir = root / "meta"
@@ -40,10 +39,9 @@ class ImageRepository:
         self.staging_dir = root / "staging"
         for folder in (self.meta_dir, self.data_dir, self.staging_dir):
             folder.mkdir(parents=True, exist_ok=True)
-        self._images: dict[str, StoredImage] = {}
-        self._load()
 
-    def _load(self) -> None:
+    def load(self) -> Iterator[StoredImage]:
+        """Every image saved before, deleted ones included."""
         for path in self.meta_dir.glob("*.json"):
             saved = json.loads(path.read_text())
             image = StoredImage(saved["record"], saved.get("members", {}), saved.get("deleted", False))
@@ -52,23 +50,8 @@ class ImageRepository:
                 image.record.update(
                     status="queued", size=None, virtual_size=None, checksum=None,
                     os_hash_algo=None, os_hash_value=None,
-                )
-            self._images[image.id] = image
-
-    def get(self, image_id: str) -> StoredImage | None:
-        """The live image with this id, or None (never a deleted one)."""
-        image = self._images.get(image_id)
-        return None if image is None or image.deleted else image
-
-    def ever_existed(self, image_id: str) -> bool:
-        return image_id in self._images
-
-    def live(self) -> Iterator[StoredImage]:
-        return (image for image in self._images.values() if not image.deleted)
-
-    def add(self, image: StoredImage) -> None:
-        self._images[image.id] = image
-        self.save(image)
+                )  # fmt: skip
+            yield image
 
     def save(self, image: StoredImage) -> None:
         """Write the image's JSON file atomically: a crash never leaves half a record."""

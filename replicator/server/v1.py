@@ -3,12 +3,13 @@
 v1 carried an image's metadata in HTTP headers (`x-image-meta-NAME`, custom properties as
 `x-image-meta-property-NAME`) and its listings as JSON with the properties nested; it had no
 `visibility`, only `is_public`. The images are stored once, in v2 form, and translated here
-both ways, so a v1 client and a v2 client see the same image.
+both ways, so a v1 client and a v2 client see the same image. Creating, deleting, sharing and
+paging are the image repository's, as for v2; only the words differ.
 
 What a v1 Glance did (Glance's `api/v1` before its removal in 2018) that its clients rely on,
 and this server does too:
 - a listing shows public images only unless `is_public=None` is asked for; pages follow
-  `marker` (no `next` link), newest first;
+  `marker` (no `next` link), newest first unless one `sort_key` and `sort_dir` say otherwise;
 - `HEAD` answers the metadata as headers, leaving out unset values, and 404 for an unknown id
   (the old glance-replicator tells presence by the `status` header);
 - a `POST` creates under the id the client chose, and uploads in the same request when it has
@@ -32,7 +33,7 @@ from typing import Any
 from aiohttp import web
 
 from replicator.server import data, schema, state
-from replicator.server.images import EXACT_FILTERS
+from replicator.server.paging import DEFAULT_DIRECTION, DEFAULT_KEY, DIRECTIONS, SORT_KEYS, Ordering, page_limit
 from replicator.server.problems import Problem
 from replicator.server.storage import StoredImage
 
@@ -56,6 +57,8 @@ IMMUTABLE = ("status", "id")
 ACTIVE_IMMUTABLE = ("size", "checksum")
 INTEGERS = ("size", "virtual_size", "min_ram", "min_disk")
 BOOLEANS = ("is_public", "protected", "deleted")
+#: Listing parameters that filter on an attribute's exact value.
+EXACT_FILTERS = ("name", "status", "container_format", "disk_format")
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
@@ -104,41 +107,58 @@ async def list_details(request: web.Request) -> web.Response:
 
 
 def _page(request: web.Request) -> list[dict[str, Any]]:
-    """Newest first, from after `marker`, at most `limit`: v1's paging (no `next` link)."""
+    """One page from after `marker`, at most `limit`: v1's paging (no `next` link)."""
     query = request.query
     config = state.config(request)
-    try:
-        limit = int(query.get("limit", config.default_limit))
-    except ValueError:
-        raise Problem(400, "limit param must be an integer") from None
-    if limit < 0:
-        raise Problem(400, "limit param must be positive")
-    wanted = _is_public_filter(query.get("is_public"))
-    images = [
-        image for image in state.repository(request).live()
-        if (wanted is None or (image.record["visibility"] == "public") == wanted)
-        and all(image.record.get(key) == query[key] for key in EXACT_FILTERS if key in query)
-    ]  # fmt: skip
-    images.sort(key=lambda image: (image.record["created_at"], image.id), reverse=True)
+    limit = page_limit(query.get("limit"), config.default_limit, config.page_cap)
+    ordering = Ordering.of([_sort_key(query.get("sort_key", DEFAULT_KEY))],
+                           [_sort_direction(query.get("sort_dir", DEFAULT_DIRECTION))])  # fmt: skip
+    repository = state.repository(request)
     marker = query.get("marker")
+    after = None
     if marker is not None:
-        index = next((n for n, image in enumerate(images) if image.id == marker), None)
-        if index is None:
+        if marker and not schema.is_uuid_like(marker):
+            raise Problem(400, "Invalid marker format")
+        after = repository.get(marker)
+        if after is None:
             raise Problem(400, "Invalid marker. Image could not be found.")
-        images = images[index + 1:]
-    return [v1_record(image) for image in images[: min(limit, config.page_cap)]]
+    wanted = _is_public_filter(query.get("is_public"))
+    exact = {key: query[key] for key in EXACT_FILTERS if key in query}
+
+    def matches(image: StoredImage) -> bool:
+        record = image.record
+        return (wanted is None or (record["visibility"] == "public") == wanted) and all(
+            record.get(key) == value for key, value in exact.items()
+        )
+
+    return [v1_record(image) for image in repository.page(ordering, matches, after, limit)]
+
+
+def _sort_key(key: str) -> str:
+    if key not in SORT_KEYS:
+        raise Problem(400, f"Unsupported sort_key. Acceptable values: {', '.join(SORT_KEYS)}")
+    return key
+
+
+def _sort_direction(direction: str) -> str:
+    if direction not in DIRECTIONS:
+        raise Problem(400, f"Unsupported sort_dir. Acceptable values: {', '.join(DIRECTIONS)}")
+    return direction
 
 
 def _is_public_filter(value: str | None) -> bool | None:
-    """Public images only by default; `None` for every image; else True or False."""
+    """Public images only by default; `None` for every image; else True or False (as v1's
+    registry read it: `true`/`1` or `false`/`0`, nothing else)."""
     if value is None:
         return True
-    if value.lower() == "none":
+    lowered = value.lower()
+    if lowered == "none":
         return None
-    flag = _bool(value)
-    if flag is None:
-        raise Problem(400, "is_public must be None, True, or False")
-    return flag
+    if lowered in ("true", "1"):
+        return True
+    if lowered in ("false", "0"):
+        return False
+    raise Problem(400, "is_public must be None, True, or False")
 
 
 async def show_headers(request: web.Request) -> web.Response:
@@ -162,14 +182,10 @@ async def create_image(request: web.Request) -> web.Response:
     body.update(properties)
     if meta.get("id") is not None:
         body["id"] = meta["id"]
-    record = schema.new_record(body, state.config(request).project_id)
+    record = schema.new_record(body, state.config(request).project_id, schema.check_uuid_like)
     if "visibility" not in meta:
         record["visibility"] = "private"  # v1's is_public defaulted to false
-    repository = state.repository(request)
-    if repository.ever_existed(record["id"]):
-        raise Problem(409, f"An image with identifier {record['id']} already exists")
-    image = StoredImage(record)
-    repository.add(image)
+    image = state.repository(request).create(record)
     await _take_data(request, image, meta.get("size"))
     return web.json_response({"image": v1_record(image)}, status=201,
                              headers={"Location": f"{request.url.origin()}/v1/images/{image.id}"})
@@ -192,7 +208,7 @@ async def update_image(request: web.Request) -> web.Response:
     uploading = request.body_exists
     if uploading and image.status != "queued":
         raise Problem(409, "Cannot upload to an unqueued image")
-    if _bool(request.headers.get(PURGE, "true")) is True and not uploading:
+    if _bool(request.headers.get(PURGE, "true")) and not uploading:
         for key in [k for k in record if k not in V1_BASE and k not in V2_ONLY]:
             del record[key]
     record.update(settable)
@@ -204,11 +220,7 @@ async def update_image(request: web.Request) -> web.Response:
 
 
 async def delete_image(request: web.Request) -> web.Response:
-    image = state.image_of(request)
-    if image.record.get("protected"):
-        raise Problem(403, f"Image {image.id} is protected and cannot be deleted.")
-    image.deleted = True
-    state.repository(request).save(image)
+    state.repository(request).delete(state.image_of(request))
     return web.Response(status=200)
 
 
@@ -221,23 +233,17 @@ async def add_member(request: web.Request) -> web.Response:
     """Share the image (unchanged if it already is); in v2 terms it is then `shared`."""
     image = state.image_of(request)
     member_id = request.match_info["member_id"]
+    repository = state.repository(request)
     if member_id not in image.members:
-        stamp = schema.now()
-        # Stored as a v1-era Glance did: the v2 status column's default, pending.
-        image.members[member_id] = {"member_id": member_id, "status": "pending", "created_at": stamp,
-                                    "updated_at": stamp}
+        repository.share(image, member_id)
     if image.record["visibility"] == "private":
         image.record["visibility"] = "shared"
-    state.repository(request).save(image)
+        repository.save(image)
     return web.Response(status=204)
 
 
 async def remove_member(request: web.Request) -> web.Response:
-    image = state.image_of(request)
-    member_id = request.match_info["member_id"]
-    if image.members.pop(member_id, None) is None:
-        raise Problem(404, f"{member_id} is not a member of image {image.id}")
-    state.repository(request).save(image)
+    state.repository(request).unshare(state.image_of(request), request.match_info["member_id"])
     return web.Response(status=204)
 
 
@@ -291,17 +297,12 @@ def _meta_from_headers(request: web.Request) -> tuple[dict[str, Any], dict[str, 
                 raise Problem(400, f"Invalid value '{meta[key]}' for parameter '{key}': Cannot be a negative value.")
     for key in BOOLEANS:
         if key in meta:
-            meta[key] = bool(_bool(meta[key] or "false"))
+            meta[key] = _bool(meta[key] or "false")
     if "is_public" in meta:
         meta["visibility"] = "public" if meta.pop("is_public") else "private"
     return meta, properties
 
 
-def _bool(text: str) -> bool | None:
-    """oslo's reading of a boolean string; None when it is neither."""
-    lowered = text.strip().lower()
-    if lowered in ("1", "t", "true", "on", "y", "yes"):
-        return True
-    if lowered in ("0", "f", "false", "off", "n", "no"):
-        return False
-    return None
+def _bool(text: str) -> bool:
+    """How v1 read a boolean header (oslo's `bool_from_string`): anything but a true word is false."""
+    return text.strip().lower() in ("1", "t", "true", "on", "y", "yes")

@@ -1,0 +1,1 @@
+"""The benchmarks, run from the repository root: `python -m benchmarks.run` (see README.md)."""
