@@ -65,8 +65,8 @@ def is_image_id(value: object) -> bool:
 
 
 def id_order(image_id: str) -> str:
-    """The key both sides of a run are walked in: Glance sorts by id, and ids are UUIDs, whose
-    lower-case form orders the same in every database collation."""
+    """The key a store sorts its images by, as Glance does: lower-case UUIDs order the same in
+    every database collation (ids with capitals are walked apart: `engine.march`)."""
     return image_id.lower()
 
 
