@@ -96,7 +96,13 @@ def settled_records(target_url: str, timeout: float = 10.0) -> dict[str, dict[st
     was cut when it next reads from the connection, a moment after the client has gone."""
     deadline = time.monotonic() + timeout
     while True:
-        records = {image["id"]: image for image in gc.list_all(target_url)}
+        try:
+            records = {image["id"]: image for image in gc.list_all(target_url)}
+        except gc.GlanceError as exc:
+            # The target's injected 503s are still on while the test looks: ask again.
+            if exc.response.status != 503 or time.monotonic() > deadline:
+                raise
+            continue
         if all(r["status"] != "saving" for r in records.values()) or time.monotonic() > deadline:
             return records
         time.sleep(0.1)

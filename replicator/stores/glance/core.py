@@ -40,8 +40,10 @@ _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 class GlanceCore:
     """One Glance's transport, with the steps both API versions take the same way."""
 
-    def __init__(self, transport: Transport, settings: Settings, description: str) -> None:
+    def __init__(self, transport: Transport, settings: Settings, description: str, api: str) -> None:
         self.transport = transport
+        #: "v1" or "v2", for messages about answers that are not that API's.
+        self.api = api
         self.settings = settings
         self.description = description
         self._lookups = asyncio.Semaphore(max(LISTING_REQUESTS, settings.concurrency * 2))
@@ -76,7 +78,7 @@ class GlanceCore:
             body = await self.get_json(path, f"list images on {self.transport.base_url}")
             entries = body.get("images") if isinstance(body, dict) else None
             if not isinstance(entries, list):
-                raise self.refuse("the image listing is not a Glance answer (no 'images' list)")
+                raise self.refuse(f"the image listing is not a Glance {self.api} answer (no 'images' list)")
             if len(entries) > PAGE_LIMIT:
                 raise self.refuse(f"a page of the image listing holds {len(entries)} records, "
                                   f"more than the {PAGE_LIMIT} asked for")
@@ -93,8 +95,8 @@ class GlanceCore:
                 else:
                     previous = record.id
                 if repeated:
-                    raise self.refuse(f"the image listing is not in ascending id order ({record.id} came after "
-                                      "a later id): it repeats itself, or ignores the order asked for")
+                    raise self.refuse(f"the image listing loops or ignores the order asked for ({record.id} "
+                                      "came after a later id); not followed further")
                 listed += 1
                 limit = self.settings.max_images
                 if limit is not None and listed > limit:
@@ -112,7 +114,7 @@ class GlanceCore:
             body = await self.get_json(path, f"list members of image {image.id}")
         pairs = parse(body)
         if pairs is None:
-            raise self.refuse(f"the members of image {image.id} are not a Glance answer")
+            raise self.refuse(f"the members of image {image.id} are not a Glance {self.api} answer")
         return pairs
 
     async def create_or_adopt(

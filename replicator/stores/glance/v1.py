@@ -66,7 +66,7 @@ class GlanceV1Store:
     """Images of one Glance, through `/v1/images`."""
 
     def __init__(self, transport: Transport, settings: Settings) -> None:
-        self._core = GlanceCore(transport, settings, f"Glance (v1 API) at {transport.base_url}")
+        self._core = GlanceCore(transport, settings, f"Glance (v1 API) at {transport.base_url}", "v1")
         self._transport = transport
         self._settings = settings
         self.description = self._core.description

@@ -53,7 +53,7 @@ class GlanceV2Store:
     """Images of one Glance, through `/v2/images`."""
 
     def __init__(self, transport: Transport, settings: Settings, pull_from: PullSource | None = None) -> None:
-        self._core = GlanceCore(transport, settings, f"Glance at {transport.base_url}")
+        self._core = GlanceCore(transport, settings, f"Glance at {transport.base_url}", "v2")
         self._transport = transport
         self._settings = settings
         self.description = self._core.description
