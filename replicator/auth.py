@@ -116,7 +116,7 @@ def resolve_choice(cloud: str | None, region: str | None, interface: str | None,
 
 
 @dataclass(frozen=True)
-class Transport:
+class ConnectionSettings:
     """How to reach every server of a run, as the user gave it: each value given wins over the
     cloud's own setting (`verify`/`insecure`, `cacert`, `api_timeout`); None where not given."""
 
@@ -150,14 +150,14 @@ class KeystoneAuth:
     def __init__(
         self,
         choice: CloudChoice,
-        transport: Transport = Transport(),
+        connection: ConnectionSettings = ConnectionSettings(),
         *,
         side: str | None = None,
         warn: Warn = lambda message: None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.choice = choice
-        self._transport = transport
+        self._connection = connection
         self._side = side
         self._warn = warn
         self._clock = clock
@@ -241,7 +241,15 @@ class KeystoneAuth:
         Answers are kept: each name is asked for once per run."""
         if name_or_id not in self._projects:
             login = await self._current()
-            self._projects[name_or_id] = await self._run(lambda: self._lookup_projects(login, name_or_id))
+            try:
+                found = await self._run(lambda: self._lookup_projects(login, name_or_id))
+            except RunError as exc:
+                if exc.status != 401:
+                    raise
+                await self.renew(login.token)  # revoked early: once more with a new token
+                current = await self._current()
+                found = await self._run(lambda: self._lookup_projects(current, name_or_id))
+            self._projects[name_or_id] = found
         return self._projects[name_or_id]
 
     # Bookkeeping on the event loop.
@@ -275,7 +283,10 @@ class KeystoneAuth:
         from openstack.config.exceptions import OpenStackConfigException
 
         _quiet_libraries()
-        files = find_cloud_files(self._warn)
+        try:
+            files = find_cloud_files(self._warn)
+        except RunError as exc:
+            raise exc.again(side=self._side) from None
         try:
             config = OpenStackConfig(
                 app_name="replicator",
@@ -286,10 +297,10 @@ class KeystoneAuth:
             if self.choice.cloud is not None and self.choice.cloud not in config.get_cloud_names():
                 raise self._unknown_cloud(files)
             self._region = self._cloud_region(config)
-            with warnings.catch_warnings():
-                # openstacksdk warns about a cacert it will not use (verify off): it is only unused.
-                warnings.simplefilter("ignore")
-                verify, cert = self._region.get_requests_verify_args()
+            verify, cert = self._region.get_requests_verify_args()
+            given = self._connection
+            timeout = given.timeout if given.timeout is not None else self._region.config.get("api_timeout")
+            timeout = float(timeout) if timeout else None
         except OpenStackConfigException as exc:
             raise self._error(_first_line(exc), ErrorKind.INPUT) from None
         except ksa.ClientException as exc:
@@ -298,16 +309,13 @@ class KeystoneAuth:
             # A shape cloudfiles does not check that the loader cannot take.
             where = " and ".join(path for path in (files.clouds, files.secure) if path) or "the OS_* variables"
             raise self._error(f"the settings in {where} cannot be used ({type(exc).__name__})", ErrorKind.INPUT) from None
-        transport = self._transport
-        if transport.insecure:
+        if given.insecure:
             verify = False
-        elif transport.cacert:
-            verify = transport.cacert
+        elif given.cacert:
+            verify = given.cacert
         self._tls = (True if verify is None else verify), cert
-        timeout = transport.timeout if transport.timeout is not None else self._region.config.get("api_timeout")
         self._session = ksa_session.Session(
-            auth=self._region.get_auth(), verify=self._tls[0], cert=cert,
-            timeout=float(timeout) if timeout else None, app_name="replicator",
+            auth=self._region.get_auth(), verify=self._tls[0], cert=cert, timeout=timeout, app_name="replicator",
         )
         return self._session
 
@@ -394,27 +402,30 @@ class KeystoneAuth:
                           f"(the catalog has it in: {', '.join(every_region)})", ErrorKind.NOT_FOUND)
 
     def _lookup_projects(self, login: _Login, name_or_id: str) -> list[Project]:
-        from keystoneauth1 import exceptions as ksa
-
         base = self._identity_url(login.catalog)
-        headers = {"X-Auth-Token": login.token, "Accept": "application/json"}
-        try:
-            by_id = self._session.get(f"{base}/projects/{quote(name_or_id, safe='')}", headers=headers,
-                                      authenticated=False, raise_exc=False)
-            if by_id.status_code == 200:
-                return [_project(by_id.json().get("project"))]
-            if by_id.status_code not in (404, 403):
-                raise self._status_error(by_id.status_code, "look a project up")
-            by_name = self._session.get(f"{base}/projects", params={"name": name_or_id}, headers=headers,
-                                        authenticated=False, raise_exc=False)
-        except ksa.ClientException as exc:
-            raise self._keystone_error(exc) from None
+        by_id = self._identity_get(login, f"{base}/projects/{quote(name_or_id, safe='')}")
+        if by_id.status_code == 200:
+            return [_project(_json(by_id).get("project"))]
+        if by_id.status_code not in (403, 404):  # 403: may list by name, not read by id
+            raise self._status_error(by_id.status_code, "look a project up")
+        by_name = self._identity_get(login, f"{base}/projects", {"name": name_or_id})
         if by_name.status_code != 200:
-            raise self._status_error(by_name.status_code, "look a project up")
-        listed = by_name.json().get("projects") if isinstance(by_name.json(), dict) else None
+            raise self._status_error(by_name.status_code, "list projects")
+        listed = _json(by_name).get("projects")
         if not isinstance(listed, list):
             raise self._error("Keystone's list of projects is not a list", ErrorKind.PROTOCOL)
         return [_project(entry) for entry in listed]
+
+    def _identity_get(self, login: _Login, url: str, params: dict[str, str] | None = None) -> Any:
+        """A GET to the identity API with this side's token (never keystoneauth's own, which it
+        would renew on its own schedule)."""
+        from keystoneauth1 import exceptions as ksa
+
+        try:
+            return self._session.get(url, params=params, authenticated=False, raise_exc=False,
+                                     headers={"X-Auth-Token": login.token, "Accept": "application/json"})
+        except ksa.ClientException as exc:
+            raise self._keystone_error(exc) from None
 
     def _identity_url(self, catalog: Any) -> str:
         """The v3 identity API: the catalog's, else the URL this side authenticated at."""
@@ -488,6 +499,16 @@ _REASONS = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 409: "Confli
             500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
 
 
+def _json(response: Any) -> dict[str, Any]:
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        raise RunError("Keystone answered something that is not a JSON object", kind=ErrorKind.PROTOCOL)
+    return answer
+
+
 def _project(entry: Any) -> Project:
     if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
         raise RunError("Keystone answered a project without an id", kind=ErrorKind.PROTOCOL)
@@ -496,43 +517,35 @@ def _project(entry: Any) -> Project:
 
 @functools.cache
 def _quiet_libraries() -> None:
-    """The libraries' log lines and warnings stay out of the terminal: each failure reaches
-    the user once, as our own one-line error. (With no handler of their own, their warnings
-    would go to Python's last-resort handler on stderr.)"""
+    """The libraries' log lines and warnings stay out of the terminal: each failure reaches the
+    user once, as our own one-line error. Their log records would otherwise reach Python's
+    last-resort handler on stderr (they have no handler of their own); their warnings repeat
+    what the user chose (an unverified request under --insecure, a cacert unused with verify off)."""
     for name in ("keystoneauth", "keystoneauth1", "openstack", "stevedore"):
         logging.getLogger(name).addHandler(logging.NullHandler())
     warnings.filterwarnings("ignore", module=r"(openstack|keystoneauth1|urllib3)(\.|$)")
-    try:
-        from urllib3.exceptions import InsecureRequestWarning
-    except ImportError:  # pragma: no cover - requests always brings urllib3
-        return
-    # The user asked for no verification: one warning per request to Keystone says nothing new.
-    warnings.filterwarnings("ignore", category=InsecureRequestWarning)
 
 
 def _root_reason(exc: BaseException) -> str:
-    """The innermost cause of a connection failure ("Connection refused", "certificate verify
-    failed: self-signed certificate"), without the connection pool's wrapping text."""
+    """The innermost cause of a connection failure ("Connection refused", "self-signed
+    certificate"), found down the chain of wrapped errors (keystoneauth wraps requests, which
+    wraps urllib3's connection pool, which wraps the socket's), without their wrapping text."""
     import ssl
 
+    reason: str | None = None
     seen: set[int] = set()
-    found: BaseException = exc
-    stack: list[BaseException | None] = [exc]
-    while stack:
-        current = stack.pop()
-        if current is None or id(current) in seen:
+    pending: list[object] = [exc]
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
             continue
         seen.add(id(current))
         if isinstance(current, ssl.SSLCertVerificationError):
-            return current.verify_message or current.reason or "certificate verify failed"
+            return current.verify_message or "certificate verify failed"
         if isinstance(current, OSError) and current.strerror:
-            found = current
-        stack.extend([current.__cause__, current.__context__, getattr(current, "reason", None)
-                      if isinstance(getattr(current, "reason", None), BaseException) else None])
-        stack.extend(arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException))
-    if isinstance(found, OSError) and found.strerror:
-        return found.strerror
-    return type(exc).__name__
+            reason = current.strerror
+        pending += [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
+    return reason or type(exc).__name__
 
 
 def _first_line(exc: Exception) -> str:

@@ -13,9 +13,9 @@ import sys
 from dataclasses import dataclass
 from typing import Callable
 
-from replicator.auth import CloudChoice, KeystoneAuth, StaticToken, TokenSource, Transport, resolve_choice
+from replicator.auth import CloudChoice, ConnectionSettings, KeystoneAuth, StaticToken, TokenSource, resolve_choice
 from replicator.endpoints import parse_server
-from replicator.errors import ErrorKind, ImageError, RunError
+from replicator.errors import ErrorKind, ImageError, ReplicatorError, RunError
 from replicator.http import GlanceHttp, make_ssl_context
 from replicator.retry import with_retries
 from replicator.settings import Settings
@@ -61,7 +61,10 @@ class Side:
                            kind=ErrorKind.INPUT, side=self.role)
         explicit = self.endpoint or (self.server if self.server not in (None, FROM_CATALOG) else None)
         if explicit is not None:
-            return parse_server(explicit)
+            try:
+                return parse_server(explicit)
+            except RunError as exc:
+                raise exc.again(side=self.role) from None
         if self.token is not None or self.cloud_choice() is None:
             raise RunError(
                 f"no server given: name one (host:port or a URL), or a cloud ({self.cloud_option}, OS_CLOUD) "
@@ -83,16 +86,29 @@ def print_warning(message: str) -> None:
     print(f"replicator: warning: {printable}", file=sys.stderr)
 
 
-async def open_glance(side: Side, settings: Settings, warn: Callable[[str], None] = print_warning) -> ImageStore:
+async def open_glance(
+    side: Side, settings: Settings, warn: Callable[[str], None] = print_warning, auth: TokenSource | None = None
+) -> ImageStore:
     """A store for the Glance `side` names; call `check()` on every side first, so that a
     typo in the second argument is reported before any connection is made.
 
     A token given by the user is used as is; otherwise a cloud (named, or from the
     environment) supplies renewable tokens and, when no server is given, the endpoint.
     `--insecure`, `--cacert` and the timeout reach that cloud's Keystone as they reach Glance.
+    `auth` is the side's token source when the caller needs it too (`side_auth`: to ask a
+    cloud's Keystone more than a token); else one is made here.
+    Every error raised says which side it belongs to (`side`), when the side has a role.
     """
+    try:
+        return await _open(side, settings, auth or side_auth(side, settings, warn))
+    except ReplicatorError as exc:
+        if exc.side is None and side.role is not None:
+            raise exc.again(side=side.role) from None
+        raise
+
+
+async def _open(side: Side, settings: Settings, auth: TokenSource) -> ImageStore:
     url = side.check()
-    auth = side_auth(side, settings, warn)
     if url is None:  # check() let it through: a cloud is named, whose catalog has the endpoint
         if not isinstance(auth, KeystoneAuth):
             raise RunError("no server given, and no cloud to find one in", kind=ErrorKind.INPUT, side=side.role)
@@ -116,8 +132,8 @@ def side_auth(side: Side, settings: Settings, warn: Callable[[str], None] = prin
     choice = None if side.token is not None else side.cloud_choice()
     if choice is None:
         return StaticToken(side.token, side.token_option)
-    transport = Transport(insecure=side.insecure, cacert=side.cacert, timeout=settings.timeout)
-    return KeystoneAuth(choice, transport, side=side.role, warn=warn)
+    connection = ConnectionSettings(insecure=side.insecure, cacert=side.cacert, timeout=settings.timeout)
+    return KeystoneAuth(choice, connection, side=side.role, warn=warn)
 
 
 async def _ssl_context(side: Side, auth: TokenSource) -> ssl.SSLContext | bool:
