@@ -1,28 +1,52 @@
-"""Tokens and endpoints, from a static `--token` or from Keystone through the OpenStack libraries.
+"""Tokens and endpoints, from a static token or from Keystone through the OpenStack libraries.
 
-A cloud named with `--source-cloud`/`--target-cloud` (or `OS_CLOUD`) is read from
-`clouds.yaml`/`secure.yaml` and the `OS_*` variables by openstacksdk's config loader, and
-authenticated by keystoneauth, so every auth type they support works (password, application
-credential, token, federated plugins) and no parser of ours stands in between.
+A cloud (named, or `OS_CLOUD`, or the `OS_*` variables) is read from `clouds.yaml`/`secure.yaml`
+by openstacksdk's config loader, after `cloudfiles` has checked those files, and authenticated by
+keystoneauth, so every auth type they support works (password, application credential, token,
+federated plugins) and no parser of ours stands in between.
+
+What we take over from the libraries, and why:
+
+- The region. openstacksdk treats a cloud's `region_name`/`regions` as the only regions it has;
+  for us they are the default, and the service catalog decides which regions exist, so the image
+  endpoint is picked from the catalog here.
+- The token's life. keystoneauth authenticates again whenever a token has less than two minutes
+  left (every call, with short-lived tokens or a clock that is ahead of Keystone's). Here one
+  authentication per side is kept and reused until shortly before its end, measured by its own
+  lifetime (`expires_at - issued_at`, both Keystone's clock) from when it arrived, or until Glance
+  refuses it (401); one renewal at a time, shared by every request that saw the same stale token.
+- The transport. TLS and timeout values given for the run reach Keystone as they reach Glance,
+  and each Keystone failure is one line: no library log line, no connection-pool text, never
+  Keystone's answer body (a 400 may quote the password it was sent).
 
 keystoneauth is synchronous: it runs in a worker thread, never on the event loop, and only to
-obtain tokens and endpoints; image data never goes through it. A token is reused until it is
-about to expire, renewed ahead of time, and renewed at once when Glance answers 401 (a token
-can be revoked early), with one renewal shared by every request that saw the same stale token.
+obtain tokens and endpoints; image data never goes through it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
+import logging
 import os
+import time
+import warnings
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
+from urllib.parse import quote, urlsplit
 
-from replicator.errors import RunError
+from replicator.cloudfiles import CloudFiles, Warn, find_cloud_files
+from replicator.errors import ErrorKind, RunError
 
-#: Renew a Keystone token this long before it expires, so no request carries a dying one.
+LOG = logging.getLogger(__name__)
+
+#: Renew a Keystone token this long before its end, so no request carries a dying one
+#: (at most half its lifetime, for short-lived tokens).
 RENEW_AHEAD = datetime.timedelta(seconds=30)
+
+#: The environment's cloud, in messages (openstacksdk calls it "envvars"; users never do).
+ENVIRONMENT_CLOUD = "the cloud in the OS_* variables"
 
 
 class TokenSource(Protocol):
@@ -36,9 +60,11 @@ class TokenSource(Protocol):
 
 
 class StaticToken:
-    """A token given on the command line: used as is, and never renewable."""
+    """A token given by the user: used as is, and never renewable.
 
-    def __init__(self, token: str | None, option: str) -> None:
+    `option` names where the user gives it (the command line's word, passed in as data)."""
+
+    def __init__(self, token: str | None, option: str | None = None) -> None:
         self._token = token or None
         self._option = option
 
@@ -46,12 +72,15 @@ class StaticToken:
         return self._token
 
     async def renew(self, refused: str | None) -> str | None:
+        given = f"the token given with {self._option}" if self._option else "the token given"
         if self._token is None:
-            raise RunError(f"the server requires a token (401 Unauthorized): give {self._option}, or a cloud")
+            advice = f"give {self._option}, or a cloud" if self._option else "give a token, or a cloud"
+            raise RunError(f"the server requires a token (401 Unauthorized): {advice}", kind=ErrorKind.AUTH, status=401)
         raise RunError(
-            f"the token given with {self._option} was refused (401 Unauthorized): it has expired or is wrong, "
+            f"{given} was refused (401 Unauthorized): it has expired or is wrong, "
             "and a static token cannot be renewed; run the same command again with a new token (it goes on "
-            "where it stopped), or name a cloud so that tokens are renewed"
+            "where it stopped), or name a cloud so that tokens are renewed",
+            kind=ErrorKind.AUTH, status=401,
         )
 
 
@@ -62,12 +91,15 @@ class CloudChoice:
     cloud: str | None
     region: str | None = None
     interface: str | None = None
-    #: Which command-line option named the cloud, for messages.
+    #: Where the cloud was named (a command-line option, passed in as data, or an
+    #: environment variable), for messages.
     option: str = "--os-cloud"
 
 
 def resolve_choice(cloud: str | None, region: str | None, interface: str | None, option: str) -> CloudChoice | None:
-    """Flags win over the environment, which wins over clouds.yaml (applied by the loader).
+    """The caller's values win over the environment (`OS_CLOUD`, `OS_REGION_NAME`,
+    `OS_INTERFACE`), which wins over the cloud's own `region_name`/`regions` and `interface`
+    (applied by `KeystoneAuth`).
 
     No cloud named and no `OS_CLOUD`/`OS_AUTH_URL` in the environment: no Keystone at all.
     """
@@ -83,134 +115,437 @@ def resolve_choice(cloud: str | None, region: str | None, interface: str | None,
     )
 
 
-class KeystoneAuth:
-    """Tokens and the image endpoint of one cloud, from openstacksdk's config and keystoneauth."""
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """How to reach every server of a run, as the user gave it: each value given wins over the
+    cloud's own setting (`verify`/`insecure`, `cacert`, `api_timeout`); None where not given."""
 
-    def __init__(self, choice: CloudChoice) -> None:
+    insecure: bool = False
+    cacert: str | None = None
+    #: Seconds to connect, and to wait for each answer.
+    timeout: float | None = None
+
+
+@dataclass(frozen=True)
+class Project:
+    """A project as one Keystone knows it."""
+
+    id: str
+    name: str
+    domain_id: str | None
+
+
+@dataclass
+class _Login:
+    """One authentication: the token, its catalog, and when to renew it (time.monotonic)."""
+
+    token: str
+    catalog: Any  # keystoneauth1.access.service_catalog.ServiceCatalog
+    renew_at: float | None
+
+
+class KeystoneAuth:
+    """Tokens and the image endpoint of one side's cloud."""
+
+    def __init__(
+        self,
+        choice: CloudChoice,
+        connection: ConnectionSettings = ConnectionSettings(),
+        *,
+        side: str | None = None,
+        warn: Warn = lambda message: None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.choice = choice
+        self._connection = connection
+        self._side = side
+        self._warn = warn
+        self._clock = clock
         self._region: Any = None  # openstack.config.cloud_region.CloudRegion
         self._session: Any = None  # keystoneauth1.session.Session
-        self._token: str | None = None
-        self._expires: datetime.datetime | None = None
+        self._tls: tuple[bool | str, str | tuple[str, str] | None] = (True, None)
+        self._login: _Login | None = None
+        self._warned_expired = False
         self._lock = asyncio.Lock()
+        #: The region this side's image endpoint was taken from, once `endpoint()` has run.
+        self.region: str | None = None
+        self._projects: dict[str, list[Project]] = {}
 
-    async def endpoint(self) -> str:
-        """The image service's URL from the catalog (authenticating first)."""
-        return await asyncio.to_thread(self._endpoint)
-
-    async def tls(self) -> tuple[bool | str, str | tuple[str, str] | None]:
-        """The cloud's own TLS settings (`verify`/`insecure`, `cacert`, `cert`/`key`), as the
-        requests library takes them: the same CA and client certificate that reach Keystone
-        reach its Glance."""
-
-        def settings() -> tuple[bool | str, str | tuple[str, str] | None]:
-            self._load()
-            verify, cert = self._region.get_requests_verify_args()
-            return (True if verify is None else verify), cert
-
-        return await asyncio.to_thread(settings)
+    # The interface GlanceHttp and connect use.
 
     async def token(self) -> str | None:
-        if self._token is None or self._expiring():
+        login = self._login
+        if login is None or self._due(login):
             async with self._lock:
-                if self._token is None or self._expiring():
-                    self._token, self._expires = await asyncio.to_thread(self._authenticate, False)
-        return self._token
+                login = self._login
+                if login is None or self._due(login):
+                    login = await self._run(self._authenticate)
+        return login.token
 
     async def renew(self, refused: str | None) -> str | None:
         async with self._lock:
-            if self._token == refused:  # nobody has renewed it since that request went out
-                self._token, self._expires = await asyncio.to_thread(self._authenticate, True)
-        return self._token
+            login = self._login
+            if login is None or login.token == refused:  # nobody has renewed it since that request went out
+                login = await self._run(self._authenticate)
+        return login.token
 
-    def _expiring(self) -> bool:
-        now = datetime.datetime.now(datetime.timezone.utc)
-        return self._expires is not None and self._expires - RENEW_AHEAD <= now
+    async def endpoint(self) -> str:
+        """The image service's URL in this side's region and interface, from the catalog."""
+        login = await self._current()
+        url = await self._run(lambda: self._image_endpoint(login.catalog))
+        auth_url = self.auth_url()
+        if urlsplit(auth_url).scheme == "https" and urlsplit(url).scheme == "http":
+            self._warn(f"{self._where()}: Keystone at {auth_url} is reached over https but lists the plain-http "
+                       f"image endpoint {url}: tokens and image data will travel to it unencrypted")
+        return url
+
+    async def tls(self) -> tuple[bool | str, str | tuple[str, str] | None]:
+        """TLS for this side's Glance as the requests library takes it (verify: a bool or a CA
+        file; the client certificate), the same as for its Keystone: the user's values where
+        given, else the cloud's own `verify`/`insecure`, `cacert`, `cert`/`key`."""
+        await self._loaded()
+        return self._tls
+
+    # For the commands that need more of Keystone than a token (server-side copies between
+    # regions, owners mapped between clouds).
+
+    def auth_url(self) -> str:
+        """The URL this side authenticates at, as its settings give it ("" before they are read)."""
+        return str(getattr(self._session.auth, "auth_url", "") or "") if self._session else ""
+
+    def keystone_url(self) -> str:
+        """Where this side authenticates, without a trailing slash or version: two sides with
+        the same one are regions (or projects) of one Keystone. Call after `endpoint()` or `token()`."""
+        url = self.auth_url().rstrip("/")
+        for suffix in ("/v3", "/v2.0"):
+            if url.endswith(suffix):
+                url = url[: -len(suffix)]
+        return url
+
+    def same_keystone(self, other: KeystoneAuth) -> bool:
+        """Whether both sides authenticate at the same Keystone (then one token's catalog knows
+        the other side's region)."""
+        mine = self.keystone_url()
+        return bool(mine) and mine == other.keystone_url()
+
+    async def image_endpoints(self) -> dict[str, str]:
+        """The image endpoints this side's token sees, by region, for this side's interface."""
+        login = await self._current()
+        interface = self._interface()
+        found = login.catalog.get_endpoints_data(service_type="image", interface=interface).get("image", [])
+        return {endpoint.region_name or "": endpoint.catalog_url for endpoint in found}
+
+    async def projects(self, name_or_id: str) -> list[Project]:
+        """The projects of this side's Keystone that have this id, or else this name (one per
+        domain that has it); an empty list when none. Needs the right to list projects (admin).
+        Answers are kept: each name is asked for once per run."""
+        if name_or_id not in self._projects:
+            login = await self._current()
+            try:
+                found = await self._run(lambda: self._lookup_projects(login, name_or_id))
+            except RunError as exc:
+                if exc.status != 401:
+                    raise
+                await self.renew(login.token)  # revoked early: once more with a new token
+                current = await self._current()
+                found = await self._run(lambda: self._lookup_projects(current, name_or_id))
+            self._projects[name_or_id] = found
+        return self._projects[name_or_id]
+
+    # Bookkeeping on the event loop.
+
+    async def _current(self) -> _Login:
+        await self.token()
+        assert self._login is not None
+        return self._login
+
+    async def _loaded(self) -> None:
+        if self._session is None:
+            async with self._lock:
+                if self._session is None:
+                    await self._run(self._load)
+
+    def _due(self, login: _Login) -> bool:
+        return login.renew_at is not None and self._clock() >= login.renew_at
+
+    async def _run(self, work: Callable[[], Any]) -> Any:
+        return await asyncio.to_thread(work)
 
     # What follows runs in a worker thread.
 
     def _load(self) -> Any:
-        if self._session is None:
-            from openstack.config import OpenStackConfig
-            from openstack.config.exceptions import OpenStackConfigException
-            from keystoneauth1 import exceptions as ksa
+        """openstacksdk's view of the cloud, and a keystoneauth session for it."""
+        if self._session is not None:
+            return self._session
+        from keystoneauth1 import exceptions as ksa
+        from keystoneauth1 import session as ksa_session
+        from openstack.config import OpenStackConfig
+        from openstack.config.exceptions import OpenStackConfigException
 
-            options: dict[str, Any] = {}
-            if self.choice.region:
-                options["region_name"] = self.choice.region
-            if self.choice.interface:
-                options["interface"] = self.choice.interface
-            try:
-                self._region = OpenStackConfig(app_name="replicator").get_one(cloud=self.choice.cloud, **options)
-                self._session = self._region.get_session()
-            except OpenStackConfigException as exc:
-                raise RunError(f"cloud {self.choice.cloud!r} ({self.choice.option}): {_first_line(exc)}") from None
-            except ksa.ClientException as exc:
-                raise self._keystone_error(exc) from None
+        _quiet_libraries()
+        try:
+            files = find_cloud_files(self._warn)
+        except RunError as exc:
+            raise exc.again(side=self._side) from None
+        try:
+            config = OpenStackConfig(
+                app_name="replicator",
+                config_files=[files.clouds] if files.clouds else [],
+                secure_files=[files.secure] if files.secure else [],
+                vendor_files=[],
+            )
+            if self.choice.cloud is not None and self.choice.cloud not in config.get_cloud_names():
+                raise self._unknown_cloud(files)
+            self._region = self._cloud_region(config)
+            verify, cert = self._region.get_requests_verify_args()
+            given = self._connection
+            timeout = given.timeout if given.timeout is not None else self._region.config.get("api_timeout")
+            timeout = float(timeout) if timeout else None
+        except OpenStackConfigException as exc:
+            raise self._error(_first_line(exc), ErrorKind.INPUT) from None
+        except ksa.ClientException as exc:
+            raise self._keystone_error(exc) from None
+        except (TypeError, AttributeError, ValueError, KeyError) as exc:
+            # A shape cloudfiles does not check that the loader cannot take.
+            where = " and ".join(path for path in (files.clouds, files.secure) if path) or "the OS_* variables"
+            raise self._error(f"the settings in {where} cannot be used ({type(exc).__name__})", ErrorKind.INPUT) from None
+        if given.insecure:
+            verify = False
+        elif given.cacert:
+            verify = given.cacert
+        self._tls = (True if verify is None else verify), cert
+        self._session = ksa_session.Session(
+            auth=self._region.get_auth(), verify=self._tls[0], cert=cert, timeout=timeout, app_name="replicator",
+        )
         return self._session
 
-    def _authenticate(self, fresh: bool) -> tuple[str, datetime.datetime | None]:
+    def _cloud_region(self, config: Any) -> Any:
+        """The cloud's settings at its own default region.
+
+        The region the user chose is asked for first, so settings the cloud gives for that region
+        (`regions: [{name, values}]`) apply; a region the cloud does not list is no error here
+        (openstacksdk would refuse it): the catalog decides whether it exists.
+        """
+        from openstack.config.exceptions import OpenStackConfigException
+
+        if self.choice.region:
+            try:
+                return config.get_one(cloud=self.choice.cloud, region_name=self.choice.region)
+            except OpenStackConfigException:
+                pass  # not a region this cloud lists: load it at its default, as below
+        return config.get_one(cloud=self.choice.cloud)
+
+    def _authenticate(self) -> _Login:
+        """One authentication; the only place a token is asked for."""
         from keystoneauth1 import exceptions as ksa
 
         session = self._load()
+        received = self._clock()
         try:
-            if fresh:
-                session.invalidate()
-            token = session.get_token()
             access = session.auth.get_auth_ref(session)
         except ksa.ClientException as exc:
             raise self._keystone_error(exc) from None
+        token = getattr(access, "auth_token", None)
         if not token:
-            raise RunError(f"{self._where()}: Keystone gave no token")
-        return token, getattr(access, "expires", None)
+            raise self._error("Keystone gave no token", ErrorKind.AUTH)
+        login = _Login(token=token, catalog=access.service_catalog, renew_at=self._renew_at(access, received))
+        self._login = login
+        LOG.debug("%s: authenticated at %s", self._where(), self.auth_url())
+        return login
 
-    def _endpoint(self) -> str:
+    def _renew_at(self, access: Any, received: float) -> float | None:
+        """When to renew, on our monotonic clock: shortly before the token's own lifetime has
+        passed since it arrived. Keystone's clock and ours need not agree; a token that looks
+        expired by ours is said once, and used until Glance refuses it."""
+        expires = getattr(access, "expires", None)
+        issued = getattr(access, "issued", None)
+        if expires is None:
+            return None
+        now = datetime.datetime.now(datetime.timezone.utc)
+        if expires <= now and not self._warned_expired:
+            self._warned_expired = True
+            self._warn(f"{self._where()}: Keystone's token arrived already expired by this machine's clock "
+                       f"(it says {expires:%Y-%m-%d %H:%M:%S} UTC): the clocks disagree; it is used until "
+                       "Glance refuses it")
+        if issued is None or expires <= issued:
+            return None
+        lifetime = (expires - issued).total_seconds()
+        return received + lifetime - min(RENEW_AHEAD.total_seconds(), lifetime / 2)
+
+    def _interface(self) -> str:
+        return self.choice.interface or self._region.get_interface("image") or "public"
+
+    def _image_endpoint(self, catalog: Any) -> str:
+        """This side's image endpoint: the region the user chose (else the cloud's default) and
+        interface, from the catalog; an error naming what the catalog has instead."""
+        interface = self._interface()
+        region = self.choice.region or self._region.region_name or None
+        everywhere = catalog.get_endpoints_data(service_type="image").get("image", [])
+        if not everywhere:
+            raise self._error("no image endpoint in the catalog: this cloud lists no Glance", ErrorKind.NOT_FOUND)
+        usable = [e for e in everywhere if e.interface == interface]
+        regions = sorted({e.region_name or "" for e in usable} - {""})
+        if region is None and len({e.region_name for e in usable}) > 1:
+            raise self._error(f"the catalog has {interface} image endpoints in several regions "
+                              f"({', '.join(regions)}): name the region", ErrorKind.INPUT)
+        chosen = [e for e in usable if region is None or e.region_name == region]
+        if chosen:
+            self.region = chosen[0].region_name or region
+            return str(chosen[0].catalog_url)
+        others = sorted({e.interface for e in everywhere if region is None or e.region_name == region})
+        if others:
+            place = f" in region {region!r}" if region else ""
+            raise self._error(f"no {interface} image endpoint in the catalog{place} (it has: {', '.join(others)})",
+                              ErrorKind.NOT_FOUND)
+        every_region = sorted({e.region_name or "" for e in everywhere} - {""})
+        raise self._error(f"region {region!r} not found for the image service "
+                          f"(the catalog has it in: {', '.join(every_region)})", ErrorKind.NOT_FOUND)
+
+    def _lookup_projects(self, login: _Login, name_or_id: str) -> list[Project]:
+        base = self._identity_url(login.catalog)
+        by_id = self._identity_get(login, f"{base}/projects/{quote(name_or_id, safe='')}")
+        if by_id.status_code == 200:
+            return [_project(_json(by_id).get("project"))]
+        if by_id.status_code not in (403, 404):  # 403: may list by name, not read by id
+            raise self._status_error(by_id.status_code, "look a project up")
+        by_name = self._identity_get(login, f"{base}/projects", {"name": name_or_id})
+        if by_name.status_code != 200:
+            raise self._status_error(by_name.status_code, "list projects")
+        listed = _json(by_name).get("projects")
+        if not isinstance(listed, list):
+            raise self._error("Keystone's list of projects is not a list", ErrorKind.PROTOCOL)
+        return [_project(entry) for entry in listed]
+
+    def _identity_get(self, login: _Login, url: str, params: dict[str, str] | None = None) -> Any:
+        """A GET to the identity API with this side's token (never keystoneauth's own, which it
+        would renew on its own schedule)."""
         from keystoneauth1 import exceptions as ksa
 
-        self._authenticate(False)
-        session = self._session
-        interface = self.choice.interface or self._region.get_interface("image") or "public"
-        region = self._region.get_region_name("image") or None
         try:
-            url = session.get_endpoint(service_type="image", interface=interface, region_name=region)
-        except ksa.EndpointNotFound:
-            url = None  # told apart below: no Glance at all, or not in that region or interface
+            return self._session.get(url, params=params, authenticated=False, raise_exc=False,
+                                     headers={"X-Auth-Token": login.token, "Accept": "application/json"})
         except ksa.ClientException as exc:
             raise self._keystone_error(exc) from None
-        if url:
-            return str(url)
-        regions = self._image_regions()
-        if region and regions:
-            raise RunError(f"{self._where()}: region {region!r} not found for the image service "
-                           f"(the catalog has it in: {', '.join(sorted(regions))})")
-        if regions:
-            raise RunError(f"{self._where()}: no {interface} image endpoint in the catalog (try --os-interface)")
-        raise RunError(f"{self._where()}: no image endpoint in the catalog: this cloud lists no Glance")
 
-    def _image_regions(self) -> set[str]:
-        access = self._session.auth.get_auth_ref(self._session)
-        endpoints = access.service_catalog.get_endpoints(service_type="image")
-        return {e.get("region_id") or e.get("region") or "" for found in endpoints.values() for e in found} - {""}
+    def _identity_url(self, catalog: Any) -> str:
+        """The v3 identity API: the catalog's, else the URL this side authenticated at."""
+        found = catalog.get_endpoints_data(service_type="identity", interface=self._interface()).get("identity", [])
+        url = (found[0].catalog_url if found else self.keystone_url()).rstrip("/")
+        return url if url.endswith("/v3") else url + "/v3"
+
+    # Errors: one line each, with the kind and the side as fields.
+
+    def _unknown_cloud(self, files: CloudFiles) -> RunError:
+        if files.clouds is None:
+            return self._error(f"Cloud {self.choice.cloud} was not found: {files.describe()}", ErrorKind.INPUT)
+        known = f"it has: {', '.join(files.names)}" if files.names else "it names no cloud"
+        return self._error(f"Cloud {self.choice.cloud} was not found in {files.clouds}; {known}", ErrorKind.INPUT)
 
     def _keystone_error(self, exc: Exception) -> RunError:
         from keystoneauth1 import exceptions as ksa
 
-        where = self._where()
+        url = self.auth_url() or "Keystone"
         if isinstance(exc, ksa.Unauthorized):
-            return RunError(f"{where}: Keystone refused the credentials (401): check the user, password or "
-                            "application credential in clouds.yaml / secure.yaml")
+            places = "the OS_* variables" if self.choice.cloud is None else "clouds.yaml / secure.yaml"
+            return self._error(f"Keystone refused the credentials (401): check the user, password or "
+                               f"application credential in {places}", ErrorKind.AUTH, status=401)
+        if isinstance(exc, ksa.HttpError):
+            # Never exc's text: it carries Keystone's answer, which may quote what it was sent.
+            return self._status_error(exc.http_status or 0, "authenticate")
         if isinstance(exc, ksa.MissingRequiredOptions):
             names = ", ".join(option.dest for option in exc.options)
-            return RunError(f"{where}: the auth settings lack {names}")
-        if isinstance(exc, ksa.ConnectFailure):
-            return RunError(f"{where}: cannot reach Keystone: {_first_line(exc)}")
+            return self._error(f"the auth settings lack {names}", ErrorKind.INPUT)
+        if isinstance(exc, ksa.SSLError):
+            return self._error(f"the certificate of Keystone at {url} is not trusted ({_root_reason(exc)}); "
+                               "trust its CA (the cloud's cacert), or skip the check", ErrorKind.CERTIFICATE)
+        if isinstance(exc, ksa.ConnectTimeout):
+            limit = self._session.timeout if self._session is not None else None
+            within = f" within {limit:g} s" if limit else " in time"
+            return self._error(f"Keystone at {url} did not answer{within}", ErrorKind.TRANSPORT)
+        if isinstance(exc, ksa.ConnectionError):
+            return self._error(f"cannot reach Keystone at {url}: {_root_reason(exc)}", ErrorKind.TRANSPORT)
+        if isinstance(exc, ksa.DiscoveryFailure):
+            return self._error(f"Keystone at {url} offers no identity API version this tool can use: "
+                               "is auth_url right?", ErrorKind.PROTOCOL)
         if isinstance(exc, ksa.EndpointNotFound):
-            return RunError(f"{where}: {_first_line(exc)}")
-        return RunError(f"{where}: Keystone: {type(exc).__name__}: {_first_line(exc)}")
+            return self._error(_first_line(exc), ErrorKind.NOT_FOUND)
+        if isinstance(exc, ksa.NoMatchingPlugin):
+            return self._error(f"unknown auth_type: {_first_line(exc)}", ErrorKind.INPUT)
+        return self._error(f"Keystone: {type(exc).__name__}", ErrorKind.SERVER)
+
+    def _status_error(self, status: int, what: str) -> RunError:
+        url = self.auth_url() or "Keystone"
+        reason = _REASONS.get(status, "")
+        answered = f"Keystone at {url} answered {status} {reason}".rstrip() + f" when asked to {what}"
+        if status == 400:
+            return self._error(f"{answered}: a value in the auth settings is malformed (a password must be text)",
+                               ErrorKind.AUTH, status=status)
+        if status == 403:
+            return self._error(f"{answered}: these credentials may not do this", ErrorKind.FORBIDDEN, status=status)
+        if status == 404:
+            return self._error(f"{answered}: is auth_url right?", ErrorKind.NOT_FOUND, status=status)
+        return self._error(answered, status=status)
+
+    def _error(self, message: str, kind: ErrorKind | None = None, *, status: int | None = None) -> RunError:
+        return RunError(f"{self._where()}: {message}", kind=kind, status=status, side=self._side)
 
     def _where(self) -> str:
-        name = self.choice.cloud or "the cloud in the OS_* variables"
-        return f"cloud {name!r} ({self.choice.option})" if self.choice.cloud else name
+        if self.choice.cloud is None:
+            return ENVIRONMENT_CLOUD
+        return f"cloud {self.choice.cloud!r} ({self.choice.option})"
+
+
+_REASONS = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 409: "Conflict", 429: "Too Many Requests",
+            500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+
+
+def _json(response: Any) -> dict[str, Any]:
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        raise RunError("Keystone answered something that is not a JSON object", kind=ErrorKind.PROTOCOL)
+    return answer
+
+
+def _project(entry: Any) -> Project:
+    if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+        raise RunError("Keystone answered a project without an id", kind=ErrorKind.PROTOCOL)
+    return Project(id=entry["id"], name=str(entry.get("name", "")), domain_id=entry.get("domain_id"))
+
+
+@functools.cache
+def _quiet_libraries() -> None:
+    """The libraries' log lines and warnings stay out of the terminal: each failure reaches the
+    user once, as our own one-line error. Their log records would otherwise reach Python's
+    last-resort handler on stderr (they have no handler of their own); their warnings repeat
+    what the user chose (an unverified request under --insecure, a cacert unused with verify off)."""
+    for name in ("keystoneauth", "keystoneauth1", "openstack", "stevedore"):
+        logging.getLogger(name).addHandler(logging.NullHandler())
+    warnings.filterwarnings("ignore", module=r"(openstack|keystoneauth1|urllib3)(\.|$)")
+
+
+def _root_reason(exc: BaseException) -> str:
+    """The innermost cause of a connection failure ("Connection refused", "self-signed
+    certificate"), found down the chain of wrapped errors (keystoneauth wraps requests, which
+    wraps urllib3's connection pool, which wraps the socket's), without their wrapping text."""
+    import ssl
+
+    reason: str | None = None
+    seen: set[int] = set()
+    pending: list[object] = [exc]
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return current.verify_message or "certificate verify failed"
+        if isinstance(current, OSError) and current.strerror:
+            reason = current.strerror
+        pending += [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
+    return reason or type(exc).__name__
 
 
 def _first_line(exc: Exception) -> str:

@@ -12,7 +12,7 @@ import logging
 import sys
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Awaitable, Callable, Optional
 
@@ -241,9 +241,9 @@ async def _open_pair(source: Side, target: Side, settings: Settings) -> tuple[Im
     """Both Glances, once both addresses have been checked."""
     source.check()
     target.check()
-    opened = await open_glance(source, settings, "source")
+    opened = await open_glance(replace(source, role="source"), settings)
     try:
-        return opened, await open_glance(target, settings, "target")
+        return opened, await open_glance(replace(target, role="target"), settings)
     except BaseException:
         await opened.close()
         raise
@@ -362,7 +362,7 @@ def dump(
         side = Side(server, token, insecure, cacert, api_version, os_cloud, os_region_name, os_interface)
         side.check()
         target = DumpDirStore(path, settings, create=True, dry_run=dry_run)
-        source = await open_glance(side, settings, "source")
+        source = await open_glance(replace(side, role="source"), settings)
         return await _closing(_copy(source, target, settings, watch), source, target)
 
     _run(work)
@@ -399,7 +399,7 @@ def load(
         source = DumpDirStore(path, settings, create=False)
         if not source.holds_dump():
             raise RunError(f"{path} holds no dump: no image record files (named by image id) in it")
-        target = await open_glance(side, settings, "target")
+        target = await open_glance(replace(side, role="target"), settings)
         return await _closing(_copy(source, target, settings, watch), source, target)
 
     _run(work)

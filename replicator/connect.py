@@ -9,11 +9,13 @@ this one call, so the commands never change when a new way to reach a Glance is 
 from __future__ import annotations
 
 import ssl
+import sys
 from dataclasses import dataclass
+from typing import Callable
 
-from replicator.auth import CloudChoice, KeystoneAuth, StaticToken, TokenSource, resolve_choice
+from replicator.auth import CloudChoice, ConnectionSettings, KeystoneAuth, StaticToken, TokenSource, resolve_choice
 from replicator.endpoints import parse_server
-from replicator.errors import ImageError, RunError
+from replicator.errors import ErrorKind, ImageError, ReplicatorError, RunError
 from replicator.transport import Transport, api_path, make_ssl_context
 from replicator.retry import with_retries
 from replicator.settings import Settings
@@ -46,19 +48,28 @@ class Side:
     endpoint: str | None = None
     #: The option that names this side's cloud, for messages ("--source-cloud").
     cloud_option: str = "--os-cloud"
+    #: The option(s) that give this side's token, for messages ("--sourcetoken").
+    token_option: str = "--token/--sourcetoken/--targettoken"
+    #: "source" or "target" in a run between two Glances: the `side` of this side's errors.
+    role: str | None = None
 
     def check(self) -> str | None:
         """The parsed base URL if one was given (None: from the catalog); RunError for an address
         that cannot be a Glance's, or for a side that names neither a server nor a cloud."""
         if self.api_version not in API_VERSIONS:
-            raise RunError(f"API version must be one of {', '.join(API_VERSIONS)}, not {self.api_version!r}")
+            raise RunError(f"API version must be one of {', '.join(API_VERSIONS)}, not {self.api_version!r}",
+                           kind=ErrorKind.INPUT, side=self.role)
         explicit = self.endpoint or (self.server if self.server not in (None, FROM_CATALOG) else None)
         if explicit is not None:
-            return parse_server(explicit)
+            try:
+                return parse_server(explicit)
+            except RunError as exc:
+                raise exc.again(side=self.role) from None
         if self.token is not None or self.cloud_choice() is None:
             raise RunError(
                 f"no server given: name one (host:port or a URL), or a cloud ({self.cloud_option}, OS_CLOUD) "
-                "whose catalog lists it"
+                "whose catalog lists it",
+                kind=ErrorKind.INPUT, side=self.role,
             )
         return None
 
@@ -69,21 +80,40 @@ class Side:
 API_VERSIONS = ("auto", "1", "2")
 
 
-async def open_glance(side: Side, settings: Settings, role: str | None = None) -> ImageStore:
+def print_warning(message: str) -> None:
+    """A warning is one line on stderr, shown while the run goes on."""
+    printable = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+    print(f"replicator: warning: {printable}", file=sys.stderr)
+
+
+async def open_glance(
+    side: Side, settings: Settings, warn: Callable[[str], None] = print_warning, auth: TokenSource | None = None
+) -> ImageStore:
     """A store for the Glance `side` names; call `check()` on every side first, so that a
     typo in the second argument is reported before any connection is made.
 
-    A token given on the command line is used as is; otherwise a cloud (named, or from the
+    A token given by the user is used as is; otherwise a cloud (named, or from the
     environment) supplies renewable tokens and, when no server is given, the endpoint.
+    `--insecure`, `--cacert` and the timeout reach that cloud's Keystone as they reach Glance.
+    `auth` is the side's token source when the caller needs it too (`side_auth`: to ask a
+    cloud's Keystone more than a token); else one is made here.
+    Every error raised says which side it belongs to (`side`), when the side has a role.
     """
+    try:
+        return await _open(side, settings, auth or side_auth(side, settings, warn))
+    except ReplicatorError as exc:
+        if exc.side is None and side.role is not None:
+            raise exc.again(side=side.role) from None
+        raise
+
+
+async def _open(side: Side, settings: Settings, auth: TokenSource) -> ImageStore:
     url = side.check()
-    choice = None if side.token is not None else side.cloud_choice()
-    auth: TokenSource = KeystoneAuth(choice) if choice else StaticToken(side.token, "--token/--sourcetoken/--targettoken")
     if url is None:  # check() let it through: a cloud is named, whose catalog has the endpoint
         if not isinstance(auth, KeystoneAuth):
-            raise RunError("no server given, and no cloud to find one in")
+            raise RunError("no server given, and no cloud to find one in", kind=ErrorKind.INPUT, side=side.role)
         url = parse_server(await auth.endpoint())
-    http = transport_for(url, settings, await _ssl_context(side, auth), auth, role)
+    http = transport_for(url, settings, await _ssl_context(side, auth), auth, side.role)
     version = side.api_version
     if version == "auto":
         try:
@@ -109,18 +139,38 @@ def transport_for(
     )
 
 
+def side_auth(side: Side, settings: Settings, warn: Callable[[str], None] = print_warning) -> TokenSource:
+    """Where one side's tokens come from: the token the user gave, else the side's cloud."""
+    choice = None if side.token is not None else side.cloud_choice()
+    if choice is None:
+        return StaticToken(side.token, side.token_option)
+    connection = ConnectionSettings(insecure=side.insecure, cacert=side.cacert, timeout=settings.timeout)
+    return KeystoneAuth(choice, connection, side=side.role, warn=warn)
+
+
 async def _ssl_context(side: Side, auth: TokenSource) -> ssl.SSLContext | bool:
-    """`--insecure`/`--cacert` where given; else, for a cloud, its clouds.yaml settings, so a
-    private CA written there once serves Keystone and Glance alike."""
-    if side.insecure or side.cacert or not isinstance(auth, KeystoneAuth):
+    """`--insecure`/`--cacert` where given; for a cloud, each setting not given on the command
+    line comes from its clouds.yaml, so a private CA or client certificate written there once
+    serves Keystone and Glance alike."""
+    if not isinstance(auth, KeystoneAuth):
         return make_ssl_context(side.insecure, side.cacert)
     verify, client_cert = await auth.tls()
     return make_ssl_context(verify is False, verify if isinstance(verify, str) else None, client_cert)
 
 
+#: Where an image endpoint usually lives, for the advice given when a URL is no Glance.
+_USUAL_ENDPOINTS = "the image endpoint usually ends in :9292 or /image"
+
+
 async def discover_version(http: Transport) -> str:
     """"2" when the server offers v2 (every Glance since 2018), else "1" if it offers v1."""
-    answer = await http.json("GET", api_path("versions"), expected=(200, 300), what="ask which API versions it serves")
+    try:
+        answer = await http.json("GET", api_path("versions"), expected=(200, 300), what="ask which API versions it serves")
+    except ImageError as exc:
+        if exc.status == 404:
+            raise RunError(f"{http.base_url}/ answered 404 to GET /versions: not a Glance endpoint? "
+                           f"{_USUAL_ENDPOINTS}", kind=ErrorKind.NOT_FOUND, status=404) from None
+        raise
     listed = answer.get("versions") if isinstance(answer, dict) else None
     ids = [str(v.get("id", "")) for v in listed if isinstance(v, dict)] if isinstance(listed, list) else []
     for major in ("2", "1"):
@@ -128,5 +178,6 @@ async def discover_version(http: Transport) -> str:
             return major
     raise RunError(
         f"{http.base_url} lists no Glance API version this tool speaks (v1, v2) at /versions; "
-        "is it a Glance endpoint? (--api-version 1 or 2 skips the question)"
+        f"is it a Glance endpoint? ({_USUAL_ENDPOINTS}; naming the API version skips the question)",
+        kind=ErrorKind.PROTOCOL,
     )

@@ -27,6 +27,11 @@ class FakeKeystone:
     #: Where tokens come from; by default a new uuid each time.
     mint: Callable[[], str] = lambda: uuid.uuid4().hex
     issued: list[str] = field(default_factory=list)
+    #: The token's life as Keystone states it (a past `expires_at`: a clock that disagrees with ours).
+    issued_at: str = "2026-01-01T00:00:00.000000Z"
+    expires_at: str = "2099-01-01T00:00:00.000000Z"
+    #: An answer given to every authentication instead of a token: (status, body).
+    answer: tuple[int, dict] | None = None
 
     def start(self) -> "FakeKeystone":
         keystone = self
@@ -46,6 +51,9 @@ class FakeKeystone:
                 length = int(self.headers.get("Content-Length") or 0)
                 request = json.loads(self.rfile.read(length) or b"{}")
                 password = request.get("auth", {}).get("identity", {}).get("password", {}).get("user", {}).get("password")
+                if keystone.answer is not None:
+                    self._send(*keystone.answer)
+                    return
                 if password != keystone.password:
                     self._send(401, {"error": {"code": 401, "title": "Unauthorized",
                                                "message": "The request you have made requires authentication."}})
@@ -81,8 +89,7 @@ class FakeKeystone:
                      for region, interface, url in self.catalog]
         catalog = [{"type": "image", "name": "glance", "id": "glance", "endpoints": endpoints}] if endpoints else []
         return {"token": {
-            "methods": ["password"], "expires_at": "2099-01-01T00:00:00.000000Z",
-            "issued_at": "2026-01-01T00:00:00.000000Z",
+            "methods": ["password"], "expires_at": self.expires_at, "issued_at": self.issued_at,
             "user": {"id": "u1", "name": "admin", "domain": domain},
             "project": {"id": "p1", "name": "admin", "domain": domain},
             "roles": [{"id": "r1", "name": "admin"}],

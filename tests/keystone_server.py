@@ -3,7 +3,8 @@
 Keystone's pins conflict with Glance's, so it lives in its own virtual environment, which
 `make test` builds and names in `REPLICATOR_KEYSTONE_VENV`. Its tokens last `token_seconds`
 (60 in the tests: a copy can outlive several), and its database, fernet keys and bootstrap
-(user `admin`, project `admin`, region `RegionOne`) are made fresh in its work folder.
+(user `admin`, project `admin`, region `RegionOne`) are made fresh in its work folder. Given a
+certificate and key it serves https; its access log counts the authentications it answered.
 """
 
 from __future__ import annotations
@@ -12,6 +13,10 @@ import configparser
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
+
+from keystoneauth1 import session as ksa_session
+from keystoneauth1.identity import v3
 
 from tests.servers import ServerProcess
 
@@ -37,10 +42,16 @@ def keystone_venv() -> Path:
 class RealKeystone(ServerProcess):
     """Keystone with a fresh SQLite database and fernet keys in `workdir`."""
 
-    def __init__(self, workdir: Path, token_seconds: int = 60) -> None:
+    def __init__(self, workdir: Path, token_seconds: int = 60, tls: tuple[Path, Path] | None = None) -> None:
         super().__init__(workdir)
         self.token_seconds = token_seconds
         self.bin = keystone_venv() / "bin"
+        #: (certificate, key) PEM files: serve https with them.
+        self.tls = tls
+        if tls is not None:
+            self.url = self.url.replace("http://", "https://")
+        self.access_log = workdir / "access.log"
+        self._image_service: str | None = None
 
     @property
     def auth_url(self) -> str:
@@ -73,11 +84,14 @@ class RealKeystone(ServerProcess):
                 raise RuntimeError(f"keystone-manage {step[0]} failed:\n{done.stdout}{done.stderr}")
 
     def command(self) -> list[str]:
+        tls = ["--certfile", str(self.tls[0]), "--keyfile", str(self.tls[1])] if self.tls else []
         return [
             str(self.bin / "gunicorn"),
             "--bind", f"127.0.0.1:{self.port}",
             "--workers", "1",
             "--graceful-timeout", "2",
+            "--access-logfile", str(self.access_log),
+            *tls,
             "--chdir", str(self.workdir),
             "keystone_app:application",
         ]  # fmt: skip
@@ -103,3 +117,40 @@ class RealKeystone(ServerProcess):
                 "interface": "public",
             },
         }
+
+    def authentications(self) -> int:
+        """How many tokens Keystone has been asked for (`POST /v3/auth/tokens`) so far."""
+        if not self.access_log.exists():
+            return 0
+        return sum('"POST /v3/auth/tokens ' in line for line in self.access_log.read_text().splitlines())
+
+    def admin_session(self) -> ksa_session.Session:
+        """A keystoneauth session of the bootstrap admin, to change what Keystone holds."""
+        return ksa_session.Session(auth=v3.Password(**self.admin_auth()),
+                                   verify=str(self.tls[0]) if self.tls else True)
+
+    def add_region(self, region: str) -> None:
+        self.admin_session().post(f"{self.auth_url}/regions", json={"region": {"id": region}})
+
+    def add_image_endpoint(self, url: str, region: str = REGION, interface: str = "public") -> None:
+        """The catalog entry a cloud's operators would have made for a Glance in `region`."""
+        admin = self.admin_session()
+        if self._image_service is None:
+            service = admin.post(f"{self.auth_url}/services", json={"service": {"type": "image", "name": "glance"}})
+            self._image_service = service.json()["service"]["id"]
+        admin.post(f"{self.auth_url}/endpoints", json={"endpoint": {
+            "service_id": self._image_service, "interface": interface, "url": url, "region_id": region}})
+
+    def add_project(self, name: str) -> str:
+        """A project in the Default domain; its id."""
+        answer = self.admin_session().post(f"{self.auth_url}/projects",
+                                           json={"project": {"name": name, "domain_id": "default"}})
+        return answer.json()["project"]["id"]
+
+    def application_credential(self, name: str) -> dict[str, Any]:
+        """A new application credential of the admin, on the admin project: its `id` and `secret`."""
+        admin = self.admin_session()
+        user = admin.get_user_id()
+        answer = admin.post(f"{self.auth_url}/users/{user}/application_credentials",
+                            json={"application_credential": {"name": name}})
+        return answer.json()["application_credential"]

@@ -35,12 +35,18 @@ def keystone() -> Iterator[FakeKeystone]:
     fake.stop()
 
 
+def write_private(path: Path, text: str) -> Path:
+    """A file only its owner may read, as a clouds.yaml holding a password should be."""
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(text)
+    return path
+
+
 def write_clouds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, document: dict, secure: dict | None = None) -> None:
-    path = tmp_path / "clouds.yaml"
-    path.write_text(yaml.safe_dump(document))
+    path = write_private(tmp_path / "clouds.yaml", yaml.safe_dump(document))
     monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(path))
-    secure_path = tmp_path / "secure.yaml"
-    secure_path.write_text(yaml.safe_dump(secure or {"clouds": {}}))
+    secure_path = write_private(tmp_path / "secure.yaml", yaml.safe_dump(secure or {"clouds": {}}))
     monkeypatch.setenv("OS_CLIENT_SECURE_FILE", str(secure_path))
 
 

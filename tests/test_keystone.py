@@ -9,11 +9,10 @@ from typing import Iterator
 
 import pytest
 import yaml
-from keystoneauth1 import session as ksa_session
-from keystoneauth1.identity import v3
 
 from tests import glance_client as gc
 from tests.keystone_server import REGION, RealKeystone
+from tests.test_auth import write_private
 from tests.test_commands import run
 
 TOKEN_SECONDS = 60
@@ -30,23 +29,14 @@ def keystone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealKeystone]
     server.stop()
 
 
-def register_image_service(keystone: RealKeystone, url: str) -> None:
-    """The catalog entry a cloud's operators would have made for its Glance."""
-    auth = v3.Password(**keystone.admin_auth())
-    admin = ksa_session.Session(auth=auth)
-    service = admin.post(f"{keystone.auth_url}/services", json={"service": {"type": "image", "name": "glance"}}).json()
-    admin.post(f"{keystone.auth_url}/endpoints", json={"endpoint": {
-        "service_id": service["service"]["id"], "interface": "public", "url": url, "region_id": REGION}})
-
-
 @pytest.fixture
 def cloud(keystone: RealKeystone, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A clouds.yaml naming the cloud `migration`, with the password in secure.yaml."""
     auth = keystone.admin_auth()
     password = auth.pop("password")
-    (tmp_path / "clouds.yaml").write_text(yaml.safe_dump(
+    write_private(tmp_path / "clouds.yaml", yaml.safe_dump(
         {"clouds": {"migration": {"auth_type": "password", "auth": auth, "region_name": REGION}}}))
-    (tmp_path / "secure.yaml").write_text(yaml.safe_dump({"clouds": {"migration": {"auth": {"password": password}}}}))
+    write_private(tmp_path / "secure.yaml", yaml.safe_dump({"clouds": {"migration": {"auth": {"password": password}}}}))
     for name in ("OS_CLOUD", "OS_AUTH_URL", "OS_REGION_NAME", "OS_INTERFACE", "OS_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(tmp_path / "clouds.yaml"))
@@ -57,7 +47,7 @@ def cloud(keystone: RealKeystone, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 def test_copy_outlives_its_tokens_and_every_image_is_verified(keystone, cloud, start_real_glance, serve_one) -> None:
     source = start_real_glance(overrides=keystone.glance_settings())
     target = start_real_glance(overrides=keystone.glance_settings())
-    register_image_service(keystone, source.url)
+    keystone.add_image_endpoint(source.url)
     # Glance checks tokens: without one it answers 401.
     assert gc.request("GET", f"{source.url}/v2/images").status == 401
 
