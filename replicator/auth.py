@@ -50,7 +50,7 @@ ENVIRONMENT_CLOUD = "the cloud in the OS_* variables"
 
 
 class TokenSource(Protocol):
-    """What GlanceHttp asks for a token, and asks again when Glance refuses one (401)."""
+    """What the transport asks for a token, and asks again when Glance refuses one (401)."""
 
     async def token(self) -> str | None:
         """The token to send now."""
@@ -171,7 +171,7 @@ class KeystoneAuth:
         self.region: str | None = None
         self._projects: dict[str, list[Project]] = {}
 
-    # The interface GlanceHttp and connect use.
+    # The interface the transport and connect use.
 
     async def token(self) -> str | None:
         login = self._login

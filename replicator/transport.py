@@ -115,7 +115,7 @@ class Transport:
         self.base_url = base_url.rstrip("/")
         self.side = side
         self._origin = _origin(self.base_url)
-        self._auth = auth or StaticToken(None, "--token/--sourcetoken/--targettoken")
+        self._auth = auth or StaticToken(None)
         client_timeout = aiohttp.ClientTimeout(total=None, connect=timeout, sock_connect=timeout, sock_read=timeout)
         self._session = aiohttp.ClientSession(
             timeout=client_timeout,
