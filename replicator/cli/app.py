@@ -1,0 +1,67 @@
+"""The `replicator` command: its Typer app, and every error turned into one line and an exit code.
+
+Errors are shown the same way however the app is called (the console script, `python -m
+replicator`, or a test's `CliRunner`): a usage error, an unusable input, an interrupt, even a
+bug, is one line on stderr and a code scripts can tell apart.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from replicator.cli import commands
+from replicator.errors import RunError
+
+#: A bug of ours: still one line, and a code of its own (BSD's EX_SOFTWARE).
+EXIT_INTERNAL = 70
+
+
+class OneLineErrors(TyperGroup):
+    """The app's command group, whose `main` reports every error as one line."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        try:
+            code = super().main(args, prog_name or "replicator", complete_var, standalone_mode=False, **extra)
+        except typer.TyperException as exc:  # usage errors: a bad option, a missing argument
+            context = getattr(exc, "ctx", None)
+            command = context.command_path if context else "replicator"
+            if exc.format_message():  # empty when the help was shown instead
+                print(f"replicator: error: {exc.format_message()} (see '{command} --help')", file=sys.stderr)
+            code = exc.exit_code
+        except RunError as exc:  # input found unusable before the run started (the config file)
+            print(f"replicator: error: {exc}", file=sys.stderr)
+            code = 2
+        except (typer.Abort, KeyboardInterrupt):
+            print("replicator: interrupted", file=sys.stderr)
+            code = 130
+        except Exception as exc:
+            print(f"replicator: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+            code = EXIT_INTERNAL
+        code = code if isinstance(code, int) else 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+app = typer.Typer(
+    cls=OneLineErrors,
+    add_completion=False,
+    no_args_is_help=True,
+    help="Replicate images between OpenStack Glance services, fast: size, dump, load, livecopy, compare.",
+)
+for command in (commands.size, commands.dump, commands.load, commands.livecopy, commands.compare):
+    app.command()(command)
+app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, add_help_option=False)(
+    commands.serve
+)
+app.command()(commands.demo)
+
+
+def main() -> None:
+    """Console-script entry point (`replicator`, and `python -m replicator`)."""
+    app()

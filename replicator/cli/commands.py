@@ -1,0 +1,133 @@
+"""The commands: each names the option groups it takes, builds its stores and settings from
+them, and hands the run to `session`. No HTTP and no business rules here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from replicator import console
+from replicator.cli import session
+from replicator.cli.options import (
+    Fields, Listing, OneSide, Requests, SelectionOptions, Transfer, TwoSides, Upload, Watching, build_settings,
+    grouped,
+)
+from replicator.connect import open_glance
+from replicator.engine import run as engine
+from replicator.stores.base import ImageStore
+from replicator.stores.dumpdir import DumpDirStore
+
+OneServer = Annotated[Optional[str], typer.Argument(metavar="SERVER", help="host:port, http(s)://host[:port]\\[/prefix], or - (or nothing) for the cloud's catalog")]
+Source = Annotated[Optional[str], typer.Argument(metavar="SOURCE", help="The Glance to copy from (- or nothing: the source cloud's catalog).")]
+Target = Annotated[Optional[str], typer.Argument(metavar="TARGET", help="The Glance to copy to (- or nothing: the target cloud's catalog).")]
+
+
+@grouped
+def size(server: OneServer = None, *, connection: OneSide, requests: Requests, output: Listing) -> None:
+    """How many active images SERVER holds and how many bytes a dump would take."""
+    settings = build_settings(requests)
+    side = connection.side(server)
+    session.start_logging(output.debug)
+
+    async def work() -> int:
+        side.check()
+        store = await open_glance(side, settings)
+
+        async def show() -> int:
+            inventory = await engine.measure(store)
+            print(console.size_json(inventory) if output.json else console.size_line(inventory))
+            return 0
+
+        return await session.closing(show(), store)
+
+    session.run(work, {"source": side})
+
+
+@grouped
+def dump(
+    server: Annotated[str, typer.Argument(metavar="SERVER", help="The Glance to dump (- for the cloud's catalog).")],
+    path: Annotated[Path, typer.Argument(metavar="DIR", help="Directory to write <id> and <id>.img files into.")],
+    connection: OneSide, requests: Requests, selection: SelectionOptions, transfer: Transfer, fields: Fields,
+    watch: Watching,
+) -> None:
+    """Write every image's metadata (DIR/<id>) and data (DIR/<id>.img) to disk; reruns resume."""
+    settings = build_settings(requests, selection, transfer, fields)
+    side = connection.side(server)
+
+    async def stores() -> tuple[ImageStore, ImageStore]:
+        side.check()
+        target = DumpDirStore(path, settings, create=True, dry_run=watch.dry_run)
+        return await open_glance(side, settings), target
+
+    session.copy(stores, settings, watch, {"source": side})
+
+
+@grouped
+def load(
+    server: Annotated[str, typer.Argument(metavar="SERVER", help="The Glance to load into (- for the cloud's catalog).")],
+    path: Annotated[Path, typer.Argument(metavar="DIR", help="A dump directory (ours or the old glance-replicator's).")],
+    connection: OneSide, requests: Requests, selection: SelectionOptions, transfer: Transfer, fields: Fields,
+    upload: Upload, watch: Watching,
+) -> None:
+    """Put a dump into SERVER, keeping ids; update the metadata of images already there."""
+    settings = build_settings(requests, selection, transfer, fields, upload)
+    side = connection.side(server)
+
+    async def stores() -> tuple[ImageStore, ImageStore]:
+        side.check()
+        source = DumpDirStore(path, settings, create=False)
+        return source, await open_glance(side, settings)
+
+    session.copy(stores, settings, watch, {"target": side})
+
+
+@grouped
+def livecopy(
+    source: Source = None, target: Target = None, *, connection: TwoSides, requests: Requests, selection: SelectionOptions,
+    transfer: Transfer, fields: Fields, upload: Upload, watch: Watching,
+) -> None:
+    """Copy images straight from SOURCE to TARGET, data streamed through, never staged on disk."""
+    settings = build_settings(requests, selection, transfer, fields, upload)
+    source_side, target_side = connection.sides(source, target)
+    session.copy(lambda: session.open_pair(source_side, target_side, settings), settings, watch,
+                 {"source": source_side, "target": target_side})
+
+
+@grouped
+def compare(
+    source: Annotated[Optional[str], typer.Argument(metavar="SOURCE", help="The reference Glance (- or nothing: the source cloud's catalog).")] = None,
+    target: Annotated[Optional[str], typer.Argument(metavar="TARGET", help="The Glance to check (- or nothing: the target cloud's catalog).")] = None,
+    *, connection: TwoSides, requests: Requests, selection: SelectionOptions, fields: Fields, output: Listing,
+) -> None:
+    """Report images missing from TARGET or whose metadata differs, field by field."""
+    settings = build_settings(requests, selection, fields)
+    source_side, target_side = connection.sides(source, target)
+    session.start_logging(output.debug)
+
+    async def work() -> int:
+        source_store, target_store = await session.open_pair(source_side, target_side, settings)
+
+        async def show() -> int:
+            actions = await engine.compare(source_store, target_store, settings)
+            print(console.compare_json(actions) if output.json else console.compare_text(actions))
+            return 1 if console.differences(actions) else 0
+
+        return await session.closing(show(), source_store, target_store)
+
+    session.run(work, {"source": source_side, "target": target_side})
+
+
+def serve(ctx: typer.Context) -> None:
+    """Run the built-in Glance-compatible server (for demos, tests, benchmarks). --help for its options."""
+    from replicator.server.__main__ import main as serve_main
+
+    serve_main(list(ctx.args))
+
+
+def demo() -> None:
+    """Start two local servers, fill one with a dozen images, livecopy them, and compare."""
+    from replicator.demo import run_demo
+
+    session.run(run_demo)

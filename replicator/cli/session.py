@@ -1,0 +1,123 @@
+"""Running one command: the event loop, what the operator watches, and the exit code.
+
+Exit codes are decided here and in `app.main` (usage errors and bugs), nowhere else:
+0 done or identical, 1 some images failed (or compare found differences), 2 the run could not
+happen, 130 interrupted, each with a one-line message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from contextlib import nullcontext
+from typing import Awaitable, Callable, Mapping, NoReturn
+
+import typer
+
+from replicator import console, progress
+from replicator.cli.options import Watching
+from replicator.connect import Side, open_glance
+from replicator.engine import run as engine
+from replicator.engine.actions import Outcome
+from replicator.engine.events import ResultCollector, fan_out
+from replicator.errors import RunError
+from replicator.settings import Settings
+from replicator.stores.base import ImageStore
+
+
+def run(work: Callable[[], Awaitable[int]], sides: Mapping[str, Side] | None = None) -> NoReturn:
+    """Run one command's coroutine and turn its outcome into an exit code and messages;
+    `sides` are the sides the command reaches by role, for advice on their errors."""
+    try:
+        code = _run_loop(work())
+    except RunError as exc:
+        print(f"replicator: error: {exc}", file=sys.stderr)
+        code = 2
+    except KeyboardInterrupt:
+        print("replicator: interrupted", file=sys.stderr)
+        code = 130
+    raise typer.Exit(code)
+
+
+def _run_loop(coroutine: Awaitable[int]) -> int:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)  # type: ignore[arg-type]
+    return uvloop.run(coroutine)  # type: ignore[arg-type]
+
+
+def start_logging(debug: bool) -> None:
+    """`--debug`: every request, to stderr."""
+    if not debug:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+    logger = logging.getLogger("replicator")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+
+
+async def closing(work: Awaitable[int], *stores: ImageStore) -> int:
+    try:
+        return await work
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def open_pair(source: Side, target: Side, settings: Settings) -> tuple[ImageStore, ImageStore]:
+    """Both Glances, once both addresses have been checked."""
+    source.check()
+    target.check()
+    opened = await open_glance(source, settings)
+    try:
+        return opened, await open_glance(target, settings)
+    except BaseException:
+        await opened.close()
+        raise
+
+
+def copy(stores: Stores, settings: Settings, watch: Watching, sides: Mapping[str, Side]) -> NoReturn:
+    """Run a copy (with --dry-run, print its plan) between the stores `stores` opens."""
+    start_logging(watch.debug)
+
+    async def work() -> int:
+        source, target = await stores()
+        return await closing(_copy(source, target, settings, watch), source, target)
+
+    run(work, sides)
+
+
+async def _copy(source: ImageStore, target: ImageStore, settings: Settings, watch: Watching) -> int:
+    """On a stop the in-flight transfers are cancelled (their uploads cut, so Glance returns
+    those images to `queued`) and the summary still says what was done."""
+    if watch.dry_run:
+        print(console.plan_text(await engine.compare(source, target, settings), watch.verbose))
+        return 0
+    started = time.monotonic()
+    collected = ResultCollector()
+    report_file = console.JsonLinesReport(watch.report) if watch.report else None
+    bars = progress.ProgressBars() if sys.stderr.isatty() and not watch.quiet else None
+    view = bars if bars else progress.ProgressLines()
+    sinks = [view, console.LineLog(verbose=watch.verbose, quiet=watch.quiet), collected]
+    try:
+        with bars or nullcontext():
+            await engine.replicate(source, target, settings, fan_out(*sinks, *([report_file] if report_file else [])))
+    except asyncio.CancelledError:
+        print(console.summary(collected.results, time.monotonic() - started), file=sys.stderr)
+        print("interrupted: in-flight transfers were stopped; run the same command again to finish", file=sys.stderr)
+        raise
+    except RunError:
+        # The run cannot go on (a token that cannot be renewed): say what was done, then why not more.
+        if collected.planned:
+            print(console.summary(collected.results, time.monotonic() - started), file=sys.stderr)
+        raise
+    finally:
+        if report_file:
+            report_file.close()
+    print(console.summary(collected.results, time.monotonic() - started), file=sys.stderr)
+    return 1 if any(r.result == Outcome.FAILED for r in collected.results) else 0
