@@ -23,7 +23,6 @@ import typer
 from replicator import config as config_file
 from replicator.cli import parsing
 from replicator.connect import Side
-from replicator.errors import RunError
 from replicator.selection import Selection
 from replicator.settings import Settings
 
@@ -297,14 +296,13 @@ def _apply_config(ctx: typer.Context, path: Path | None) -> Path | None:
     other option is read, so a flag on the command line still wins."""
     root = ctx.find_root().command
     commands = {
-        name: {param.name for param in command.params if param.name}
+        name: config_keys(command)
         for name, command in getattr(root, "commands", {}).items()
         if any(param.name == "config" for param in command.params)
     }
-    try:
-        defaults = config_file.defaults_for(path, commands)
-    except RunError as exc:
-        raise typer.BadParameter(str(exc), ctx=ctx) from None
+    # A RunError here names the file and the line, and is shown as it is: the file may be
+    # ./replicator.toml, read without any --config.
+    defaults = config_file.defaults_for(path, commands)
     ctx.default_map = {**(ctx.default_map or {}), **defaults.get(ctx.info_name or "", {})}
     return path
 
@@ -316,6 +314,21 @@ def _panel_rank(param: inspect.Parameter) -> int:
         return -1
     panel = info.rich_help_panel
     return PANELS.index(panel) if panel in PANELS else len(PANELS)
+
+
+def config_keys(command: Any) -> dict[str, str]:
+    """The keys a config file may use for a command's options, each to its parameter: the long
+    option name, with `-` or `_` (`upload-method`, `upload_method`), and the parameter's own
+    name where it differs (`id` and `ids`)."""
+    keys: dict[str, str] = {}
+    for param in command.params:
+        if param.param_type_name != "option" or param.name == "config":
+            continue
+        for name in param.opts:
+            if name.startswith("--"):
+                keys[config_file.key(name[2:])] = param.name
+        keys.setdefault(param.name, param.name)
+    return keys
 
 
 def grouped(body: Callable[..., Any]) -> Callable[..., Any]:

@@ -1,0 +1,69 @@
+"""What an operator types that cannot be used stops the run before it starts: exit 2 and one
+line that names the option (or the file and line), what would have been accepted, and the
+closest match. Nothing is contacted: every server address here is a closed port."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import typer
+
+from replicator import config as config_file
+from replicator.cli import app
+from replicator.cli.options import config_keys
+from servers import free_port
+from test_commands import run
+
+
+def assert_refused(result, *fragments: str, absent: tuple[str, ...] = ()) -> str:
+    """Exit 2 with one line on stderr holding every fragment: the message the operator reads."""
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2, result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("replicator: error: "), lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    for fragment in absent:
+        assert fragment not in lines[0], lines[0]
+    return lines[0]
+
+
+def closed() -> str:
+    return f"127.0.0.1:{free_port()}"
+
+
+# The config file.
+
+def test_a_typo_in_replicator_toml_names_the_file_the_line_and_the_key_meant(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("replicator.toml").write_text("# migration settings\nretries = 5\nconcurency = 8\n")
+    line = assert_refused(run("livecopy", closed(), closed()),
+                          "replicator.toml, line 3", "unknown setting concurency", "did you mean concurrency?")
+    assert "--config" not in line  # the operator gave no --config: it is not to blame
+
+
+def test_a_typo_in_a_command_table_and_in_a_table_name(tmp_path: Path) -> None:
+    settings = tmp_path / "other.toml"
+    settings.write_text('retries = 5\n\n[livecopy]\nbwlimit = "10M"\nupload-methd = "direct"\n')
+    assert_refused(run("livecopy", closed(), closed(), "--config", str(settings)),
+                   f"{settings}, line 5", "[livecopy] unknown setting upload-methd", "did you mean upload-method?")
+    settings.write_text('[livecpy]\nbwlimit = "10M"\n')
+    assert_refused(run("size", closed(), "--config", str(settings)),
+                   f"{settings}, line 1", "no command is named [livecpy]", "did you mean livecopy?")
+
+
+def test_a_config_file_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
+    settings = tmp_path / "latin1.toml"
+    settings.write_bytes('# réglages\nretries = 5\n'.encode("latin-1"))
+    assert_refused(run("size", closed(), "--config", str(settings)), str(settings), "not UTF-8")
+
+
+def test_keys_are_the_long_option_names_in_either_spelling(tmp_path: Path) -> None:
+    settings = tmp_path / "replicator.toml"
+    settings.write_text('id = ["a"]\ntag = ["gold"]\nupload_method = "direct"\n[livecopy]\nmax-transfer = "1G"\n')
+    commands = {name: config_keys(command) for name, command in typer.main.get_command(app).commands.items()
+                if any(param.name == "config" for param in command.params)}
+    defaults = config_file.defaults_for(settings, commands)
+    assert defaults["livecopy"] == {"ids": ["a"], "tags": ["gold"], "upload_method": "direct", "max_transfer": "1G"}
+    assert defaults["compare"] == {"ids": ["a"], "tags": ["gold"]}
