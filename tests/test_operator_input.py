@@ -67,3 +67,42 @@ def test_keys_are_the_long_option_names_in_either_spelling(tmp_path: Path) -> No
     defaults = config_file.defaults_for(settings, commands)
     assert defaults["livecopy"] == {"ids": ["a"], "tags": ["gold"], "upload_method": "direct", "max_transfer": "1G"}
     assert defaults["compare"] == {"ids": ["a"], "tags": ["gold"]}
+
+
+# Values with a fixed vocabulary, and numbers that cannot work.
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["--status", "actve"], ["--status 'actve'", "queued, saving", "did you mean 'active'?"]),
+        (["--visibility", "bogus"], ["--visibility 'bogus'", "public, private, shared, community"]),
+        (["--visibility", "privat"], ["did you mean 'private'?"]),
+        (["--upload-method", "glance_direct"], ["--upload-method", "auto, direct, glance-direct", "did you mean 'glance-direct'?"]),
+        (["--api-version", "v2"], ["--api-version 'v2'", "auto, 1, 2", "did you mean '2'?"]),
+        (["--target-api-version", "3"], ["--target-api-version '3'", "API version must be one of auto, 1, 2"]),
+        (["--fallback-visibility", "public"], ["--fallback-visibility 'public'", "private, shared"]),
+        (["--timeout", "nan"], ["--timeout nan", "finite"]),
+        (["--timeout", "inf"], ["--timeout inf", "finite"]),
+        (["--chunksize", "1T"], ["--chunksize 1T", "between 4K and 64M"]),
+        (["-c", "100"], ["--chunksize 100", "between 4K and 64M"]),
+    ],
+)
+def test_a_value_no_run_can_use_stops_livecopy_before_it_starts(args: list[str], fragments: list[str]) -> None:
+    assert_refused(run("livecopy", closed(), closed(), *args), *fragments, absent=("cannot connect",))
+
+
+def test_load_with_a_terabyte_chunk_is_a_usage_error(tmp_path: Path) -> None:
+    assert_refused(run("load", closed(), str(tmp_path), "--chunksize", "1T"), "--chunksize 1T", "between 4K and 64M")
+
+
+def test_a_typo_in_the_config_file_is_checked_like_a_flag(tmp_path: Path) -> None:
+    settings = tmp_path / "replicator.toml"
+    settings.write_text('[compare]\nstatus = ["active", "deactivatd"]\n')
+    assert_refused(run("compare", closed(), closed(), "--config", str(settings)),
+                   "--status 'deactivatd'", "did you mean 'deactivated'?")
+
+
+def test_chunk_sizes_at_the_bounds_are_accepted(tmp_path: Path) -> None:
+    for chunk in ("4K", "64M"):
+        result = run("load", closed(), str(tmp_path / "absent"), "--chunksize", chunk)
+        assert result.exit_code == 2 and "does not exist" in result.stderr, result.stderr  # got as far as the dump

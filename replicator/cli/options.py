@@ -59,8 +59,8 @@ Include = Annotated[Optional[list[str]], _option("--include", panel=SELECTION, h
 Exclude = Annotated[Optional[list[str]], _option("--exclude", panel=SELECTION, help="Leave out images whose name matches this glob (repeatable).")]
 Ids = Annotated[Optional[list[str]], _option("--id", panel=SELECTION, help="Only this image id (repeatable).")]
 IdsFrom = Annotated[Optional[Path], _option("--ids-from", panel=SELECTION, help="Only the image ids in this file (one per line, # comments).")]
-Visibility = Annotated[Optional[list[str]], _option("--visibility", panel=SELECTION, help="Only images of this visibility (repeatable).")]
-Status = Annotated[Optional[list[str]], _option("--status", panel=SELECTION, help="Only images in this status (repeatable).")]
+Visibility = Annotated[Optional[list[str]], _option("--visibility", panel=SELECTION, help=f"Only images of this visibility (repeatable): {', '.join(parsing.VISIBILITIES)}.")]
+Status = Annotated[Optional[list[str]], _option("--status", panel=SELECTION, help=f"Only images in this status (repeatable): {', '.join(parsing.STATUSES)}.")]
 Tags = Annotated[Optional[list[str]], _option("--tag", panel=SELECTION, help="Only images carrying this tag (repeatable: all of them).")]
 Owner = Annotated[Optional[str], _option("--owner", panel=SELECTION, help="Only images owned by this project id.")]
 MinSize = Annotated[Optional[str], _option("--min-size", panel=SELECTION, help="Only images at least this large, e.g. 1G.")]
@@ -68,7 +68,7 @@ MaxSize = Annotated[Optional[str], _option("--max-size", panel=SELECTION, help="
 OrderBy = Annotated[Optional[str], _option("--order-by", panel=SELECTION, help="size|name|created_at[,desc]; size,desc keeps every connection busy to the end.")]
 Shard = Annotated[Optional[str], _option("--shard", panel=SELECTION, help="K/N: only the images whose id hashes to shard K (0-based) of N.")]
 # Transfer: what is copied, and how fast.
-ChunkSize = Annotated[str, _option("--chunksize", "-c", panel=TRANSFER, help="Bytes per read and write, e.g. 65536, 4M.")]
+ChunkSize = Annotated[str, _option("--chunksize", "-c", panel=TRANSFER, help="Bytes per read and write, 4K to 64M, e.g. 65536, 4M.")]
 Concurrency = Annotated[int, _option("--concurrency", "-j", panel=TRANSFER, min=1, max=256, help="Images transferred at once.")]
 BwLimit = Annotated[Optional[str], _option("--bwlimit", panel=TRANSFER, help="Bytes per second for all transfers together, e.g. 50M.")]
 MaxTransfer = Annotated[Optional[str], _option("--max-transfer", panel=TRANSFER, help="Start no new transfer once this many bytes are copied, e.g. 500G.")]
@@ -176,7 +176,7 @@ class Requests(SettingsPart):
     timeout: Timeout = 60.0
 
     def settings(self) -> dict[str, Any]:
-        return {"retries": self.retries, "timeout": self.timeout}
+        return {"retries": self.retries, "timeout": parsing.seconds("--timeout", self.timeout)}
 
 
 @dataclass(frozen=True)
@@ -201,8 +201,9 @@ class Transfer(SettingsPart):
     no_verify: NoVerify = False
 
     def settings(self) -> dict[str, Any]:
+        low, high = parsing.CHUNK_SIZES
         return {
-            "chunk_size": parsing.size("--chunksize", self.chunksize, at_least=1),
+            "chunk_size": parsing.size("--chunksize", self.chunksize, at_least=low, at_most=high),
             "concurrency": self.concurrency,
             "bwlimit": parsing.size("--bwlimit", self.bwlimit, at_least=1) if self.bwlimit else None,
             "max_transfer": parsing.size("--max-transfer", self.max_transfer) if self.max_transfer else None,
@@ -253,7 +254,9 @@ class SelectionOptions(SettingsPart):
             wanted |= parsing.read_ids(self.ids_from)
         return Selection(
             include=tuple(self.include or ()), exclude=tuple(self.exclude or ()), ids=frozenset(wanted),
-            visibility=frozenset(self.visibility or ()), status=frozenset(self.status or ()),
+            visibility=frozenset(parsing.one_of("--visibility", v, parsing.VISIBILITIES, "visibility")
+                                 for v in self.visibility or ()),
+            status=frozenset(parsing.one_of("--status", s, parsing.STATUSES, "status") for s in self.status or ()),
             tags=frozenset(self.tags or ()), owner=self.owner,
             min_size=parsing.size("--min-size", self.min_size) if self.min_size else None,
             max_size=parsing.size("--max-size", self.max_size) if self.max_size else None,

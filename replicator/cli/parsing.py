@@ -7,9 +7,11 @@ is made here, so it can name the option and say what would have been accepted.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Iterable
 
+from replicator.config import closest
 from replicator.connect import API_VERSIONS
 from replicator.errors import RunError
 from replicator.selection import ORDER_KEYS
@@ -17,6 +19,13 @@ from replicator.units import parse_size
 
 KiB, MiB = 1024, 1024 * 1024
 
+#: Below this, per-chunk work dominates (a 100-byte chunk copied 206 MiB in 250 s, not 1.5 s);
+#: above it, memory grows (concurrency x 2 chunks) for no speed (see README, "Tuning").
+CHUNK_SIZES = (4 * KiB, 64 * MiB)
+#: Every status a Glance image can be in (v2; v1 used the same words).
+STATUSES = ("queued", "saving", "uploading", "importing", "active", "deactivated", "killed", "deleted",
+            "pending_delete")
+VISIBILITIES = ("public", "private", "shared", "community")
 UPLOAD_METHODS = ("auto", "direct", "glance-direct")
 #: Visibilities any project may give its own images.
 FALLBACK_VISIBILITIES = ("private", "shared")
@@ -27,11 +36,14 @@ class OptionError(RunError, ValueError):
 
 
 def one_of(option: str, value: str, choices: Iterable[str], noun: str) -> str:
-    """`value` if it is one of `choices`; else an error that lists them."""
+    """`value` if it is one of `choices`; else an error that lists them and names the closest,
+    so that `--status actve` stops the run instead of quietly selecting nothing."""
     valid = tuple(choices)
     if value in valid:
         return value
-    raise OptionError(f"{option} {value!r}: {noun} must be one of {', '.join(valid)}")
+    meant = closest(value, valid)
+    hint = f"; did you mean {meant!r}?" if meant else ""
+    raise OptionError(f"{option} {value!r}: {noun} must be one of {', '.join(valid)}{hint}")
 
 
 def size(option: str, text: str, *, at_least: int = 0, at_most: int | None = None) -> int:
@@ -51,6 +63,13 @@ def _size_text(count: int | None) -> str:
         if count and count % factor == 0:
             return f"{count // factor}{unit}"
     return str(count)
+
+
+def seconds(option: str, value: float) -> float:
+    """A finite number of seconds: `nan` and `inf` pass a range check, and break every timer."""
+    if not math.isfinite(value):
+        raise OptionError(f"{option} {value}: must be a finite number of seconds")
+    return value
 
 
 def parse_shard(text: str) -> tuple[int, int]:
