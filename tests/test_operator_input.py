@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import os
+
 import pytest
 import typer
+from typer.testing import CliRunner
 
 from replicator import config as config_file
 from replicator.cli import app
@@ -106,3 +109,53 @@ def test_chunk_sizes_at_the_bounds_are_accepted(tmp_path: Path) -> None:
     for chunk in ("4K", "64M"):
         result = run("load", closed(), str(tmp_path / "absent"), "--chunksize", chunk)
         assert result.exit_code == 2 and "does not exist" in result.stderr, result.stderr  # got as far as the dump
+
+
+# Tokens from the environment, where `ps` does not show them.
+
+def run_with(environment: dict[str, str], *args: str):
+    """The command with these variables and no OS_* variable (no cloud) but OS_TOKEN if given."""
+    clean: dict[str, str | None] = {name: None for name in os.environ if name.startswith(("OS_", "REPLICATOR_"))}
+    return CliRunner().invoke(app, list(args), env={**clean, **environment}, catch_exceptions=False)
+
+
+@pytest.mark.parametrize("variable", ["REPLICATOR_TOKEN", "OS_TOKEN"])
+def test_a_token_for_one_glance_from_the_environment(start_serve, variable: str) -> None:
+    glance = start_serve("--token", "s3cret")
+    refused = run_with({}, "size", glance.url, "--retries", "0")
+    assert refused.exit_code == 2 and "401" in refused.stderr, refused.stderr
+    accepted = run_with({variable: "s3cret"}, "size", glance.url)
+    assert accepted.exit_code == 0, accepted.stderr
+    assert accepted.stdout.startswith("Total size is 0 bytes")
+
+
+def test_each_side_its_own_token_from_the_environment(start_serve) -> None:
+    source, target = start_serve("--token", "for-source"), start_serve("--token", "for-target")
+    both = {"REPLICATOR_SOURCE_TOKEN": "for-source", "REPLICATOR_TARGET_TOKEN": "for-target"}
+    assert run_with(both, "livecopy", source.url, target.url).exit_code == 0
+    assert run_with(both, "compare", source.url, target.url).exit_code == 0
+    # The side's own variable wins over the one for both sides.
+    mixed = {"REPLICATOR_TOKEN": "for-target", "REPLICATOR_SOURCE_TOKEN": "for-source"}
+    assert run_with(mixed, "compare", source.url, target.url).exit_code == 0
+    wrong = run_with({"REPLICATOR_TOKEN": "for-source"}, "compare", source.url, target.url, "--retries", "0")
+    assert wrong.exit_code == 2 and "401" in wrong.stderr, wrong.stderr
+
+
+def test_os_token_is_left_to_the_cloud_when_a_cloud_is_named(start_serve, tmp_path: Path) -> None:
+    """With OS_CLOUD set, OS_TOKEN belongs to that cloud's Keystone login: it is never sent to
+    Glance as a static token (here the cloud does not exist, which is what is reported)."""
+    glance = start_serve("--token", "s3cret")
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text("clouds: {}\n")
+    result = run_with({"OS_TOKEN": "s3cret", "OS_CLOUD": "nowhere", "OS_CLIENT_CONFIG_FILE": str(clouds)},
+                      "size", glance.url, "--retries", "0")
+    assert result.exit_code == 2 and "nowhere" in result.stderr, result.stderr
+
+
+# Files named on the command line.
+
+def test_a_missing_cacert_is_reported_missing(tmp_path: Path) -> None:
+    line = assert_refused(run("size", f"https://{closed()}", "--cacert", str(tmp_path / "ca.pem")),
+                          f"--cacert {tmp_path / 'ca.pem'}: no such file")
+    assert "directory" not in line
+    assert_refused(run("size", f"https://{closed()}", "--cacert", str(tmp_path)), "is a directory")

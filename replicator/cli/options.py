@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional, get_type_hints
@@ -36,9 +37,9 @@ def _option(*names: str, panel: str, help: str, **settings: Any) -> Any:
 
 
 # Connection: how each side is reached.
-Token = Annotated[Optional[str], _option("--token", "-t", panel=CONNECTION, help="Token for both servers (sent as X-Auth-Token).")]
-SourceToken = Annotated[Optional[str], _option("--sourcetoken", panel=CONNECTION, help="Token for the source server.")]
-TargetToken = Annotated[Optional[str], _option("--targettoken", panel=CONNECTION, help="Token for the target server.")]
+Token = Annotated[Optional[str], _option("--token", "-t", panel=CONNECTION, envvar="REPLICATOR_TOKEN", help="Token for both servers (sent as X-Auth-Token); without one, OS_TOKEN where no cloud is named.")]
+SourceToken = Annotated[Optional[str], _option("--sourcetoken", panel=CONNECTION, envvar="REPLICATOR_SOURCE_TOKEN", help="Token for the source server.")]
+TargetToken = Annotated[Optional[str], _option("--targettoken", panel=CONNECTION, envvar="REPLICATOR_TARGET_TOKEN", help="Token for the target server.")]
 OsCloud = Annotated[Optional[str], _option("--os-cloud", panel=CONNECTION, help="Cloud of clouds.yaml for both sides (default: OS_CLOUD).")]
 SourceCloud = Annotated[Optional[str], _option("--source-cloud", panel=CONNECTION, help="Cloud of clouds.yaml for the source.")]
 TargetCloud = Annotated[Optional[str], _option("--target-cloud", panel=CONNECTION, help="Cloud of clouds.yaml for the target.")]
@@ -113,10 +114,14 @@ class OneSide(OptionGroup):
         self, server: str | None, token: str | None, api_version: str, cloud: str | None, region: str | None,
         endpoint: str | None, cloud_option: str, version_option: str = "--api-version",
     ) -> Side:
-        return Side(
-            server, token, self.insecure, self.cacert, parsing.api_version(version_option, api_version),
+        side = Side(
+            server, token, self.insecure, _cacert(self.cacert), parsing.api_version(version_option, api_version),
             cloud, region, self.os_interface, endpoint, cloud_option,
         )
+        if side.token is None and os.environ.get("OS_TOKEN") and side.cloud_choice() is None:
+            # Where no cloud is named, openstacksdk would take OS_TOKEN as the token: so do we.
+            side = dataclasses.replace(side, token=os.environ["OS_TOKEN"])
+        return side
 
 
 @dataclass(frozen=True)
@@ -150,6 +155,18 @@ class TwoSides(OneSide):
                 "--target-api-version" if self.target_api_version else "--api-version",
             ),
         )
+
+
+def _cacert(path: str | None) -> str | None:
+    """The CA file must be a file: said before any connection, in the option's name."""
+    if path is None:
+        return None
+    file = Path(path)
+    if not file.exists():
+        raise parsing.OptionError(f"--cacert {path}: no such file")
+    if file.is_dir():
+        raise parsing.OptionError(f"--cacert {path}: is a directory, not a file of certificates")
+    return path
 
 
 class SettingsPart(OptionGroup):
