@@ -6,6 +6,7 @@ The engine only emits events and returns results; this module turns them into te
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections import Counter
 from typing import Any, Sequence, TextIO
@@ -15,6 +16,32 @@ from replicator.engine.actions import MISSING, Action, Outcome
 from replicator.engine.plan import totals as plan_totals
 from replicator.engine.run import Inventory
 from replicator.errors import RunError
+
+
+#: What must never reach a terminal as it is: C0 and C1 control characters (escape
+#: sequences, carriage returns and newlines that forge lines), DEL, lone surrogates (which
+#: cannot even be written as UTF-8), and the invisible format characters that reorder or
+#: hide text (bidirectional overrides, zero-width characters, line and paragraph separators).
+_UNPRINTABLE = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f"
+    r"\ufeff\ufff9-\ufffb\ud800-\udfff]"
+)
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: object) -> str:
+    """`text` with every character that could steer a terminal or forge a line written as an
+    escape (`\\x1b`, `\\n`, `\\u202e`): applied to everything a server, a dump or an error
+    says before it is printed."""
+    return _UNPRINTABLE.sub(_escape, str(text))
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def human_size(count: float) -> str:
@@ -50,14 +77,14 @@ class LineLog:
             self._write(f"plan: {event.images_with_work} of {len(event.actions)} images need work, "
                         f"{human_size(event.bytes_to_copy)} to copy")
         elif isinstance(event, ImageRetrying):
-            self._write(f"retry {event.attempt} for {event.image_id}: {event.error}")
+            self._write(f"retry {event.attempt} for {printable(event.image_id)}: {printable(event.error)}")
         elif isinstance(event, ImageFinished):
             result = event.result
             if result.result == Outcome.FAILED:
-                self._write(f"FAILED  {result.image_id} {_quoted(result.name)}: {result.error}")
+                self._write(f"FAILED  {_image(result.image_id, result.name)}: {printable(result.error)}")
             elif (result.result == Outcome.OK and not self._quiet) or self._verbose:
                 detail = f"{human_size(result.bytes)} in {result.seconds:.1f}s" if result.bytes else reason_text(result)
-                self._write(f"{result.action:<7} {result.image_id} {_quoted(result.name)}: {detail}")
+                self._write(f"{result.action:<7} {_image(result.image_id, result.name)}: {printable(detail)}")
 
     def _write(self, line: str) -> None:
         print(line, file=self._stream or sys.stderr, flush=True)
@@ -119,7 +146,7 @@ def summary(results: Sequence[ImageResult], seconds: float) -> str:
         lines.append(f"--max-transfer reached: {len(held_back)} images not started; the same command again goes on")
     if failed:
         lines.append(f"{len(failed)} failed:")
-        lines.extend(f"  {r.image_id} {_quoted(r.name)}: {r.error}" for r in failed)
+        lines.extend(f"  {_image(r.image_id, r.name)}: {printable(r.error)}" for r in failed)
     return "\n".join(lines)
 
 
@@ -134,11 +161,12 @@ def plan_text(actions: Sequence[Action], verbose: bool = False) -> str:
         if action.upload:
             steps.append(f"upload {human_size(action.bytes_to_copy)}")
         steps.extend(_change_text(change) for change in action.changes)
-        steps.extend(f"members: {change.member} {_value(change.old)} -> {_value(change.new)}" for change in action.member_changes)
+        steps.extend(f"members: {printable(change.member)} {_value(change.old)} -> {_value(change.new)}"
+                     for change in action.member_changes)
         if action.set_status:
             steps.append(f"set {action.set_status}")
         detail = "; ".join([action.reason, *steps]) if action.reason else "; ".join(steps)
-        lines.append(f"{action.kind:<8} {image.id} {_quoted(image.name)}: {detail}")
+        lines.append(f"{action.kind:<8} {_image(image.id, image.name)}: {printable(detail)}")
     images, size = plan_totals(actions)
     lines.append(f"plan: {images} of {len(actions)} images need work, {human_size(size)} to copy "
                  "(dry run: nothing was changed)")
@@ -146,11 +174,12 @@ def plan_text(actions: Sequence[Action], verbose: bool = False) -> str:
 
 
 def _change_text(change: Any) -> str:
+    key = printable(change.key)
     if change.old is MISSING:
-        return f"add {change.key}={_value(change.new)}"
+        return f"add {key}={_value(change.new)}"
     if change.new is MISSING:
-        return f"remove {change.key}"
-    return f"{change.key}: {_value(change.old)} -> {_value(change.new)}"
+        return f"remove {key}"
+    return f"{key}: {_value(change.old)} -> {_value(change.new)}"
 
 
 def differences(actions: Sequence[Action]) -> list[Action]:
@@ -163,13 +192,14 @@ def compare_text(actions: Sequence[Action]) -> str:
     for action in differences(actions):
         image = action.image
         if action.create:
-            lines.append(f"missing   {image.id} {_quoted(image.name)}")
+            lines.append(f"missing   {_image(image.id, image.name)}")
             continue
         if action.problem or action.upload:
-            lines.append(f"{'problem' if action.problem else 'no data':<9} {image.id} {_quoted(image.name)}: {action.reason}")
+            lines.append(f"{'problem' if action.problem else 'no data':<9} {_image(image.id, image.name)}: "
+                         f"{printable(action.reason)}")
         for change in action.changes:
             lines.append(
-                f"differs   {image.id} {_quoted(image.name)}: {change.key}: "
+                f"differs   {_image(image.id, image.name)}: {printable(change.key)}: "
                 f"source {_value(change.new)}, target {_value(change.old)}"
             )
     kinds = Counter(_category(a) for a in actions)
@@ -204,12 +234,15 @@ def _category(action: Action) -> str:
     return "identical" if action.identical else "skipped"
 
 
-def _quoted(name: str) -> str:
-    return f'"{name}"' if name else "(unnamed)"
+def _image(image_id: str, name: str) -> str:
+    """An image as every line names it: its id, then its name in quotes."""
+    return f'{printable(image_id)} "{printable(name)}"' if name else f"{printable(image_id)} (unnamed)"
 
 
 def _value(value: Any) -> str:
-    return "absent" if value is MISSING else json.dumps(value, default=str)
+    """A value as JSON, which escapes control characters (and, with `default=str`, a value
+    JSON cannot hold is shown by its text, escaped too)."""
+    return "absent" if value is MISSING else printable(json.dumps(value, default=str))
 
 
 def _json_value(value: Any) -> Any:

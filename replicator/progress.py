@@ -17,7 +17,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from replicator.console import human_size
+from replicator.console import human_size, printable
 from replicator.engine.actions import Outcome
 from replicator.engine.events import BytesCopied, Event, ImageFinished, ImageStarted, RunPlanned
 
@@ -64,7 +64,8 @@ class ProgressBars:
     def __init__(self, console: Console | None = None) -> None:
         self.tally = Tally()
         self._progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
+            # No markup: an image named "[/]" or "[link=...]" is a name, not an instruction.
+            TextColumn("{task.description}", markup=False), BarColumn(), DownloadColumn(binary_units=True),
             RateColumn(), TimeRemainingColumn(),
             console=console or Console(stderr=True), transient=False,
         )  # fmt: skip
@@ -85,7 +86,7 @@ class ProgressBars:
             self._overall = progress.add_task(self.tally.counts(), total=event.bytes_to_copy or None)
         elif isinstance(event, ImageStarted) and event.action.upload:
             image = event.action.image
-            self._images[image.id] = progress.add_task(f"  {image.name or image.id}", total=image.size)
+            self._images[image.id] = progress.add_task(f"  {printable(image.name or image.id)}", total=image.size)
         elif isinstance(event, BytesCopied):
             if event.image_id in self._images:
                 progress.advance(self._images[event.image_id], event.count)

@@ -14,7 +14,10 @@ from typer.testing import CliRunner
 
 from replicator import config as config_file
 from replicator.cli import app
+from replicator.cli.advice import error_line
 from replicator.cli.options import config_keys
+from replicator.connect import Side
+from replicator.errors import ErrorKind, RunError
 from servers import free_port
 from test_commands import run
 
@@ -156,6 +159,25 @@ def test_os_token_is_left_to_the_cloud_when_a_cloud_is_named(start_serve, tmp_pa
 
 def test_a_missing_cacert_is_reported_missing(tmp_path: Path) -> None:
     line = assert_refused(run("size", f"https://{closed()}", "--cacert", str(tmp_path / "ca.pem")),
-                          f"--cacert {tmp_path / 'ca.pem'}: no such file")
-    assert "directory" not in line
+                          f"--cacert {tmp_path / 'ca.pem'}: No such file or directory")
+    assert "Is a directory" not in line and "is a directory" not in line
     assert_refused(run("size", f"https://{closed()}", "--cacert", str(tmp_path)), "is a directory")
+
+
+# Errors become advice in the command line's terms (the layers below only give a kind).
+
+def test_error_kinds_become_advice_naming_options() -> None:
+    sides = {"source": Side("glance-a:9292", token="static"),
+             "target": Side(None, cloud="new-region", cloud_option="--target-cloud")}
+    untrusted = RunError("list images: the certificate of https://glance-a:9292 is not trusted",
+                         kind=ErrorKind.CERTIFICATE, side="source")
+    assert error_line(untrusted, sides) == (
+        "replicator: error: list images: the certificate of https://glance-a:9292 is not trusted; "
+        "give its CA with --cacert, or --insecure to skip the check"
+    )
+    refused = error_line(RunError("list images: 401 Unauthorized", kind=ErrorKind.AUTH, side="source"), sides)
+    assert "--sourcetoken (or REPLICATOR_SOURCE_TOKEN) cannot be renewed" in refused and "new token" in refused
+    missing = error_line(RunError("401 Unauthorized", kind=ErrorKind.AUTH), {"target": Side("glance-b:9292")})
+    assert missing.endswith("give a token with --token (or REPLICATOR_TOKEN, or OS_TOKEN), or a cloud with --os-cloud")
+    forbidden = RunError("list images: 403 Forbidden", kind=ErrorKind.FORBIDDEN, side="target")
+    assert error_line(forbidden, sides) == "replicator: error: list images: 403 Forbidden"

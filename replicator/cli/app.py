@@ -14,6 +14,8 @@ import typer
 from typer.core import TyperGroup
 
 from replicator.cli import commands
+from replicator.cli.advice import error_line
+from replicator.console import printable
 from replicator.errors import RunError
 
 #: A bug of ours: still one line, and a code of its own (BSD's EX_SOFTWARE).
@@ -31,16 +33,16 @@ class OneLineErrors(TyperGroup):
             context = getattr(exc, "ctx", None)
             command = context.command_path if context else "replicator"
             if exc.format_message():  # empty when the help was shown instead
-                print(f"replicator: error: {exc.format_message()} (see '{command} --help')", file=sys.stderr)
+                print(f"replicator: error: {printable(exc.format_message())} (see '{command} --help')", file=sys.stderr)
             code = exc.exit_code
         except RunError as exc:  # input found unusable before the run started (the config file)
-            print(f"replicator: error: {exc}", file=sys.stderr)
+            print(error_line(exc), file=sys.stderr)
             code = 2
         except (typer.Abort, KeyboardInterrupt):
             print("replicator: interrupted", file=sys.stderr)
             code = 130
         except Exception as exc:
-            print(f"replicator: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+            print(f"replicator: internal error: {type(exc).__name__}: {printable(exc)}", file=sys.stderr)
             code = EXIT_INTERNAL
         code = code if isinstance(code, int) else 0
         if standalone_mode:

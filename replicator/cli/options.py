@@ -163,7 +163,7 @@ def _cacert(path: str | None) -> str | None:
         return None
     file = Path(path)
     if not file.exists():
-        raise parsing.OptionError(f"--cacert {path}: no such file")
+        raise parsing.OptionError(f"--cacert {path}: No such file or directory")
     if file.is_dir():
         raise parsing.OptionError(f"--cacert {path}: is a directory, not a file of certificates")
     return path

@@ -17,6 +17,8 @@ from typing import Awaitable, Callable, Mapping, NoReturn
 import typer
 
 from replicator import console, progress
+from replicator.console import printable
+from replicator.cli.advice import error_line
 from replicator.cli.options import Watching
 from replicator.connect import Side, open_glance
 from replicator.engine import run as engine
@@ -33,7 +35,7 @@ def run(work: Callable[[], Awaitable[int]], sides: Mapping[str, Side] | None = N
     try:
         code = _run_loop(work())
     except RunError as exc:
-        print(f"replicator: error: {exc}", file=sys.stderr)
+        print(error_line(exc, sides), file=sys.stderr)
         code = 2
     except KeyboardInterrupt:
         print("replicator: interrupted", file=sys.stderr)
@@ -54,11 +56,18 @@ def start_logging(debug: bool) -> None:
     if not debug:
         return
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+    handler.setFormatter(PrintableFormatter("%(asctime)s %(name)s %(message)s"))
     logger = logging.getLogger("replicator")
     logger.handlers[:] = [handler]
     logger.setLevel(logging.DEBUG)
     logger.propagate = False
+
+
+class PrintableFormatter(logging.Formatter):
+    """Log lines hold URLs and answers from servers: escaped like every other line printed."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
 
 
 async def closing(work: Awaitable[int], *stores: ImageStore) -> int:
