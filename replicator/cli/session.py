@@ -1,14 +1,17 @@
-"""Running one command: the event loop, what the operator watches, and the exit code.
+"""Running one command: the event loop, signals, what the operator watches, and the exit code.
 
 Exit codes are decided here and in `app.main` (usage errors and bugs), nowhere else:
 0 done or identical, 1 some images failed (or compare found differences), 2 the run could not
-happen, 130 interrupted, each with a one-line message.
+happen, 128 + the signal's number when a signal stopped it (130 Ctrl-C, 143 SIGTERM, 129
+SIGHUP), each with a one-line message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import sys
 import time
 from contextlib import nullcontext
@@ -28,18 +31,35 @@ from replicator.errors import RunError
 from replicator.settings import Settings
 from replicator.stores.base import ImageStore
 
+#: Signals that stop a run the way Ctrl-C does: Kubernetes, systemd and `timeout` send
+#: SIGTERM, a closed terminal SIGHUP.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+Stores = Callable[[], Awaitable[tuple[ImageStore, ImageStore]]]
+
+
+class Interrupted(Exception):
+    """A stop signal ended the run."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
 
 def run(work: Callable[[], Awaitable[int]], sides: Mapping[str, Side] | None = None) -> NoReturn:
     """Run one command's coroutine and turn its outcome into an exit code and messages;
     `sides` are the sides the command reaches by role, for advice on their errors."""
     try:
-        code = _run_loop(work())
+        code = _run_loop(_stoppable(work))
     except RunError as exc:
         print(error_line(exc, sides), file=sys.stderr)
         code = 2
-    except KeyboardInterrupt:
+    except Interrupted as stop:
+        print(f"replicator: interrupted ({stop})", file=sys.stderr)
+        code = 128 + stop.signum
+    except KeyboardInterrupt:  # Ctrl-C before the handlers were in place
         print("replicator: interrupted", file=sys.stderr)
-        code = 130
+        code = 128 + signal.SIGINT
     raise typer.Exit(code)
 
 
@@ -49,6 +69,41 @@ def _run_loop(coroutine: Awaitable[int]) -> int:
     except ImportError:
         return asyncio.run(coroutine)  # type: ignore[arg-type]
     return uvloop.run(coroutine)  # type: ignore[arg-type]
+
+
+async def _stoppable(work: Callable[[], Awaitable[int]]) -> int:
+    """Run `work`, cancelling it on SIGINT, SIGTERM or SIGHUP, so that every stop ends the
+    same way: uploads cut, the summary printed, the report complete.
+
+    The handlers are installed explicitly, because a process that is PID 1 (a container's
+    `sh -c "exec replicator ..."`) receives no signal it has no handler for. A second signal
+    ends the process at once, for an operator who will not wait for the clean-up.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    received: list[int] = []
+
+    def stop(signum: int) -> None:
+        if received:
+            os._exit(128 + signum)
+        received.append(signum)
+        if task is not None:
+            task.cancel()
+
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, stop, signum)
+    try:
+        code = await work()
+    except asyncio.CancelledError:
+        if received:
+            raise Interrupted(received[0]) from None
+        raise
+    finally:
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
+    if received:  # the work swallowed the cancellation: still a stopped run
+        raise Interrupted(received[0])
+    return code
 
 
 def start_logging(debug: bool) -> None:
