@@ -123,8 +123,9 @@ def reason_text(result: ImageResult) -> str:
     return result.reason
 
 
-def summary(results: Sequence[ImageResult], seconds: float) -> str:
-    """A table of images and bytes per action and result, then time, mean rate, and the
+def summary(results: Sequence[ImageResult], seconds: float, unfinished: tuple[int, int] = (0, 0)) -> str:
+    """A table of images and bytes per action and result, then time, mean rate, the bytes
+    sent by transfers that did not complete (`unfinished`: bytes, transfers), and the
     failures with their reasons."""
     images: Counter[tuple[str, str]] = Counter()
     volume: Counter[tuple[str, str]] = Counter()
@@ -141,6 +142,11 @@ def summary(results: Sequence[ImageResult], seconds: float) -> str:
     )
     lines.append(f"{'total':<17} {len(results):>7} {human_size(copied):>11}")
     lines.append(f"{human_size(copied)} copied in {seconds:.1f}s ({human_size(rate)}/s mean)")
+    sent, transfers = unfinished
+    if sent:
+        them = "transfers that did not complete: the next run sends them" if transfers != 1 else \
+            "transfer that did not complete: the next run sends it"
+        lines.append(f"{human_size(sent)} sent by {transfers} {them} again (Glance cannot resume an upload)")
     held_back = [r for r in results if r.deferred]
     if held_back:
         lines.append(f"--max-transfer reached: {len(held_back)} images not started; the same command again goes on")
@@ -148,6 +154,14 @@ def summary(results: Sequence[ImageResult], seconds: float) -> str:
         lines.append(f"{len(failed)} failed:")
         lines.extend(f"  {_image(r.image_id, r.name)}: {printable(r.error)}" for r in failed)
     return "\n".join(lines)
+
+
+def absent_ids_text(absent: Sequence[str], asked: int, narrowed: bool) -> str:
+    """The ids asked for (`--id`, `--ids-from`) that no image of the run has: in the "rerun
+    the failures" workflow, silence about them is the worst answer."""
+    where = "are not on the source or are left out by the other filters" if narrowed else "are not on the source"
+    return (f"{len(absent)} of the {asked} ids asked for {where}: "
+            f"{', '.join(printable(image_id) for image_id in absent)}")
 
 
 def plan_text(actions: Sequence[Action], verbose: bool = False) -> str:

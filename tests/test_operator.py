@@ -18,6 +18,8 @@ from rich.console import Console
 
 import glance_client as gc
 from replicator import console, progress
+from replicator.connect import Side, open_glance
+from replicator.engine import run as engine
 from replicator.engine.events import BytesCopied, ImageFinished, ImageResult, ImageStarted, RunPlanned
 from replicator.engine.plan import plan, totals
 from replicator.records import ImageRecord
@@ -77,8 +79,9 @@ def test_log_lines_carry_bytes_share_rate_eta_and_counts() -> None:
     lines(BytesCopied(by_name["big"].image.id, MiB))
     lines(ImageFinished(result(by_name["small"], "failed", 0, "upload image: 403 Forbidden")))
     last = out.getvalue().splitlines()[-1]
+    # The failed image's 1 MiB, never to be sent, has left the total (4 MiB planned).
     assert re.fullmatch(
-        r"progress: 1\.0 MiB of 4\.0 MiB \(25%\), [\d.]+ [KMG]?i?B/s, ETA \d+:\d\d:\d\d; "
+        r"progress: 1\.0 MiB of 3\.0 MiB \(33%\), [\d.]+ [KMG]?i?B/s, ETA \d+:\d\d:\d\d; "
         r"1/3 images: 0 done, 0 skipped, 1 failed",
         last,
     ), last
@@ -236,3 +239,95 @@ def test_debug_logs_requests_and_never_the_token(serve_pair, tmp_path: Path) -> 
     assert re.search(r"replicator\.http GET http://127\.0\.0\.1:\d+/v2/images\?\S+ -> 200 in \d+ ms", completed.stderr)
     assert re.search(r"PUT \S+/file -> 204", completed.stderr)
     assert token not in completed.stdout + completed.stderr + report.read_text()
+
+
+# Numbers that add up after a failure or a stop.
+
+def test_a_failed_image_leaves_the_total_so_the_bar_ends_at_100_percent() -> None:
+    actions, by_name = planned_run()  # big 3 MiB, small 1 MiB to copy
+    out = io.StringIO()
+    lines = progress.ProgressLines(out, interval=0.0)
+    bars = progress.ProgressBars(Console(file=io.StringIO(), force_terminal=True, color_system=None, width=120))
+    events = [
+        RunPlanned(tuple(actions), *totals(actions)),
+        BytesCopied(by_name["big"].image.id, MiB), BytesCopied(by_name["small"].image.id, MiB // 4),
+        ImageFinished(result(by_name["small"], "failed", 0, "connection lost")),  # 768 KiB never sent
+        BytesCopied(by_name["big"].image.id, 2 * MiB),
+        ImageFinished(result(by_name["big"], "ok", 3 * MiB)),
+    ]
+    with bars:
+        for event in events:
+            lines(event)
+            bars(event)
+    assert out.getvalue().splitlines()[-1].startswith("progress: 3.2 MiB of 3.2 MiB (100%)")
+    overall = bars._progress.tasks[0]
+    assert overall.completed == overall.total == 3 * MiB + MiB // 4
+
+
+def test_an_upload_sent_again_from_its_first_byte_does_not_run_the_bar_past_its_end() -> None:
+    actions, by_name = planned_run()
+    tally = progress.Tally()
+    tally.update(RunPlanned(tuple(actions), *totals(actions)))
+    for count in (2 * MiB, 3 * MiB):  # 2 MiB, cut, then all 3 MiB again
+        tally.update(BytesCopied(by_name["big"].image.id, count))
+    assert (tally.done_bytes, tally.total_bytes) == (3 * MiB, 4 * MiB)
+
+
+def test_the_summary_of_a_stopped_run_counts_the_bytes_of_cut_transfers() -> None:
+    """After Ctrl-C the summary said "0.0 B copied" though 41 MiB had moved."""
+    actions, by_name = planned_run()
+    tally = progress.Tally()
+    for event in (RunPlanned(tuple(actions), *totals(actions)),
+                  BytesCopied(by_name["big"].image.id, 2 * MiB), BytesCopied(by_name["small"].image.id, MiB // 2)):
+        tally.update(event)  # then the stop: neither transfer finished
+    text = console.summary([], 4.6, tally.unfinished())
+    assert "0.0 B copied in 4.6s" in text
+    assert "2.5 MiB sent by 2 transfers that did not complete: the next run sends them again" in text
+
+
+def test_bytes_of_a_failed_upload_are_in_the_summary(serve_pair) -> None:
+    gc.seed_raw_images(serve_pair.source, [500_000] * 3)
+    serve_pair.target_server.set_faults(drop_upload_after_bytes=200_000, drop_count=1)
+    result = run("livecopy", serve_pair.source, serve_pair.target, "--retries", "0", "-j", "1", "-c", "64K")
+    assert result.exit_code == 1, result.stderr
+    assert summary_count(result.stderr, "create", "failed") == 1
+    sent = re.search(r"^([\d.]+) KiB sent by 1 transfer that did not complete: the next run sends it again",
+                     result.stderr, re.M)
+    assert sent and 0 < float(sent.group(1)) <= 488.3, result.stderr  # 500,000 bytes at most
+
+
+async def test_a_bar_that_watched_an_upload_fail_mid_run_ends_at_100_percent(serve_pair) -> None:
+    gc.seed_raw_images(serve_pair.source, [500_000] * 3)
+    serve_pair.target_server.set_faults(drop_upload_after_bytes=200_000, drop_count=1)
+    settings = Settings(retries=0, concurrency=1, chunk_size=64 * 1024)
+    source = await open_glance(Side(serve_pair.source), settings)
+    target = await open_glance(Side(serve_pair.target), settings)
+    out = io.StringIO()
+    lines = progress.ProgressLines(out, interval=0.0)
+    try:
+        results = await engine.replicate(source, target, settings, lines)
+    finally:
+        await source.close()
+        await target.close()
+    assert sorted(r.result for r in results) == ["failed", "ok", "ok"]
+    assert re.match(r"progress: ([\d.]+ [KM]iB) of \1 \(100%\)", out.getvalue().splitlines()[-1]), out.getvalue()
+
+
+# --id and --ids-from: every id asked for is accounted for.
+
+def test_ids_asked_for_that_the_source_does_not_have_are_named_and_fail_the_run(seeded, tmp_path: Path) -> None:
+    pair, data = seeded
+    present, absent = next(iter(data)), sorted(str(uuid.uuid4()) for _ in range(2))
+    listed = tmp_path / "failed.txt"
+    listed.write_text("\n".join([present, *absent]) + "\n")
+    expected = f"2 of the 3 ids asked for are not on the source: {absent[0]}, {absent[1]}"
+    for command in (["livecopy", "--dry-run"], ["livecopy"], ["compare"]):
+        result = run(command[0], pair.source, pair.target, *command[1:], "--ids-from", str(listed))
+        assert result.exit_code == 1, result.stderr
+        assert expected in result.stderr, result.stderr
+    assert [image["id"] for image in gc.list_all(pair.target)] == [present]
+    # Where other filters may leave an id out, it is named as such, and is no failure.
+    narrowed = run("livecopy", pair.source, pair.target, "--id", present, "--id", absent[0], "--status", "active")
+    assert narrowed.exit_code == 0, narrowed.stderr
+    assert f"1 of the 2 ids asked for are not on the source or are left out by the other filters: {absent[0]}" \
+        in narrowed.stderr

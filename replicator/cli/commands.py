@@ -112,7 +112,8 @@ def compare(
         async def show() -> int:
             actions = await engine.compare(source_store, target_store, settings)
             print(console.compare_json(actions) if output.json else console.compare_text(actions))
-            return 1 if console.differences(actions) else 0
+            absent = session.say_absent_ids(settings.selection, (action.image.id for action in actions))
+            return max(1 if console.differences(actions) else 0, absent)
 
         return await session.closing(show(), source_store, target_store)
 

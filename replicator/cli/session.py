@@ -9,13 +9,14 @@ SIGHUP), each with a one-line message.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
 import sys
 import time
 from contextlib import nullcontext
-from typing import Awaitable, Callable, Mapping, NoReturn
+from typing import Awaitable, Callable, Iterable, Mapping, NoReturn
 
 import typer
 
@@ -28,6 +29,7 @@ from replicator.engine import run as engine
 from replicator.engine.actions import Outcome
 from replicator.engine.events import ResultCollector, fan_out
 from replicator.errors import RunError
+from replicator.selection import Selection
 from replicator.settings import Settings
 from replicator.stores.base import ImageStore
 
@@ -160,28 +162,55 @@ async def _copy(source: ImageStore, target: ImageStore, settings: Settings, watc
     """On a stop the in-flight transfers are cancelled (their uploads cut, so Glance returns
     those images to `queued`) and the summary still says what was done."""
     if watch.dry_run:
-        print(console.plan_text(await engine.compare(source, target, settings), watch.verbose))
-        return 0
+        actions = await engine.compare(source, target, settings)
+        print(console.plan_text(actions, watch.verbose))
+        return say_absent_ids(settings.selection, (action.image.id for action in actions))
     started = time.monotonic()
     collected = ResultCollector()
     report_file = console.JsonLinesReport(watch.report) if watch.report else None
     bars = progress.ProgressBars() if sys.stderr.isatty() and not watch.quiet else None
     view = bars if bars else progress.ProgressLines()
     sinks = [view, console.LineLog(verbose=watch.verbose, quiet=watch.quiet), collected]
+
+    def summary() -> str:
+        return console.summary(collected.results, time.monotonic() - started, view.tally.unfinished())
+
     try:
         with bars or nullcontext():
             await engine.replicate(source, target, settings, fan_out(*sinks, *([report_file] if report_file else [])))
     except asyncio.CancelledError:
-        print(console.summary(collected.results, time.monotonic() - started), file=sys.stderr)
+        print(summary(), file=sys.stderr)
         print("interrupted: in-flight transfers were stopped; run the same command again to finish", file=sys.stderr)
         raise
     except RunError:
         # The run cannot go on (a token that cannot be renewed): say what was done, then why not more.
         if collected.planned:
-            print(console.summary(collected.results, time.monotonic() - started), file=sys.stderr)
+            print(summary(), file=sys.stderr)
         raise
     finally:
         if report_file:
             report_file.close()
-    print(console.summary(collected.results, time.monotonic() - started), file=sys.stderr)
-    return 1 if any(r.result == Outcome.FAILED for r in collected.results) else 0
+    print(summary(), file=sys.stderr)
+    failed = 1 if any(r.result == Outcome.FAILED for r in collected.results) else 0
+    return max(failed, say_absent_ids(settings.selection, (r.image_id for r in collected.results)))
+
+
+def absent_ids(asked: Iterable[str], found: Iterable[str]) -> list[str]:
+    """The ids the operator asked for (`--id`, `--ids-from`) that are not among `found`: the
+    ids of what the engine returned (its results, or its plan)."""
+    return sorted(set(asked) - set(found))
+
+
+def say_absent_ids(selection: Selection, found: Iterable[str]) -> int:
+    """Name the ids asked for that the run did not find; the exit code they call for.
+
+    With no other filter, an id the run did not see is not on the source: in the "rerun the
+    failures" workflow that is a failure (1), never silence. With other filters it may be one
+    they leave out, which is none (0), and the line says so.
+    """
+    absent = absent_ids(selection.ids, found) if selection.ids else []
+    if not absent:
+        return 0
+    narrowed = dataclasses.replace(selection, ids=frozenset(), order_by=None) != Selection()
+    print(console.absent_ids_text(absent, len(selection.ids), narrowed), file=sys.stderr)
+    return 0 if narrowed else 1
