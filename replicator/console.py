@@ -54,14 +54,23 @@ def human_size(count: float) -> str:
 
 
 def size_line(inventory: Inventory) -> str:
+    """The old glance-replicator's line, unchanged for the scripts that read it."""
     return (
         f"Total size is {inventory.bytes} bytes ({human_size(inventory.bytes)}) "
         f"across {inventory.images} images"
     )
 
 
+def size_counts(inventory: Inventory) -> str:
+    """Both counts, for people: every plan counts all images, `size` (like the old tool) the
+    active ones."""
+    return (f"{inventory.images} active images, {human_size(inventory.bytes)}; "
+            f"{inventory.listed} images in all")
+
+
 def size_json(inventory: Inventory) -> str:
-    return json.dumps({"images": inventory.images, "bytes": inventory.bytes, "human": human_size(inventory.bytes)})
+    return json.dumps({"images": inventory.images, "bytes": inventory.bytes, "human": human_size(inventory.bytes),
+                       "images_in_all": inventory.listed})
 
 
 class LineLog:

@@ -331,3 +331,26 @@ def test_ids_asked_for_that_the_source_does_not_have_are_named_and_fail_the_run(
     assert narrowed.exit_code == 0, narrowed.stderr
     assert f"1 of the 2 ids asked for are not on the source or are left out by the other filters: {absent[0]}" \
         in narrowed.stderr
+
+
+# size: the same selection as every other command, and both counts.
+
+def test_size_takes_the_selection_and_says_both_counts(serve_one, tmp_path: Path, monkeypatch) -> None:
+    data = gc.seed_raw_images(serve_one.url, [1000, 2000, 3000])  # img-0 … img-2
+    gc.deactivate(serve_one.url, list(data)[2])
+    gc.create_image(serve_one.url, id=str(uuid.uuid4()), name="queued-one", disk_format="raw", container_format="bare")
+
+    every = run("size", serve_one.url)
+    assert every.exit_code == 0, every.stderr
+    assert every.stdout == "Total size is 3000 bytes (2.9 KiB) across 2 images\n"  # the old tool's line, alone
+    assert "2 active images, 2.9 KiB; 4 images in all" in every.stderr
+    assert "1 active images, 1000.0 B; 2 images in all" in run("size", serve_one.url, "--include", "img-*",
+                                                                "--exclude", "img-1").stderr
+    assert json.loads(run("size", serve_one.url, "--json", "--status", "deactivated").stdout) == {
+        "images": 0, "bytes": 0, "human": "0.0 B", "images_in_all": 1}
+    absent = str(uuid.uuid4())
+    missing = run("size", serve_one.url, "--id", absent)
+    assert missing.exit_code == 1 and f"1 of the 1 ids asked for are not on the source: {absent}" in missing.stderr
+    monkeypatch.chdir(tmp_path)
+    Path("replicator.toml").write_text('exclude = ["queued-*", "img-0"]\n')  # a top-level key applies to size too
+    assert "1 active images, 2.0 KiB; 2 images in all" in run("size", serve_one.url).stderr

@@ -3,6 +3,7 @@ them, and hands the run to `session`. No HTTP and no business rules here."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -25,9 +26,11 @@ Target = Annotated[Optional[str], typer.Argument(metavar="TARGET", help="The Gla
 
 
 @grouped
-def size(server: OneServer = None, *, connection: OneSide, requests: Requests, output: Listing) -> None:
-    """How many active images SERVER holds and how many bytes a dump would take."""
-    settings = build_settings(requests)
+def size(server: OneServer = None, *, connection: OneSide, requests: Requests, selection: SelectionOptions,
+         output: Listing) -> None:
+    """How many active images SERVER holds and how many bytes a dump would take (the old tool's
+    line, on stdout), and how many images it holds in all (on stderr)."""
+    settings = build_settings(requests, selection)
     side = connection.side(server)
     session.start_logging(output.debug)
 
@@ -36,9 +39,13 @@ def size(server: OneServer = None, *, connection: OneSide, requests: Requests, o
         store = await open_glance(side, settings)
 
         async def show() -> int:
-            inventory = await engine.measure(store)
-            print(console.size_json(inventory) if output.json else console.size_line(inventory))
-            return 0
+            inventory = await engine.measure(store, settings.selection)
+            if output.json:
+                print(console.size_json(inventory))
+            else:
+                print(console.size_line(inventory))
+                print(console.size_counts(inventory), file=sys.stderr)
+            return session.say_absent_ids(settings.selection, inventory.ids)
 
         return await session.closing(show(), store)
 

@@ -10,26 +10,30 @@ from replicator.engine.actions import Action
 from replicator.engine.plan import plan, totals
 from replicator.engine.transfer import Transfer
 from replicator.records import ImageRecord
-from replicator.selection import select
+from replicator.selection import Selection, select
 from replicator.settings import Settings
 from replicator.stores.base import ImageStore
 
 
 @dataclass(frozen=True)
 class Inventory:
-    """What `size` reports: the active images and the bytes a dump would take."""
+    """What `size` reports: the active images and the bytes a dump would take, and how many
+    images were listed in all (whatever their status) with their ids."""
 
     images: int
     bytes: int
+    listed: int = 0
+    ids: frozenset[str] = frozenset()
 
 
 def inventory(records: list[ImageRecord]) -> Inventory:
     active = [r for r in records if r.status == "active"]
-    return Inventory(images=len(active), bytes=sum(r.size or 0 for r in active))
+    return Inventory(images=len(active), bytes=sum(r.size or 0 for r in active), listed=len(records),
+                     ids=frozenset(r.id for r in records))
 
 
-async def measure(source: ImageStore) -> Inventory:
-    return inventory(await source.list_images())
+async def measure(source: ImageStore, selection: Selection = Selection()) -> Inventory:
+    return inventory(select(await source.list_images(), selection))
 
 
 async def compare(source: ImageStore, target: ImageStore, settings: Settings) -> list[Action]:
