@@ -9,8 +9,10 @@ import json
 import re
 import sys
 from collections import Counter
+from datetime import datetime, timezone
 from typing import Any, Sequence, TextIO
 
+from replicator import __version__
 from replicator.engine.events import Event, ImageFinished, ImageResult, ImageRetrying, RunPlanned
 from replicator.engine.actions import MISSING, Action, Outcome
 from replicator.engine.plan import totals as plan_totals
@@ -100,28 +102,54 @@ class LineLog:
 
 
 class JsonLinesReport:
-    """`--report FILE`: one JSON object per image as it finishes, for audits and for scripting
-    a rerun of the failures (`jq -r 'select(.result=="failed").id'`)."""
+    """`--report FILE`: a header line (`"record": "header"`: the replicator's version, the
+    command, when it started), then one JSON object per image as it finishes, for audits and
+    for scripting a rerun of the failures (`jq -r 'select(.result=="failed").id'`).
 
-    def __init__(self, path: str) -> None:
+    The header is written and flushed when the report is opened, before the run starts: a
+    file that cannot be written stops the run there, not after hours of copying.
+    """
+
+    def __init__(self, path: str, command: str) -> None:
+        self._path = path
         try:
             self._stream = open(path, "w", encoding="utf-8")
         except OSError as exc:
             raise RunError(f"cannot write the report {path}: {exc.strerror}") from None
+        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        try:
+            self._write({"record": "header", "replicator": __version__, "command": command, "started": started})
+        except RunError:
+            self._discard()
+            raise
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, ImageFinished):
             result = event.result
-            line = {
+            self._write({
                 "id": result.image_id, "name": result.name, "action": result.action, "bytes": result.bytes,
                 "seconds": result.seconds, "result": result.result, "reason": reason_text(result),
                 "error": result.error,
-            }
-            self._stream.write(json.dumps(line) + "\n")
+            })
+
+    def _write(self, record: dict[str, Any]) -> None:
+        try:
+            self._stream.write(json.dumps(record) + "\n")
             self._stream.flush()
+        except OSError as exc:
+            raise RunError(f"cannot write the report {self._path}: {exc.strerror}") from None
 
     def close(self) -> None:
-        self._stream.close()
+        try:
+            self._stream.close()
+        except OSError as exc:
+            raise RunError(f"cannot write the report {self._path}: {exc.strerror}") from None
+
+    def _discard(self) -> None:
+        try:
+            self._stream.close()
+        except OSError:
+            pass  # the error that brought us here is the one to report
 
 
 def reason_text(result: ImageResult) -> str:

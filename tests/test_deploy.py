@@ -3,7 +3,6 @@ split a migration into disjoint shards that together copy every image."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -13,6 +12,7 @@ import yaml
 
 import glance_client as gc
 from fake_keystone import FakeKeystone, clouds_yaml
+from report_file import image_lines
 
 MANIFEST = Path(__file__).parent.parent / "deploy" / "livecopy-indexed-job.yaml"
 
@@ -59,8 +59,8 @@ def test_the_pods_commands_copy_every_image_once(serve_pair, tmp_path: Path) -> 
             }
             completed = subprocess.run(container["command"], env=pod, capture_output=True, text=True, timeout=120)
             assert completed.returncode == 0, completed.stderr
-            report = (tmp_path / f"shard-{index}.jsonl").read_text().splitlines()
-            copied += [line["id"] for line in map(json.loads, report) if line["result"] == "ok"]
+            report = image_lines(tmp_path / f"shard-{index}.jsonl")
+            copied += [line["id"] for line in report if line["result"] == "ok"]
     finally:
         for stone in stones.values():
             stone.stop()

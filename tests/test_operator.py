@@ -17,7 +17,8 @@ import pytest
 from rich.console import Console
 
 import glance_client as gc
-from replicator import console, progress
+from report_file import header, image_lines
+from replicator import __version__, console, progress
 from replicator.connect import Side, open_glance
 from replicator.engine import run as engine
 from replicator.engine.events import BytesCopied, ImageFinished, ImageResult, ImageStarted, RunPlanned
@@ -196,7 +197,7 @@ def test_max_transfer_stops_starting_transfers_and_a_rerun_finishes(serve_pair, 
     result = run("livecopy", serve_pair.source, serve_pair.target, "--max-transfer", "700000",
                  "--concurrency", "1", "--report", str(report))
     assert result.exit_code == 0, result.stderr
-    lines = [json.loads(line) for line in report.read_text().splitlines()]
+    lines = image_lines(report)
     assert [line["result"] for line in lines] == ["ok", "ok", "skipped", "skipped"]
     assert all("--max-transfer 700000 bytes reached" in line["reason"] for line in lines[2:])
     assert len(gc.list_all(serve_pair.target)) == 2
@@ -354,3 +355,40 @@ def test_size_takes_the_selection_and_says_both_counts(serve_one, tmp_path: Path
     monkeypatch.chdir(tmp_path)
     Path("replicator.toml").write_text('exclude = ["queued-*", "img-0"]\n')  # a top-level key applies to size too
     assert "1 active images, 2.0 KiB; 2 images in all" in run("size", serve_one.url).stderr
+
+
+# Where operators look: the version, the exit codes, completion.
+
+def replicator_process(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "replicator", *args], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **(env or {})})
+
+
+def test_the_version_is_shown_by_version_debug_and_the_report(serve_pair, tmp_path: Path) -> None:
+    shown = replicator_process("--version")
+    assert shown.returncode == 0 and shown.stdout == f"replicator {__version__}\n"
+    gc.seed_raw_images(serve_pair.source, [1000])
+    report = tmp_path / "report.jsonl"
+    debug = replicator_process("livecopy", serve_pair.source, serve_pair.target, "--debug", "--report", str(report))
+    assert debug.returncode == 0, debug.stderr
+    assert f"replicator {__version__}, Python " in debug.stderr.splitlines()[0]
+    first = header(report)
+    assert (first["replicator"], first["command"]) == (__version__, "livecopy") and first["started"]
+    assert [line["result"] for line in image_lines(report)] == ["ok"]
+
+
+def test_help_lists_every_exit_code_and_shell_completion_is_on() -> None:
+    for args in (["--help"], ["livecopy", "--help"], ["size", "--help"]):
+        helped = replicator_process(*args, env={"COLUMNS": "200"})
+        assert helped.returncode == 0
+        assert "Exit status:" in helped.stdout
+        for code in ("0  done", "1  images failed", "2  the run could not happen", "130  interrupted", "143", "129"):
+            assert code in helped.stdout, (args, code)
+    script = replicator_process("--show-completion", "bash")
+    assert script.returncode == 0 and "_REPLICATOR_COMPLETE" in script.stdout
+    completed = replicator_process(env={"_REPLICATOR_COMPLETE": "complete_bash", "COMP_WORDS": "replicator liv",
+                                        "COMP_CWORD": "1"})
+    assert completed.stdout.split() == ["livecopy"]
+    values = replicator_process(env={"_REPLICATOR_COMPLETE": "complete_bash",
+                                     "COMP_WORDS": "replicator livecopy --status de", "COMP_CWORD": "3"})
+    assert values.stdout.split() == ["deactivated", "deleted"]

@@ -181,3 +181,13 @@ def test_error_kinds_become_advice_naming_options() -> None:
     assert missing.endswith("give a token with --token (or REPLICATOR_TOKEN, or OS_TOKEN), or a cloud with --os-cloud")
     forbidden = RunError("list images: 403 Forbidden", kind=ErrorKind.FORBIDDEN, side="target")
     assert error_line(forbidden, sides) == "replicator: error: list images: 403 Forbidden"
+
+
+def test_a_report_that_cannot_be_written_stops_the_run_before_it_starts(tmp_path: Path) -> None:
+    # Writing /proc/version fails (EIO as root, EACCES otherwise): it used to fail with exit 70
+    # after the whole run; the servers here do not even exist.
+    assert_refused(run("livecopy", closed(), closed(), "--report", "/proc/version"),
+                   "cannot write the report /proc/version", absent=("cannot connect",))
+    assert_refused(run("dump", closed(), str(tmp_path / "dump"), "--report", str(tmp_path / "no" / "r.jsonl")),
+                   "cannot write the report", "No such file or directory")
+    assert not (tmp_path / "dump").exists()

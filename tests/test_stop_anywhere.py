@@ -8,7 +8,6 @@ the server's bandwidth switch so that the stop lands mid-transfer.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import resource
@@ -23,6 +22,7 @@ from typing import Callable
 import pytest
 
 import glance_client as gc
+from report_file import image_lines
 from servers import ReplicatorServe
 
 IMAGE_SIZE = 3 * 1024 * 1024
@@ -102,14 +102,9 @@ def test_livecopy_stopped_mid_run_then_rerun_completes(slow_pair, stop: signal.S
     assert_target_holds_only_good_data(target.url, data)
 
 
-def report_lines(path: Path) -> list[dict]:
-    """The image lines of a --report file, every one of them whole JSON."""
-    return [line for line in map(json.loads, path.read_text().splitlines()) if "id" in line]
-
-
 def wait_for_first_copy(report: Path) -> None:
     """Until the report holds a finished image: the run is well under way, handlers in place."""
-    wait_for(lambda: report.exists() and any(line["result"] == "ok" for line in report_lines(report)))
+    wait_for(lambda: report.exists() and any(line["result"] == "ok" for line in image_lines(report)))
 
 
 @pytest.mark.parametrize(("stop", "exit_code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)], ids=["SIGTERM", "SIGHUP"])
@@ -129,7 +124,7 @@ def test_a_termination_signal_stops_the_run_as_ctrl_c_does(slow_pair, tmp_path: 
     assert re.search(r"^total\s+\d+", stderr, re.M) and " copied in " in stderr, stderr  # the summary
     settle(target.url)
     active = {image_id for image_id, status in target_statuses(target.url).items() if status == "active"}
-    reported = {line["id"] for line in report_lines(report) if line["result"] == "ok"}
+    reported = {line["id"] for line in image_lines(report) if line["result"] == "ok"}
     assert reported and reported <= active and len(active) < IMAGES
     assert_target_holds_only_good_data(target.url, data)
 
@@ -179,7 +174,7 @@ def test_dump_killed_mid_run_resumes_skipping_what_is_verified(slow_pair, tmp_pa
     report = tmp_path / "report.jsonl"
     code, stderr = finish(replicator("dump", source.url, str(dump), "--report", str(report)))
     assert code == 0, stderr
-    actions = {line["id"]: line for line in report_lines(report)}
+    actions = {line["id"]: line for line in image_lines(report)}
     for image_id, payload in data.items():
         assert (dump / f"{image_id}.img").read_bytes() == payload
         assert (actions[image_id]["result"] == "skipped") == (image_id in complete)

@@ -8,11 +8,12 @@ bug, is one line on stderr and a code scripts can tell apart.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
+from replicator import __version__
 from replicator.cli import commands
 from replicator.cli.advice import error_line
 from replicator.console import printable
@@ -50,18 +51,41 @@ class OneLineErrors(TyperGroup):
         return code
 
 
+#: Every exit code, as `--help` and the README list them (decided in `main` and `session.run`).
+EXIT_STATUS = "\n".join([
+    "Exit status:",
+    "  0  done, or nothing to do",
+    "  1  images failed, compare found differences, or ids asked for are not on the source",
+    "  2  the run could not happen: bad usage or input, no Glance reached",
+    "130  interrupted (Ctrl-C); 143 stopped by SIGTERM; 129 by SIGHUP",
+    " 70  an internal error (a bug)",
+])
+
 app = typer.Typer(
     cls=OneLineErrors,
-    add_completion=False,
     no_args_is_help=True,
     help="Replicate images between OpenStack Glance services, fast: size, dump, load, livecopy, compare.",
+    epilog=EXIT_STATUS,
 )
-for command in (commands.size, commands.dump, commands.load, commands.livecopy, commands.compare):
-    app.command()(command)
+for command in (commands.size, commands.dump, commands.load, commands.livecopy, commands.compare, commands.demo):
+    app.command(epilog=EXIT_STATUS)(command)
 app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, add_help_option=False)(
     commands.serve
 )
-app.command()(commands.demo)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        print(f"replicator {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_show_version,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Options of `replicator` itself, before the command."""
 
 
 def main() -> None:

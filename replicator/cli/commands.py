@@ -28,8 +28,9 @@ Target = Annotated[Optional[str], typer.Argument(metavar="TARGET", help="The Gla
 @grouped
 def size(server: OneServer = None, *, connection: OneSide, requests: Requests, selection: SelectionOptions,
          output: Listing) -> None:
-    """How many active images SERVER holds and how many bytes a dump would take (the old tool's
-    line, on stdout), and how many images it holds in all (on stderr)."""
+    """How many active images SERVER holds and how many bytes a dump would take; how many in all.
+
+    The first line, on stdout, is the old glance-replicator's; both counts follow on stderr."""
     settings = build_settings(requests, selection)
     side = connection.side(server)
     session.start_logging(output.debug)
@@ -68,7 +69,7 @@ def dump(
         target = DumpDirStore(path, settings, create=True, dry_run=watch.dry_run)
         return await open_glance(side, settings), target
 
-    session.copy(stores, settings, watch, {"source": side})
+    session.copy(stores, settings, watch, {"source": side}, "dump")
 
 
 @grouped
@@ -87,7 +88,7 @@ def load(
         source = DumpDirStore(path, settings, create=False)
         return source, await open_glance(side, settings)
 
-    session.copy(stores, settings, watch, {"target": side})
+    session.copy(stores, settings, watch, {"target": side}, "load")
 
 
 @grouped
@@ -99,7 +100,7 @@ def livecopy(
     settings = build_settings(requests, selection, transfer, fields, upload)
     source_side, target_side = connection.sides(source, target)
     session.copy(lambda: session.open_pair(source_side, target_side, settings), settings, watch,
-                 {"source": source_side, "target": target_side})
+                 {"source": source_side, "target": target_side}, "livecopy")
 
 
 @grouped

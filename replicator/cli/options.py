@@ -23,7 +23,7 @@ import typer
 
 from replicator import config as config_file
 from replicator.cli import parsing
-from replicator.connect import Side
+from replicator.connect import API_VERSIONS, Side
 from replicator.selection import Selection
 from replicator.settings import Settings
 
@@ -34,6 +34,15 @@ PANELS = (CONNECTION, SELECTION, TRANSFER, OUTPUT, SAFETY)
 
 def _option(*names: str, panel: str, help: str, **settings: Any) -> Any:
     return typer.Option(*names, rich_help_panel=panel, help=help, **settings)
+
+
+def _completing(words: tuple[str, ...]) -> Callable[[str], list[str]]:
+    """Shell completion for an option with a fixed vocabulary."""
+
+    def complete(incomplete: str) -> list[str]:
+        return [word for word in words if word.startswith(incomplete)]
+
+    return complete
 
 
 # Connection: how each side is reached.
@@ -49,9 +58,9 @@ TargetRegion = Annotated[Optional[str], _option("--target-region", panel=CONNECT
 OsInterface = Annotated[Optional[str], _option("--os-interface", panel=CONNECTION, help="public, internal or admin endpoint (default: OS_INTERFACE, else the cloud's).")]
 SourceEndpoint = Annotated[Optional[str], _option("--source-endpoint", panel=CONNECTION, help="Source image endpoint, overriding the catalog's.")]
 TargetEndpoint = Annotated[Optional[str], _option("--target-endpoint", panel=CONNECTION, help="Target image endpoint, overriding the catalog's.")]
-ApiVersion = Annotated[str, _option("--api-version", panel=CONNECTION, help="Glance API: 1, 2, or auto (ask the server, prefer 2).")]
-SourceApiVersion = Annotated[Optional[str], _option("--source-api-version", panel=CONNECTION, help="Glance API of the source: 1, 2 or auto.")]
-TargetApiVersion = Annotated[Optional[str], _option("--target-api-version", panel=CONNECTION, help="Glance API of the target: 1, 2 or auto.")]
+ApiVersion = Annotated[str, _option("--api-version", panel=CONNECTION, autocompletion=_completing(API_VERSIONS), help="Glance API: 1, 2, or auto (ask the server, prefer 2).")]
+SourceApiVersion = Annotated[Optional[str], _option("--source-api-version", panel=CONNECTION, autocompletion=_completing(API_VERSIONS), help="Glance API of the source: 1, 2 or auto.")]
+TargetApiVersion = Annotated[Optional[str], _option("--target-api-version", panel=CONNECTION, autocompletion=_completing(API_VERSIONS), help="Glance API of the target: 1, 2 or auto.")]
 CaCert = Annotated[Optional[str], _option("--cacert", panel=CONNECTION, help="CA bundle to verify https certificates with.")]
 Retries = Annotated[int, _option("--retries", panel=CONNECTION, min=0, help="Retries of a failed step (connection lost, 5xx).")]
 Timeout = Annotated[float, _option("--timeout", panel=CONNECTION, min=0.1, help="Seconds to connect, and of silence while reading.")]
@@ -60,8 +69,8 @@ Include = Annotated[Optional[list[str]], _option("--include", panel=SELECTION, h
 Exclude = Annotated[Optional[list[str]], _option("--exclude", panel=SELECTION, help="Leave out images whose name matches this glob (repeatable).")]
 Ids = Annotated[Optional[list[str]], _option("--id", panel=SELECTION, help="Only this image id (repeatable).")]
 IdsFrom = Annotated[Optional[Path], _option("--ids-from", panel=SELECTION, help="Only the image ids in this file (one per line, # comments).")]
-Visibility = Annotated[Optional[list[str]], _option("--visibility", panel=SELECTION, help=f"Only images of this visibility (repeatable): {', '.join(parsing.VISIBILITIES)}.")]
-Status = Annotated[Optional[list[str]], _option("--status", panel=SELECTION, help=f"Only images in this status (repeatable): {', '.join(parsing.STATUSES)}.")]
+Visibility = Annotated[Optional[list[str]], _option("--visibility", panel=SELECTION, autocompletion=_completing(parsing.VISIBILITIES), help=f"Only images of this visibility (repeatable): {', '.join(parsing.VISIBILITIES)}.")]
+Status = Annotated[Optional[list[str]], _option("--status", panel=SELECTION, autocompletion=_completing(parsing.STATUSES), help=f"Only images in this status (repeatable): {', '.join(parsing.STATUSES)}.")]
 Tags = Annotated[Optional[list[str]], _option("--tag", panel=SELECTION, help="Only images carrying this tag (repeatable: all of them).")]
 Owner = Annotated[Optional[str], _option("--owner", panel=SELECTION, help="Only images owned by this project id.")]
 MinSize = Annotated[Optional[str], _option("--min-size", panel=SELECTION, help="Only images at least this large, e.g. 1G.")]
@@ -75,7 +84,7 @@ BwLimit = Annotated[Optional[str], _option("--bwlimit", panel=TRANSFER, help="By
 MaxTransfer = Annotated[Optional[str], _option("--max-transfer", panel=TRANSFER, help="Start no new transfer once this many bytes are copied, e.g. 500G.")]
 MetaOnly = Annotated[bool, _option("--metaonly", "-m", panel=TRANSFER, help="Replicate metadata only, not image data.")]
 DontReplicate = Annotated[str, _option("--dontreplicate", "-D", panel=TRANSFER, help='Space-separated fields not to replicate, e.g. "owner min_ram".')]
-UploadMethod = Annotated[str, _option("--upload-method", panel=TRANSFER, help="auto | direct (PUT file) | glance-direct (stage + import).")]
+UploadMethod = Annotated[str, _option("--upload-method", panel=TRANSFER, autocompletion=_completing(parsing.UPLOAD_METHODS), help="auto | direct (PUT file) | glance-direct (stage + import).")]
 Store = Annotated[Optional[str], _option("--store", panel=TRANSFER, help="Target store on a multi-store Glance (see /v2/info/stores).")]
 # Output: what the operator sees.
 Verbose = Annotated[bool, _option("--verbose", "-v", panel=OUTPUT, help="Also log skipped images.")]
@@ -87,7 +96,7 @@ Json = Annotated[bool, _option("--json", panel=OUTPUT, help="Print machine-reada
 DryRun = Annotated[bool, _option("--dry-run", panel=SAFETY, help="Print the plan (what would be created, uploaded, patched, skipped, and why); change nothing.")]
 NoVerify = Annotated[bool, _option("--no-verify", panel=SAFETY, help="Do not hash the data in flight (size is still checked).")]
 Insecure = Annotated[bool, _option("--insecure", panel=SAFETY, help="Do not verify https certificates.")]
-FallbackVisibility = Annotated[Optional[str], _option("--fallback-visibility", panel=SAFETY, help="Create images as private or shared where the target refuses public/community (403).")]
+FallbackVisibility = Annotated[Optional[str], _option("--fallback-visibility", panel=SAFETY, autocompletion=_completing(parsing.FALLBACK_VISIBILITIES), help="Create images as private or shared where the target refuses public/community (403).")]
 FallbackOwner = Annotated[bool, _option("--fallback-owner", panel=SAFETY, help="Let the target's project own images whose owner the target refuses (403).")]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import platform
 import os
 import signal
 import sys
@@ -20,7 +21,7 @@ from typing import Awaitable, Callable, Iterable, Mapping, NoReturn
 
 import typer
 
-from replicator import console, progress
+from replicator import __version__, console, progress
 from replicator.console import printable
 from replicator.cli.advice import error_line
 from replicator.cli.options import Watching
@@ -118,6 +119,7 @@ def start_logging(debug: bool) -> None:
     logger.handlers[:] = [handler]
     logger.setLevel(logging.DEBUG)
     logger.propagate = False
+    logger.debug("replicator %s, Python %s", __version__, platform.python_version())
 
 
 class PrintableFormatter(logging.Formatter):
@@ -147,18 +149,26 @@ async def open_pair(source: Side, target: Side, settings: Settings) -> tuple[Ima
         raise
 
 
-def copy(stores: Stores, settings: Settings, watch: Watching, sides: Mapping[str, Side]) -> NoReturn:
-    """Run a copy (with --dry-run, print its plan) between the stores `stores` opens."""
+def copy(stores: Stores, settings: Settings, watch: Watching, sides: Mapping[str, Side], command: str) -> NoReturn:
+    """Run a copy (with --dry-run, print its plan) between the stores `stores` opens. The
+    report is opened first: a path that cannot be written stops the run before it starts."""
     start_logging(watch.debug)
+    report = console.JsonLinesReport(watch.report, command) if watch.report and not watch.dry_run else None
 
     async def work() -> int:
         source, target = await stores()
-        return await closing(_copy(source, target, settings, watch), source, target)
+        return await closing(_copy(source, target, settings, watch, report), source, target)
 
-    run(work, sides)
+    try:
+        run(work, sides)
+    finally:
+        if report is not None:
+            report.close()
 
 
-async def _copy(source: ImageStore, target: ImageStore, settings: Settings, watch: Watching) -> int:
+async def _copy(
+    source: ImageStore, target: ImageStore, settings: Settings, watch: Watching, report: console.JsonLinesReport | None
+) -> int:
     """On a stop the in-flight transfers are cancelled (their uploads cut, so Glance returns
     those images to `queued`) and the summary still says what was done."""
     if watch.dry_run:
@@ -167,7 +177,6 @@ async def _copy(source: ImageStore, target: ImageStore, settings: Settings, watc
         return say_absent_ids(settings.selection, (action.image.id for action in actions))
     started = time.monotonic()
     collected = ResultCollector()
-    report_file = console.JsonLinesReport(watch.report) if watch.report else None
     bars = progress.ProgressBars() if sys.stderr.isatty() and not watch.quiet else None
     view = bars if bars else progress.ProgressLines()
     sinks = [view, console.LineLog(verbose=watch.verbose, quiet=watch.quiet), collected]
@@ -177,7 +186,7 @@ async def _copy(source: ImageStore, target: ImageStore, settings: Settings, watc
 
     try:
         with bars or nullcontext():
-            await engine.replicate(source, target, settings, fan_out(*sinks, *([report_file] if report_file else [])))
+            await engine.replicate(source, target, settings, fan_out(*sinks, *([report] if report else [])))
     except asyncio.CancelledError:
         print(summary(), file=sys.stderr)
         print("interrupted: in-flight transfers were stopped; run the same command again to finish", file=sys.stderr)
@@ -187,9 +196,6 @@ async def _copy(source: ImageStore, target: ImageStore, settings: Settings, watc
         if collected.planned:
             print(summary(), file=sys.stderr)
         raise
-    finally:
-        if report_file:
-            report_file.close()
     print(summary(), file=sys.stderr)
     failed = 1 if any(r.result == Outcome.FAILED for r in collected.results) else 0
     return max(failed, say_absent_ids(settings.selection, (r.image_id for r in collected.results)))
