@@ -53,7 +53,7 @@ def _auth_advice(error: ReplicatorError, sides: Mapping[str, Side]) -> str:
 def _side_of(error: ReplicatorError, sides: Mapping[str, Side]) -> tuple[str | None, Side | None]:
     """The side the error belongs to: the one it names, else the only one there is, else the
     only one with a static token."""
-    if error.side in sides:
+    if error.side is not None and error.side in sides:
         return error.side, sides[error.side]
     if len(sides) == 1:
         return next(iter(sides.items()))

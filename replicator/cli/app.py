@@ -8,7 +8,7 @@ bug, is one line on stderr and a code scripts can tell apart.
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import Annotated, Any, Sequence
 
 import typer
 from typer.core import TyperGroup
@@ -26,10 +26,11 @@ EXIT_INTERNAL = 70
 class OneLineErrors(TyperGroup):
     """The app's command group, whose `main` reports every error as one line."""
 
-    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
-             standalone_mode: bool = True, **extra: Any) -> Any:
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, windows_expand_args: bool = True, **extra: Any) -> Any:
         try:
-            code = super().main(args, prog_name or "replicator", complete_var, standalone_mode=False, **extra)
+            code = super().main(args, prog_name or "replicator", complete_var, standalone_mode=False,
+                                windows_expand_args=windows_expand_args, **extra)
         except typer.TyperException as exc:  # usage errors: a bad option, a missing argument
             context = getattr(exc, "ctx", None)
             command = context.command_path if context else "replicator"

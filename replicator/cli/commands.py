@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -20,13 +20,24 @@ from replicator.engine import run as engine
 from replicator.stores.base import ImageStore
 from replicator.stores.dumpdir import DumpDirStore
 
-OneServer = Annotated[Optional[str], typer.Argument(metavar="SERVER", help="host:port, http(s)://host[:port]\\[/prefix], or - (or nothing) for the cloud's catalog")]
-Source = Annotated[Optional[str], typer.Argument(metavar="SOURCE", help="The Glance to copy from (- or nothing: the source cloud's catalog).")]
-Target = Annotated[Optional[str], typer.Argument(metavar="TARGET", help="The Glance to copy to (- or nothing: the target cloud's catalog).")]
+def _argument(metavar: str, help: str) -> Any:
+    return typer.Argument(metavar=metavar, help=help)
+
+
+# A SERVER left out, or "-", is the image endpoint of the side's cloud's catalog.
+AnyServer = Annotated[Optional[str], _argument("SERVER", "host:port, http(s)://host[:port]\\[/prefix], or - (or nothing) for the cloud's catalog")]
+DumpedServer = Annotated[str, _argument("SERVER", "The Glance to dump (- for the cloud's catalog).")]
+LoadedServer = Annotated[str, _argument("SERVER", "The Glance to load into (- for the cloud's catalog).")]
+DumpDir = Annotated[Path, _argument("DIR", "Directory to write <id> and <id>.img files into.")]
+LoadDir = Annotated[Path, _argument("DIR", "A dump directory (ours or the old glance-replicator's).")]
+CopySource = Annotated[Optional[str], _argument("SOURCE", "The Glance to copy from (- or nothing: the source cloud's catalog).")]
+CopyTarget = Annotated[Optional[str], _argument("TARGET", "The Glance to copy to (- or nothing: the target cloud's catalog).")]
+Reference = Annotated[Optional[str], _argument("SOURCE", "The reference Glance (- or nothing: the source cloud's catalog).")]
+Checked = Annotated[Optional[str], _argument("TARGET", "The Glance to check (- or nothing: the target cloud's catalog).")]
 
 
 @grouped
-def size(server: OneServer = None, *, connection: OneSide, requests: Requests, selection: SelectionOptions,
+def size(server: AnyServer = None, *, connection: OneSide, requests: Requests, selection: SelectionOptions,
          output: Listing) -> None:
     """How many active images SERVER holds and how many bytes a dump would take; how many in all.
 
@@ -36,36 +47,28 @@ def size(server: OneServer = None, *, connection: OneSide, requests: Requests, s
     session.start_logging(output.debug)
 
     async def work() -> int:
-        side.check()
         store = await open_glance(side, settings)
-
-        async def show() -> int:
+        async with session.closing(store):
             inventory = await engine.measure(store, settings.selection)
-            if output.json:
-                print(console.size_json(inventory))
-            else:
-                print(console.size_line(inventory))
-                print(console.size_counts(inventory), file=sys.stderr)
-            return session.say_absent_ids(settings.selection, inventory.ids)
-
-        return await session.closing(show(), store)
+        if output.json:
+            print(console.size_json(inventory))
+        else:
+            print(console.size_line(inventory))
+            print(console.size_counts(inventory), file=sys.stderr)
+        return session.say_absent_ids(settings.selection, inventory.ids)
 
     session.run(work, {"source": side})
 
 
 @grouped
-def dump(
-    server: Annotated[str, typer.Argument(metavar="SERVER", help="The Glance to dump (- for the cloud's catalog).")],
-    path: Annotated[Path, typer.Argument(metavar="DIR", help="Directory to write <id> and <id>.img files into.")],
-    connection: OneSide, requests: Requests, selection: SelectionOptions, transfer: Transfer, fields: Fields,
-    watch: Watching,
-) -> None:
+def dump(server: DumpedServer, path: DumpDir, *, connection: OneSide, requests: Requests,
+         selection: SelectionOptions, transfer: Transfer, fields: Fields, watch: Watching) -> None:
     """Write every image's metadata (DIR/<id>) and data (DIR/<id>.img) to disk; reruns resume."""
     settings = build_settings(requests, selection, transfer, fields)
     side = connection.side(server)
 
     async def stores() -> tuple[ImageStore, ImageStore]:
-        side.check()
+        side.check()  # a wrong address is said before DIR is made
         target = DumpDirStore(path, settings, create=True, dry_run=watch.dry_run)
         return await open_glance(side, settings), target
 
@@ -73,12 +76,8 @@ def dump(
 
 
 @grouped
-def load(
-    server: Annotated[str, typer.Argument(metavar="SERVER", help="The Glance to load into (- for the cloud's catalog).")],
-    path: Annotated[Path, typer.Argument(metavar="DIR", help="A dump directory (ours or the old glance-replicator's).")],
-    connection: OneSide, requests: Requests, selection: SelectionOptions, transfer: Transfer, fields: Fields,
-    upload: Upload, watch: Watching,
-) -> None:
+def load(server: LoadedServer, path: LoadDir, *, connection: OneSide, requests: Requests,
+         selection: SelectionOptions, transfer: Transfer, fields: Fields, upload: Upload, watch: Watching) -> None:
     """Put a dump into SERVER, keeping ids; update the metadata of images already there."""
     settings = build_settings(requests, selection, transfer, fields, upload)
     side = connection.side(server)
@@ -92,10 +91,9 @@ def load(
 
 
 @grouped
-def livecopy(
-    source: Source = None, target: Target = None, *, connection: TwoSides, requests: Requests, selection: SelectionOptions,
-    transfer: Transfer, fields: Fields, upload: Upload, watch: Watching,
-) -> None:
+def livecopy(source: CopySource = None, target: CopyTarget = None, *, connection: TwoSides, requests: Requests,
+             selection: SelectionOptions, transfer: Transfer, fields: Fields, upload: Upload,
+             watch: Watching) -> None:
     """Copy images straight from SOURCE to TARGET, data streamed through, never staged on disk."""
     settings = build_settings(requests, selection, transfer, fields, upload)
     source_side, target_side = connection.sides(source, target)
@@ -104,26 +102,20 @@ def livecopy(
 
 
 @grouped
-def compare(
-    source: Annotated[Optional[str], typer.Argument(metavar="SOURCE", help="The reference Glance (- or nothing: the source cloud's catalog).")] = None,
-    target: Annotated[Optional[str], typer.Argument(metavar="TARGET", help="The Glance to check (- or nothing: the target cloud's catalog).")] = None,
-    *, connection: TwoSides, requests: Requests, selection: SelectionOptions, fields: Fields, output: Listing,
-) -> None:
+def compare(source: Reference = None, target: Checked = None, *, connection: TwoSides, requests: Requests,
+            selection: SelectionOptions, fields: Fields, output: Listing) -> None:
     """Report images missing from TARGET or whose metadata differs, field by field."""
     settings = build_settings(requests, selection, fields)
     source_side, target_side = connection.sides(source, target)
     session.start_logging(output.debug)
 
     async def work() -> int:
-        source_store, target_store = await session.open_pair(source_side, target_side, settings)
-
-        async def show() -> int:
-            actions = await engine.compare(source_store, target_store, settings)
-            print(console.compare_json(actions) if output.json else console.compare_text(actions))
-            absent = session.say_absent_ids(settings.selection, (action.image.id for action in actions))
-            return max(1 if console.differences(actions) else 0, absent)
-
-        return await session.closing(show(), source_store, target_store)
+        stores = await session.open_pair(source_side, target_side, settings)
+        async with session.closing(*stores):
+            actions = await engine.compare(*stores, settings)
+        print(console.compare_json(actions) if output.json else console.compare_text(actions))
+        absent = session.say_absent_ids(settings.selection, (action.image.id for action in actions))
+        return max(1 if console.differences(actions) else 0, absent)
 
     session.run(work, {"source": source_side, "target": target_side})
 

@@ -396,7 +396,7 @@ def grouped(body: Callable[..., Any]) -> Callable[..., Any]:
             values[name] = group(**{field: values.pop(field) for field in fields})
         return body(**values)
 
-    del command.__wrapped__  # type: ignore[attr-defined]  # Typer must read the flat signature
+    del command.__wrapped__  # Typer must read the flat signature, not the body's
     command.__signature__ = inspect.Signature(flat)  # type: ignore[attr-defined]
     command.__annotations__ = {param.name: param.annotation for param in flat}
     return command

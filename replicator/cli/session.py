@@ -16,8 +16,8 @@ import os
 import signal
 import sys
 import time
-from contextlib import nullcontext
-from typing import Awaitable, Callable, Iterable, Mapping, NoReturn
+from contextlib import asynccontextmanager, nullcontext
+from typing import AsyncIterator, Awaitable, Callable, Iterable, Mapping, NoReturn
 
 import typer
 
@@ -88,6 +88,7 @@ async def _stoppable(work: Callable[[], Awaitable[int]]) -> int:
 
     def stop(signum: int) -> None:
         if received:
+            print(f"replicator: {signal.Signals(signum).name} again: stopped at once", file=sys.stderr, flush=True)
             os._exit(128 + signum)
         received.append(signum)
         if task is not None:
@@ -129,9 +130,11 @@ class PrintableFormatter(logging.Formatter):
         return printable(super().format(record))
 
 
-async def closing(work: Awaitable[int], *stores: ImageStore) -> int:
+@asynccontextmanager
+async def closing(*stores: ImageStore) -> AsyncIterator[None]:
+    """Close the stores however the block ends (their sessions, their open files)."""
     try:
-        return await work
+        yield
     finally:
         for store in stores:
             await store.close()
@@ -157,7 +160,8 @@ def copy(stores: Stores, settings: Settings, watch: Watching, sides: Mapping[str
 
     async def work() -> int:
         source, target = await stores()
-        return await closing(_copy(source, target, settings, watch, report), source, target)
+        async with closing(source, target):
+            return await _copy(source, target, settings, watch, report)
 
     try:
         run(work, sides)

@@ -32,8 +32,8 @@ def inventory(records: list[ImageRecord]) -> Inventory:
                      ids=frozenset(r.id for r in records))
 
 
-async def measure(source: ImageStore, selection: Selection = Selection()) -> Inventory:
-    return inventory(select(await source.list_images(), selection))
+async def measure(source: ImageStore, selection: Selection | None = None) -> Inventory:
+    return inventory(select(await source.list_images(), selection or Selection()))
 
 
 async def compare(source: ImageStore, target: ImageStore, settings: Settings) -> list[Action]:
