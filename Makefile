@@ -1,6 +1,8 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# The package alone (what `make demo` needs), and the test extras on top (real Glance 33...).
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.test-installed
 
 .PHONY: demo test bench clean
 
@@ -9,8 +11,12 @@ $(VENV)/bin/python:
 
 $(STAMP): pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e .
 	touch $(STAMP)
+
+$(TEST_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(TEST_STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/replicator demo
@@ -25,13 +31,13 @@ $(KEYSTONE_STAMP):
 	$(KEYSTONE_VENV)/bin/python -m pip install --quiet keystone==30.0.0 gunicorn
 	touch $(KEYSTONE_STAMP)
 
-test: $(STAMP) $(KEYSTONE_STAMP)
+test: $(TEST_STAMP) $(KEYSTONE_STAMP)
 	REPLICATOR_KEYSTONE_VENV=$(abspath $(KEYSTONE_VENV)) $(PY) -m pytest -q
 
 # The benchmarks' own tools (matplotlib, py-spy, python-glanceclient): `make bench BENCH_ARGS="-s 1 --quick"`.
 BENCH_STAMP := $(VENV)/.bench-installed
 
-$(BENCH_STAMP): $(STAMP)
+$(BENCH_STAMP): $(TEST_STAMP)
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	touch $(BENCH_STAMP)
 

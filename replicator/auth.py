@@ -60,28 +60,20 @@ class TokenSource(Protocol):
 
 
 class StaticToken:
-    """A token given by the user: used as is, and never renewable.
+    """A token given by the user: used as is, and never renewable (the command line says what
+    to do about it: `cli/advice.py`)."""
 
-    `option` names where the user gives it (the command line's word, passed in as data)."""
-
-    def __init__(self, token: str | None, option: str | None = None) -> None:
+    def __init__(self, token: str | None) -> None:
         self._token = token or None
-        self._option = option
 
     async def token(self) -> str | None:
         return self._token
 
     async def renew(self, refused: str | None) -> str | None:
-        given = f"the token given with {self._option}" if self._option else "the token given"
         if self._token is None:
-            advice = f"give {self._option}, or a cloud" if self._option else "give a token, or a cloud"
-            raise RunError(f"the server requires a token (401 Unauthorized): {advice}", kind=ErrorKind.AUTH, status=401)
-        raise RunError(
-            f"{given} was refused (401 Unauthorized): it has expired or is wrong, "
-            "and a static token cannot be renewed; run the same command again with a new token (it goes on "
-            "where it stopped), or name a cloud so that tokens are renewed",
-            kind=ErrorKind.AUTH, status=401,
-        )
+            raise RunError("the server requires a token (401 Unauthorized)", kind=ErrorKind.AUTH, status=401)
+        raise RunError("the token given was refused (401 Unauthorized): it has expired or is wrong, "
+                       "and a static token cannot be renewed", kind=ErrorKind.AUTH, status=401)
 
 
 @dataclass(frozen=True)

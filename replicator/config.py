@@ -3,7 +3,8 @@
 Keys are the long option names (`concurrency`, `bwlimit`, `upload-method` or
 `upload_method`). Top-level keys apply to every command that takes them; a `[livecopy]`
 (`[dump]`, …) table applies to that command only and wins over the top level. Flags given on
-the command line win over both: the file only supplies defaults.
+the command line win over both: the file only supplies defaults. `replicator.toml.example`
+lists every key.
 
 ```toml
 concurrency = 8
@@ -16,50 +17,106 @@ order-by = "size,desc"
 
 from __future__ import annotations
 
+import difflib
+import re
 import tomllib
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping, NoReturn
 
 from replicator.errors import RunError
 
 DEFAULT_FILE = Path("replicator.toml")
 
+_TABLE = re.compile(r"""^\s*\[\s*["']?([^\]"']+?)["']?\s*\]""")
+_KEY = re.compile(r"""^\s*["']?([A-Za-z0-9_-]+)["']?\s*=""")
 
-def defaults_for(path: Path | None, commands: Mapping[str, set[str]]) -> dict[str, dict[str, Any]]:
-    """Per-command option defaults from the file (none when there is no file).
 
-    `commands` maps each command to its option names; a key no command takes is an error,
-    so a typo in the file is not silently ignored.
+def key(name: str) -> str:
+    """A key as the file may spell it, in the one spelling used to look it up."""
+    return name.replace("-", "_")
+
+
+def defaults_for(path: Path | None, commands: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, Any]]:
+    """Per-command option defaults from the file (none when there is no file), keyed by
+    parameter name.
+
+    `commands` maps each command to the keys it takes (in `key()` spelling), each to its
+    parameter. A key no command takes is an error naming the file, the line and the closest
+    key, so a typo in the file is not silently ignored.
     """
     if path is None:
         if not DEFAULT_FILE.is_file():
             return {}
         path = DEFAULT_FILE
+    text = _read(path)
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise RunError(f"cannot read the config file {path}: {exc.strerror}") from None
+        document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RunError(f"config file {path} is not valid TOML: {exc}") from None
-    shared = {_name(k): v for k, v in document.items() if not isinstance(v, dict)}
-    known = set().union(*commands.values()) if commands else set()
-    _check(shared, known, path, "")
+    problems = _Problems(path, text)
+    shared = {key(k): v for k, v in document.items() if not isinstance(v, dict)}
+    known = {k: p for keys in commands.values() for k, p in keys.items()}
+    for name in shared:
+        if name not in known:
+            problems.unknown(None, name, known)
+    for table in (k for k, v in document.items() if isinstance(v, dict)):
+        if table not in commands:
+            problems.fail(None, table, f"no command is named [{table}]", closest(table, commands))
+        for name in document[table]:
+            if key(name) not in commands[table]:
+                problems.unknown(table, key(name), commands[table])
     defaults: dict[str, dict[str, Any]] = {}
-    for command, options in commands.items():
-        own = {_name(k): v for k, v in document.get(command, {}).items()}
-        _check(own, options, path, f"[{command}] ")
-        defaults[command] = {k: v for k, v in shared.items() if k in options} | own
-    unknown_tables = {k for k, v in document.items() if isinstance(v, dict)} - set(commands)
-    if unknown_tables:
-        raise RunError(f"config file {path}: no command is named {', '.join(sorted(unknown_tables))}")
+    for command, keys in commands.items():
+        own = {keys[key(k)]: v for k, v in document.get(command, {}).items()}
+        defaults[command] = {keys[k]: v for k, v in shared.items() if k in keys} | own
     return defaults
 
 
-def _name(key: str) -> str:
-    return key.replace("-", "_")
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RunError(f"cannot read the config file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise RunError(f"config file {path} is not UTF-8 text (byte {exc.start} cannot be read)") from None
 
 
-def _check(values: Mapping[str, Any], known: set[str], path: Path, where: str) -> None:
-    unknown = set(values) - known
-    if unknown:
-        raise RunError(f"config file {path}: {where}unknown setting {', '.join(sorted(unknown))}")
+class _Problems:
+    """Messages about a file's keys: the file, the line, and what was probably meant."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self._path = path
+        self._lines = text.splitlines()
+
+    def unknown(self, table: str | None, name: str, known: Mapping[str, str]) -> None:
+        where = f"[{table}] " if table else ""
+        self.fail(table, name, f"{where}unknown setting {name.replace('_', '-')}", closest(key(name), known))
+
+    def fail(self, table: str | None, name: str, message: str, suggestion: str | None) -> NoReturn:
+        line = self._line_of(table, name)
+        at = f", line {line}" if line else ""
+        hint = f" (did you mean {suggestion.replace('_', '-')}?)" if suggestion else ""
+        raise RunError(f"config file {self._path}{at}: {message}{hint}")
+
+    def _line_of(self, table: str | None, name: str) -> int | None:
+        """Where `name` is written (a key in `table`, or the table itself when it is the one
+        asked about); tomllib keeps no positions, so the text is searched."""
+        current: str | None = None
+        for number, line in enumerate(self._lines, start=1):
+            header = _TABLE.match(line)
+            if header:
+                current = header.group(1).strip()
+                if table is None and current == name:
+                    return number
+                continue
+            found = _KEY.match(line)
+            if found and current == table and key(found.group(1)) == key(name):
+                return number
+        return None
+
+
+def closest(word: str, candidates: Iterable[str]) -> str | None:
+    """The candidate `word` is most likely a typo of, if one is close enough: the "did you
+    mean" of every message about a key or a value that was not understood."""
+    found = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return found[0] if found else None

@@ -21,7 +21,7 @@ from replicator.retry import with_retries
 from replicator.settings import Settings
 from replicator.stores.base import ImageStore
 from replicator.stores.glance.v1 import GlanceV1Store
-from replicator.stores.glance.v2 import GlanceV2Store
+from replicator.stores.glance.v2 import GlanceV2Store, PullSource
 
 
 #: A SERVER argument that means "the image endpoint in the cloud's service catalog".
@@ -48,8 +48,6 @@ class Side:
     endpoint: str | None = None
     #: The option that names this side's cloud, for messages ("--source-cloud").
     cloud_option: str = "--os-cloud"
-    #: The option(s) that give this side's token, for messages ("--sourcetoken").
-    token_option: str = "--token/--sourcetoken/--targettoken"
     #: "source" or "target" in a run between two Glances: the `side` of this side's errors.
     role: str | None = None
 
@@ -143,7 +141,7 @@ def side_auth(side: Side, settings: Settings, warn: Callable[[str], None] = prin
     """Where one side's tokens come from: the token the user gave, else the side's cloud."""
     choice = None if side.token is not None else side.cloud_choice()
     if choice is None:
-        return StaticToken(side.token, side.token_option)
+        return StaticToken(side.token)
     connection = ConnectionSettings(insecure=side.insecure, cacert=side.cacert, timeout=settings.timeout)
     return KeystoneAuth(choice, connection, side=side.role, warn=warn)
 
@@ -181,3 +179,28 @@ async def discover_version(http: Transport) -> str:
         f"is it a Glance endpoint? ({_USUAL_ENDPOINTS}; naming the API version skips the question)",
         kind=ErrorKind.PROTOCOL,
     )
+
+
+def allow_server_side_copy(
+    target: ImageStore, source: Side, source_auth: TokenSource, target_auth: TokenSource, settings: Settings
+) -> None:
+    """Let a v2 target fetch images from the source's region itself (`glance-download`) where
+    both sides are regions of one Keystone: the target's token carries the catalog that names
+    the source's endpoint, and the data never crosses this machine.
+
+    `--upload-method glance-download` asks for it and is refused (exit 2) where it cannot be;
+    `auto` takes it where it can, and streams otherwise."""
+    if settings.upload_method not in ("auto", "glance-download"):
+        return
+    region = source_auth.region or source.region if isinstance(source_auth, KeystoneAuth) else None
+    usable = (
+        isinstance(target, GlanceV2Store) and isinstance(source_auth, KeystoneAuth)
+        and isinstance(target_auth, KeystoneAuth) and source_auth.same_keystone(target_auth)
+        and region is not None and region != target_auth.region
+    )
+    if usable:
+        assert isinstance(target, GlanceV2Store) and region is not None
+        target.pull_from = PullSource(region, source.interface or "public")
+    elif settings.upload_method == "glance-download":
+        raise RunError("the glance-download upload method needs the source and the target to be two regions of "
+                       "one Keystone (a cloud for each side) and a v2 target", kind=ErrorKind.INPUT)

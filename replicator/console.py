@@ -6,14 +6,43 @@ The engine only emits events and returns results; this module turns them into te
 from __future__ import annotations
 
 import json
+import re
 import sys
+from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence, TextIO
 
-from replicator.engine.events import Event, ImageFinished, ImageResult, ImageRetrying, RunPlanned, RunTally
+from replicator import __version__
 from replicator.engine.actions import MISSING, Action, Category, Outcome
+from replicator.engine.events import Event, ImageFinished, ImageResult, ImageRetrying, RunPlanned, RunTally
 from replicator.engine.plan import totals as plan_totals
 from replicator.engine.run import Comparison, Inventory
 from replicator.errors import RunError
+
+
+#: What must never reach a terminal as it is: C0 and C1 control characters (escape
+#: sequences, carriage returns and newlines that forge lines), DEL, lone surrogates (which
+#: cannot even be written as UTF-8), and the invisible format characters that reorder or
+#: hide text (bidirectional overrides, zero-width characters, line and paragraph separators).
+_UNPRINTABLE = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f"
+    r"\ufeff\ufff9-\ufffb\ud800-\udfff]"
+)
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: object) -> str:
+    """`text` with every character that could steer a terminal or forge a line written as an
+    escape (`\\x1b`, `\\n`, `\\u202e`): applied to everything a server, a dump or an error
+    says before it is printed."""
+    return _UNPRINTABLE.sub(_escape, str(text))
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def human_size(count: float) -> str:
@@ -26,14 +55,23 @@ def human_size(count: float) -> str:
 
 
 def size_line(inventory: Inventory) -> str:
+    """The old glance-replicator's line, unchanged for the scripts that read it."""
     return (
         f"Total size is {inventory.bytes} bytes ({human_size(inventory.bytes)}) "
         f"across {inventory.images} images"
     )
 
 
+def size_counts(inventory: Inventory) -> str:
+    """Both counts, for people: every plan counts all images, `size` (like the old tool) the
+    active ones."""
+    return (f"{inventory.images} active images, {human_size(inventory.bytes)}; "
+            f"{inventory.listed} images in all")
+
+
 def size_json(inventory: Inventory) -> str:
-    return json.dumps({"images": inventory.images, "bytes": inventory.bytes, "human": human_size(inventory.bytes)})
+    return json.dumps({"images": inventory.images, "bytes": inventory.bytes, "human": human_size(inventory.bytes),
+                       "images_in_all": inventory.listed})
 
 
 class LineLog:
@@ -49,44 +87,70 @@ class LineLog:
             self._write(f"plan: {event.images_with_work} of {event.images} images need work, "
                         f"{human_size(event.bytes_to_copy)} to copy")
         elif isinstance(event, ImageRetrying):
-            self._write(f"retry {event.attempt} for {event.image_id}: {event.error}")
+            self._write(f"retry {event.attempt} for {printable(event.image_id)}: {printable(event.error)}")
         elif isinstance(event, ImageFinished):
             result = event.result
             if result.result == Outcome.FAILED:
-                self._write(f"FAILED  {result.image_id} {_quoted(result.name)}: {result.error}")
+                self._write(f"FAILED  {_image(result.image_id, result.name)}: {printable(result.error)}")
             elif (result.result == Outcome.OK and not self._quiet) or self._verbose:
                 detail = f"{human_size(result.bytes)} in {result.seconds:.1f}s" if result.bytes else reason_text(result)
                 if result.verified is False:
                     detail += " (unverified: the source publishes no hash this tool can check)"
-                self._write(f"{result.action:<7} {result.image_id} {_quoted(result.name)}: {detail}")
+                self._write(f"{result.action:<7} {_image(result.image_id, result.name)}: {printable(detail)}")
 
     def _write(self, line: str) -> None:
         print(line, file=self._stream or sys.stderr, flush=True)
 
 
 class JsonLinesReport:
-    """`--report FILE`: one JSON object per image as it finishes, for audits and for scripting
-    a rerun of the failures (`jq -r 'select(.result=="failed").id'`)."""
+    """`--report FILE`: a header line (`"record": "header"`: the replicator's version, the
+    command, when it started), then one JSON object per image as it finishes, for audits and
+    for scripting a rerun of the failures (`jq -r 'select(.result=="failed").id'`).
 
-    def __init__(self, path: str) -> None:
+    The header is written and flushed when the report is opened, before the run starts: a
+    file that cannot be written stops the run there, not after hours of copying.
+    """
+
+    def __init__(self, path: str, command: str) -> None:
+        self._path = path
         try:
             self._stream = open(path, "w", encoding="utf-8")
         except OSError as exc:
             raise RunError(f"cannot write the report {path}: {exc.strerror}") from None
+        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        try:
+            self._write({"record": "header", "replicator": __version__, "command": command, "started": started})
+        except RunError:
+            self._discard()
+            raise
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, ImageFinished):
             result = event.result
-            line = {
+            self._write({
                 "id": result.image_id, "name": result.name, "action": result.action, "bytes": result.bytes,
                 "seconds": result.seconds, "result": result.result, "reason": reason_text(result),
                 "error": result.error, "verified": result.verified,
-            }
-            self._stream.write(json.dumps(line) + "\n")
+            })
+
+    def _write(self, record: dict[str, Any]) -> None:
+        try:
+            self._stream.write(json.dumps(record) + "\n")
             self._stream.flush()
+        except OSError as exc:
+            raise RunError(f"cannot write the report {self._path}: {exc.strerror}") from None
 
     def close(self) -> None:
-        self._stream.close()
+        try:
+            self._stream.close()
+        except OSError as exc:
+            raise RunError(f"cannot write the report {self._path}: {exc.strerror}") from None
+
+    def _discard(self) -> None:
+        try:
+            self._stream.close()
+        except OSError:
+            pass  # the error that brought us here is the one to report
 
 
 def reason_text(result: ImageResult) -> str:
@@ -97,8 +161,9 @@ def reason_text(result: ImageResult) -> str:
     return result.reason
 
 
-def summary(results: Iterable[ImageResult] | RunTally, seconds: float) -> str:
-    """A table of images and bytes per action and result, then time, mean rate, and the
+def summary(results: Iterable[ImageResult] | RunTally, seconds: float, unfinished: tuple[int, int] = (0, 0)) -> str:
+    """A table of images and bytes per action and result, then time, mean rate, the bytes
+    sent by transfers that did not complete (`unfinished`: bytes, transfers), and the
     failures with their reasons."""
     tally = results if isinstance(results, RunTally) else _tallied(results)
     copied = tally.total_bytes
@@ -110,13 +175,18 @@ def summary(results: Iterable[ImageResult] | RunTally, seconds: float) -> str:
     )
     lines.append(f"{'total':<17} {tally.total_images:>7} {human_size(copied):>11}")
     lines.append(f"{human_size(copied)} copied in {seconds:.1f}s ({human_size(rate)}/s mean)")
+    sent, transfers = unfinished
+    if sent:
+        them = "transfers that did not complete: the next run sends them" if transfers != 1 else \
+            "transfer that did not complete: the next run sends it"
+        lines.append(f"{human_size(sent)} sent by {transfers} {them} again (Glance cannot resume an upload)")
     if tally.unverified:
         lines.append(f"{tally.unverified} copies unverified: their source publishes no hash this tool can check")
     if tally.deferred:
         lines.append(f"--max-transfer reached: {tally.deferred} images not started; the same command again goes on")
     if tally.failed:
         lines.append(f"{len(tally.failed)} failed:")
-        lines.extend(f"  {r.image_id} {_quoted(r.name)}: {r.error}" for r in tally.failed)
+        lines.extend(f"  {_image(r.image_id, r.name)}: {printable(r.error)}" for r in tally.failed)
     return "\n".join(lines)
 
 
@@ -125,6 +195,14 @@ def _tallied(results: Iterable[ImageResult]) -> RunTally:
     for result in results:
         tally.add(result)
     return tally
+
+
+def absent_ids_text(absent: Sequence[str], asked: int, narrowed: bool) -> str:
+    """The ids asked for (`--id`, `--ids-from`) that no image of the run has: in the "rerun
+    the failures" workflow, silence about them is the worst answer."""
+    where = "are not on the source or are left out by the other filters" if narrowed else "are not on the source"
+    return (f"{len(absent)} of the {asked} ids asked for {where}: "
+            f"{', '.join(printable(image_id) for image_id in absent)}")
 
 
 def plan_text(actions: Sequence[Action] | Comparison, verbose: bool = False) -> str:
@@ -141,11 +219,12 @@ def plan_text(actions: Sequence[Action] | Comparison, verbose: bool = False) -> 
         if action.upload:
             steps.append(f"upload {human_size(action.bytes_to_copy)}")
         steps.extend(_change_text(change) for change in action.changes)
-        steps.extend(f"members: {change.member} {_value(change.old)} -> {_value(change.new)}" for change in action.member_changes)
+        steps.extend(f"members: {printable(change.member)} {_value(change.old)} -> {_value(change.new)}"
+                     for change in action.member_changes)
         if action.set_status:
             steps.append(f"set {action.set_status}")
         detail = "; ".join([action.reason, *steps]) if action.reason else "; ".join(steps)
-        lines.append(f"{action.kind:<8} {image.id} {_quoted(image.name)}: {detail}")
+        lines.append(f"{action.kind:<8} {_image(image.id, image.name)}: {printable(detail)}")
     images, size = plan_totals(actions)
     lines.append(f"plan: {images} of {listed} images need work, {human_size(size)} to copy "
                  "(dry run: nothing was changed)")
@@ -153,11 +232,12 @@ def plan_text(actions: Sequence[Action] | Comparison, verbose: bool = False) -> 
 
 
 def _change_text(change: Any) -> str:
+    key = printable(change.key)
     if change.old is MISSING:
-        return f"add {change.key}={_value(change.new)}"
+        return f"add {key}={_value(change.new)}"
     if change.new is MISSING:
-        return f"remove {change.key}"
-    return f"{change.key}: {_value(change.old)} -> {_value(change.new)}"
+        return f"remove {key}"
+    return f"{key}: {_value(change.old)} -> {_value(change.new)}"
 
 
 def compare_text(comparison: Comparison) -> str:
@@ -165,16 +245,17 @@ def compare_text(comparison: Comparison) -> str:
     for action in comparison.differences:
         image = action.image
         if action.create:
-            lines.append(f"missing   {image.id} {_quoted(image.name)}")
+            lines.append(f"missing   {_image(image.id, image.name)}")
             continue
         if action.gone_from_source:
-            lines.append(f"extra     {image.id} {_quoted(image.name)}: {action.reason}")
+            lines.append(f"extra     {_image(image.id, image.name)}: {printable(action.reason)}")
             continue
         if action.problem or action.upload:
-            lines.append(f"{'problem' if action.problem else 'no data':<9} {image.id} {_quoted(image.name)}: {action.reason}")
+            lines.append(f"{'problem' if action.problem else 'no data':<9} {_image(image.id, image.name)}: "
+                         f"{printable(action.reason)}")
         for change in action.changes:
             lines.append(
-                f"differs   {image.id} {_quoted(image.name)}: {change.key}: "
+                f"differs   {_image(image.id, image.name)}: {printable(change.key)}: "
                 f"source {_value(change.new)}, target {_value(change.old)}"
             )
     kinds = comparison.counts
@@ -203,12 +284,15 @@ def compare_json(comparison: Comparison) -> str:
     return json.dumps({"images": entries, "summary": {"compared": comparison.walked.listed, **counts}}, indent=2)
 
 
-def _quoted(name: str) -> str:
-    return f'"{name}"' if name else "(unnamed)"
+def _image(image_id: str, name: str) -> str:
+    """An image as every line names it: its id, then its name in quotes."""
+    return f'{printable(image_id)} "{printable(name)}"' if name else f"{printable(image_id)} (unnamed)"
 
 
 def _value(value: Any) -> str:
-    return "absent" if value is MISSING else json.dumps(value, default=str)
+    """A value as JSON, which escapes control characters (and, with `default=str`, a value
+    JSON cannot hold is shown by its text, escaped too)."""
+    return "absent" if value is MISSING else printable(json.dumps(value, default=str))
 
 
 def _json_value(value: Any) -> Any:

@@ -1,7 +1,8 @@
 """Watching a run: bars on a terminal, a periodic progress line in a log.
 
-Both are event sinks (see `engine.events`); the engine knows nothing of them. Totals come from
-the work the walk finds (`WorkFound`), and are exact once it has ended (`RunPlanned`).
+Both are event sinks (see `engine.events`); the engine knows nothing of them. Totals grow with
+the work the walk finds (`WorkFound`) and are exact once it has ended (`RunPlanned`); what a
+failed or held-back image will not send leaves the total, so a bar always ends at 100%.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from replicator.console import human_size
+from replicator.console import human_size, printable
 from replicator.engine.actions import Outcome
 from replicator.engine.events import BytesCopied, Event, ImageFinished, ImageStarted, Listed, RunPlanned, WorkFound
 
@@ -26,11 +27,11 @@ LOG_INTERVAL = 10.0
 
 
 class Tally:
-    """Counts shared by both views: bytes done of the total, images by result.
+    """Counts shared by both views and the summary: bytes done of the total, images by result,
+    and what each transfer has sent.
 
-    While the listings are still walked the totals grow with the work found, and the count of
-    images says how many were listed so far; once the walk has ended (`RunPlanned`) they are
-    exact."""
+    While the listings are still walked, the count of images says how many were listed so far;
+    once the walk has ended (`RunPlanned`) it is exact."""
 
     def __init__(self) -> None:
         self.total_bytes = 0
@@ -40,19 +41,48 @@ class Tally:
         self.done_bytes = 0
         self.results: Counter[str] = Counter()
         self.started = time.monotonic()
+        #: Bytes the plan expects each image still in the total to send.
+        self._expected: dict[str, int] = {}
+        #: Bytes each image has sent, every attempt counted.
+        self._sent: Counter[str] = Counter()
+        self._completed: set[str] = set()
 
     def update(self, event: Event) -> None:
-        if isinstance(event, RunPlanned):
-            self.planned = True
-            self.total_bytes, self.total_images = event.bytes_to_copy, event.images
-        elif isinstance(event, WorkFound):
-            self.total_bytes += event.action.bytes_to_copy
+        if isinstance(event, WorkFound):
+            action = event.action
+            if action.bytes_to_copy:
+                self.total_bytes += action.bytes_to_copy
+                self._expected[action.image.id] = action.bytes_to_copy
+        elif isinstance(event, RunPlanned):
+            self.planned, self.total_images = True, event.images
         elif isinstance(event, Listed) and event.side == "source":
             self.listed = event.images
         elif isinstance(event, BytesCopied):
-            self.done_bytes += event.count
+            before = self._sent[event.image_id]
+            self._sent[event.image_id] += event.count
+            self.done_bytes += self._progress(event.image_id, before, before + event.count)
         elif isinstance(event, ImageFinished):
-            self.results[event.result.result] += 1
+            result = event.result
+            self.results[result.result] += 1
+            if result.result == Outcome.OK:
+                self._completed.add(result.image_id)
+            else:  # what it will not send leaves the total
+                expected = self._expected.pop(result.image_id, 0)
+                self.total_bytes -= expected - min(self._sent[result.image_id], expected)
+
+    def _progress(self, image_id: str, before: int, after: int) -> int:
+        """How far bytes move the bar: never past an image's size, which an upload sent again
+        from its first byte (Glance cannot resume one) would otherwise do."""
+        expected = self._expected.get(image_id)
+        if expected is None:
+            return after - before
+        return min(after, expected) - min(before, expected)
+
+    def unfinished(self) -> tuple[int, int]:
+        """Bytes sent by the transfers that did not complete (failed, or cut by a stop), and
+        how many transfers: the next run sends them again."""
+        cut = [count for image_id, count in self._sent.items() if count and image_id not in self._completed]
+        return sum(cut), len(cut)
 
     def counts(self) -> str:
         done = sum(self.results.values())
@@ -76,11 +106,13 @@ class ProgressBars:
     def __init__(self, console: Console | None = None) -> None:
         self.tally = Tally()
         self._progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
+            # No markup: an image named "[/]" or "[link=...]" is a name, not an instruction.
+            TextColumn("{task.description}", markup=False), BarColumn(), DownloadColumn(binary_units=True),
             RateColumn(), TimeRemainingColumn(),
             console=console or Console(stderr=True), transient=False,
         )  # fmt: skip
         self._overall: TaskID | None = None
+        self._sized = False
         self._images: dict[str, TaskID] = {}
 
     def __enter__(self) -> ProgressBars:
@@ -95,22 +127,25 @@ class ProgressBars:
         progress = self._progress
         if self._overall is None:
             self._overall = progress.add_task(self.tally.counts(), total=None)
-        if isinstance(event, (RunPlanned, WorkFound)):
-            progress.update(self._overall, total=self.tally.total_bytes or None, description=self.tally.counts())
+        if isinstance(event, (WorkFound, RunPlanned)):
+            self._sized = self.tally.total_bytes > 0  # else a bar with nothing to measure
+            progress.update(self._overall, description=self.tally.counts(),
+                            total=self.tally.total_bytes if self._sized else None)
         elif isinstance(event, ImageStarted) and event.action.upload:
             image = event.action.image
-            self._images[image.id] = progress.add_task(f"  {image.name or image.id}", total=image.size)
+            self._images[image.id] = progress.add_task(f"  {printable(image.name or image.id)}", total=image.size)
         elif isinstance(event, BytesCopied):
             if event.image_id in self._images:
                 progress.advance(self._images[event.image_id], event.count)
             if self._overall is not None:
-                progress.advance(self._overall, event.count)
+                progress.update(self._overall, completed=self.tally.done_bytes)
         elif isinstance(event, ImageFinished):
             task = self._images.pop(event.result.image_id, None)
             if task is not None:
                 progress.remove_task(task)
             if self._overall is not None:
-                progress.update(self._overall, description=self.tally.counts())
+                progress.update(self._overall, description=self.tally.counts(), completed=self.tally.done_bytes,
+                                total=self.tally.total_bytes if self._sized else None)
 
 
 class ProgressLines:

@@ -80,23 +80,3 @@ def shard_of(image_id: str, shards: int) -> int:
     """The shard of an image: stable across runs, machines and Python versions."""
     digest = hashlib.sha256(image_id.lower().encode()).digest()
     return int.from_bytes(digest[:8], "big") % shards
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """`K/N` with 0 <= K < N (Kubernetes' JOB_COMPLETION_INDEX counts from 0, too)."""
-    try:
-        k_text, n_text = text.split("/")
-        k, n = int(k_text), int(n_text)
-    except ValueError:
-        raise ValueError(f"--shard takes K/N, e.g. 0/4, not {text!r}") from None
-    if not 0 <= k < n:
-        raise ValueError(f"--shard {text}: K must be at least 0 and below N")
-    return k, n
-
-
-def parse_order(text: str) -> tuple[str, bool]:
-    """`size`, `name` or `created_at`, with `,desc` for largest, last or newest first."""
-    key, _, direction = text.partition(",")
-    if key not in ORDER_KEYS or direction not in ("", "asc", "desc"):
-        raise ValueError(f"--order-by takes one of {', '.join(ORDER_KEYS)} with an optional ,desc; not {text!r}")
-    return key, direction == "desc"

@@ -321,8 +321,7 @@ class Transport:
         transport = {"kind": ErrorKind.TRANSPORT, "side": self.side, "retryable": True}
         if isinstance(exc, aiohttp.ClientConnectorCertificateError):
             return ImageError(
-                f"{what}: the certificate of {where} is not trusted ({_certificate_reason(exc)}); "
-                "give its CA with --cacert, or --insecure to skip the check",
+                f"{what}: the certificate of {where} is not trusted ({_certificate_reason(exc)})",
                 kind=ErrorKind.CERTIFICATE, side=self.side,
             )
         if isinstance(exc, aiohttp.ClientConnectorError):

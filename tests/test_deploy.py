@@ -5,7 +5,6 @@ copy every image, and the scheduled runs keep a target in step, their reports ke
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
@@ -24,6 +23,7 @@ from kubernetes_validate.utils import latest_version
 
 from tests import glance_client as gc
 from tests.fake_keystone import FakeKeystone, clouds_yaml
+from tests.report_file import image_lines
 
 DEPLOY = Path(__file__).parent.parent / "deploy"
 MANIFEST = DEPLOY / "livecopy-indexed-job.yaml"
@@ -77,7 +77,7 @@ def run_pod(command: list[str], env: Mapping[str, str]) -> subprocess.CompletedP
 
 
 def report_lines(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    return image_lines(path)
 
 
 @pytest.mark.parametrize("version", [OLDEST_KUBERNETES, latest_version()])
@@ -125,8 +125,8 @@ def test_the_pods_commands_copy_every_image_once(serve_pair, tmp_path: Path) -> 
             pod = {**env, "JOB_COMPLETION_INDEX": str(index), "OS_CLIENT_CONFIG_FILE": str(clouds), "REPORT_DIR": str(tmp_path)}
             completed = run_pod(container["command"], pod)
             assert completed.returncode == 0, completed.stderr
-            report = (tmp_path / f"shard-{index}.jsonl").read_text().splitlines()
-            copied += [line["id"] for line in map(json.loads, report) if line["result"] == "ok"]
+            report = image_lines(tmp_path / f"shard-{index}.jsonl")
+            copied += [line["id"] for line in report if line["result"] == "ok"]
     assert sorted(copied) == sorted(data)
     assert len(gc.list_all(serve_pair.target)) == len(data)
 

@@ -9,7 +9,6 @@ fails instead of passing for the wrong reason.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any, Callable
 import pytest
 
 from tests import glance_client as gc
+from tests.report_file import image_lines
 from tests.servers import ReplicatorServe
 from tests.test_commands import run
 
@@ -135,7 +135,7 @@ def test_livecopy_through_fault(cell: Cell, pair: tuple[ReplicatorServe, Replica
 
     result = run("livecopy", source.url, target.url, "--concurrency", "4", "--report", str(report), *cell.args)
 
-    lines = {line["id"]: line for line in map(json.loads, report.read_text().splitlines())}
+    lines = {line["id"]: line for line in image_lines(report)}
     assert set(lines) == set(data)
     records = assert_nothing_corrupt(target.url, data)
     failed = {image_id: line["error"] for image_id, line in lines.items() if line["result"] == "failed"}

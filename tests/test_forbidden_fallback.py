@@ -18,6 +18,7 @@ import pytest
 
 from tests import glance_client as gc
 from tests.glance_context import ADMIN_VARIABLE, PROJECT_ID
+from tests.report_file import image_lines
 from tests.test_commands import run
 
 pytestmark = pytest.mark.realglance
@@ -55,7 +56,7 @@ def seed(url: str) -> dict[str, dict[str, Any]]:
 
 
 def report_of(path: Path) -> dict[str, dict[str, Any]]:
-    return {line["name"]: line for line in map(json.loads, path.read_text().splitlines())}
+    return {line["name"]: line for line in image_lines(path)}
 
 
 def test_refused_visibility_and_owner_fail_with_glance_reason(real_glance, restricted_target, tmp_path: Path):

@@ -16,12 +16,15 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from replicator import console, progress
-from replicator.engine.events import BytesCopied, ImageFinished, ImageResult, ImageStarted, RunPlanned
+from replicator import __version__, console, progress
+from replicator.connect import Side, open_glance
+from replicator.engine import run as engine
+from replicator.engine.events import BytesCopied, ImageFinished, ImageResult, ImageStarted, RunPlanned, WorkFound
 from replicator.engine.plan import plan, totals
 from replicator.records import ImageRecord
 from replicator.settings import Settings
 from tests import glance_client as gc
+from tests.report_file import header, image_lines
 from tests.test_commands import run, summary_count
 
 MiB = 1024 * 1024
@@ -47,12 +50,18 @@ def planned_run():
     return actions, by_name
 
 
+def planned_events(actions) -> list:
+    """What the engine emits as its walk plans `actions`: the work found, then the totals."""
+    return [*(WorkFound(a) for a in actions if a.has_work or a.problem), RunPlanned(len(actions), *totals(actions))]
+
+
 def test_bars_show_overall_bytes_counts_and_one_line_per_image_in_flight() -> None:
     actions, by_name = planned_run()
     out = io.StringIO()
     bars = progress.ProgressBars(Console(file=out, force_terminal=True, color_system=None, width=120))
     with bars:
-        bars(RunPlanned(len(actions), *totals(actions)))
+        for event in planned_events(actions):
+            bars(event)
         bars(ImageStarted(by_name["big"]))
         bars(BytesCopied(by_name["big"].image.id, 2 * MiB))
         bars(ImageFinished(result(by_name["same"], "skipped", 0)))
@@ -73,12 +82,14 @@ def test_log_lines_carry_bytes_share_rate_eta_and_counts() -> None:
     actions, by_name = planned_run()
     out = io.StringIO()
     lines = progress.ProgressLines(out, interval=0.0)
-    lines(RunPlanned(len(actions), *totals(actions)))
+    for event in planned_events(actions):
+        lines(event)
     lines(BytesCopied(by_name["big"].image.id, MiB))
     lines(ImageFinished(result(by_name["small"], "failed", 0, "upload image: 403 Forbidden")))
     last = out.getvalue().splitlines()[-1]
+    # The failed image's 1 MiB, never to be sent, has left the total (4 MiB planned).
     assert re.fullmatch(
-        r"progress: 1\.0 MiB of 4\.0 MiB \(25%\), [\d.]+ [KMG]?i?B/s, ETA \d+:\d\d:\d\d; "
+        r"progress: 1\.0 MiB of 3\.0 MiB \(33%\), [\d.]+ [KMG]?i?B/s, ETA \d+:\d\d:\d\d; "
         r"1/3 images: 0 done, 0 skipped, 1 failed",
         last,
     ), last
@@ -193,7 +204,7 @@ def test_max_transfer_stops_starting_transfers_and_a_rerun_finishes(serve_pair, 
     result = run("livecopy", serve_pair.source, serve_pair.target, "--max-transfer", "700000",
                  "--concurrency", "1", "--report", str(report))
     assert result.exit_code == 0, result.stderr
-    lines = [json.loads(line) for line in report.read_text().splitlines()]
+    lines = image_lines(report)
     assert [line["result"] for line in lines] == ["ok", "ok", "skipped", "skipped"]
     assert all("--max-transfer 700000 bytes reached" in line["reason"] for line in lines[2:])
     assert len(gc.list_all(serve_pair.target)) == 2
@@ -236,3 +247,156 @@ def test_debug_logs_requests_and_never_the_token(serve_pair, tmp_path: Path) -> 
     assert re.search(r"replicator\.http GET http://127\.0\.0\.1:\d+/v2/images\?\S+ -> 200 in \d+ ms", completed.stderr)
     assert re.search(r"PUT \S+/file -> 204", completed.stderr)
     assert token not in completed.stdout + completed.stderr + report.read_text()
+
+
+# Numbers that add up after a failure or a stop.
+
+def test_a_failed_image_leaves_the_total_so_the_bar_ends_at_100_percent() -> None:
+    actions, by_name = planned_run()  # big 3 MiB, small 1 MiB to copy
+    out = io.StringIO()
+    lines = progress.ProgressLines(out, interval=0.0)
+    bars = progress.ProgressBars(Console(file=io.StringIO(), force_terminal=True, color_system=None, width=120))
+    events = [
+        *planned_events(actions),
+        BytesCopied(by_name["big"].image.id, MiB), BytesCopied(by_name["small"].image.id, MiB // 4),
+        ImageFinished(result(by_name["small"], "failed", 0, "connection lost")),  # 768 KiB never sent
+        BytesCopied(by_name["big"].image.id, 2 * MiB),
+        ImageFinished(result(by_name["big"], "ok", 3 * MiB)),
+    ]
+    with bars:
+        for event in events:
+            lines(event)
+            bars(event)
+    assert out.getvalue().splitlines()[-1].startswith("progress: 3.2 MiB of 3.2 MiB (100%)")
+    overall = bars._progress.tasks[0]
+    assert overall.completed == overall.total == 3 * MiB + MiB // 4
+
+
+def test_an_upload_sent_again_from_its_first_byte_does_not_run_the_bar_past_its_end() -> None:
+    actions, by_name = planned_run()
+    tally = progress.Tally()
+    for event in planned_events(actions):
+        tally.update(event)
+    for count in (2 * MiB, 3 * MiB):  # 2 MiB, cut, then all 3 MiB again
+        tally.update(BytesCopied(by_name["big"].image.id, count))
+    assert (tally.done_bytes, tally.total_bytes) == (3 * MiB, 4 * MiB)
+
+
+def test_the_summary_of_a_stopped_run_counts_the_bytes_of_cut_transfers() -> None:
+    """After Ctrl-C the summary said "0.0 B copied" though 41 MiB had moved."""
+    actions, by_name = planned_run()
+    tally = progress.Tally()
+    for event in (*planned_events(actions),
+                  BytesCopied(by_name["big"].image.id, 2 * MiB), BytesCopied(by_name["small"].image.id, MiB // 2)):
+        tally.update(event)  # then the stop: neither transfer finished
+    text = console.summary([], 4.6, tally.unfinished())
+    assert "0.0 B copied in 4.6s" in text
+    assert "2.5 MiB sent by 2 transfers that did not complete: the next run sends them again" in text
+
+
+def test_bytes_of_a_failed_upload_are_in_the_summary(serve_pair) -> None:
+    gc.seed_raw_images(serve_pair.source, [500_000] * 3)
+    serve_pair.target_server.set_faults(drop_upload_after_bytes=200_000, drop_count=1)
+    result = run("livecopy", serve_pair.source, serve_pair.target, "--retries", "0", "-j", "1", "-c", "64K")
+    assert result.exit_code == 1, result.stderr
+    assert summary_count(result.stderr, "create", "failed") == 1
+    sent = re.search(r"^([\d.]+) KiB sent by 1 transfer that did not complete: the next run sends it again",
+                     result.stderr, re.M)
+    assert sent and 0 < float(sent.group(1)) <= 488.3, result.stderr  # 500,000 bytes at most
+
+
+async def test_a_bar_that_watched_an_upload_fail_mid_run_ends_at_100_percent(serve_pair) -> None:
+    gc.seed_raw_images(serve_pair.source, [500_000] * 3)
+    serve_pair.target_server.set_faults(drop_upload_after_bytes=200_000, drop_count=1)
+    settings = Settings(retries=0, concurrency=1, chunk_size=64 * 1024)
+    source = await open_glance(Side(serve_pair.source), settings)
+    target = await open_glance(Side(serve_pair.target), settings)
+    out = io.StringIO()
+    lines = progress.ProgressLines(out, interval=0.0)
+    try:
+        results = await engine.replicate(source, target, settings, lines)
+    finally:
+        await source.close()
+        await target.close()
+    assert sorted(r.result for r in results) == ["failed", "ok", "ok"]
+    assert re.match(r"progress: ([\d.]+ [KM]iB) of \1 \(100%\)", out.getvalue().splitlines()[-1]), out.getvalue()
+
+
+# --id and --ids-from: every id asked for is accounted for.
+
+def test_ids_asked_for_that_the_source_does_not_have_are_named_and_fail_the_run(seeded, tmp_path: Path) -> None:
+    pair, data = seeded
+    present, absent = next(iter(data)), sorted(str(uuid.uuid4()) for _ in range(2))
+    listed = tmp_path / "failed.txt"
+    listed.write_text("\n".join([present, *absent]) + "\n")
+    expected = f"2 of the 3 ids asked for are not on the source: {absent[0]}, {absent[1]}"
+    for command in (["livecopy", "--dry-run"], ["livecopy"], ["compare"]):
+        result = run(command[0], pair.source, pair.target, *command[1:], "--ids-from", str(listed))
+        assert result.exit_code == 1, result.stderr
+        assert expected in result.stderr, result.stderr
+    assert [image["id"] for image in gc.list_all(pair.target)] == [present]
+    # Where other filters may leave an id out, it is named as such, and is no failure.
+    narrowed = run("livecopy", pair.source, pair.target, "--id", present, "--id", absent[0], "--status", "active")
+    assert narrowed.exit_code == 0, narrowed.stderr
+    assert f"1 of the 2 ids asked for are not on the source or are left out by the other filters: {absent[0]}" \
+        in narrowed.stderr
+
+
+# size: the same selection as every other command, and both counts.
+
+def test_size_takes_the_selection_and_says_both_counts(serve_one, tmp_path: Path, monkeypatch) -> None:
+    data = gc.seed_raw_images(serve_one.url, [1000, 2000, 3000])  # img-0 … img-2
+    gc.deactivate(serve_one.url, list(data)[2])
+    gc.create_image(serve_one.url, id=str(uuid.uuid4()), name="queued-one", disk_format="raw", container_format="bare")
+
+    every = run("size", serve_one.url)
+    assert every.exit_code == 0, every.stderr
+    assert every.stdout == "Total size is 3000 bytes (2.9 KiB) across 2 images\n"  # the old tool's line, alone
+    assert "2 active images, 2.9 KiB; 4 images in all" in every.stderr
+    assert "1 active images, 1000.0 B; 2 images in all" in run("size", serve_one.url, "--include", "img-*",
+                                                                "--exclude", "img-1").stderr
+    assert json.loads(run("size", serve_one.url, "--json", "--status", "deactivated").stdout) == {
+        "images": 0, "bytes": 0, "human": "0.0 B", "images_in_all": 1}
+    absent = str(uuid.uuid4())
+    missing = run("size", serve_one.url, "--id", absent)
+    assert missing.exit_code == 1 and f"1 of the 1 ids asked for are not on the source: {absent}" in missing.stderr
+    monkeypatch.chdir(tmp_path)
+    Path("replicator.toml").write_text('exclude = ["queued-*", "img-0"]\n')  # a top-level key applies to size too
+    assert "1 active images, 2.0 KiB; 2 images in all" in run("size", serve_one.url).stderr
+
+
+# Where operators look: the version, the exit codes, completion.
+
+def replicator_process(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "replicator", *args], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **(env or {})})
+
+
+def test_the_version_is_shown_by_version_debug_and_the_report(serve_pair, tmp_path: Path) -> None:
+    shown = replicator_process("--version")
+    assert shown.returncode == 0 and shown.stdout == f"replicator {__version__}\n"
+    gc.seed_raw_images(serve_pair.source, [1000])
+    report = tmp_path / "report.jsonl"
+    debug = replicator_process("livecopy", serve_pair.source, serve_pair.target, "--debug", "--report", str(report))
+    assert debug.returncode == 0, debug.stderr
+    assert f"replicator {__version__}, Python " in debug.stderr.splitlines()[0]
+    first = header(report)
+    assert (first["replicator"], first["command"]) == (__version__, "livecopy") and first["started"]
+    assert [line["result"] for line in image_lines(report)] == ["ok"]
+
+
+def test_help_lists_every_exit_code_and_shell_completion_is_on() -> None:
+    for args in (["--help"], ["livecopy", "--help"], ["size", "--help"]):
+        helped = replicator_process(*args, env={"COLUMNS": "200"})
+        assert helped.returncode == 0
+        assert "Exit status:" in helped.stdout
+        for code in ("0  done", "1  images failed", "2  the run could not happen", "130  interrupted", "143", "129"):
+            assert code in helped.stdout, (args, code)
+    script = replicator_process("--show-completion", "bash")
+    assert script.returncode == 0 and "_REPLICATOR_COMPLETE" in script.stdout
+    completed = replicator_process(env={"_REPLICATOR_COMPLETE": "complete_bash", "COMP_WORDS": "replicator liv",
+                                        "COMP_CWORD": "1"})
+    assert completed.stdout.split() == ["livecopy"]
+    values = replicator_process(env={"_REPLICATOR_COMPLETE": "complete_bash",
+                                     "COMP_WORDS": "replicator livecopy --status de", "COMP_CWORD": "3"})
+    assert values.stdout.split() == ["deactivated", "deleted"]

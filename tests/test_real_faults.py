@@ -4,12 +4,12 @@ the retry path must still end with every image active and verified, or named wit
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import uuid
 from pathlib import Path
 
 from tests import glance_client as gc
+from tests.report_file import image_lines
 from tests.test_commands import run
 
 
@@ -25,7 +25,7 @@ def test_livecopy_at_concurrency_8_into_a_many_threaded_sqlite_glance(real_glanc
     report = tmp_path / "report.jsonl"
     result = run("livecopy", real_glance.url, target.url, "--concurrency", "8", "--retries", "5",
                  "--report", str(report))
-    lines = [json.loads(line) for line in report.read_text().splitlines()]
+    lines = image_lines(report)
     assert {line["id"] for line in lines} == set(data)
     failed = {line["id"]: line["error"] for line in lines if line["result"] == "failed"}
     for image_id, payload in data.items():

@@ -7,7 +7,8 @@ import uuid
 import pytest
 
 from replicator.records import ImageRecord
-from replicator.selection import Selection, parse_order, parse_shard, shard_of
+from replicator.cli.parsing import parse_order, parse_shard
+from replicator.selection import Selection, shard_of
 
 
 def image(name: str, size: int | None = 100, status: str = "active", created_at: str = "2026-01-01T00:00:00Z",

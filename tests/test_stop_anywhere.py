@@ -8,8 +8,10 @@ the server's bandwidth switch so that the stop lands mid-transfer.
 from __future__ import annotations
 
 import hashlib
-import json
+import os
+import re
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +22,7 @@ from typing import Callable
 import pytest
 
 from tests import glance_client as gc
+from tests.report_file import image_lines
 from tests.servers import ReplicatorServe
 
 IMAGE_SIZE = 3 * 1024 * 1024
@@ -99,6 +102,60 @@ def test_livecopy_stopped_mid_run_then_rerun_completes(slow_pair, stop: signal.S
     assert_target_holds_only_good_data(target.url, data)
 
 
+def wait_for_first_copy(report: Path) -> None:
+    """Until the report holds a finished image: the run is well under way, handlers in place."""
+    wait_for(lambda: report.exists() and any(line["result"] == "ok" for line in image_lines(report)))
+
+
+@pytest.mark.parametrize(("stop", "exit_code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)], ids=["SIGTERM", "SIGHUP"])
+def test_a_termination_signal_stops_the_run_as_ctrl_c_does(slow_pair, tmp_path: Path, stop, exit_code: int) -> None:
+    """What Kubernetes, systemd and `timeout` send: uploads cut, summary printed, the report
+    complete, an exit code that says which signal."""
+    source, target, data = slow_pair
+    report = tmp_path / "report.jsonl"
+    process = replicator("livecopy", source.url, target.url, "--concurrency", "2", "--report", str(report))
+    wait_for_first_copy(report)
+
+    process.send_signal(stop)
+    code, stderr = finish(process)
+
+    assert code == exit_code, stderr
+    assert f"interrupted ({stop.name})" in stderr and "Traceback" not in stderr
+    assert re.search(r"^total\s+\d+", stderr, re.M) and " copied in " in stderr, stderr  # the summary
+    settle(target.url)
+    active = {image_id for image_id, status in target_statuses(target.url).items() if status == "active"}
+    reported = {line["id"] for line in image_lines(report) if line["result"] == "ok"}
+    assert reported and reported <= active and len(active) < IMAGES
+    assert_target_holds_only_good_data(target.url, data)
+
+
+def _in_own_pid_namespace() -> bool:
+    probe = subprocess.run(["unshare", "--pid", "--fork", "true"], capture_output=True)
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None or not _in_own_pid_namespace(),
+                    reason="needs unshare --pid (root, or user namespaces)")
+def test_sigterm_stops_the_run_when_it_is_pid_1(slow_pair, tmp_path: Path) -> None:
+    """In a pod the replicator is PID 1 (`sh -c "exec replicator ..."`, as in deploy/), and the
+    kernel drops every signal PID 1 has no handler for: SIGTERM must still stop it cleanly."""
+    source, target, _ = slow_pair
+    report = tmp_path / "report.jsonl"
+    command = f'exec "{sys.executable}" -m replicator livecopy {source.url} {target.url} -j 2 --report {report}'
+    namespace = subprocess.Popen(["unshare", "--pid", "--fork", "--kill-child", "sh", "-c", command],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_first_copy(report)
+    (pid_1,) = Path(f"/proc/{namespace.pid}/task/{namespace.pid}/children").read_text().split()
+    status = Path(f"/proc/{pid_1}/status").read_text().splitlines()
+    assert next(line for line in status if line.startswith("NSpid:")).split()[-1] == "1"  # its pid in there
+
+    os.kill(int(pid_1), signal.SIGTERM)
+    code, stderr = finish(namespace)
+
+    assert code == 143, stderr
+    assert "interrupted (SIGTERM)" in stderr and " copied in " in stderr
+
+
 def test_dump_killed_mid_run_resumes_skipping_what_is_verified(slow_pair, tmp_path: Path) -> None:
     source, _, data = slow_pair
     dump = tmp_path / "dump"
@@ -117,7 +174,7 @@ def test_dump_killed_mid_run_resumes_skipping_what_is_verified(slow_pair, tmp_pa
     report = tmp_path / "report.jsonl"
     code, stderr = finish(replicator("dump", source.url, str(dump), "--report", str(report)))
     assert code == 0, stderr
-    actions = {line["id"]: line for line in map(json.loads, report.read_text().splitlines())}
+    actions = {line["id"]: line for line in image_lines(report)}
     for image_id, payload in data.items():
         assert (dump / f"{image_id}.img").read_bytes() == payload
         assert (actions[image_id]["result"] == "skipped") == (image_id in complete)

@@ -35,6 +35,8 @@ class Inventory:
     images: int
     bytes: int
     listed: int = 0
+    #: Ids the selection asked for (`--id`) that the store does not have.
+    missing_ids: tuple[str, ...] = ()
 
 
 @dataclass
@@ -66,15 +68,19 @@ class Comparison:
 
 
 async def measure(source: ImageStore, settings: Settings) -> Inventory:
+    selection = settings.selection
     active = size = listed = 0
+    seen: set[str] = set()
     async for record in source.walk():
-        if not settings.selection.keeps(record):
+        if not selection.keeps(record):
             continue
         listed += 1
+        if record.id in selection.ids:
+            seen.add(record.id)
         if record.status == "active":
             active += 1
             size += record.size or 0
-    return Inventory(images=active, bytes=size, listed=listed)
+    return Inventory(images=active, bytes=size, listed=listed, missing_ids=tuple(sorted(selection.ids - seen)))
 
 
 async def compare(

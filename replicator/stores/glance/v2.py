@@ -52,13 +52,14 @@ class PullSource:
 class GlanceV2Store:
     """Images of one Glance, through `/v2/images`."""
 
-    def __init__(self, transport: Transport, settings: Settings, pull_from: PullSource | None = None) -> None:
+    def __init__(self, transport: Transport, settings: Settings) -> None:
         self._core = GlanceCore(transport, settings, f"Glance at {transport.base_url}", "v2")
         self._transport = transport
         self._settings = settings
         self.description = self._core.description
         self._upload_method = settings.upload_method
-        self._pull_from = pull_from if settings.upload_method in ("auto", "glance-download") else None
+        #: Where this Glance may fetch images itself (set by `connect.allow_server_side_copy`).
+        self.pull_from: PullSource | None = None
         self._import_methods: frozenset[str] | None = None
 
     def walk(self) -> AsyncIterator[ImageRecord]:
@@ -151,20 +152,20 @@ class GlanceV2Store:
     def can_pull(self, image: ImageRecord) -> bool:
         """Whether this Glance is to fetch `image` itself from the source's region (glance-download)
         instead of having its bytes streamed through us."""
-        return self._pull_from is not None and self._upload_method in ("auto", "glance-download")
+        return self.pull_from is not None and self._upload_method in ("auto", "glance-download")
 
     async def pull(self, image: ImageRecord) -> None:
         """Have this Glance fetch the data from the source region itself, and wait until the image
         is active. An ImageError when it cannot (the method is not enabled here, a refusal, a
         failed import task): the image is then still `queued`, and can be streamed instead."""
-        assert self._pull_from is not None
+        assert self.pull_from is not None
         if not await self._offers("glance-download"):
             if self._upload_method == "auto":
-                self._pull_from = None  # asked once: from now on every image is streamed without a word
+                self.pull_from = None  # asked once: from now on every image is streamed without a word
             raise ImageError(f"import image {image.id}: this Glance does not offer the glance-download import "
                              "(enabled_import_methods)", kind=ErrorKind.UNSUPPORTED, side=self._transport.side)
-        method = {"name": "glance-download", "glance_image_id": image.id, "glance_region": self._pull_from.region,
-                  "glance_service_interface": self._pull_from.interface}
+        method = {"name": "glance-download", "glance_image_id": image.id, "glance_region": self.pull_from.region,
+                  "glance_service_interface": self.pull_from.interface}
         await self._import(image, method)
 
     async def _offers(self, method: str) -> bool:

@@ -1,0 +1,12 @@
+"""The command line: what a person types and sees.
+
+`app` is the Typer app (`app.py`); `options.py` declares every option once, in groups that
+each build one value (a `Side`, a `Selection`, part of the `Settings`); `commands.py` holds
+the commands, a few lines each; `session.py` runs one (event loop, signals, progress,
+summary, exit codes); `advice.py` turns error kinds into what to do; `parsing.py` turns
+option text into values.
+"""
+
+from replicator.cli.app import app, main
+
+__all__ = ["app", "main"]

@@ -1,0 +1,94 @@
+"""The `replicator` command: its Typer app, and every error turned into one line and an exit code.
+
+Errors are shown the same way however the app is called (the console script, `python -m
+replicator`, or a test's `CliRunner`): a usage error, an unusable input, an interrupt, even a
+bug, is one line on stderr and a code scripts can tell apart.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any, Sequence
+
+import typer
+from typer.core import TyperGroup
+
+from replicator import __version__
+from replicator.cli import commands
+from replicator.cli.advice import error_line
+from replicator.console import printable
+from replicator.errors import RunError
+
+#: A bug of ours: still one line, and a code of its own (BSD's EX_SOFTWARE).
+EXIT_INTERNAL = 70
+
+
+class OneLineErrors(TyperGroup):
+    """The app's command group, whose `main` reports every error as one line."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, windows_expand_args: bool = True, **extra: Any) -> Any:
+        try:
+            code = super().main(args, prog_name or "replicator", complete_var, standalone_mode=False,
+                                windows_expand_args=windows_expand_args, **extra)
+        except typer.TyperException as exc:  # usage errors: a bad option, a missing argument
+            context = getattr(exc, "ctx", None)
+            command = context.command_path if context else "replicator"
+            if exc.format_message():  # empty when the help was shown instead
+                print(f"replicator: error: {printable(exc.format_message())} (see '{command} --help')", file=sys.stderr)
+            code = exc.exit_code
+        except RunError as exc:  # input found unusable before the run started (the config file)
+            print(error_line(exc), file=sys.stderr)
+            code = 2
+        except (typer.Abort, KeyboardInterrupt):
+            print("replicator: interrupted", file=sys.stderr)
+            code = 130
+        except Exception as exc:
+            print(f"replicator: internal error: {type(exc).__name__}: {printable(exc)}", file=sys.stderr)
+            code = EXIT_INTERNAL
+        code = code if isinstance(code, int) else 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+#: Every exit code, as `--help` and the README list them (decided in `main` and `session.run`).
+EXIT_STATUS = "\n".join([
+    "Exit status:",
+    "  0  done, or nothing to do",
+    "  1  images failed, compare found differences, or ids asked for are not on the source",
+    "  2  the run could not happen: bad usage or input, no Glance reached",
+    "130  interrupted (Ctrl-C); 143 stopped by SIGTERM; 129 by SIGHUP",
+    " 70  an internal error (a bug)",
+])
+
+app = typer.Typer(
+    cls=OneLineErrors,
+    no_args_is_help=True,
+    help="Replicate images between OpenStack Glance services, fast: size, dump, load, livecopy, compare.",
+    epilog=EXIT_STATUS,
+)
+for command in (commands.size, commands.dump, commands.load, commands.livecopy, commands.compare, commands.demo):
+    app.command(epilog=EXIT_STATUS)(command)
+app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, add_help_option=False)(
+    commands.serve
+)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        print(f"replicator {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_show_version,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Options of `replicator` itself, before the command."""
+
+
+def main() -> None:
+    """Console-script entry point (`replicator`, and `python -m replicator`)."""
+    app()

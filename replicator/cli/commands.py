@@ -1,0 +1,140 @@
+"""The commands: each names the option groups it takes, builds its stores and settings from
+them, and hands the run to `session`. No HTTP and no business rules here."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from replicator import console
+from replicator.cli import session
+from replicator.cli.options import (
+    Fields, Listing, Metrics, OneSide, Pruning, Requests, SelectionOptions, Transfer, TwoSides, Upload, Watching,
+    build_settings, grouped,
+)
+from replicator.errors import ErrorKind, RunError
+from replicator.connect import open_glance
+from replicator.engine import run as engine
+from replicator.stores.base import ImageStore
+from replicator.stores.dumpdir import DumpDirStore
+
+def _argument(metavar: str, help: str) -> Any:
+    return typer.Argument(metavar=metavar, help=help)
+
+
+# A SERVER left out, or "-", is the image endpoint of the side's cloud's catalog.
+AnyServer = Annotated[Optional[str], _argument("SERVER", "host:port, http(s)://host[:port]\\[/prefix], or - (or nothing) for the cloud's catalog")]
+DumpedServer = Annotated[str, _argument("SERVER", "The Glance to dump (- for the cloud's catalog).")]
+LoadedServer = Annotated[str, _argument("SERVER", "The Glance to load into (- for the cloud's catalog).")]
+DumpDir = Annotated[Path, _argument("DIR", "Directory to write <id> and <id>.img files into.")]
+LoadDir = Annotated[Path, _argument("DIR", "A dump directory (ours or the old glance-replicator's).")]
+CopySource = Annotated[Optional[str], _argument("SOURCE", "The Glance to copy from (- or nothing: the source cloud's catalog).")]
+CopyTarget = Annotated[Optional[str], _argument("TARGET", "The Glance to copy to (- or nothing: the target cloud's catalog).")]
+Reference = Annotated[Optional[str], _argument("SOURCE", "The reference Glance (- or nothing: the source cloud's catalog).")]
+Checked = Annotated[Optional[str], _argument("TARGET", "The Glance to check (- or nothing: the target cloud's catalog).")]
+
+
+@grouped
+def size(server: AnyServer = None, *, connection: OneSide, requests: Requests, selection: SelectionOptions,
+         output: Listing) -> None:
+    """How many active images SERVER holds and how many bytes a dump would take; how many in all.
+
+    The first line, on stdout, is the old glance-replicator's; both counts follow on stderr."""
+    settings = build_settings(requests, selection)
+    side = connection.side(server, "source")
+    session.start_logging(output.debug)
+
+    async def work() -> int:
+        store = await open_glance(side, settings)
+        async with session.closing(store):
+            inventory = await engine.measure(store, settings)
+        if output.json:
+            print(console.size_json(inventory))
+        else:
+            print(console.size_line(inventory))
+            print(console.size_counts(inventory), file=sys.stderr)
+        return session.say_absent_ids(settings.selection, inventory.missing_ids)
+
+    session.run(work, {"source": side})
+
+
+@grouped
+def dump(server: DumpedServer, path: DumpDir, *, connection: OneSide, requests: Requests,
+         selection: SelectionOptions, transfer: Transfer, fields: Fields, watch: Watching, metrics: Metrics) -> None:
+    """Write every image's metadata (DIR/<id>) and data (DIR/<id>.img) to disk; reruns resume."""
+    settings = build_settings(requests, selection, transfer, fields)
+    side = connection.side(server, "source")
+
+    async def stores() -> tuple[ImageStore, ImageStore]:
+        side.check()  # a wrong address is said before DIR is made
+        target = DumpDirStore(path, settings, create=True, dry_run=watch.dry_run)
+        return await open_glance(side, settings), target
+
+    session.copy(stores, settings, watch, {"source": side}, "dump", metrics)
+
+
+@grouped
+def load(server: LoadedServer, path: LoadDir, *, connection: OneSide, requests: Requests,
+         selection: SelectionOptions, transfer: Transfer, fields: Fields, upload: Upload, watch: Watching,
+         metrics: Metrics) -> None:
+    """Put a dump into SERVER, keeping ids; update the metadata of images already there."""
+    settings = build_settings(requests, selection, transfer, fields, upload)
+    side = connection.side(server, "target")
+
+    async def stores() -> tuple[ImageStore, ImageStore]:
+        side.check()
+        source = DumpDirStore(path, settings, create=False)
+        if not source.holds_dump():
+            raise RunError(f"{path} holds no dump: no image record (a file named by an image id) is in it",
+                           kind=ErrorKind.INPUT)
+        return source, await open_glance(side, settings)
+
+    session.copy(stores, settings, watch, {"target": side}, "load", metrics)
+
+
+@grouped
+def livecopy(source: CopySource = None, target: CopyTarget = None, *, connection: TwoSides, requests: Requests,
+             selection: SelectionOptions, transfer: Transfer, fields: Fields, upload: Upload, pruning: Pruning,
+             watch: Watching, metrics: Metrics) -> None:
+    """Copy images straight from SOURCE to TARGET, data streamed through, never staged on disk."""
+    settings = build_settings(requests, selection, transfer, fields, upload, pruning)
+    source_side, target_side = connection.sides(source, target)
+    session.copy(lambda: session.open_pair(source_side, target_side, settings), settings, watch,
+                 {"source": source_side, "target": target_side}, "livecopy", metrics)
+
+
+@grouped
+def compare(source: Reference = None, target: Checked = None, *, connection: TwoSides, requests: Requests,
+            selection: SelectionOptions, fields: Fields, pruning: Pruning, output: Listing) -> None:
+    """Report images missing from TARGET or whose metadata differs, field by field (with
+    --prune, also those a livecopy would prune)."""
+    settings = build_settings(requests, selection, fields, pruning)
+    source_side, target_side = connection.sides(source, target)
+    session.start_logging(output.debug)
+
+    async def work() -> int:
+        stores = await session.open_pair(source_side, target_side, settings)
+        async with session.closing(*stores):
+            comparison = await engine.compare(*stores, settings)
+        print(console.compare_json(comparison) if output.json else console.compare_text(comparison))
+        absent = session.say_absent_ids(settings.selection, comparison.walked.missing_ids)
+        return max(1 if comparison.differences else 0, absent)
+
+    session.run(work, {"source": source_side, "target": target_side})
+
+
+def serve(ctx: typer.Context) -> None:
+    """Run the built-in Glance-compatible server (for demos, tests, benchmarks). --help for its options."""
+    from replicator.server.__main__ import main as serve_main
+
+    serve_main(list(ctx.args))
+
+
+def demo() -> None:
+    """Start two local servers, fill one with a dozen images, livecopy them, and compare."""
+    from replicator.demo import run_demo
+
+    session.run(run_demo)

@@ -1,0 +1,438 @@
+"""Every option of the command line, declared once, in groups that each build one value.
+
+A group is a frozen dataclass whose fields are options; a command names the groups it takes
+as parameters (`def livecopy(..., selection: SelectionOptions, ...)`) and `grouped` shows
+Typer each group's options as flat parameters, then hands the body the group objects. So
+an option shared by five commands is written once, and a command's body only says what to
+build and run (pdm's `ArgumentGroup` and hatch's shared decorators work the same way).
+
+Each option also names the `--help` panel it is listed in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional, get_type_hints
+
+import typer
+
+from replicator import config as config_file
+from replicator.cli import parsing
+from replicator.connect import API_VERSIONS, Side
+from replicator.selection import Selection
+from replicator.settings import Settings
+
+CONNECTION, SELECTION, TRANSFER, OUTPUT, SAFETY = "Connection", "Selection", "Transfer", "Output", "Safety"
+#: The `--help` panels, in the order they are listed.
+PANELS = (CONNECTION, SELECTION, TRANSFER, OUTPUT, SAFETY)
+
+
+def _option(*names: str, panel: str, help: str, **settings: Any) -> Any:
+    return typer.Option(*names, rich_help_panel=panel, help=help, **settings)
+
+
+def _completing(words: tuple[str, ...]) -> Callable[[str], list[str]]:
+    """Shell completion for an option with a fixed vocabulary."""
+
+    def complete(incomplete: str) -> list[str]:
+        return [word for word in words if word.startswith(incomplete)]
+
+    return complete
+
+
+# Connection: how each side is reached.
+Token = Annotated[Optional[str], _option("--token", "-t", panel=CONNECTION, envvar="REPLICATOR_TOKEN", help="Token for both servers (sent as X-Auth-Token); without one, OS_TOKEN where no cloud is named.")]
+SourceToken = Annotated[Optional[str], _option("--sourcetoken", panel=CONNECTION, envvar="REPLICATOR_SOURCE_TOKEN", help="Token for the source server.")]
+TargetToken = Annotated[Optional[str], _option("--targettoken", panel=CONNECTION, envvar="REPLICATOR_TARGET_TOKEN", help="Token for the target server.")]
+OsCloud = Annotated[Optional[str], _option("--os-cloud", panel=CONNECTION, help="Cloud of clouds.yaml for both sides (default: OS_CLOUD).")]
+SourceCloud = Annotated[Optional[str], _option("--source-cloud", panel=CONNECTION, help="Cloud of clouds.yaml for the source.")]
+TargetCloud = Annotated[Optional[str], _option("--target-cloud", panel=CONNECTION, help="Cloud of clouds.yaml for the target.")]
+OsRegion = Annotated[Optional[str], _option("--os-region-name", panel=CONNECTION, help="Region of the image endpoint, both sides (default: OS_REGION_NAME).")]
+SourceRegion = Annotated[Optional[str], _option("--source-region", panel=CONNECTION, help="Region of the source's image endpoint.")]
+TargetRegion = Annotated[Optional[str], _option("--target-region", panel=CONNECTION, help="Region of the target's image endpoint.")]
+OsInterface = Annotated[Optional[str], _option("--os-interface", panel=CONNECTION, help="public, internal or admin endpoint (default: OS_INTERFACE, else the cloud's).")]
+SourceEndpoint = Annotated[Optional[str], _option("--source-endpoint", panel=CONNECTION, help="Source image endpoint, overriding the catalog's.")]
+TargetEndpoint = Annotated[Optional[str], _option("--target-endpoint", panel=CONNECTION, help="Target image endpoint, overriding the catalog's.")]
+ApiVersion = Annotated[str, _option("--api-version", panel=CONNECTION, autocompletion=_completing(API_VERSIONS), help="Glance API: 1, 2, or auto (ask the server, prefer 2).")]
+SourceApiVersion = Annotated[Optional[str], _option("--source-api-version", panel=CONNECTION, autocompletion=_completing(API_VERSIONS), help="Glance API of the source: 1, 2 or auto.")]
+TargetApiVersion = Annotated[Optional[str], _option("--target-api-version", panel=CONNECTION, autocompletion=_completing(API_VERSIONS), help="Glance API of the target: 1, 2 or auto.")]
+CaCert = Annotated[Optional[str], _option("--cacert", panel=CONNECTION, help="CA bundle to verify https certificates with.")]
+Retries = Annotated[int, _option("--retries", panel=CONNECTION, min=0, help="Retries of a failed step (connection lost, 5xx).")]
+Timeout = Annotated[float, _option("--timeout", panel=CONNECTION, min=0.1, help="Seconds to connect, and of silence while reading.")]
+# Selection: applied to the source listing before planning.
+Include = Annotated[Optional[list[str]], _option("--include", panel=SELECTION, help="Only images whose name matches this glob (repeatable).")]
+Exclude = Annotated[Optional[list[str]], _option("--exclude", panel=SELECTION, help="Leave out images whose name matches this glob (repeatable).")]
+Ids = Annotated[Optional[list[str]], _option("--id", panel=SELECTION, help="Only this image id (repeatable).")]
+IdsFrom = Annotated[Optional[Path], _option("--ids-from", panel=SELECTION, help="Only the image ids in this file (one per line, # comments).")]
+Visibility = Annotated[Optional[list[str]], _option("--visibility", panel=SELECTION, autocompletion=_completing(parsing.VISIBILITIES), help=f"Only images of this visibility (repeatable): {', '.join(parsing.VISIBILITIES)}.")]
+Status = Annotated[Optional[list[str]], _option("--status", panel=SELECTION, autocompletion=_completing(parsing.STATUSES), help=f"Only images in this status (repeatable): {', '.join(parsing.STATUSES)}.")]
+Tags = Annotated[Optional[list[str]], _option("--tag", panel=SELECTION, help="Only images carrying this tag (repeatable: all of them).")]
+Owner = Annotated[Optional[str], _option("--owner", panel=SELECTION, help="Only images owned by this project id.")]
+MinSize = Annotated[Optional[str], _option("--min-size", panel=SELECTION, help="Only images at least this large, e.g. 1G.")]
+MaxSize = Annotated[Optional[str], _option("--max-size", panel=SELECTION, help="Only images at most this large.")]
+OrderBy = Annotated[Optional[str], _option("--order-by", panel=SELECTION, help="size|name|created_at[,desc]; size,desc keeps every connection busy to the end.")]
+Shard = Annotated[Optional[str], _option("--shard", panel=SELECTION, help="K/N: only the images whose id hashes to shard K (0-based) of N.")]
+# Transfer: what is copied, and how fast.
+ChunkSize = Annotated[str, _option("--chunksize", "-c", panel=TRANSFER, help="Bytes per read and write, 4K to 64M, e.g. 65536, 4M.")]
+Concurrency = Annotated[int, _option("--concurrency", "-j", panel=TRANSFER, min=1, max=256, help="Images transferred at once.")]
+BwLimit = Annotated[Optional[str], _option("--bwlimit", panel=TRANSFER, help="Bytes per second for all transfers together, e.g. 50M.")]
+MaxTransfer = Annotated[Optional[str], _option("--max-transfer", panel=TRANSFER, help="Start no new transfer once this many bytes are copied, e.g. 500G.")]
+MetaOnly = Annotated[bool, _option("--metaonly", "-m", panel=TRANSFER, help="Replicate metadata only, not image data.")]
+DontReplicate = Annotated[str, _option("--dontreplicate", "-D", panel=TRANSFER, help='Space-separated fields not to replicate, e.g. "owner min_ram".')]
+UploadMethod = Annotated[str, _option("--upload-method", panel=TRANSFER, autocompletion=_completing(parsing.UPLOAD_METHODS), help="auto | direct (PUT file) | glance-direct (stage + import) | glance-download (the target fetches from the source region; auto uses it where both are regions of one Keystone).")]
+Store = Annotated[Optional[str], _option("--store", panel=TRANSFER, help="Target store on a multi-store Glance (see /v2/info/stores).")]
+# Output: what the operator sees.
+Verbose = Annotated[bool, _option("--verbose", "-v", panel=OUTPUT, help="Also log skipped images.")]
+Quiet = Annotated[bool, _option("--quiet", "-q", panel=OUTPUT, help="No bars and no line per image: a progress line every 10 s, failures, the summary.")]
+Debug = Annotated[bool, _option("--debug", panel=OUTPUT, help="Log every request (method, URL, status, time; never a token) to stderr.")]
+Report = Annotated[Optional[str], _option("--report", panel=OUTPUT, help="Write one JSON line per image (id, name, action, bytes, seconds, result, error) to this file.")]
+Json = Annotated[bool, _option("--json", panel=OUTPUT, help="Print machine-readable JSON.")]
+MetricsPort = Annotated[Optional[int], _option("--metrics-port", panel=OUTPUT, min=0, max=65535, help="Serve Prometheus metrics on this port while the run lasts.")]
+MetricsFile = Annotated[Optional[Path], _option("--metrics-file", panel=OUTPUT, help="Write the run's start, end and last success to this node-exporter textfile (*.prom).")]
+# Safety: what keeps a run from doing harm, and the switches that loosen it.
+DryRun = Annotated[bool, _option("--dry-run", panel=SAFETY, help="Print the plan (what would be created, uploaded, patched, skipped, and why); change nothing.")]
+NoVerify = Annotated[bool, _option("--no-verify", panel=SAFETY, help="Do not hash the data in flight (size is still checked).")]
+Insecure = Annotated[bool, _option("--insecure", panel=SAFETY, help="Do not verify https certificates.")]
+FallbackVisibility = Annotated[Optional[str], _option("--fallback-visibility", panel=SAFETY, autocompletion=_completing(parsing.FALLBACK_VISIBILITIES), help="Create images as private or shared where the target refuses public/community (403).")]
+FallbackOwner = Annotated[bool, _option("--fallback-owner", panel=SAFETY, help="Let the target's project own images whose owner the target refuses (403).")]
+RequireVerified = Annotated[bool, _option("--require-verified", panel=SAFETY, help="Fail every image whose copy cannot be checked against a hash the source publishes.")]
+MaxImages = Annotated[Optional[int], _option("--max-images", panel=SAFETY, min=1, help="End with an error a listing that goes past this many images (a listing that never ends).")]
+Prune = Annotated[Optional[str], _option("--prune", panel=SAFETY, autocompletion=_completing(parsing.PRUNE_MODES), help="deactivate | delete: target images of the selection that the source no longer has.")]
+MaxPrune = Annotated[int, _option("--max-prune", panel=SAFETY, min=0, help="Prune nothing, and exit 2, when more target images than this would be pruned.")]
+PruneExisting = Annotated[bool, _option("--prune-existing", panel=SAFETY, help="Also prune images this replicator did not create (they carry no --mark-property).")]
+MarkProperty = Annotated[Optional[str], _option("--mark-property", panel=SAFETY, help="Set this property on every image created, so later runs know which images they may prune.")]
+
+
+class OptionGroup:
+    """Base of the option groups: frozen dataclasses whose fields are options."""
+
+
+@dataclass(frozen=True)
+class OneSide(OptionGroup):
+    """How to reach the one Glance of `size`, `dump` and `load`."""
+
+    token: Token = None
+    os_cloud: OsCloud = None
+    os_region_name: OsRegion = None
+    os_interface: OsInterface = None
+    api_version: ApiVersion = "auto"
+    cacert: CaCert = None
+    insecure: Insecure = False
+
+    def side(self, server: str | None, role: str) -> Side:
+        return self._side(server, self.token, self.api_version, self.os_cloud, self.os_region_name, None,
+                          "--os-cloud", role=role)
+
+    def _side(
+        self, server: str | None, token: str | None, api_version: str, cloud: str | None, region: str | None,
+        endpoint: str | None, cloud_option: str, version_option: str = "--api-version", *, role: str,
+    ) -> Side:
+        side = Side(
+            server, token, self.insecure, _cacert(self.cacert), parsing.api_version(version_option, api_version),
+            cloud, region, self.os_interface, endpoint, cloud_option, role=role,
+        )
+        if side.token is None and os.environ.get("OS_TOKEN") and side.cloud_choice() is None:
+            # Where no cloud is named, openstacksdk would take OS_TOKEN as the token: so do we.
+            side = dataclasses.replace(side, token=os.environ["OS_TOKEN"])
+        return side
+
+
+@dataclass(frozen=True)
+class TwoSides(OneSide):
+    """How to reach the source and the target of `livecopy` and `compare`: each side's own
+    option wins over the one for both."""
+
+    sourcetoken: SourceToken = None
+    targettoken: TargetToken = None
+    source_cloud: SourceCloud = None
+    target_cloud: TargetCloud = None
+    source_region: SourceRegion = None
+    target_region: TargetRegion = None
+    source_endpoint: SourceEndpoint = None
+    target_endpoint: TargetEndpoint = None
+    source_api_version: SourceApiVersion = None
+    target_api_version: TargetApiVersion = None
+
+    def sides(self, source: str | None, target: str | None) -> tuple[Side, Side]:
+        return (
+            self._side(
+                source, self.sourcetoken or self.token, self.source_api_version or self.api_version,
+                self.source_cloud or self.os_cloud, self.source_region or self.os_region_name, self.source_endpoint,
+                "--source-cloud" if self.source_cloud else "--os-cloud",
+                "--source-api-version" if self.source_api_version else "--api-version", role="source",
+            ),
+            self._side(
+                target, self.targettoken or self.token, self.target_api_version or self.api_version,
+                self.target_cloud or self.os_cloud, self.target_region or self.os_region_name, self.target_endpoint,
+                "--target-cloud" if self.target_cloud else "--os-cloud",
+                "--target-api-version" if self.target_api_version else "--api-version", role="target",
+            ),
+        )
+
+
+def _cacert(path: str | None) -> str | None:
+    """The CA file must be a file: said before any connection, in the option's name."""
+    if path is None:
+        return None
+    file = Path(path)
+    if not file.exists():
+        raise parsing.OptionError(f"--cacert {path}: No such file or directory")
+    if file.is_dir():
+        raise parsing.OptionError(f"--cacert {path}: is a directory, not a file of certificates")
+    return path
+
+
+class SettingsPart(OptionGroup):
+    """A group whose options are fields of the run's `Settings`."""
+
+    def settings(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+def build_settings(*parts: SettingsPart) -> Settings:
+    """The run's settings from the groups a command takes; what none of them sets keeps
+    its default (compare has no chunk size)."""
+    values: dict[str, Any] = {}
+    for part in parts:
+        values.update(part.settings())
+    return Settings(**values)
+
+
+@dataclass(frozen=True)
+class Requests(SettingsPart):
+    """How patient each request is."""
+
+    retries: Retries = 3
+    timeout: Timeout = 60.0
+    max_images: MaxImages = None
+
+    def settings(self) -> dict[str, Any]:
+        return {"retries": self.retries, "timeout": parsing.seconds("--timeout", self.timeout),
+                "max_images": self.max_images}
+
+
+@dataclass(frozen=True)
+class Fields(SettingsPart):
+    """Which attributes are replicated and compared."""
+
+    metaonly: MetaOnly = False
+    dontreplicate: DontReplicate = ""
+
+    def settings(self) -> dict[str, Any]:
+        return {"metaonly": self.metaonly, "dont_replicate": frozenset(self.dontreplicate.split())}
+
+
+@dataclass(frozen=True)
+class Transfer(SettingsPart):
+    """How data moves."""
+
+    chunksize: ChunkSize = "1M"
+    concurrency: Concurrency = 4
+    bwlimit: BwLimit = None
+    max_transfer: MaxTransfer = None
+    no_verify: NoVerify = False
+    require_verified: RequireVerified = False
+
+    def settings(self) -> dict[str, Any]:
+        low, high = parsing.CHUNK_SIZES
+        return {
+            "chunk_size": parsing.size("--chunksize", self.chunksize, at_least=low, at_most=high),
+            "concurrency": self.concurrency,
+            "bwlimit": parsing.size("--bwlimit", self.bwlimit, at_least=1) if self.bwlimit else None,
+            "max_transfer": parsing.size("--max-transfer", self.max_transfer) if self.max_transfer else None,
+            "verify": not self.no_verify,
+            "require_verified": self.require_verified,
+        }
+
+
+@dataclass(frozen=True)
+class Upload(SettingsPart):
+    """How images are written into a Glance target, and what to do where it refuses."""
+
+    upload_method: UploadMethod = "auto"
+    store: Store = None
+    fallback_visibility: FallbackVisibility = None
+    fallback_owner: FallbackOwner = False
+
+    def settings(self) -> dict[str, Any]:
+        fallback = self.fallback_visibility
+        return {
+            "upload_method": parsing.one_of("--upload-method", self.upload_method, parsing.UPLOAD_METHODS, "upload method"),
+            "store": self.store,
+            "fallback_visibility": None if fallback is None else parsing.one_of(
+                "--fallback-visibility", fallback, parsing.FALLBACK_VISIBILITIES, "fallback visibility"),
+            "fallback_owner": self.fallback_owner,
+        }
+
+
+@dataclass(frozen=True)
+class Pruning(SettingsPart):
+    """What becomes of target images the source no longer has, and the guards on it."""
+
+    prune: Prune = None
+    max_prune: MaxPrune = 10
+    prune_existing: PruneExisting = False
+    mark_property: MarkProperty = None
+
+    def settings(self) -> dict[str, Any]:
+        mode = None if self.prune is None else parsing.one_of("--prune", self.prune, parsing.PRUNE_MODES, "prune mode")
+        return {"prune": mode, "max_prune": self.max_prune, "prune_existing": self.prune_existing,
+                "mark_property": self.mark_property or None}
+
+
+@dataclass(frozen=True)
+class SelectionOptions(SettingsPart):
+    """Which source images the run works on, and in what order."""
+
+    include: Include = None
+    exclude: Exclude = None
+    ids: Ids = None
+    ids_from: IdsFrom = None
+    visibility: Visibility = None
+    status: Status = None
+    tags: Tags = None
+    owner: Owner = None
+    min_size: MinSize = None
+    max_size: MaxSize = None
+    order_by: OrderBy = None
+    shard: Shard = None
+
+    def selection(self) -> Selection:
+        wanted = set(self.ids or ())
+        if self.ids_from is not None:
+            wanted |= parsing.read_ids(self.ids_from)
+        return Selection(
+            include=tuple(self.include or ()), exclude=tuple(self.exclude or ()), ids=frozenset(wanted),
+            visibility=frozenset(parsing.one_of("--visibility", v, parsing.VISIBILITIES, "visibility")
+                                 for v in self.visibility or ()),
+            status=frozenset(parsing.one_of("--status", s, parsing.STATUSES, "status") for s in self.status or ()),
+            tags=frozenset(self.tags or ()), owner=self.owner,
+            min_size=parsing.size("--min-size", self.min_size) if self.min_size else None,
+            max_size=parsing.size("--max-size", self.max_size) if self.max_size else None,
+            order_by=parsing.parse_order(self.order_by) if self.order_by else None,
+            shard=parsing.parse_shard(self.shard) if self.shard else None,
+        )
+
+    def settings(self) -> dict[str, Any]:
+        return {"selection": self.selection()}
+
+
+@dataclass(frozen=True)
+class Watching(OptionGroup):
+    """How the operator watches a copy: options that change output, never the work."""
+
+    verbose: Verbose = False
+    quiet: Quiet = False
+    debug: Debug = False
+    report: Report = None
+    dry_run: DryRun = False
+
+
+@dataclass(frozen=True)
+class Metrics(OptionGroup):
+    """Prometheus metrics of a copy: served while it lasts, and its times kept in a textfile."""
+
+    metrics_port: MetricsPort = None
+    metrics_file: MetricsFile = None
+
+
+@dataclass(frozen=True)
+class Listing(OptionGroup):
+    """The output of the commands that only read: `size` and `compare`."""
+
+    json: Json = False
+    debug: Debug = False
+
+
+Config = Annotated[
+    Optional[Path],
+    typer.Option("--config", is_eager=True, callback=lambda ctx, value: _apply_config(ctx, value),
+                 help="Settings file (TOML; default ./replicator.toml if present). Flags win over it."),
+]
+
+
+def _apply_config(ctx: typer.Context, path: Path | None) -> Path | None:
+    """`--config` is eager: the file's settings become this command's defaults before any
+    other option is read, so a flag on the command line still wins."""
+    root = ctx.find_root().command
+    commands = {
+        name: config_keys(command)
+        for name, command in getattr(root, "commands", {}).items()
+        if any(param.name == "config" for param in command.params)
+    }
+    # A RunError here names the file and the line, and is shown as it is: the file may be
+    # ./replicator.toml, read without any --config.
+    defaults = config_file.defaults_for(path, commands)
+    ctx.default_map = {**(ctx.default_map or {}), **defaults.get(ctx.info_name or "", {})}
+    return path
+
+
+def _panel_rank(param: inspect.Parameter) -> int:
+    """Arguments first, then the options panel by panel: Typer lists panels as it meets them."""
+    info = next((extra for extra in getattr(param.annotation, "__metadata__", ()) if isinstance(extra, typer.models.OptionInfo)), None)
+    if info is None:
+        return -1
+    panel = info.rich_help_panel
+    return PANELS.index(panel) if panel in PANELS else len(PANELS)
+
+
+def config_keys(command: Any) -> dict[str, str]:
+    """The keys a config file may use for a command's options, each to its parameter: the long
+    option name, with `-` or `_` (`upload-method`, `upload_method`), and the parameter's own
+    name where it differs (`id` and `ids`)."""
+    keys: dict[str, str] = {}
+    for param in command.params:
+        if param.param_type_name != "option" or param.name == "config":
+            continue
+        for name in param.opts:
+            if name.startswith("--"):
+                keys[config_file.key(name[2:])] = param.name
+        keys.setdefault(param.name, param.name)
+    return keys
+
+
+def grouped(body: Callable[..., Any]) -> Callable[..., Any]:
+    """Let a command take option groups as parameters.
+
+    Typer sees the groups' options as flat keyword parameters (plus `--config`, which every
+    command built this way takes); the body receives one object per group. Option names must
+    be unique across a command's groups, which the flattening checks.
+    """
+    hints = get_type_hints(body, include_extras=True)
+    flat: list[inspect.Parameter] = []
+    groups: dict[str, tuple[type[OptionGroup], list[str]]] = {}
+    for param in inspect.signature(body).parameters.values():
+        annotation = hints[param.name]
+        if isinstance(annotation, type) and issubclass(annotation, OptionGroup):
+            group_hints = get_type_hints(annotation, include_extras=True)
+            fields = dataclasses.fields(annotation)  # type: ignore[arg-type]
+            flat.extend(
+                inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=group_hints[f.name], default=f.default)
+                for f in fields
+            )
+            groups[param.name] = (annotation, [f.name for f in fields])
+        else:
+            flat.append(param.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=annotation))
+    flat.sort(key=_panel_rank)  # stable: each panel keeps its groups' order
+    flat.append(inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, annotation=Config, default=None))
+    names = [param.name for param in flat]
+    duplicates = {name for name in names if names.count(name) > 1}
+    if duplicates:
+        raise TypeError(f"{body.__name__}: options declared by two groups: {', '.join(sorted(duplicates))}")
+
+    @functools.wraps(body)
+    def command(**values: Any) -> Any:
+        values.pop("config")
+        for name, (group, fields) in groups.items():
+            values[name] = group(**{field: values.pop(field) for field in fields})
+        return body(**values)
+
+    del command.__wrapped__  # Typer must read the flat signature, not the body's
+    command.__signature__ = inspect.Signature(flat)  # type: ignore[attr-defined]
+    command.__annotations__ = {param.name: param.annotation for param in flat}
+    return command

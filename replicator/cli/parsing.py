@@ -1,0 +1,112 @@
+"""What was typed for an option, made into a value; or a message that names the option.
+
+The layers below take values and never speak of options: every message about what the
+operator typed (on the command line or in the config file, which feeds the same options)
+is made here, so it can name the option and say what would have been accepted.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Iterable
+
+from replicator.config import closest
+from replicator.connect import API_VERSIONS
+from replicator.errors import RunError
+from replicator.selection import ORDER_KEYS
+from replicator.units import parse_size
+
+KiB, MiB = 1024, 1024 * 1024
+
+#: Below this, per-chunk work dominates (a 100-byte chunk copied 206 MiB in 250 s, not 1.5 s);
+#: above it, memory grows (concurrency x 2 chunks) for no speed (see README, "Tuning").
+CHUNK_SIZES = (4 * KiB, 64 * MiB)
+#: Every status a Glance image can be in (v2; v1 used the same words).
+STATUSES = ("queued", "saving", "uploading", "importing", "active", "deactivated", "killed", "deleted",
+            "pending_delete")
+VISIBILITIES = ("public", "private", "shared", "community")
+UPLOAD_METHODS = ("auto", "direct", "glance-direct", "glance-download")
+PRUNE_MODES = ("deactivate", "delete")
+#: Visibilities any project may give its own images.
+FALLBACK_VISIBILITIES = ("private", "shared")
+
+
+class OptionError(RunError, ValueError):
+    """A value given for an option cannot be used: the run does not start (exit 2)."""
+
+
+def one_of(option: str, value: str, choices: Iterable[str], noun: str) -> str:
+    """`value` if it is one of `choices`; else an error that lists them and names the closest,
+    so that `--status actve` stops the run instead of quietly selecting nothing."""
+    valid = tuple(choices)
+    if value in valid:
+        return value
+    meant = closest(value, valid)
+    hint = f"; did you mean {meant!r}?" if meant else ""
+    raise OptionError(f"{option} {value!r}: {noun} must be one of {', '.join(valid)}{hint}")
+
+
+def size(option: str, text: str, *, at_least: int = 0, at_most: int | None = None) -> int:
+    """A size as people write it (`64K`, `4M`, `1.5G`), within bounds."""
+    try:
+        value = parse_size(text)
+    except RunError as exc:
+        raise OptionError(f"{option}: {exc}") from None
+    if value < at_least or (at_most is not None and value > at_most):
+        bounds = f"between {_size_text(at_least)} and {_size_text(at_most)}" if at_most else f"at least {at_least}"
+        raise OptionError(f"{option} {text}: must be {bounds}")
+    return value
+
+
+def _size_text(count: int | None) -> str:
+    for unit, factor in (("M", MiB), ("K", KiB)):
+        if count and count % factor == 0:
+            return f"{count // factor}{unit}"
+    return str(count)
+
+
+def seconds(option: str, value: float) -> float:
+    """A finite number of seconds: `nan` and `inf` pass a range check, and break every timer."""
+    if not math.isfinite(value):
+        raise OptionError(f"{option} {value}: must be a finite number of seconds")
+    return value
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`K/N` with 0 <= K < N (Kubernetes' JOB_COMPLETION_INDEX counts from 0, too)."""
+    try:
+        k_text, n_text = text.split("/")
+        k, n = int(k_text), int(n_text)
+    except ValueError:
+        raise OptionError(f"--shard takes K/N, e.g. 0/4, not {text!r}") from None
+    if not 0 <= k < n:
+        raise OptionError(f"--shard {text}: K must be at least 0 and below N")
+    return k, n
+
+
+def parse_order(text: str) -> tuple[str, bool]:
+    """`size`, `name` or `created_at`, with `,desc` for largest, last or newest first."""
+    key, _, direction = text.partition(",")
+    if key not in ORDER_KEYS or direction not in ("", "asc", "desc"):
+        raise OptionError(f"--order-by takes one of {', '.join(ORDER_KEYS)} with an optional ,desc; not {text!r}")
+    return key, direction == "desc"
+
+
+def read_ids(path: Path) -> set[str]:
+    """One id per line; blank lines and `#` comments are ignored (a `--report` of failures,
+    cut down to its ids, is a typical source)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise OptionError(f"cannot read --ids-from {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise OptionError(f"--ids-from {path} is not a text file") from None
+    ids = {line.split("#", 1)[0].strip() for line in lines} - {""}
+    if not ids:
+        raise OptionError(f"--ids-from {path}: the file names no image id")
+    return ids
+
+
+def api_version(option: str, value: str) -> str:
+    return one_of(option, value, API_VERSIONS, "API version")

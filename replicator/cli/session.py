@@ -1,0 +1,278 @@
+"""Running one command: the event loop, signals, what the operator watches, and the exit code.
+
+Exit codes are decided here and in `app.main` (usage errors and bugs), nowhere else:
+0 done or identical, 1 some images failed (or compare found differences), 2 the run could not
+happen, 128 + the signal's number when a signal stopped it (130 Ctrl-C, 143 SIGTERM, 129
+SIGHUP), each with a one-line message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import platform
+import os
+import signal
+import sys
+import time
+from contextlib import asynccontextmanager, nullcontext
+from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, NoReturn, Sequence
+
+import typer
+
+from replicator import __version__, console, progress
+from replicator.console import printable
+from replicator.cli.advice import error_line
+from replicator.cli.options import Metrics, Watching
+from replicator.connect import Side, allow_server_side_copy, open_glance, side_auth
+from replicator.engine import run as engine
+from replicator.engine.events import Event, EventSink, RunTally, fan_out
+from replicator.errors import RunError
+from replicator.selection import Selection
+from replicator.settings import Settings
+from replicator.stores.base import ImageStore
+
+#: Signals that stop a run the way Ctrl-C does: Kubernetes, systemd and `timeout` send
+#: SIGTERM, a closed terminal SIGHUP.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+Stores = Callable[[], Awaitable[tuple[ImageStore, ImageStore]]]
+
+
+class Interrupted(Exception):
+    """A stop signal ended the run."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def run(work: Callable[[], Awaitable[int]], sides: Mapping[str, Side] | None = None) -> NoReturn:
+    """Run one command's coroutine and turn its outcome into an exit code and messages;
+    `sides` are the sides the command reaches by role, for advice on their errors."""
+    try:
+        code = _run_loop(_stoppable(work))
+    except RunError as exc:
+        print(error_line(exc, sides), file=sys.stderr)
+        code = 2
+    except Interrupted as stop:
+        print(f"replicator: interrupted ({stop})", file=sys.stderr)
+        code = 128 + stop.signum
+    except KeyboardInterrupt:  # Ctrl-C before the handlers were in place
+        print("replicator: interrupted", file=sys.stderr)
+        code = 128 + signal.SIGINT
+    raise typer.Exit(code)
+
+
+def _run_loop(coroutine: Awaitable[int]) -> int:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)  # type: ignore[arg-type]
+    return uvloop.run(coroutine)  # type: ignore[arg-type]
+
+
+async def _stoppable(work: Callable[[], Awaitable[int]]) -> int:
+    """Run `work`, cancelling it on SIGINT, SIGTERM or SIGHUP, so that every stop ends the
+    same way: uploads cut, the summary printed, the report complete.
+
+    The handlers are installed explicitly, because a process that is PID 1 (a container's
+    `sh -c "exec replicator ..."`) receives no signal it has no handler for. A second signal
+    ends the process at once, for an operator who will not wait for the clean-up.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    received: list[int] = []
+
+    def stop(signum: int) -> None:
+        if received:
+            print(f"replicator: {signal.Signals(signum).name} again: stopped at once", file=sys.stderr, flush=True)
+            os._exit(128 + signum)
+        received.append(signum)
+        if task is not None:
+            task.cancel()
+
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, stop, signum)
+    try:
+        code = await work()
+    except asyncio.CancelledError:
+        if received:
+            raise Interrupted(received[0]) from None
+        raise
+    finally:
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
+    if received:  # the work swallowed the cancellation: still a stopped run
+        raise Interrupted(received[0])
+    return code
+
+
+def start_logging(debug: bool) -> None:
+    """`--debug`: every request, to stderr."""
+    if not debug:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(PrintableFormatter("%(asctime)s %(name)s %(message)s"))
+    logger = logging.getLogger("replicator")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    logger.debug("replicator %s, Python %s", __version__, platform.python_version())
+
+
+class PrintableFormatter(logging.Formatter):
+    """Log lines hold URLs and answers from servers: escaped like every other line printed."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
+@asynccontextmanager
+async def closing(*stores: ImageStore) -> AsyncIterator[None]:
+    """Close the stores however the block ends (their sessions, their open files)."""
+    try:
+        yield
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def open_pair(source: Side, target: Side, settings: Settings) -> tuple[ImageStore, ImageStore]:
+    """Both Glances, once both addresses have been checked; the target may fetch images from
+    the source's region itself where both are regions of one Keystone."""
+    source.check()
+    target.check()
+    source_auth, target_auth = side_auth(source, settings), side_auth(target, settings)
+    opened = await open_glance(source, settings, auth=source_auth)
+    try:
+        other = await open_glance(target, settings, auth=target_auth)
+    except BaseException:
+        await opened.close()
+        raise
+    try:
+        allow_server_side_copy(other, source, source_auth, target_auth, settings)
+    except BaseException:
+        await opened.close()
+        await other.close()
+        raise
+    return opened, other
+
+
+def copy(
+    stores: Stores, settings: Settings, watch: Watching, sides: Mapping[str, Side], command: str,
+    metrics: Metrics | None = None,
+) -> NoReturn:
+    """Run a copy (with --dry-run, print its plan) between the stores `stores` opens. The
+    report and the metrics file are opened first: a path that cannot be written stops the run
+    before it starts."""
+    start_logging(watch.debug)
+    report = console.JsonLinesReport(watch.report, command) if watch.report and not watch.dry_run else None
+    wanted = metrics is not None and (metrics.metrics_port is not None or metrics.metrics_file is not None)
+    watcher = MetricsWatcher(metrics, command) if wanted and metrics and not watch.dry_run else None
+    succeeded = False
+
+    async def work() -> int:
+        nonlocal succeeded
+        source, target = await stores()
+        async with closing(source, target):
+            code = await _copy(source, target, settings, watch, [s for s in (report, watcher) if s is not None])
+        succeeded = code == 0
+        return code
+
+    try:
+        with watcher or nullcontext():
+            run(work, sides)
+    finally:
+        if watcher is not None:
+            watcher.ended(succeeded)
+        if report is not None:
+            report.close()
+
+
+class MetricsWatcher:
+    """`--metrics-port` and `--metrics-file` for one run: an event sink, the HTTP endpoint for
+    as long as the run lasts, and the textfile written when it starts (so a path that cannot
+    be written stops it there) and when it ends (so a scheduled run's times outlive it)."""
+
+    def __init__(self, options: Metrics, command: str) -> None:
+        from replicator.metrics import RunMetrics  # prometheus_client costs start-up: only when asked for
+
+        self._options = options
+        self._metrics = RunMetrics(command)
+        self._metrics.run_started()
+        self._server: Any = None
+        if options.metrics_file is not None:
+            self._metrics.write_textfile(options.metrics_file)
+
+    def __call__(self, event: Event) -> None:
+        self._metrics(event)
+
+    def __enter__(self) -> MetricsWatcher:
+        if self._options.metrics_port is not None:
+            self._server = self._metrics.serve(self._options.metrics_port)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._server is not None:
+            self._server.close()
+
+    def ended(self, succeeded: bool) -> None:
+        """The run's end time (and, if it succeeded, its last success) into the textfile; a
+        file that cannot be written now is a warning, never in the way of the run's own outcome."""
+        self._metrics.run_ended(succeeded)
+        if self._options.metrics_file is not None:
+            try:
+                self._metrics.write_textfile(self._options.metrics_file)
+            except RunError as exc:
+                print(f"replicator: warning: {printable(exc)}", file=sys.stderr)
+
+
+async def _copy(
+    source: ImageStore, target: ImageStore, settings: Settings, watch: Watching, outputs: list[EventSink]
+) -> int:
+    """On a stop the in-flight transfers are cancelled (their uploads cut, so Glance returns
+    those images to `queued`) and the summary still says what was done."""
+    if watch.dry_run:
+        comparison = await engine.compare(source, target, settings, every=watch.verbose)
+        print(console.plan_text(comparison, watch.verbose))
+        return say_absent_ids(settings.selection, comparison.walked.missing_ids)
+    started = time.monotonic()
+    collected = RunTally()
+    bars = progress.ProgressBars() if sys.stderr.isatty() and not watch.quiet else None
+    view = bars if bars else progress.ProgressLines()
+    sinks = [view, console.LineLog(verbose=watch.verbose, quiet=watch.quiet), collected]
+
+    def summary() -> str:
+        return console.summary(collected, time.monotonic() - started, view.tally.unfinished())
+
+    try:
+        with bars or nullcontext():
+            walked = await engine.replicate(source, target, settings, fan_out(*sinks, *outputs))
+    except asyncio.CancelledError:
+        print(summary(), file=sys.stderr)
+        print("interrupted: in-flight transfers were stopped; run the same command again to finish", file=sys.stderr)
+        raise
+    except RunError:
+        # The run cannot go on (a token that cannot be renewed): say what was done, then why not more.
+        if collected.planned:
+            print(summary(), file=sys.stderr)
+        raise
+    print(summary(), file=sys.stderr)
+    failed = 1 if collected.failed else 0
+    return max(failed, say_absent_ids(settings.selection, walked.missing_ids))
+
+
+def say_absent_ids(selection: Selection, absent: Sequence[str]) -> int:
+    """Name the ids asked for that the run did not find; the exit code they call for.
+
+    With no other filter, an id the run did not see is not on the source: in the "rerun the
+    failures" workflow that is a failure (1), never silence. With other filters it may be one
+    they leave out, which is none (0), and the line says so.
+    """
+    if not absent:
+        return 0
+    narrowed = dataclasses.replace(selection, ids=frozenset(), order_by=None) != Selection()
+    print(console.absent_ids_text(absent, len(selection.ids), narrowed), file=sys.stderr)
+    return 0 if narrowed else 1
