@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections import Counter
 from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence, TextIO
 
@@ -15,7 +16,7 @@ from replicator import __version__
 from replicator.engine.actions import MISSING, Action, Category, Outcome
 from replicator.engine.events import Event, ImageFinished, ImageResult, ImageRetrying, RunPlanned, RunTally
 from replicator.engine.plan import totals as plan_totals
-from replicator.engine.run import Comparison, Inventory
+from replicator.engine.run import Comparison, Inventory, Walked
 from replicator.errors import RunError
 
 
@@ -240,7 +241,8 @@ def _change_text(change: Any) -> str:
     return f"{key}: {_value(change.old)} -> {_value(change.new)}"
 
 
-def compare_text(comparison: Comparison) -> str:
+def compare_text(comparison: Comparison | Sequence[Action]) -> str:
+    comparison = _compared(comparison)
     lines = []
     for action in comparison.differences:
         image = action.image
@@ -268,7 +270,8 @@ def compare_text(comparison: Comparison) -> str:
     return "\n".join(lines)
 
 
-def compare_json(comparison: Comparison) -> str:
+def compare_json(comparison: Comparison | Sequence[Action]) -> str:
+    comparison = _compared(comparison)
     entries: list[dict[str, Any]] = []
     for action in comparison.differences:
         entries.append({
@@ -282,6 +285,13 @@ def compare_json(comparison: Comparison) -> str:
         })
     counts = {str(category): comparison.counts[category] for category in Category}
     return json.dumps({"images": entries, "summary": {"compared": comparison.walked.listed, **counts}}, indent=2)
+
+
+def _compared(actions: Comparison | Sequence[Action]) -> Comparison:
+    """A comparison from a whole list of actions (a plan made in memory) as from a walk."""
+    if isinstance(actions, Comparison):
+        return actions
+    return Comparison(list(actions), Counter(action.category for action in actions), Walked(listed=len(actions)))
 
 
 def _image(image_id: str, name: str) -> str:

@@ -19,7 +19,9 @@ from rich.console import Console
 from replicator import __version__, console, progress
 from replicator.connect import Side, open_glance
 from replicator.engine import run as engine
-from replicator.engine.events import BytesCopied, ImageFinished, ImageResult, ImageStarted, RunPlanned, WorkFound
+from replicator.engine.events import (
+    BytesCopied, ImageFinished, ImageResult, ImageStarted, RunPlanned, WorkFound, fan_out,
+)
 from replicator.engine.plan import plan, totals
 from replicator.records import ImageRecord
 from replicator.settings import Settings
@@ -313,8 +315,14 @@ async def test_a_bar_that_watched_an_upload_fail_mid_run_ends_at_100_percent(ser
     target = await open_glance(Side(serve_pair.target), settings)
     out = io.StringIO()
     lines = progress.ProgressLines(out, interval=0.0)
+    results: list[ImageResult] = []
+
+    def collect(event: object) -> None:
+        if isinstance(event, ImageFinished):
+            results.append(event.result)
+
     try:
-        results = await engine.replicate(source, target, settings, lines)
+        await engine.replicate(source, target, settings, fan_out(lines, collect))
     finally:
         await source.close()
         await target.close()

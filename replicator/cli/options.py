@@ -124,13 +124,13 @@ class OneSide(OptionGroup):
     cacert: CaCert = None
     insecure: Insecure = False
 
-    def side(self, server: str | None, role: str) -> Side:
+    def side(self, server: str | None, role: str | None = None) -> Side:
         return self._side(server, self.token, self.api_version, self.os_cloud, self.os_region_name, None,
                           "--os-cloud", role=role)
 
     def _side(
         self, server: str | None, token: str | None, api_version: str, cloud: str | None, region: str | None,
-        endpoint: str | None, cloud_option: str, version_option: str = "--api-version", *, role: str,
+        endpoint: str | None, cloud_option: str, version_option: str = "--api-version", *, role: str | None,
     ) -> Side:
         side = Side(
             server, token, self.insecure, _cacert(self.cacert), parsing.api_version(version_option, api_version),
