@@ -31,6 +31,10 @@ _UNPRINTABLE = re.compile(
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
+#: What a copy that no hash could check is called, wherever it is reported.
+UNVERIFIED = "unverified: the source publishes no hash this tool can check"
+
+
 def printable(text: object) -> str:
     """`text` with every character that could steer a terminal or forge a line written as an
     escape (`\\x1b`, `\\n`, `\\u202e`): applied to everything a server, a dump or an error
@@ -95,8 +99,8 @@ class LineLog:
                 self._write(f"FAILED  {_image(result.image_id, result.name)}: {printable(result.error)}")
             elif (result.result == Outcome.OK and not self._quiet) or self._verbose:
                 detail = f"{human_size(result.bytes)} in {result.seconds:.1f}s" if result.bytes else reason_text(result)
-                if result.verified is False:
-                    detail += " (unverified: the source publishes no hash this tool can check)"
+                if result.bytes and result.verified is False:
+                    detail += f" ({UNVERIFIED})"
                 self._write(f"{result.action:<7} {_image(result.image_id, result.name)}: {printable(detail)}")
 
     def _write(self, line: str) -> None:
@@ -156,10 +160,12 @@ class JsonLinesReport:
 
 def reason_text(result: ImageResult) -> str:
     """Why an image ended as it did, in the command line's terms."""
+    notes = [result.reason] if result.reason else []
     if result.deferred:
-        held = f"not started: --max-transfer {result.deferred_by_budget} bytes reached"
-        return f"{result.reason}; {held}" if result.reason else held
-    return result.reason
+        notes.append(f"not started: --max-transfer {result.deferred_by_budget} bytes reached")
+    if result.verified is False:
+        notes.append(UNVERIFIED)
+    return "; ".join(notes)
 
 
 def summary(results: Iterable[ImageResult] | RunTally, seconds: float, unfinished: tuple[int, int] = (0, 0)) -> str:
@@ -182,7 +188,7 @@ def summary(results: Iterable[ImageResult] | RunTally, seconds: float, unfinishe
             "transfer that did not complete: the next run sends it"
         lines.append(f"{human_size(sent)} sent by {transfers} {them} again (Glance cannot resume an upload)")
     if tally.unverified:
-        lines.append(f"{tally.unverified} copies unverified: their source publishes no hash this tool can check")
+        lines.append(f"{tally.unverified} copies {UNVERIFIED}")
     if tally.deferred:
         lines.append(f"--max-transfer reached: {tally.deferred} images not started; the same command again goes on")
     if tally.failed:

@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tests.report_file import image_lines
+
 #: Seconds any one run may take; a run that hangs on an attack fails its test instead of the suite.
 RUN_TIMEOUT = 120
 
@@ -89,5 +91,5 @@ def _is_control(character: str) -> bool:
 
 
 def report_entries(path: Path) -> list[dict[str, Any]]:
-    """The JSON lines of a `--report` file."""
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """The image lines of a `--report` file (after its header)."""
+    return image_lines(path)

@@ -208,7 +208,10 @@ class FakeGlance(Listener):
         """The records a listing shows: hidden images only when asked for (`os_hidden=true`),
         as Glance does."""
         hidden = request.query.get("os_hidden") == "true"
-        return [i.record for i in self.images if bool(i.record.get("os_hidden")) == hidden]
+        # In id order, as Glance lists them when asked (`sort_key=id`): the attacks here are in
+        # the records, not in their order (which the replicator checks for itself).
+        shown = [i.record for i in self.images if bool(i.record.get("os_hidden")) == hidden]
+        return sorted(shown, key=lambda record: str(record["id"]))
 
     async def listing(self, request: web.Request) -> web.StreamResponse:
         return web.json_response({"images": self.listed(request), "schema": "/v2/schemas/images"})
@@ -276,7 +279,10 @@ class EndlessNewImages(FakeGlance):
 
     async def listing(self, request: web.Request) -> web.StreamResponse:
         self.pages_served += 1
-        page = [image(None, name=f"flood-{self.pages_served}").record]
+        flood = image(None, name=f"flood-{self.pages_served}").record
+        # Ids that go up, page after page, as a sorted listing's do: nothing but its length is wrong.
+        flood["id"] = f"{self.pages_served:08x}-{flood['id'][9:]}"
+        page = [flood]
         if self.pages_served >= self.give_up_after:
             return web.json_response({"images": page})
         return web.json_response({"images": page, "next": f"/v2/images?marker={page[0]['id']}"})
