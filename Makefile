@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.test-installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test lint bench clean
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -31,7 +31,13 @@ $(KEYSTONE_STAMP):
 	$(KEYSTONE_VENV)/bin/python -m pip install --quiet keystone==30.0.0 gunicorn
 	touch $(KEYSTONE_STAMP)
 
-test: $(TEST_STAMP) $(KEYSTONE_STAMP)
+# ruff (lint and format) and mypy (strict on the engine and the stores): part of `make test`.
+lint: $(TEST_STAMP)
+	$(VENV)/bin/ruff check replicator tests benchmarks
+	$(VENV)/bin/ruff format --check replicator tests benchmarks
+	$(VENV)/bin/mypy
+
+test: lint $(KEYSTONE_STAMP)
 	REPLICATOR_KEYSTONE_VENV=$(abspath $(KEYSTONE_VENV)) $(PY) -m pytest -q
 
 # The benchmarks' own tools (matplotlib, py-spy, python-glanceclient): `make bench BENCH_ARGS="-s 1 --quick"`.

@@ -24,9 +24,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator, Sequence
+from typing import Any
 
 import aiohttp
 import psutil
@@ -70,17 +71,32 @@ class Measurement:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "contender": self.contender, "concurrency": self.concurrency, "seconds": round(self.seconds, 3),
-            "images": self.images, "bytes": self.bytes, "mib_per_s": round(self.mib_per_s, 1),
-            "images_per_s": round(self.images_per_s, 1), "peak_rss_mib": round(self.peak_rss / MiB, 1),
-            "cpu_s": round(self.cpu_seconds, 2), "server_cpu_s": round(self.server_cpu_seconds, 2),
-            "exit_code": self.exit_code, "note": self.note, **self.extra,
+            "contender": self.contender,
+            "concurrency": self.concurrency,
+            "seconds": round(self.seconds, 3),
+            "images": self.images,
+            "bytes": self.bytes,
+            "mib_per_s": round(self.mib_per_s, 1),
+            "images_per_s": round(self.images_per_s, 1),
+            "peak_rss_mib": round(self.peak_rss / MiB, 1),
+            "cpu_s": round(self.cpu_seconds, 2),
+            "server_cpu_s": round(self.server_cpu_seconds, 2),
+            "exit_code": self.exit_code,
+            "note": self.note,
+            **self.extra,
         }
 
 
 def measure(
-    contender: str, argv: Sequence[str], *, images: int, nbytes: int, concurrency: int = 1,
-    stdin_text: str | None = None, env: dict[str, str] | None = None, log: Path | None = None,
+    contender: str,
+    argv: Sequence[str],
+    *,
+    images: int,
+    nbytes: int,
+    concurrency: int = 1,
+    stdin_text: str | None = None,
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
     servers: Sequence[int] = (),
 ) -> Measurement:
     """Run `argv` to its end; time it, track the peak RSS of its process tree, and count the CPU
@@ -90,9 +106,12 @@ def measure(
     children_before = _children_cpu_seconds()
     started = time.perf_counter()
     process = subprocess.Popen(
-        list(argv), stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL,
-        stdout=log_file, stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
-        env={**os.environ, **(env or {})}, start_new_session=True,
+        list(argv),
+        stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL,
+        stdout=log_file,
+        stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
     )
     sampler = TreeSampler(process.pid)
     sampler.start()
@@ -107,8 +126,17 @@ def measure(
     sampler.stop()
     if log:
         log_file.close()  # type: ignore[union-attr]
-    return Measurement(contender, seconds, images, nbytes, sampler.peak, process.returncode, concurrency,
-                       cpu_seconds=cpu, server_cpu_seconds=server_cpu)
+    return Measurement(
+        contender,
+        seconds,
+        images,
+        nbytes,
+        sampler.peak,
+        process.returncode,
+        concurrency,
+        cpu_seconds=cpu,
+        server_cpu_seconds=server_cpu,
+    )
 
 
 def _children_cpu_seconds() -> float:
@@ -256,7 +284,11 @@ def pattern_chunk(seed: int, size: int) -> bytes:
 
 
 async def seed(
-    base_url: str, images: Sequence[SeedImage], *, with_data: bool = True, parallel: int = 16,
+    base_url: str,
+    images: Sequence[SeedImage],
+    *,
+    with_data: bool = True,
+    parallel: int = 16,
     chunk: int = 4 * MiB,
 ) -> None:
     """Create each image on `base_url` (raw/bare, same ids everywhere) and upload its bytes."""
@@ -282,7 +314,9 @@ async def seed(
                         yield piece
 
                 headers = {"Content-Type": "application/octet-stream", "Content-Length": str(image.size)}
-                async with session.put(f"{base_url}/v2/images/{image.id}/file", data=data(), headers=headers) as response:
+                async with session.put(
+                    f"{base_url}/v2/images/{image.id}/file", data=data(), headers=headers
+                ) as response:
                     if response.status not in (201, 204):
                         raise RuntimeError(f"seed upload {image.id}: {response.status} {await response.text()}")
 

@@ -53,8 +53,11 @@ def main() -> None:
                         started = time.perf_counter()
                         listed = asyncio.run(walk(server.url, order))
                         seconds = time.perf_counter() - started
-                        print(f"{count:>9,} images, {name:<16} walk {walk_number}: {listed:>9,} listed in "
-                              f"{seconds:6.2f} s ({listed / seconds:>9,.0f} images/s)", flush=True)
+                        print(
+                            f"{count:>9,} images, {name:<16} walk {walk_number}: {listed:>9,} listed in "
+                            f"{seconds:6.2f} s ({listed / seconds:>9,.0f} images/s)",
+                            flush=True,
+                        )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -31,15 +31,22 @@ def machine() -> dict[str, Any]:
         pass
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     return {
-        "cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(memory / 2**30, 1),
-        "python": platform.python_version(), "system": f"{platform.system()} {platform.release()}",
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory / 2**30, 1),
+        "python": platform.python_version(),
+        "system": f"{platform.system()} {platform.release()}",
     }
 
 
 def scenario_record(result: ScenarioResult, scale: str) -> dict[str, Any]:
     return {
-        "number": result.number, "title": result.title, "unit": result.unit, "setup": result.setup,
-        "scale": scale, "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "number": result.number,
+        "title": result.title,
+        "unit": result.unit,
+        "setup": result.setup,
+        "scale": scale,
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "rows": [row.as_dict() for row in result.rows],
         "checks": [check.as_dict() for check in result.checks],
         "notes": result.notes,
@@ -136,12 +143,22 @@ def plot_distance(document: dict[str, Any], path: Path) -> bool:
     for name, style in (("replicator (md5+sha512)", "o-"), ("curl|curl", "s--")):
         points = sorted((r["concurrency"], r["mib_per_s"]) for r in rows if r["contender"] == name)
         if points:
-            label = "replicator livecopy -j N (verified)" if name.startswith("replicator") else "curl GET | curl PUT, xargs -P N"
+            label = (
+                "replicator livecopy -j N (verified)"
+                if name.startswith("replicator")
+                else "curl GET | curl PUT, xargs -P N"
+            )
             axes.plot([p[0] for p in points], [p[1] for p in points], style, label=label)
             if name.startswith("replicator") and points[0][0] == 1:
                 # Both axes are logarithmic: perfectly linear scaling is this straight line.
-                axes.plot([p[0] for p in points], [points[0][1] * p[0] for p in points], color="grey",
-                          linewidth=0.8, linestyle="-.", label="linear scaling of -j 1")
+                axes.plot(
+                    [p[0] for p in points],
+                    [points[0][1] * p[0] for p in points],
+                    color="grey",
+                    linewidth=0.8,
+                    linestyle="-.",
+                    label="linear scaling of -j 1",
+                )
     for name, color in (("glanceclient loop", "tab:red"), ("old-tool shape", "tab:purple")):
         row = next((r for r in rows if r["contender"] == name), None)
         if row:

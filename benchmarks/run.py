@@ -27,17 +27,34 @@ RESULTS = BENCH_DIR / "results"
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-s", "--scenario", type=int, action="append", choices=sorted(SCENARIOS),
-                        help="run this scenario (repeat for more; default: all)")
+    parser.add_argument(
+        "-s",
+        "--scenario",
+        type=int,
+        action="append",
+        choices=sorted(SCENARIOS),
+        help="run this scenario (repeat for more; default: all)",
+    )
     parser.add_argument("--quick", action="store_true", help="smaller data: a whole run in a few minutes")
-    parser.add_argument("--profile", action="store_true",
-                        help="also run our tool under py-spy (scenarios 1, 2); speedscope files go to results/")
-    parser.add_argument("--repeat", type=int, default=1, metavar="N",
-                        help="run every contender N times and keep its fastest run (a shared machine's noise)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also run our tool under py-spy (scenarios 1, 2); speedscope files go to results/",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run every contender N times and keep its fastest run (a shared machine's noise)",
+    )
     parser.add_argument("--update-readme", action="store_true", help="write the tables into benchmarks/README.md")
     parser.add_argument("--keep", action="store_true", help="keep the servers' data and logs (printed at the end)")
-    parser.add_argument("--render", action="store_true",
-                        help="run nothing: remake latest.md, the plot (and README) from results/latest.json")
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="run nothing: remake latest.md, the plot (and README) from results/latest.json",
+    )
     args = parser.parse_args()
     stem = "latest-quick" if args.quick else "latest"
     if args.render:
@@ -48,8 +65,13 @@ def main() -> int:
     workdir = scratch_dir()
     logs = workdir / "logs"
     logs.mkdir()
-    options = Options(quick=args.quick, workdir=workdir, log_dir=logs,
-                      profile_dir=RESULTS if args.profile else None, repeat=args.repeat)
+    options = Options(
+        quick=args.quick,
+        workdir=workdir,
+        log_dir=logs,
+        profile_dir=RESULTS if args.profile else None,
+        repeat=args.repeat,
+    )
     scale = "quick" if args.quick else "full"
     records = []
     started = time.monotonic()

@@ -10,13 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 from benchmarks.harness import (
-    BENCH_DIR, MiB, VENV_BIN, Measurement, SeedImage, Servers, count_all, count_images, image_id, measure,
-    pattern_chunk, seed,
+    BENCH_DIR,
+    VENV_BIN,
+    Measurement,
+    MiB,
+    SeedImage,
+    Servers,
+    count_all,
+    count_images,
+    image_id,
+    measure,
+    pattern_chunk,
+    seed,
 )
 
 CURL_PIPE = BENCH_DIR / "baselines" / "curl_pipe.sh"
@@ -85,7 +95,9 @@ REPEAT_UNDER = 60.0
 class Runner:
     """Runs contenders of one scenario against fresh targets and checks what they copied."""
 
-    def __init__(self, options: Options, servers: Servers, result: ScenarioResult, server_args: Sequence[str] = ()) -> None:
+    def __init__(
+        self, options: Options, servers: Servers, result: ScenarioResult, server_args: Sequence[str] = ()
+    ) -> None:
         self.options = options
         self.servers = servers
         self.result = result
@@ -99,8 +111,14 @@ class Runner:
         self.with_data = with_data
 
     def run(
-        self, contender: str, argv: Callable[[str, str], list[str]], *, concurrency: int = 1,
-        stdin: Callable[[str, str], str] | None = None, metaonly: bool = False, target_url: str | None = None,
+        self,
+        contender: str,
+        argv: Callable[[str, str], list[str]],
+        *,
+        concurrency: int = 1,
+        stdin: Callable[[str, str], str] | None = None,
+        metaonly: bool = False,
+        target_url: str | None = None,
         env: dict[str, str] | None = None,
     ) -> Measurement:
         """One contender against a fresh target (or `target_url`, for a read-only compare),
@@ -115,9 +133,15 @@ class Runner:
             url = target_url or target.url  # type: ignore[union-attr]
             log = self.options.log_dir / f"{label}-{attempt}.log" if self.options.log_dir else None
             row = measure(
-                contender, argv(self.source.url, url), images=len(self.images), nbytes=0 if metaonly else self.bytes,
-                concurrency=concurrency, stdin_text=stdin(self.source.url, url) if stdin else None, log=log,
-                servers=self.servers.pids(), env=env,
+                contender,
+                argv(self.source.url, url),
+                images=len(self.images),
+                nbytes=0 if metaonly else self.bytes,
+                concurrency=concurrency,
+                stdin_text=stdin(self.source.url, url) if stdin else None,
+                log=log,
+                servers=self.servers.pids(),
+                env=env,
             )
             if target is not None:
                 row.note = self._check_target(url, metaonly)
@@ -133,8 +157,11 @@ class Runner:
         row = min(complete, key=lambda r: r.seconds)
         if len(runs) > 1:
             row.extra["runs_s"] = [round(r.seconds, 3) for r in runs]
-        print(f" -> {self.result.rate(row):.1f} {self.result.unit}, {row.peak_rss / MiB:.0f} MiB, "
-              f"CPU {row.cpu_seconds:.1f} s + servers {row.server_cpu_seconds:.1f} s {row.note}", flush=True)
+        print(
+            f" -> {self.result.rate(row):.1f} {self.result.unit}, {row.peak_rss / MiB:.0f} MiB, "
+            f"CPU {row.cpu_seconds:.1f} s + servers {row.server_cpu_seconds:.1f} s {row.note}",
+            flush=True,
+        )
         self.result.rows.append(row)
         return row
 
@@ -155,7 +182,9 @@ class Runner:
 # --- contenders --------------------------------------------------------------------------------
 
 
-def ours(*flags: str, command: str = "livecopy", concurrency: int = 4, profile: Path | None = None) -> Callable[[str, str], list[str]]:
+def ours(
+    *flags: str, command: str = "livecopy", concurrency: int = 4, profile: Path | None = None
+) -> Callable[[str, str], list[str]]:
     def argv(source: str, target: str) -> list[str]:
         base = [str(VENV_BIN / "replicator"), command, source, target, *flags]
         if command == "livecopy":
@@ -196,8 +225,13 @@ def vs_sequential(result: ScenarioResult, row: Measurement | None, factor: float
 
 def vs(result: ScenarioResult, row: Measurement | None, base: Measurement | None, factor: float, label: str) -> None:
     if row and base and result.rate(base):
-        result.checks.append(Check(f"{label} ≥ {factor:g}× {base.contender} -P{base.concurrency}",
-                                   result.rate(row) / result.rate(base), factor))
+        result.checks.append(
+            Check(
+                f"{label} ≥ {factor:g}× {base.contender} -P{base.concurrency}",
+                result.rate(row) / result.rate(base),
+                factor,
+            )
+        )
 
 
 def images_of(scenario: int, count: int, size: int) -> list[SeedImage]:
@@ -224,13 +258,23 @@ def large_images(options: Options, servers: Servers) -> ScenarioResult:
     # beside it. What it takes is the most any copy into it can reach on this machine.
     payload = options.workdir / "payload"
     payload.write_bytes(pattern_chunk(0, size))
-    run.run(CEILING, curl_argv(n), stdin=curl_stdin(run.images, "upload-only"), concurrency=n,
-            env={"BENCH_PAYLOAD": str(payload)})
+    run.run(
+        CEILING,
+        curl_argv(n),
+        stdin=curl_stdin(run.images, "upload-only"),
+        concurrency=n,
+        env={"BENCH_PAYLOAD": str(payload)},
+    )
     payload.unlink()
     if profile is not None:
-        run.run("replicator profiled", ours(concurrency=n, profile=profile / "s1-verify.speedscope.json"), concurrency=n)
-        run.run("replicator profiled --no-verify",
-                ours("--no-verify", concurrency=n, profile=profile / "s1-noverify.speedscope.json"), concurrency=n)
+        run.run(
+            "replicator profiled", ours(concurrency=n, profile=profile / "s1-verify.speedscope.json"), concurrency=n
+        )
+        run.run(
+            "replicator profiled --no-verify",
+            ours("--no-verify", concurrency=n, profile=profile / "s1-noverify.speedscope.json"),
+            concurrency=n,
+        )
     run.stop()
     curl_n = result.find("curl|curl", n)
     vs(result, result.find("replicator --no-verify", n), curl_n, 0.9, f"--no-verify -j{n}")
@@ -264,7 +308,9 @@ def small_images(options: Options, servers: Servers) -> ScenarioResult:
     count, size = (300, 64 * 1024) if options.quick else (2000, 64 * 1024)
     n = 32
     result = ScenarioResult(
-        2, "Many small images", "images/s",
+        2,
+        "Many small images",
+        "images/s",
         f"{count} × {size // 1024} KiB, {SERVICE_LATENCY * 1000:g} ms per response, -j/-P {n}",
     )
     run = Runner(options, servers, result, server_args=["--latency", str(SERVICE_LATENCY)])
@@ -276,7 +322,11 @@ def small_images(options: Options, servers: Servers) -> ScenarioResult:
     run.run("curl|curl", curl_argv(n), stdin=curl_stdin(run.images), concurrency=n)
     sequential_baselines(run)
     if options.profile_dir is not None:
-        run.run("replicator profiled", ours(concurrency=n, profile=options.profile_dir / "s2.speedscope.json"), concurrency=n)
+        run.run(
+            "replicator profiled",
+            ours(concurrency=n, profile=options.profile_dir / "s2.speedscope.json"),
+            concurrency=n,
+        )
     run.stop()
     vs_sequential(result, result.find("replicator (md5+sha512)", n), 20, f"-j{n}")
     vs_sequential(result, result.find(SAME_WORK, n), 20, f"-j{n} {SAME_WORK_SHORT}")
@@ -293,7 +343,9 @@ def distance(options: Options, servers: Servers) -> ScenarioResult:
     count, size = (32, 512 * 1024) if options.quick else (64, 1 * MiB)
     args = ["--latency", str(DISTANCE_LATENCY), "--bandwidth", str(DISTANCE_BANDWIDTH)]
     result = ScenarioResult(
-        3, "Distance", "MiB/s",
+        3,
+        "Distance",
+        "MiB/s",
         f"{count} × {size // 1024} KiB, {DISTANCE_LATENCY * 1000:.0f} ms per response, "
         f"{DISTANCE_BANDWIDTH // MiB} MiB/s per connection",
     )
@@ -324,8 +376,9 @@ def huge_image(options: Options, servers: Servers) -> ScenarioResult:
     run.run(f"curl|curl {huge // 2**30} GiB", curl_argv(1), stdin=curl_stdin(run.images))
     run.stop()
     result.checks.append(Check("peak RSS (huge) < 150 MiB", huge_row.peak_rss / MiB, 150, higher_is_better=False))
-    result.checks.append(Check("peak RSS huge / 64 MiB ≤ 1.2", huge_row.peak_rss / small_row.peak_rss, 1.2,
-                               higher_is_better=False))
+    result.checks.append(
+        Check("peak RSS huge / 64 MiB ≤ 1.2", huge_row.peak_rss / small_row.peak_rss, 1.2, higher_is_better=False)
+    )
     return result
 
 
@@ -336,15 +389,21 @@ def metadata_only(options: Options, servers: Servers) -> ScenarioResult:
     n = 64
     args = ["--latency", str(SERVICE_LATENCY)]
     result = ScenarioResult(
-        5, "Metadata only", "images/s",
+        5,
+        "Metadata only",
+        "images/s",
         f"{count} images (1 KiB each), {SERVICE_LATENCY * 1000:g} ms per response, -j/-P {n}",
     )
     run = Runner(options, servers, result, server_args=args)
     run.seed(images_of(5, count, 1024))
     run.bytes = 0
     run.run("replicator livecopy --metaonly", ours("--metaonly", concurrency=n), concurrency=n, metaonly=True)
-    run.run(f"replicator livecopy --metaonly {SAME_WORK_SHORT}", ours("--metaonly", "--dontreplicate", "members",
-            concurrency=n), concurrency=n, metaonly=True)
+    run.run(
+        f"replicator livecopy --metaonly {SAME_WORK_SHORT}",
+        ours("--metaonly", "--dontreplicate", "members", concurrency=n),
+        concurrency=n,
+        metaonly=True,
+    )
     run.run("curl create", curl_argv(n), stdin=curl_stdin(run.images, "metaonly"), concurrency=n, metaonly=True)
     sequential_baselines(run, "--metaonly", metaonly=True)
     # compare against a target in sync with the source (the same records and data): the check
@@ -358,8 +417,12 @@ def metadata_only(options: Options, servers: Servers) -> ScenarioResult:
     shutil.rmtree(reference.workdir, ignore_errors=True)
     run.stop()
     vs_sequential(result, result.find("replicator livecopy --metaonly"), 20, "livecopy --metaonly")
-    vs_sequential(result, result.find(f"replicator livecopy --metaonly {SAME_WORK_SHORT}"), 20,
-                  f"livecopy --metaonly {SAME_WORK_SHORT}")
+    vs_sequential(
+        result,
+        result.find(f"replicator livecopy --metaonly {SAME_WORK_SHORT}"),
+        20,
+        f"livecopy --metaonly {SAME_WORK_SHORT}",
+    )
     for name in ("glanceclient compare", "old-tool compare"):
         ours_row, base = result.find("replicator compare"), result.find(name)
         if ours_row and base:
@@ -371,7 +434,10 @@ def real_glance(options: Options, servers: Servers) -> ScenarioResult:
     count, size = (4, 8 * MiB) if options.quick else (8, 32 * MiB)
     n = 4
     result = ScenarioResult(
-        6, "Real Glance 33", "MiB/s", f"{count} × {size // MiB} MiB between two real Glance 33 (SQLite, 1 thread), -j/-P {n}"
+        6,
+        "Real Glance 33",
+        "MiB/s",
+        f"{count} × {size // MiB} MiB between two real Glance 33 (SQLite, 1 thread), -j/-P {n}",
     )
     real = Servers(options.workdir / "real", real_glance=True)
     try:
@@ -388,7 +454,9 @@ def real_glance(options: Options, servers: Servers) -> ScenarioResult:
     verified = result.find("replicator (md5+sha512)", n)
     vs(result, verified, result.find("curl|curl", n), 0.6, f"verified -j{n}")
     vs_sequential(result, verified, 5, f"verified -j{n}")
-    result.notes.append("Real Glance on SQLite with one gunicorn thread is the limit here; the ratios, not the ceiling, matter.")
+    result.notes.append(
+        "Real Glance on SQLite with one gunicorn thread is the limit here; the ratios, not the ceiling, matter."
+    )
     return result
 
 
@@ -396,8 +464,12 @@ def tuning(options: Options, servers: Servers) -> ScenarioResult:
     """Not a target of the issue: the figures behind the README's advice on `--chunksize`,
     `--bwlimit` and `--concurrency` for large images on a fast link."""
     count, size = (4, 32 * MiB) if options.quick else (8, 64 * MiB)
-    result = ScenarioResult(7, "Tuning: --chunksize, --bwlimit, --concurrency", "MiB/s",
-                            f"{count} × {size // MiB} MiB, as scenario 1; verified unless said")
+    result = ScenarioResult(
+        7,
+        "Tuning: --chunksize, --bwlimit, --concurrency",
+        "MiB/s",
+        f"{count} × {size // MiB} MiB, as scenario 1; verified unless said",
+    )
     run = Runner(options, servers, result)
     run.seed(images_of(7, count, size))
     for chunk in ("64K", "256K", "1M", "4M"):
@@ -408,8 +480,10 @@ def tuning(options: Options, servers: Servers) -> ScenarioResult:
         run.run("replicator -c 1M", ours(concurrency=n), concurrency=n)
     for rate in (BWLIMIT_LOW, BWLIMIT_HIGH):
         row = run.run(f"replicator --bwlimit {rate}M", ours("--bwlimit", f"{rate}M", concurrency=8), concurrency=8)
-        result.notes.append(f"--bwlimit {rate}M -j8: {row.mib_per_s:.1f} MiB/s over the whole run, start-up included "
-                            f"({row.mib_per_s / rate:.0%} of the cap)")
+        result.notes.append(
+            f"--bwlimit {rate}M -j8: {row.mib_per_s:.1f} MiB/s over the whole run, start-up included "
+            f"({row.mib_per_s / rate:.0%} of the cap)"
+        )
     run.stop()
     return result
 
@@ -419,5 +493,11 @@ BWLIMIT_LOW, BWLIMIT_HIGH = 40, 100
 
 
 SCENARIOS: dict[int, Callable[[Options, Servers], ScenarioResult]] = {
-    1: large_images, 2: small_images, 3: distance, 4: huge_image, 5: metadata_only, 6: real_glance, 7: tuning,
+    1: large_images,
+    2: small_images,
+    3: distance,
+    4: huge_image,
+    5: metadata_only,
+    6: real_glance,
+    7: tuning,
 }

@@ -32,8 +32,9 @@ import logging
 import os
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
 from replicator.cloudfiles import CloudFiles, Warn, find_cloud_files
@@ -72,8 +73,12 @@ class StaticToken:
     async def renew(self, refused: str | None) -> str | None:
         if self._token is None:
             raise RunError("the server requires a token (401 Unauthorized)", kind=ErrorKind.AUTH, status=401)
-        raise RunError("the token given was refused (401 Unauthorized): it has expired or is wrong, "
-                       "and a static token cannot be renewed", kind=ErrorKind.AUTH, status=401)
+        raise RunError(
+            "the token given was refused (401 Unauthorized): it has expired or is wrong, "
+            "and a static token cannot be renewed",
+            kind=ErrorKind.AUTH,
+            status=401,
+        )
 
 
 @dataclass(frozen=True)
@@ -187,8 +192,10 @@ class KeystoneAuth:
         url = await self._run(lambda: self._image_endpoint(login.catalog))
         auth_url = self.auth_url()
         if urlsplit(auth_url).scheme == "https" and urlsplit(url).scheme == "http":
-            self._warn(f"{self._where()}: Keystone at {auth_url} is reached over https but lists the plain-http "
-                       f"image endpoint {url}: tokens and image data will travel to it unencrypted")
+            self._warn(
+                f"{self._where()}: Keystone at {auth_url} is reached over https but lists the plain-http "
+                f"image endpoint {url}: tokens and image data will travel to it unencrypted"
+            )
         return url
 
     async def tls(self) -> tuple[bool | str, str | tuple[str, str] | None]:
@@ -300,14 +307,20 @@ class KeystoneAuth:
         except (TypeError, AttributeError, ValueError, KeyError) as exc:
             # A shape cloudfiles does not check that the loader cannot take.
             where = " and ".join(path for path in (files.clouds, files.secure) if path) or "the OS_* variables"
-            raise self._error(f"the settings in {where} cannot be used ({type(exc).__name__})", ErrorKind.INPUT) from None
+            raise self._error(
+                f"the settings in {where} cannot be used ({type(exc).__name__})", ErrorKind.INPUT
+            ) from None
         if given.insecure:
             verify = False
         elif given.cacert:
             verify = given.cacert
         self._tls = (True if verify is None else verify), cert
         self._session = ksa_session.Session(
-            auth=self._region.get_auth(), verify=self._tls[0], cert=cert, timeout=timeout, app_name="replicator",
+            auth=self._region.get_auth(),
+            verify=self._tls[0],
+            cert=cert,
+            timeout=timeout,
+            app_name="replicator",
         )
         return self._session
 
@@ -353,12 +366,14 @@ class KeystoneAuth:
         issued = getattr(access, "issued", None)
         if expires is None:
             return None
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         if expires <= now and not self._warned_expired:
             self._warned_expired = True
-            self._warn(f"{self._where()}: Keystone's token arrived already expired by this machine's clock "
-                       f"(it says {expires:%Y-%m-%d %H:%M:%S} UTC): the clocks disagree; it is used until "
-                       "Glance refuses it")
+            self._warn(
+                f"{self._where()}: Keystone's token arrived already expired by this machine's clock "
+                f"(it says {expires:%Y-%m-%d %H:%M:%S} UTC): the clocks disagree; it is used until "
+                "Glance refuses it"
+            )
         if issued is None or expires <= issued:
             return None
         lifetime = (expires - issued).total_seconds()
@@ -378,8 +393,11 @@ class KeystoneAuth:
         usable = [e for e in everywhere if e.interface == interface]
         regions = sorted({e.region_name or "" for e in usable} - {""})
         if region is None and len({e.region_name for e in usable}) > 1:
-            raise self._error(f"the catalog has {interface} image endpoints in several regions "
-                              f"({', '.join(regions)}): name the region", ErrorKind.INPUT)
+            raise self._error(
+                f"the catalog has {interface} image endpoints in several regions "
+                f"({', '.join(regions)}): name the region",
+                ErrorKind.INPUT,
+            )
         chosen = [e for e in usable if region is None or e.region_name == region]
         if chosen:
             self.region = chosen[0].region_name or region
@@ -387,11 +405,15 @@ class KeystoneAuth:
         others = sorted({e.interface for e in everywhere if region is None or e.region_name == region})
         if others:
             place = f" in region {region!r}" if region else ""
-            raise self._error(f"no {interface} image endpoint in the catalog{place} (it has: {', '.join(others)})",
-                              ErrorKind.NOT_FOUND)
+            raise self._error(
+                f"no {interface} image endpoint in the catalog{place} (it has: {', '.join(others)})",
+                ErrorKind.NOT_FOUND,
+            )
         every_region = sorted({e.region_name or "" for e in everywhere} - {""})
-        raise self._error(f"region {region!r} not found for the image service "
-                          f"(the catalog has it in: {', '.join(every_region)})", ErrorKind.NOT_FOUND)
+        raise self._error(
+            f"region {region!r} not found for the image service (the catalog has it in: {', '.join(every_region)})",
+            ErrorKind.NOT_FOUND,
+        )
 
     def _lookup_projects(self, login: _Login, name_or_id: str) -> list[Project]:
         base = self._identity_url(login.catalog)
@@ -414,8 +436,13 @@ class KeystoneAuth:
         from keystoneauth1 import exceptions as ksa
 
         try:
-            return self._session.get(url, params=params, authenticated=False, raise_exc=False,
-                                     headers={"X-Auth-Token": login.token, "Accept": "application/json"})
+            return self._session.get(
+                url,
+                params=params,
+                authenticated=False,
+                raise_exc=False,
+                headers={"X-Auth-Token": login.token, "Accept": "application/json"},
+            )
         except ksa.ClientException as exc:
             raise self._keystone_error(exc) from None
 
@@ -439,8 +466,12 @@ class KeystoneAuth:
         url = self.auth_url() or "Keystone"
         if isinstance(exc, ksa.Unauthorized):
             places = "the OS_* variables" if self.choice.cloud is None else "clouds.yaml / secure.yaml"
-            return self._error(f"Keystone refused the credentials (401): check the user, password or "
-                               f"application credential in {places}", ErrorKind.AUTH, status=401)
+            return self._error(
+                f"Keystone refused the credentials (401): check the user, password or "
+                f"application credential in {places}",
+                ErrorKind.AUTH,
+                status=401,
+            )
         if isinstance(exc, ksa.HttpError):
             # Never exc's text: it carries Keystone's answer, which may quote what it was sent.
             return self._status_error(exc.http_status or 0, "authenticate")
@@ -448,8 +479,11 @@ class KeystoneAuth:
             names = ", ".join(option.dest for option in exc.options)
             return self._error(f"the auth settings lack {names}", ErrorKind.INPUT)
         if isinstance(exc, ksa.SSLError):
-            return self._error(f"the certificate of Keystone at {url} is not trusted ({_root_reason(exc)}); "
-                               "trust its CA (the cloud's cacert), or skip the check", ErrorKind.CERTIFICATE)
+            return self._error(
+                f"the certificate of Keystone at {url} is not trusted ({_root_reason(exc)}); "
+                "trust its CA (the cloud's cacert), or skip the check",
+                ErrorKind.CERTIFICATE,
+            )
         if isinstance(exc, ksa.ConnectTimeout):
             limit = self._session.timeout if self._session is not None else None
             within = f" within {limit:g} s" if limit else " in time"
@@ -457,8 +491,10 @@ class KeystoneAuth:
         if isinstance(exc, ksa.ConnectionError):
             return self._error(f"cannot reach Keystone at {url}: {_root_reason(exc)}", ErrorKind.TRANSPORT)
         if isinstance(exc, ksa.DiscoveryFailure):
-            return self._error(f"Keystone at {url} offers no identity API version this tool can use: "
-                               "is auth_url right?", ErrorKind.PROTOCOL)
+            return self._error(
+                f"Keystone at {url} offers no identity API version this tool can use: is auth_url right?",
+                ErrorKind.PROTOCOL,
+            )
         if isinstance(exc, ksa.EndpointNotFound):
             return self._error(_first_line(exc), ErrorKind.NOT_FOUND)
         if isinstance(exc, ksa.NoMatchingPlugin):
@@ -470,8 +506,11 @@ class KeystoneAuth:
         reason = _REASONS.get(status, "")
         answered = f"Keystone at {url} answered {status} {reason}".rstrip() + f" when asked to {what}"
         if status == 400:
-            return self._error(f"{answered}: a value in the auth settings is malformed (a password must be text)",
-                               ErrorKind.AUTH, status=status)
+            return self._error(
+                f"{answered}: a value in the auth settings is malformed (a password must be text)",
+                ErrorKind.AUTH,
+                status=status,
+            )
         if status == 403:
             return self._error(f"{answered}: these credentials may not do this", ErrorKind.FORBIDDEN, status=status)
         if status == 404:
@@ -487,8 +526,17 @@ class KeystoneAuth:
         return f"cloud {self.choice.cloud!r} ({self.choice.option})"
 
 
-_REASONS = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 409: "Conflict", 429: "Too Many Requests",
-            500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+_REASONS = {
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    409: "Conflict",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
 
 
 def _json(response: Any) -> dict[str, Any]:

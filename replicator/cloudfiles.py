@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -42,8 +43,10 @@ class CloudFiles:
     def describe(self) -> str:
         """Where the clouds were looked for, for messages."""
         if self.clouds is None:
-            return ("no clouds.yaml was found (in the current folder, ~/.config/openstack or "
-                    "/etc/openstack, or the file OS_CLIENT_CONFIG_FILE names)")
+            return (
+                "no clouds.yaml was found (in the current folder, ~/.config/openstack or "
+                "/etc/openstack, or the file OS_CLIENT_CONFIG_FILE names)"
+            )
         return self.clouds
 
 
@@ -132,8 +135,9 @@ def _check_shape(path: str, document: Any) -> list[str]:
 
 
 def _is_region(region: Any) -> bool:
-    return isinstance(region, str) or (isinstance(region, dict) and isinstance(region.get("name"), str)
-                                       and isinstance(region.get("values", {}), dict))
+    return isinstance(region, str) or (
+        isinstance(region, dict) and isinstance(region.get("name"), str) and isinstance(region.get("values", {}), dict)
+    )
 
 
 def _shape_error(path: str, problem: str) -> RunError:
@@ -149,8 +153,10 @@ def _warn_if_exposed(path: str, document: Any, warn: Warn) -> None:
         return
     if mode & READABLE_BY_OTHERS and (path, mode) not in _warned:
         _warned.add((path, mode))  # once per run, though both sides read the file
-        warn(f"{path} holds a secret and is readable by other users (mode {stat.S_IMODE(mode):04o}): "
-             f"make it private with chmod 600")
+        warn(
+            f"{path} holds a secret and is readable by other users (mode {stat.S_IMODE(mode):04o}): "
+            f"make it private with chmod 600"
+        )
 
 
 def _holds_secret(value: Any) -> bool:

@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import ssl
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from replicator.auth import CloudChoice, ConnectionSettings, KeystoneAuth, StaticToken, TokenSource, resolve_choice
 from replicator.endpoints import parse_server
 from replicator.errors import ErrorKind, ImageError, ReplicatorError, RunError
-from replicator.transport import Transport, api_path, make_ssl_context
 from replicator.retry import with_retries
 from replicator.settings import Settings
 from replicator.stores.base import ImageStore
 from replicator.stores.glance.v1 import GlanceV1Store
 from replicator.stores.glance.v2 import GlanceV2Store, PullSource
-
+from replicator.transport import Transport, api_path, make_ssl_context
 
 #: A SERVER argument that means "the image endpoint in the cloud's service catalog".
 FROM_CATALOG = "-"
@@ -55,8 +54,11 @@ class Side:
         """The parsed base URL if one was given (None: from the catalog); RunError for an address
         that cannot be a Glance's, or for a side that names neither a server nor a cloud."""
         if self.api_version not in API_VERSIONS:
-            raise RunError(f"API version must be one of {', '.join(API_VERSIONS)}, not {self.api_version!r}",
-                           kind=ErrorKind.INPUT, side=self.role)
+            raise RunError(
+                f"API version must be one of {', '.join(API_VERSIONS)}, not {self.api_version!r}",
+                kind=ErrorKind.INPUT,
+                side=self.role,
+            )
         explicit = self.endpoint or (self.server if self.server not in (None, FROM_CATALOG) else None)
         if explicit is not None:
             try:
@@ -67,7 +69,8 @@ class Side:
             raise RunError(
                 f"no server given: name one (host:port or a URL), or a cloud ({self.cloud_option}, OS_CLOUD) "
                 "whose catalog lists it",
-                kind=ErrorKind.INPUT, side=self.role,
+                kind=ErrorKind.INPUT,
+                side=self.role,
             )
         return None
 
@@ -131,8 +134,12 @@ def transport_for(
     """The transport to one Glance, sized for this run: room for the walk's member lookups
     (`engine.run.LOOKUPS`) as well as the transfers, reads of about a chunk at a time."""
     return Transport(
-        url, timeout=settings.timeout, connections=max(36, settings.concurrency * 2 + 4),
-        read_bufsize=max(2**16, min(settings.chunk_size, 4 * 2**20)), ssl_context=ssl_context, auth=auth,
+        url,
+        timeout=settings.timeout,
+        connections=max(36, settings.concurrency * 2 + 4),
+        read_bufsize=max(2**16, min(settings.chunk_size, 4 * 2**20)),
+        ssl_context=ssl_context,
+        auth=auth,
         side=role,
     )
 
@@ -161,13 +168,18 @@ _USUAL_ENDPOINTS = "the image endpoint usually ends in :9292 or /image"
 
 
 async def discover_version(http: Transport) -> str:
-    """"2" when the server offers v2 (every Glance since 2018), else "1" if it offers v1."""
+    """ "2" when the server offers v2 (every Glance since 2018), else "1" if it offers v1."""
     try:
-        answer = await http.json("GET", api_path("versions"), expected=(200, 300), what="ask which API versions it serves")
+        answer = await http.json(
+            "GET", api_path("versions"), expected=(200, 300), what="ask which API versions it serves"
+        )
     except ImageError as exc:
         if exc.status == 404:
-            raise RunError(f"{http.base_url}/ answered 404 to GET /versions: not a Glance endpoint? "
-                           f"{_USUAL_ENDPOINTS}", kind=ErrorKind.NOT_FOUND, status=404) from None
+            raise RunError(
+                f"{http.base_url}/ answered 404 to GET /versions: not a Glance endpoint? {_USUAL_ENDPOINTS}",
+                kind=ErrorKind.NOT_FOUND,
+                status=404,
+            ) from None
         raise
     listed = answer.get("versions") if isinstance(answer, dict) else None
     ids = [str(v.get("id", "")) for v in listed if isinstance(v, dict)] if isinstance(listed, list) else []
@@ -194,13 +206,19 @@ def allow_server_side_copy(
         return
     region = source_auth.region or source.region if isinstance(source_auth, KeystoneAuth) else None
     usable = (
-        isinstance(target, GlanceV2Store) and isinstance(source_auth, KeystoneAuth)
-        and isinstance(target_auth, KeystoneAuth) and source_auth.same_keystone(target_auth)
-        and region is not None and region != target_auth.region
+        isinstance(target, GlanceV2Store)
+        and isinstance(source_auth, KeystoneAuth)
+        and isinstance(target_auth, KeystoneAuth)
+        and source_auth.same_keystone(target_auth)
+        and region is not None
+        and region != target_auth.region
     )
     if usable:
         assert isinstance(target, GlanceV2Store) and region is not None
         target.pull_from = PullSource(region, source.interface or "public")
     elif settings.upload_method == "glance-download":
-        raise RunError("the glance-download upload method needs the source and the target to be two regions of "
-                       "one Keystone (a cloud for each side) and a v2 target", kind=ErrorKind.INPUT)
+        raise RunError(
+            "the glance-download upload method needs the source and the target to be two regions of "
+            "one Keystone (a cloud for each side) and a v2 target",
+            kind=ErrorKind.INPUT,
+        )

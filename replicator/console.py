@@ -9,8 +9,9 @@ import json
 import re
 import sys
 from collections import Counter
-from datetime import datetime, timezone
-from typing import Any, Iterable, Sequence, TextIO
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TextIO
 
 from replicator import __version__
 from replicator.engine.actions import MISSING, Action, Category, Outcome
@@ -18,7 +19,6 @@ from replicator.engine.events import Event, ImageFinished, ImageResult, ImageRet
 from replicator.engine.plan import totals as plan_totals
 from replicator.engine.run import Comparison, Inventory, Walked
 from replicator.errors import RunError
-
 
 #: What must never reach a terminal as it is: C0 and C1 control characters (escape
 #: sequences, carriage returns and newlines that forge lines), DEL, lone surrogates (which
@@ -61,22 +61,24 @@ def human_size(count: float) -> str:
 
 def size_line(inventory: Inventory) -> str:
     """The old glance-replicator's line, unchanged for the scripts that read it."""
-    return (
-        f"Total size is {inventory.bytes} bytes ({human_size(inventory.bytes)}) "
-        f"across {inventory.images} images"
-    )
+    return f"Total size is {inventory.bytes} bytes ({human_size(inventory.bytes)}) across {inventory.images} images"
 
 
 def size_counts(inventory: Inventory) -> str:
     """Both counts, for people: every plan counts all images, `size` (like the old tool) the
     active ones."""
-    return (f"{inventory.images} active images, {human_size(inventory.bytes)}; "
-            f"{inventory.listed} images in all")
+    return f"{inventory.images} active images, {human_size(inventory.bytes)}; {inventory.listed} images in all"
 
 
 def size_json(inventory: Inventory) -> str:
-    return json.dumps({"images": inventory.images, "bytes": inventory.bytes, "human": human_size(inventory.bytes),
-                       "images_in_all": inventory.listed})
+    return json.dumps(
+        {
+            "images": inventory.images,
+            "bytes": inventory.bytes,
+            "human": human_size(inventory.bytes),
+            "images_in_all": inventory.listed,
+        }
+    )
 
 
 class LineLog:
@@ -89,8 +91,10 @@ class LineLog:
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunPlanned):
-            self._write(f"plan: {event.images_with_work} of {event.images} images need work, "
-                        f"{human_size(event.bytes_to_copy)} to copy")
+            self._write(
+                f"plan: {event.images_with_work} of {event.images} images need work, "
+                f"{human_size(event.bytes_to_copy)} to copy"
+            )
         elif isinstance(event, ImageRetrying):
             self._write(f"retry {event.attempt} for {printable(event.image_id)}: {printable(event.error)}")
         elif isinstance(event, ImageFinished):
@@ -122,7 +126,7 @@ class JsonLinesReport:
             self._stream = open(path, "w", encoding="utf-8")
         except OSError as exc:
             raise RunError(f"cannot write the report {path}: {exc.strerror}") from None
-        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        started = datetime.now(UTC).isoformat(timespec="seconds")
         try:
             self._write({"record": "header", "replicator": __version__, "command": command, "started": started})
         except RunError:
@@ -132,11 +136,19 @@ class JsonLinesReport:
     def __call__(self, event: Event) -> None:
         if isinstance(event, ImageFinished):
             result = event.result
-            self._write({
-                "id": result.image_id, "name": result.name, "action": result.action, "bytes": result.bytes,
-                "seconds": result.seconds, "result": result.result, "reason": reason_text(result),
-                "error": result.error, "verified": result.verified,
-            })
+            self._write(
+                {
+                    "id": result.image_id,
+                    "name": result.name,
+                    "action": result.action,
+                    "bytes": result.bytes,
+                    "seconds": result.seconds,
+                    "result": result.result,
+                    "reason": reason_text(result),
+                    "error": result.error,
+                    "verified": result.verified,
+                }
+            )
 
     def _write(self, record: dict[str, Any]) -> None:
         try:
@@ -184,8 +196,11 @@ def summary(results: Iterable[ImageResult] | RunTally, seconds: float, unfinishe
     lines.append(f"{human_size(copied)} copied in {seconds:.1f}s ({human_size(rate)}/s mean)")
     sent, transfers = unfinished
     if sent:
-        them = "transfers that did not complete: the next run sends them" if transfers != 1 else \
-            "transfer that did not complete: the next run sends it"
+        them = (
+            "transfers that did not complete: the next run sends them"
+            if transfers != 1
+            else "transfer that did not complete: the next run sends it"
+        )
         lines.append(f"{human_size(sent)} sent by {transfers} {them} again (Glance cannot resume an upload)")
     if tally.unverified:
         lines.append(f"{tally.unverified} copies {UNVERIFIED}")
@@ -208,8 +223,9 @@ def absent_ids_text(absent: Sequence[str], asked: int, narrowed: bool) -> str:
     """The ids asked for (`--id`, `--ids-from`) that no image of the run has: in the "rerun
     the failures" workflow, silence about them is the worst answer."""
     where = "are not on the source or are left out by the other filters" if narrowed else "are not on the source"
-    return (f"{len(absent)} of the {asked} ids asked for {where}: "
-            f"{', '.join(printable(image_id) for image_id in absent)}")
+    return (
+        f"{len(absent)} of the {asked} ids asked for {where}: {', '.join(printable(image_id) for image_id in absent)}"
+    )
 
 
 def plan_text(actions: Sequence[Action] | Comparison, verbose: bool = False) -> str:
@@ -226,15 +242,18 @@ def plan_text(actions: Sequence[Action] | Comparison, verbose: bool = False) -> 
         if action.upload:
             steps.append(f"upload {human_size(action.bytes_to_copy)}")
         steps.extend(_change_text(change) for change in action.changes)
-        steps.extend(f"members: {printable(change.member)} {_value(change.old)} -> {_value(change.new)}"
-                     for change in action.member_changes)
+        steps.extend(
+            f"members: {printable(change.member)} {_value(change.old)} -> {_value(change.new)}"
+            for change in action.member_changes
+        )
         if action.set_status:
             steps.append(f"set {action.set_status}")
         detail = "; ".join([action.reason, *steps]) if action.reason else "; ".join(steps)
         lines.append(f"{action.kind:<8} {_image(image.id, image.name)}: {printable(detail)}")
     images, size = plan_totals(actions)
-    lines.append(f"plan: {images} of {listed} images need work, {human_size(size)} to copy "
-                 "(dry run: nothing was changed)")
+    lines.append(
+        f"plan: {images} of {listed} images need work, {human_size(size)} to copy (dry run: nothing was changed)"
+    )
     return "\n".join(lines)
 
 
@@ -259,8 +278,10 @@ def compare_text(comparison: Comparison | Sequence[Action]) -> str:
             lines.append(f"extra     {_image(image.id, image.name)}: {printable(action.reason)}")
             continue
         if action.problem or action.upload:
-            lines.append(f"{'problem' if action.problem else 'no data':<9} {_image(image.id, image.name)}: "
-                         f"{printable(action.reason)}")
+            lines.append(
+                f"{'problem' if action.problem else 'no data':<9} {_image(image.id, image.name)}: "
+                f"{printable(action.reason)}"
+            )
         for change in action.changes:
             lines.append(
                 f"differs   {_image(image.id, image.name)}: {printable(change.key)}: "
@@ -280,15 +301,17 @@ def compare_json(comparison: Comparison | Sequence[Action]) -> str:
     comparison = _compared(comparison)
     entries: list[dict[str, Any]] = []
     for action in comparison.differences:
-        entries.append({
-            "id": action.image.id,
-            "name": action.image.name,
-            "status": str(action.category),
-            "reason": action.reason,
-            "differences": [
-                {"field": c.key, "source": _json_value(c.new), "target": _json_value(c.old)} for c in action.changes
-            ],
-        })
+        entries.append(
+            {
+                "id": action.image.id,
+                "name": action.image.name,
+                "status": str(action.category),
+                "reason": action.reason,
+                "differences": [
+                    {"field": c.key, "source": _json_value(c.new), "target": _json_value(c.old)} for c in action.changes
+                ],
+            }
+        )
     counts = {str(category): comparison.counts[category] for category in Category}
     return json.dumps({"images": entries, "summary": {"compared": comparison.walked.listed, **counts}}, indent=2)
 

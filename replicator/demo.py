@@ -11,15 +11,16 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 from aiohttp import web
 
 from replicator import console
+from replicator.connect import transport_for
 from replicator.engine import run as engine
 from replicator.engine.events import RunTally, fan_out
-from replicator.connect import transport_for
 from replicator.records import ImageRecord
 from replicator.server import ServerConfig, create_app
 from replicator.settings import Settings
@@ -31,8 +32,18 @@ KiB, MiB = 1024, 1024 * 1024
 IMAGES: list[tuple[str, int | None, dict[str, Any]]] = [
     ("cirros-0.6.2", 21 * MiB, {"os_distro": "cirros", "tags": ["tiny", "test"]}),
     ("debian-12-genericcloud", 48 * MiB, {"os_distro": "debian", "os_version": "12", "visibility": "public"}),
-    ("ubuntu-24.04-server", 64 * MiB, {"os_distro": "ubuntu", "os_version": "24.04", "hw_disk_bus": "scsi",
-                                       "visibility": "public", "min_disk": 10, "min_ram": 1024}),
+    (
+        "ubuntu-24.04-server",
+        64 * MiB,
+        {
+            "os_distro": "ubuntu",
+            "os_version": "24.04",
+            "hw_disk_bus": "scsi",
+            "visibility": "public",
+            "min_disk": 10,
+            "min_ram": 1024,
+        },
+    ),
     ("fedora-40-cloud", 32 * MiB, {"os_distro": "fedora", "tags": ["cloud"], "visibility": "community"}),
     ("alpine-3.20", 4 * MiB, {"os_distro": "alpine", "tags": ["tiny"]}),
     ("windows-unattend-iso", 2 * MiB, {"os_type": "windows", "visibility": "shared"}),

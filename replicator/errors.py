@@ -23,6 +23,7 @@ speak of kinds, never of command-line options; the CLI turns a kind into advice.
 from __future__ import annotations
 
 import enum
+from typing import Any, Self
 
 
 class ErrorKind(enum.StrEnum):
@@ -76,20 +77,27 @@ class ReplicatorError(Exception):
         self.retryable = retryable
         self.retry_after = retry_after
 
-    def again(self, message: str | None = None, **changes: object) -> ReplicatorError:
+    def again(self, message: str | None = None, **changes: Any) -> Self:
         """The same error with other fields (a new message, `retryable=False`...), same class."""
-        fields = {
-            "kind": self.kind, "status": self.status, "side": self.side,
-            "retryable": self.retryable, "retry_after": self.retry_after,
+        fields: dict[str, Any] = {
+            "kind": self.kind,
+            "status": self.status,
+            "side": self.side,
+            "retryable": self.retryable,
+            "retry_after": self.retry_after,
         }
         fields.update(changes)
-        return type(self)(str(self) if message is None else message, **fields)  # type: ignore[arg-type]
+        return type(self)(str(self) if message is None else message, **fields)
 
     def as_run_error(self) -> RunError:
         """This error, fatal to the run, with its facts kept."""
         return RunError(
-            str(self), kind=self.kind, status=self.status, side=self.side,
-            retryable=False, retry_after=self.retry_after,
+            str(self),
+            kind=self.kind,
+            status=self.status,
+            side=self.side,
+            retryable=False,
+            retry_after=self.retry_after,
         )
 
 

@@ -23,9 +23,9 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterator
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, ProcessCollector, generate_latest, start_http_server
@@ -71,7 +71,7 @@ class RunTimes:
             (END_TIME, "When this run ended (Unix time).", self.end),
             (LAST_SUCCESS, "When a run last ended with nothing failed (Unix time).", self.last_success),
         )
-        families = []
+        families: list[Metric] = []
         for name, documentation, value in times:
             if only_known and value is None:
                 continue
@@ -110,10 +110,14 @@ class RunMetrics:
             "Bytes copied so far, counted as they stream (a retried upload counts again); rate() gives bytes per second.",
             registry=r,
         )  # fmt: skip
-        self.retries = Counter("replicator_retries", "Steps retried, by the kind of error that caused the retry.", ["kind"], registry=r)
+        self.retries = Counter(
+            "replicator_retries", "Steps retried, by the kind of error that caused the retry.", ["kind"], registry=r
+        )
         self.in_flight = Gauge("replicator_images_in_flight", "Images being worked on now.", registry=r)
         self.listed = Gauge("replicator_listed_images", "Images listed so far, by side.", ["side"], registry=r)
-        self.listing_done = Gauge("replicator_listing_done", "1 once the side's listing is complete.", ["side"], registry=r)
+        self.listing_done = Gauge(
+            "replicator_listing_done", "1 once the side's listing is complete.", ["side"], registry=r
+        )
         self.planned_images = Gauge("replicator_planned_images", "Images the plan has work for.", registry=r)
         self.planned_bytes = Gauge("replicator_planned_bytes", "Bytes the plan has to copy.", registry=r)
         r.register(self._times)
@@ -165,7 +169,9 @@ class RunMetrics:
         try:
             server, thread = start_http_server(port, address, registry=self.registry)
         except OSError as exc:
-            raise RunError(f"cannot serve metrics on {address}:{port}: {exc.strerror or exc}", kind=ErrorKind.INPUT) from None
+            raise RunError(
+                f"cannot serve metrics on {address}:{port}: {exc.strerror or exc}", kind=ErrorKind.INPUT
+            ) from None
         return MetricsServer(server, thread)
 
     def write_textfile(self, path: str | os.PathLike[str]) -> None:
@@ -183,7 +189,9 @@ class RunMetrics:
         try:
             write_atomically(target, generate_latest(registry))
         except OSError as exc:
-            raise RunError(f"cannot write the metrics file {target}: {exc.strerror or exc}", kind=ErrorKind.INPUT) from None
+            raise RunError(
+                f"cannot write the metrics file {target}: {exc.strerror or exc}", kind=ErrorKind.INPUT
+            ) from None
 
 
 class MetricsServer:

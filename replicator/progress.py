@@ -14,7 +14,14 @@ from typing import TextIO
 
 from rich.console import Console
 from rich.progress import (
-    BarColumn, DownloadColumn, Progress, ProgressColumn, Task, TaskID, TextColumn, TimeRemainingColumn,
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
 )
 from rich.text import Text
 
@@ -87,8 +94,10 @@ class Tally:
     def counts(self) -> str:
         done = sum(self.results.values())
         of = f"/{self.total_images}" if self.planned else f" of {self.listed} listed so far"
-        return (f"{done}{of} images: {self.results[Outcome.OK]} done, "
-                f"{self.results[Outcome.SKIPPED]} skipped, {self.results[Outcome.FAILED]} failed")
+        return (
+            f"{done}{of} images: {self.results[Outcome.OK]} done, "
+            f"{self.results[Outcome.SKIPPED]} skipped, {self.results[Outcome.FAILED]} failed"
+        )
 
 
 class RateColumn(ProgressColumn):
@@ -129,8 +138,9 @@ class ProgressBars:
             self._overall = progress.add_task(self.tally.counts(), total=None)
         if isinstance(event, (WorkFound, RunPlanned)):
             self._sized = self.tally.total_bytes > 0  # else a bar with nothing to measure
-            progress.update(self._overall, description=self.tally.counts(),
-                            total=self.tally.total_bytes if self._sized else None)
+            progress.update(
+                self._overall, description=self.tally.counts(), total=self.tally.total_bytes if self._sized else None
+            )
         elif isinstance(event, ImageStarted) and event.action.upload:
             image = event.action.image
             self._images[image.id] = progress.add_task(f"  {printable(image.name or image.id)}", total=image.size)
@@ -144,8 +154,12 @@ class ProgressBars:
             if task is not None:
                 progress.remove_task(task)
             if self._overall is not None:
-                progress.update(self._overall, description=self.tally.counts(), completed=self.tally.done_bytes,
-                                total=self.tally.total_bytes if self._sized else None)
+                progress.update(
+                    self._overall,
+                    description=self.tally.counts(),
+                    completed=self.tally.done_bytes,
+                    total=self.tally.total_bytes if self._sized else None,
+                )
 
 
 class ProgressLines:
@@ -171,8 +185,10 @@ class ProgressLines:
         share = f" ({100 * tally.done_bytes / tally.total_bytes:.0f}%)" if tally.total_bytes else ""
         left = tally.total_bytes - tally.done_bytes
         eta = f", ETA {_clock(left / rate)}" if rate > 0 and left > 0 else ""
-        return (f"progress: {human_size(tally.done_bytes)} of {human_size(tally.total_bytes)}{share}, "
-                f"{human_size(rate)}/s{eta}; {tally.counts()}")
+        return (
+            f"progress: {human_size(tally.done_bytes)} of {human_size(tally.total_bytes)}{share}, "
+            f"{human_size(rate)}/s{eta}; {tally.counts()}"
+        )
 
 
 def _clock(seconds: float) -> str:

@@ -14,17 +14,32 @@ Which attributes are replicated (the one documented list):
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 #: Attributes Glance computes or owns; sending one on create answers 403 "read-only".
 READ_ONLY: frozenset[str] = frozenset(
     {
-        "id", "status", "created_at", "updated_at", "size", "virtual_size", "checksum",
-        "os_hash_algo", "os_hash_value", "direct_url", "locations", "file", "schema", "self",
+        "id",
+        "status",
+        "created_at",
+        "updated_at",
+        "size",
+        "virtual_size",
+        "checksum",
+        "os_hash_algo",
+        "os_hash_value",
+        "direct_url",
+        "locations",
+        "file",
+        "schema",
+        "self",
         "stores",
         # v1 and dump-only fields that have no settable v2 counterpart.
-        "deleted", "deleted_at", "location",
+        "deleted",
+        "deleted_at",
+        "location",
     }
 )
 
@@ -38,8 +53,16 @@ MEMBERS = "members"
 #: custom properties, which Glance keeps at the top level of the record.
 SETTABLE_BASE: frozenset[str] = frozenset(
     {
-        "name", "disk_format", "container_format", "visibility", "protected", "min_ram",
-        "min_disk", "tags", "os_hidden", "owner",
+        "name",
+        "disk_format",
+        "container_format",
+        "visibility",
+        "protected",
+        "min_ram",
+        "min_disk",
+        "tags",
+        "os_hidden",
+        "owner",
     }
 )
 

@@ -12,9 +12,10 @@ between runs, such as listing order).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from replicator.records import ImageRecord
 
@@ -58,7 +59,6 @@ class Selection:
             self.shard is None or shard_of(image.id, self.shard[1]) == self.shard[0],
         )
         return all(checks)
-
 
     def ordered(self, items: list[T], image_of: Callable[[T], ImageRecord]) -> list[T]:
         """`items` (records, actions) in the order asked for (`order_by`), or as they are."""

@@ -24,8 +24,10 @@ import logging
 import re
 import ssl
 import time
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Mapping, NewType
+from functools import partial
+from typing import Any, NewType
 from urllib.parse import quote, urlencode, urlsplit
 
 import aiohttp
@@ -59,8 +61,9 @@ def api_path(*segments: str, query: Mapping[str, str] | None = None) -> ApiPath:
     """
     for segment in segments:
         if segment in ("", ".", ".."):
-            raise ImageError(f"refusing the path segment {segment!r}: it would change the resource named",
-                             kind=ErrorKind.UNSAFE)
+            raise ImageError(
+                f"refusing the path segment {segment!r}: it would change the resource named", kind=ErrorKind.UNSAFE
+            )
     path = "".join("/" + quote(segment, safe="") for segment in segments)
     if query:
         path += "?" + urlencode(query, quote_via=quote)
@@ -142,17 +145,19 @@ class Transport:
                 raise RunError(
                     f"{self.base_url}: the image listing's next link points to another host "
                     f"({parts.hostname or parts.netloc!s}); not followed, so the token stays with this Glance",
-                    kind=ErrorKind.UNSAFE, side=self.side,
+                    kind=ErrorKind.UNSAFE,
+                    side=self.side,
                 )
             path = parts.path
             if base.path and path.startswith(base.path + "/"):
-                path = path[len(base.path):]
+                path = path[len(base.path) :]
         else:
             path = parts.path
         if path.rstrip("/") != listing.split("?", 1)[0] or parts.fragment:
             raise RunError(
                 f"{self.base_url}: the image listing's next link {_shorten(link)!r} leaves the listing; not followed",
-                kind=ErrorKind.UNSAFE, side=self.side,
+                kind=ErrorKind.UNSAFE,
+                side=self.side,
             )
         return ApiPath(path.rstrip("/") + (f"?{parts.query}" if parts.query else ""))
 
@@ -188,9 +193,14 @@ class Transport:
                         if _replayable(kwargs):
                             _log_attempt(method, url, "401, token renewed", started)
                             continue
-                        raise ImageError(f"{what}: the token expired during the request and was renewed",
-                                         kind=ErrorKind.AUTH, status=401, side=self.side, retryable=True,
-                                         retry_after=0)
+                        raise ImageError(
+                            f"{what}: the token expired during the request and was renewed",
+                            kind=ErrorKind.AUTH,
+                            status=401,
+                            side=self.side,
+                            retryable=True,
+                            retry_after=0,
+                        )
                     if status not in expected:
                         raise await self._status_error(response, what)
                     yield response
@@ -228,12 +238,19 @@ class Transport:
             raise ImageError(
                 f"{what}: {self.base_url} answered with something that is not a Glance answer "
                 f"({exc}: {_snippet(body)}); is it a Glance API endpoint?",
-                kind=ErrorKind.PROTOCOL, side=self.side,
+                kind=ErrorKind.PROTOCOL,
+                side=self.side,
             ) from None
 
     async def send_body(
-        self, method: str, path: ApiPath, chunks: AsyncIterator[bytes], *,
-        headers: Mapping[str, str], expected: tuple[int, ...], what: str,
+        self,
+        method: str,
+        path: ApiPath,
+        chunks: AsyncIterator[bytes],
+        *,
+        headers: Mapping[str, str],
+        expected: tuple[int, ...],
+        what: str,
     ) -> None:
         """Stream `chunks` as the request body; a failure of the source side is the reason given.
 
@@ -270,8 +287,11 @@ class Transport:
             if isinstance(failure, Exception):
                 raise failure
             # The body was cancelled under an answer that said success: never count it as sent.
-            raise ImageError(f"could not {what}: the server answered before the whole image was sent",
-                             kind=ErrorKind.PROTOCOL, side=self.side)
+            raise ImageError(
+                f"could not {what}: the server answered before the whole image was sent",
+                kind=ErrorKind.PROTOCOL,
+                side=self.side,
+            )
 
     async def close(self) -> None:
         await self._session.close()
@@ -287,21 +307,32 @@ class Transport:
                 if len(body) > cap:
                     raise self._too_large(what, cap)
         except (aiohttp.ClientPayloadError, aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
-            raise ImageError(f"{what}: connection to {self.base_url} lost: {_exc_reason(exc)}",
-                             kind=ErrorKind.TRANSPORT, side=self.side, retryable=True) from None
-        except asyncio.TimeoutError:
-            raise ImageError(f"{what}: {self.base_url} did not answer in time",
-                             kind=ErrorKind.TRANSPORT, side=self.side, retryable=True) from None
+            raise ImageError(
+                f"{what}: connection to {self.base_url} lost: {_exc_reason(exc)}",
+                kind=ErrorKind.TRANSPORT,
+                side=self.side,
+                retryable=True,
+            ) from None
+        except TimeoutError:
+            raise ImageError(
+                f"{what}: {self.base_url} did not answer in time",
+                kind=ErrorKind.TRANSPORT,
+                side=self.side,
+                retryable=True,
+            ) from None
         return bytes(body)
 
     def _too_large(self, what: str, cap: int) -> ImageError:
-        return ImageError(f"{what}: {self.base_url} answered with more than {cap // 2**20} MiB; "
-                          "no Glance answer is that large", kind=ErrorKind.PROTOCOL, side=self.side)
+        return ImageError(
+            f"{what}: {self.base_url} answered with more than {cap // 2**20} MiB; no Glance answer is that large",
+            kind=ErrorKind.PROTOCOL,
+            side=self.side,
+        )
 
     async def _status_error(self, response: aiohttp.ClientResponse, what: str) -> ImageError:
         try:
             body = await response.content.read(_MAX_ERROR_BODY)
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             body = b""
         reason = server_reason(body) or response.reason or ""
         status = response.status
@@ -311,31 +342,37 @@ class Transport:
             message = f"{what}: {status} {response.reason or ''}".rstrip()
             if reason and reason != response.reason:
                 message += f": {reason}"
-        return ImageError(message, status=status, side=self.side, retryable=status in RETRYABLE_STATUSES,
-                          retry_after=_retry_after(response.headers.get("Retry-After")))
+        return ImageError(
+            message,
+            status=status,
+            side=self.side,
+            retryable=status in RETRYABLE_STATUSES,
+            retry_after=_retry_after(response.headers.get("Retry-After")),
+        )
 
     def _client_error(self, exc: Exception, what: str) -> ImageError | None:
         """Our error for a failure of the client library or the network; None for anything else
         (a bug, which must surface as itself)."""
         where = self.base_url
-        transport = {"kind": ErrorKind.TRANSPORT, "side": self.side, "retryable": True}
+        transport = partial(ImageError, kind=ErrorKind.TRANSPORT, side=self.side, retryable=True)
         if isinstance(exc, aiohttp.ClientConnectorCertificateError):
             return ImageError(
                 f"{what}: the certificate of {where} is not trusted ({_certificate_reason(exc)})",
-                kind=ErrorKind.CERTIFICATE, side=self.side,
+                kind=ErrorKind.CERTIFICATE,
+                side=self.side,
             )
         if isinstance(exc, aiohttp.ClientConnectorError):
-            return ImageError(f"{what}: cannot connect to {where}: {_os_reason(exc)}", **transport)  # type: ignore[arg-type]
+            return transport(f"{what}: cannot connect to {where}: {_os_reason(exc)}")
         if isinstance(exc, (aiohttp.ServerTimeoutError, asyncio.TimeoutError)):
-            return ImageError(f"{what}: {where} did not answer in time", **transport)  # type: ignore[arg-type]
+            return transport(f"{what}: {where} did not answer in time")
         if isinstance(exc, aiohttp.ClientResponseError):
-            return ImageError(f"{what}: bad response from {where}: {exc.message}", **transport)  # type: ignore[arg-type]
+            return transport(f"{what}: bad response from {where}: {exc.message}")
         if isinstance(exc, (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)):
-            return ImageError(f"{what}: connection to {where} lost: {_exc_reason(exc)}", **transport)  # type: ignore[arg-type]
+            return transport(f"{what}: connection to {where} lost: {_exc_reason(exc)}")
         if isinstance(exc, aiohttp.InvalidURL):
             return ImageError(f"{what}: invalid URL {exc}", kind=ErrorKind.INPUT, side=self.side)
         if isinstance(exc, aiohttp.ClientError):
-            return ImageError(f"{what}: connection to {where} failed: {_exc_reason(exc)}", **transport)  # type: ignore[arg-type]
+            return transport(f"{what}: connection to {where} failed: {_exc_reason(exc)}")
         return None
 
 
@@ -402,7 +439,7 @@ def _plain(text: str) -> str:
     # webob repeats its title ("409 Conflict 409 Conflict There was a conflict ..."): keep the rest.
     title = re.match(r"^(\d{3} [A-Za-z ]+?) \1 ", text)
     if title:
-        text = text[len(title.group(0)):]
+        text = text[len(title.group(0)) :]
     return _shorten(text)
 
 

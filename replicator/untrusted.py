@@ -10,6 +10,7 @@ not JSON. Glance's records are three levels deep (page, image, tag list); anythi
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 #: The largest JSON answer or record read: a page of 1,000 images with large property sets is
@@ -44,6 +45,7 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
     pending: list[tuple[Any, int]] = [(value, 1)]
     while pending:
         item, depth = pending.pop()
+        children: Iterable[Any]
         if isinstance(item, dict):
             children = item.values()
         elif isinstance(item, list):

@@ -16,6 +16,8 @@ Tests that use a real Glance get the `realglance` marker automatically, so
 
 from __future__ import annotations
 
+import http.server
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,9 +127,7 @@ def start_real_glance(
     """
     started: list[RealGlance] = []
 
-    def start(
-        threads: int = 1, overrides: Overrides | None = None, env: Mapping[str, str] | None = None
-    ) -> RealGlance:
+    def start(threads: int = 1, overrides: Overrides | None = None, env: Mapping[str, str] | None = None) -> RealGlance:
         workdir = tmp_path_factory.mktemp("glance")
         glance = RealGlance(glance_template, workdir, threads=threads, overrides=overrides, env=env)
         started.append(glance)
@@ -193,3 +193,31 @@ def glance_any(glance_kind: str, request: pytest.FixtureRequest) -> ServerProces
 def glance_pair_any(glance_kind: str, request: pytest.FixtureRequest) -> ServerPair:
     """Two empty Glance v2 endpoints of kind `glance_kind`, as a `ServerPair`."""
     return request.getfixturevalue("serve_pair" if glance_kind == "serve" else "real_glance_pair")
+
+
+class _Answer(http.server.BaseHTTPRequestHandler):
+    """A web server that is not a Glance: every path answers with this class's body."""
+
+    body = b"<html><body>Welcome to nginx!</body></html>"
+    status = 200
+
+    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+        self.send_response(self.status)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_server(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A local HTTP server answering `request.param` = (status, body) to every GET."""
+    status, body = request.param
+    handler = type("Handler", (_Answer,), {"status": status, "body": body})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()

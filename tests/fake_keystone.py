@@ -12,8 +12,8 @@ import http.server
 import json
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from tests.servers import ReplicatorServe
 
@@ -33,7 +33,7 @@ class FakeKeystone:
     #: An answer given to every authentication instead of a token: (status, body).
     answer: tuple[int, dict] | None = None
 
-    def start(self) -> "FakeKeystone":
+    def start(self) -> FakeKeystone:
         keystone = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -42,21 +42,35 @@ class FakeKeystone:
 
             def do_GET(self) -> None:  # version discovery
                 base = f"http://127.0.0.1:{self.server.server_address[1]}/v3/"
-                version = {"id": "v3.14", "status": "stable", "links": [{"rel": "self", "href": base}],
-                           "media-types": [{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}]}
+                version = {
+                    "id": "v3.14",
+                    "status": "stable",
+                    "links": [{"rel": "self", "href": base}],
+                    "media-types": [{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}],
+                }
                 body = {"version": version} if self.path.startswith("/v3") else {"versions": {"values": [version]}}
                 self._send(200, body)
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 request = json.loads(self.rfile.read(length) or b"{}")
-                password = request.get("auth", {}).get("identity", {}).get("password", {}).get("user", {}).get("password")
+                password = (
+                    request.get("auth", {}).get("identity", {}).get("password", {}).get("user", {}).get("password")
+                )
                 if keystone.answer is not None:
                     self._send(*keystone.answer)
                     return
                 if password != keystone.password:
-                    self._send(401, {"error": {"code": 401, "title": "Unauthorized",
-                                               "message": "The request you have made requires authentication."}})
+                    self._send(
+                        401,
+                        {
+                            "error": {
+                                "code": 401,
+                                "title": "Unauthorized",
+                                "message": "The request you have made requires authentication.",
+                            }
+                        },
+                    )
                     return
                 token = keystone.mint()
                 keystone.issued.append(token)
@@ -85,17 +99,38 @@ class FakeKeystone:
 
     def token_body(self) -> dict:
         domain = {"id": "default", "name": "Default"}
-        endpoints = [{"id": uuid.uuid4().hex, "region": region, "region_id": region, "interface": interface, "url": url}
-                     for region, interface, url in self.catalog]
+        endpoints = [
+            {"id": uuid.uuid4().hex, "region": region, "region_id": region, "interface": interface, "url": url}
+            for region, interface, url in self.catalog
+        ]
         catalog = [{"type": "image", "name": "glance", "id": "glance", "endpoints": endpoints}] if endpoints else []
-        return {"token": {
-            "methods": ["password"], "expires_at": self.expires_at, "issued_at": self.issued_at,
-            "user": {"id": "u1", "name": "admin", "domain": domain},
-            "project": {"id": "p1", "name": "admin", "domain": domain},
-            "roles": [{"id": "r1", "name": "admin"}],
-            "catalog": catalog + [{"type": "identity", "name": "keystone", "id": "keystone", "endpoints": [
-                {"id": "k1", "region": "RegionOne", "region_id": "RegionOne", "interface": "public", "url": self.url}]}],
-        }}
+        return {
+            "token": {
+                "methods": ["password"],
+                "expires_at": self.expires_at,
+                "issued_at": self.issued_at,
+                "user": {"id": "u1", "name": "admin", "domain": domain},
+                "project": {"id": "p1", "name": "admin", "domain": domain},
+                "roles": [{"id": "r1", "name": "admin"}],
+                "catalog": catalog
+                + [
+                    {
+                        "type": "identity",
+                        "name": "keystone",
+                        "id": "keystone",
+                        "endpoints": [
+                            {
+                                "id": "k1",
+                                "region": "RegionOne",
+                                "region_id": "RegionOne",
+                                "interface": "public",
+                                "url": self.url,
+                            }
+                        ],
+                    }
+                ],
+            }
+        }
 
 
 def tokens_from(server: ReplicatorServe) -> Callable[[], str]:
@@ -105,6 +140,12 @@ def tokens_from(server: ReplicatorServe) -> Callable[[], str]:
 
 def clouds_yaml(keystone: FakeKeystone, password: str = "secret", **extra: object) -> dict:
     """One cloud, `test`, authenticating with a password at `keystone`."""
-    auth = {"auth_url": keystone.url, "username": "admin", "password": password, "project_name": "admin",
-            "user_domain_name": "Default", "project_domain_name": "Default"}
+    auth = {
+        "auth_url": keystone.url,
+        "username": "admin",
+        "password": password,
+        "project_name": "admin",
+        "user_domain_name": "Default",
+        "project_domain_name": "Default",
+    }
     return {"clouds": {"test": {"auth_type": "v3password", "auth": auth, **extra}}}

@@ -83,9 +83,7 @@ def call(
     return response
 
 
-def send_json(
-    method: str, url: str, document: Any, content_type: str = "application/json"
-) -> Response:
+def send_json(method: str, url: str, document: Any, content_type: str = "application/json") -> Response:
     """Send a JSON document, returning the answer whatever its status."""
     return request(method, url, json.dumps(document).encode(), {"Content-Type": content_type})
 

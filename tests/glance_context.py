@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import os
 
-import webob
-
 import glance.context
+import webob
 from glance.api.middleware.context import BaseContextMiddleware
 
 PROJECT_ID = "a0000000000000000000000000000001"

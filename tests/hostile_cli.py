@@ -8,7 +8,6 @@ lines, which image ids a FAILED line names, at most a key word such as a host or
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -31,11 +30,17 @@ def environment(**extra: str) -> dict[str, str]:
     return {**kept, **extra}
 
 
-def replicator(*args: str, env: dict[str, str] | None = None, timeout: float = RUN_TIMEOUT) -> subprocess.CompletedProcess[str]:
+def replicator(
+    *args: str, env: dict[str, str] | None = None, timeout: float = RUN_TIMEOUT
+) -> subprocess.CompletedProcess[str]:
     """`python -m replicator ARGS`, run to its end."""
     return subprocess.run(
         [sys.executable, "-m", "replicator", *args],
-        capture_output=True, text=True, timeout=timeout, env=env or environment(), stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env or environment(),
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -65,7 +70,9 @@ def failed_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.startswith("FAILED")]
 
 
-def assert_images_failed(result: subprocess.CompletedProcess[str], *image_ids: str, facts: tuple[str, ...] = ()) -> None:
+def assert_images_failed(
+    result: subprocess.CompletedProcess[str], *image_ids: str, facts: tuple[str, ...] = ()
+) -> None:
     """Some images failed: exit 1, and exactly one FAILED line per image named, none for others.
 
     Each fact must appear in the FAILED line of every image named."""

@@ -81,8 +81,7 @@ def image(data: bytes | None = b"", **fields: Any) -> FakeImage:
 def unverifiable_image(data: bytes, hash_algo: str | None) -> FakeImage:
     """Defect 8: an active image whose record gives nothing this Python can check its data
     against: no md5 `checksum`, and an `os_hash_algo` no hashlib knows (or none at all)."""
-    return image(data, checksum=None, os_hash_algo=hash_algo,
-                 os_hash_value="ab" * 32 if hash_algo else None)
+    return image(data, checksum=None, os_hash_algo=hash_algo, os_hash_value="ab" * 32 if hash_algo else None)
 
 
 def image_with_newline_id(data: bytes) -> FakeImage:
@@ -202,7 +201,9 @@ class FakeGlance(Listener):
 
     async def versions(self, request: web.Request) -> web.Response:
         href = f"{self.url}/v2/"
-        return web.json_response({"versions": [{"id": "v2.16", "status": "CURRENT", "links": [{"rel": "self", "href": href}]}]})
+        return web.json_response(
+            {"versions": [{"id": "v2.16", "status": "CURRENT", "links": [{"rel": "self", "href": href}]}]}
+        )
 
     def listed(self, request: web.Request) -> list[dict[str, Any]]:
         """The records a listing shows: hidden images only when asked for (`os_hidden=true`),
@@ -229,8 +230,11 @@ class FakeGlance(Listener):
 
     async def download(self, request: web.Request) -> web.StreamResponse:
         found = self.find(request.match_info["image_id"])
-        return web.Response(body=found.data, content_type="application/octet-stream",
-                            headers={"Content-MD5": hashlib.md5(found.data).hexdigest()})
+        return web.Response(
+            body=found.data,
+            content_type="application/octet-stream",
+            headers={"Content-MD5": hashlib.md5(found.data).hexdigest()},
+        )
 
 
 class ForeignNextLink(FakeGlance):
@@ -242,7 +246,9 @@ class ForeignNextLink(FakeGlance):
         self.foreign_url = foreign_url
 
     async def listing(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response({"images": self.listed(request), "next": f"{self.foreign_url}/v2/images?marker=stolen"})
+        return web.json_response(
+            {"images": self.listed(request), "next": f"{self.foreign_url}/v2/images?marker=stolen"}
+        )
 
 
 class EndlessEmptyPages(FakeGlance):
@@ -369,8 +375,9 @@ class RangeIgnored(FakeGlance):
         if found.id in self.cut:
             return await super().download(request)  # Range or not: 200 and everything
         self.cut.add(found.id)
-        response = web.StreamResponse(headers={"Content-Length": str(len(found.data)),
-                                               "Content-Type": "application/octet-stream"})
+        response = web.StreamResponse(
+            headers={"Content-Length": str(len(found.data)), "Content-Type": "application/octet-stream"}
+        )
         await response.prepare(request)
         await response.write(found.data[: len(found.data) // 2])
         assert request.transport is not None
@@ -383,7 +390,7 @@ class EscapingErrors(FakeGlance):
     escapes and line breaks (clear the screen, set the window title, forge a log line), which
     reach the terminal through the FAILED line and the summary."""
 
-    MESSAGE = "\x1b[2J\x1b[H\x1b]0;owned\x07denied\r\nFAILED  00000000-0000-0000-0000-000000000000 \"forged\": fake"
+    MESSAGE = '\x1b[2J\x1b[H\x1b]0;owned\x07denied\r\nFAILED  00000000-0000-0000-0000-000000000000 "forged": fake'
 
     async def download(self, request: web.Request) -> web.StreamResponse:
         return web.json_response({"message": self.MESSAGE, "code": 403, "title": "Forbidden"}, status=403)
@@ -392,10 +399,21 @@ class EscapingErrors(FakeGlance):
 # --- Targets ------------------------------------------------------------------------------
 
 #: Headers a proxy must not copy from one connection to another.
-_HOP_BY_HOP = frozenset({
-    "connection", "keep-alive", "transfer-encoding", "content-length", "host", "te", "trailer",
-    "upgrade", "proxy-authorization", "proxy-authenticate", "content-encoding",
-})
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+        "host",
+        "te",
+        "trailer",
+        "upgrade",
+        "proxy-authorization",
+        "proxy-authenticate",
+        "content-encoding",
+    }
+)
 
 
 class GlanceProxy(Listener):

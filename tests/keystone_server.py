@@ -35,7 +35,9 @@ from keystone.wsgi.api import application  # noqa: E402
 def keystone_venv() -> Path:
     value = os.environ.get("REPLICATOR_KEYSTONE_VENV")
     if not value:
-        raise RuntimeError("REPLICATOR_KEYSTONE_VENV is not set: run the suite with `make test`, which installs Keystone")
+        raise RuntimeError(
+            "REPLICATOR_KEYSTONE_VENV is not set: run the suite with `make test`, which installs Keystone"
+        )
     return Path(value)
 
 
@@ -60,13 +62,15 @@ class RealKeystone(ServerProcess):
     def prepare(self) -> None:
         config = self.workdir / "keystone.conf"
         parser = configparser.ConfigParser(interpolation=None)
-        parser.read_dict({
-            "database": {"connection": f"sqlite:///{self.workdir / 'keystone.sqlite'}"},
-            "token": {"provider": "fernet", "expiration": str(self.token_seconds)},
-            "fernet_tokens": {"key_repository": str(self.workdir / "fernet-keys")},
-            "fernet_receipts": {"key_repository": str(self.workdir / "fernet-receipts")},
-            "credential": {"key_repository": str(self.workdir / "credential-keys")},
-        })
+        parser.read_dict(
+            {
+                "database": {"connection": f"sqlite:///{self.workdir / 'keystone.sqlite'}"},
+                "token": {"provider": "fernet", "expiration": str(self.token_seconds)},
+                "fernet_tokens": {"key_repository": str(self.workdir / "fernet-keys")},
+                "fernet_receipts": {"key_repository": str(self.workdir / "fernet-receipts")},
+                "credential": {"key_repository": str(self.workdir / "credential-keys")},
+            }
+        )
         with config.open("w") as f:
             parser.write(f)
         (self.workdir / "keystone_app.py").write_text(_APP_MODULE)
@@ -75,11 +79,22 @@ class RealKeystone(ServerProcess):
             ["db_sync"],
             ["fernet_setup", *user],
             ["credential_setup", *user],
-            ["bootstrap", "--bootstrap-password", ADMIN_PASSWORD, "--bootstrap-public-url", self.auth_url,
-             "--bootstrap-region-id", REGION],
+            [
+                "bootstrap",
+                "--bootstrap-password",
+                ADMIN_PASSWORD,
+                "--bootstrap-public-url",
+                self.auth_url,
+                "--bootstrap-region-id",
+                REGION,
+            ],
         ):
-            done = subprocess.run([str(self.bin / "keystone-manage"), "--config-file", str(config), *step],
-                                  capture_output=True, text=True, cwd=self.workdir)
+            done = subprocess.run(
+                [str(self.bin / "keystone-manage"), "--config-file", str(config), *step],
+                capture_output=True,
+                text=True,
+                cwd=self.workdir,
+            )
             if done.returncode != 0:
                 raise RuntimeError(f"keystone-manage {step[0]} failed:\n{done.stdout}{done.stderr}")
 
@@ -101,8 +116,14 @@ class RealKeystone(ServerProcess):
 
     def admin_auth(self) -> dict[str, str]:
         """The `auth` section of a clouds.yaml entry for the bootstrap admin."""
-        return {"auth_url": self.auth_url, "username": "admin", "password": ADMIN_PASSWORD, "project_name": "admin",
-                "user_domain_name": "Default", "project_domain_name": "Default"}
+        return {
+            "auth_url": self.auth_url,
+            "username": "admin",
+            "password": ADMIN_PASSWORD,
+            "project_name": "admin",
+            "user_domain_name": "Default",
+            "project_domain_name": "Default",
+        }
 
     def glance_settings(self) -> dict[str, dict[str, str]]:
         """glance-api.conf overrides that make a Glance check its tokens against this Keystone."""
@@ -110,9 +131,14 @@ class RealKeystone(ServerProcess):
         return {
             "paste_deploy": {"flavor": "keystone"},
             "keystone_authtoken": {
-                "www_authenticate_uri": self.auth_url, "auth_url": self.auth_url, "auth_type": "password",
-                "username": auth["username"], "password": auth["password"], "project_name": auth["project_name"],
-                "user_domain_name": "Default", "project_domain_name": "Default",
+                "www_authenticate_uri": self.auth_url,
+                "auth_url": self.auth_url,
+                "auth_type": "password",
+                "username": auth["username"],
+                "password": auth["password"],
+                "project_name": auth["project_name"],
+                "user_domain_name": "Default",
+                "project_domain_name": "Default",
                 # Bootstrap made a public identity endpoint only; the middleware asks for internal.
                 "interface": "public",
             },
@@ -126,8 +152,7 @@ class RealKeystone(ServerProcess):
 
     def admin_session(self) -> ksa_session.Session:
         """A keystoneauth session of the bootstrap admin, to change what Keystone holds."""
-        return ksa_session.Session(auth=v3.Password(**self.admin_auth()),
-                                   verify=str(self.tls[0]) if self.tls else True)
+        return ksa_session.Session(auth=v3.Password(**self.admin_auth()), verify=str(self.tls[0]) if self.tls else True)
 
     def add_region(self, region: str) -> None:
         self.admin_session().post(f"{self.auth_url}/regions", json={"region": {"id": region}})
@@ -138,19 +163,25 @@ class RealKeystone(ServerProcess):
         if self._image_service is None:
             service = admin.post(f"{self.auth_url}/services", json={"service": {"type": "image", "name": "glance"}})
             self._image_service = service.json()["service"]["id"]
-        admin.post(f"{self.auth_url}/endpoints", json={"endpoint": {
-            "service_id": self._image_service, "interface": interface, "url": url, "region_id": region}})
+        admin.post(
+            f"{self.auth_url}/endpoints",
+            json={
+                "endpoint": {"service_id": self._image_service, "interface": interface, "url": url, "region_id": region}
+            },
+        )
 
     def add_project(self, name: str) -> str:
         """A project in the Default domain; its id."""
-        answer = self.admin_session().post(f"{self.auth_url}/projects",
-                                           json={"project": {"name": name, "domain_id": "default"}})
+        answer = self.admin_session().post(
+            f"{self.auth_url}/projects", json={"project": {"name": name, "domain_id": "default"}}
+        )
         return answer.json()["project"]["id"]
 
     def application_credential(self, name: str) -> dict[str, Any]:
         """A new application credential of the admin, on the admin project: its `id` and `secret`."""
         admin = self.admin_session()
         user = admin.get_user_id()
-        answer = admin.post(f"{self.auth_url}/users/{user}/application_credentials",
-                            json={"application_credential": {"name": name}})
+        answer = admin.post(
+            f"{self.auth_url}/users/{user}/application_credentials", json={"application_credential": {"name": name}}
+        )
         return answer.json()["application_credential"]

@@ -82,7 +82,7 @@ class ServerProcess(ABC):
         """The child's environment: ours, plus whatever the server needs."""
         return dict(os.environ)
 
-    def prepare(self) -> None:
+    def prepare(self) -> None:  # noqa: B027 (a hook: most servers need nothing written first)
         """Write whatever the server needs in its work folder before launch."""
 
     def launch(self) -> None:
@@ -176,9 +176,7 @@ class GlanceTemplate:
     @classmethod
     def build(cls, folder: Path) -> GlanceTemplate:
         folder.mkdir(parents=True, exist_ok=True)
-        template = cls(
-            folder / "policy.json", folder / "glance.sqlite", folder / "glance-api-paste.ini"
-        )
+        template = cls(folder / "policy.json", folder / "glance.sqlite", folder / "glance-api-paste.ini")
         write_paste_ini(template.paste_ini)
         config = folder / "glance-api.conf"
         write_glance_config(config, folder, template, {})
@@ -228,9 +226,7 @@ def write_paste_ini(path: Path) -> None:
     path.write_text(text.replace(NO_AUTH_CONTEXT, ADMIN_PROJECT_CONTEXT))
 
 
-def write_glance_config(
-    path: Path, workdir: Path, template: GlanceTemplate, overrides: Overrides
-) -> None:
+def write_glance_config(path: Path, workdir: Path, template: GlanceTemplate, overrides: Overrides) -> None:
     """Write a glance-api.conf for one instance whose files live in `workdir`."""
     sections: dict[str, dict[str, str]] = {
         "DEFAULT": {"enabled_backends": "fs:file"},
@@ -282,9 +278,7 @@ class RealGlance(ServerProcess):
 
     def prepare(self) -> None:
         shutil.copy(self.template.database, self.workdir)
-        write_glance_config(
-            self.workdir / "glance-api.conf", self.workdir, self.template, self.overrides
-        )
+        write_glance_config(self.workdir / "glance-api.conf", self.workdir, self.template, self.overrides)
 
     def command(self) -> list[str]:
         return [

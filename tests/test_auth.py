@@ -7,8 +7,8 @@ Keystone here is `fake_keystone.FakeKeystone`; `test_keystone.py` runs the real 
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import yaml
@@ -18,8 +18,19 @@ from tests import glance_client as gc
 from tests.fake_keystone import FakeKeystone, clouds_yaml, tokens_from
 from tests.test_commands import run
 
-OS_VARIABLES = ("OS_CLOUD", "OS_REGION_NAME", "OS_INTERFACE", "OS_AUTH_URL", "OS_USERNAME", "OS_PASSWORD",
-                "OS_PROJECT_NAME", "OS_AUTH_TYPE", "OS_CLIENT_CONFIG_FILE", "OS_CLIENT_SECURE_FILE", "OS_TOKEN")
+OS_VARIABLES = (
+    "OS_CLOUD",
+    "OS_REGION_NAME",
+    "OS_INTERFACE",
+    "OS_AUTH_URL",
+    "OS_USERNAME",
+    "OS_PASSWORD",
+    "OS_PROJECT_NAME",
+    "OS_AUTH_TYPE",
+    "OS_CLIENT_CONFIG_FILE",
+    "OS_CLIENT_SECURE_FILE",
+    "OS_TOKEN",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -62,9 +73,19 @@ def test_choice_precedence_flag_then_environment(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("OS_REGION_NAME", "EnvRegion")
     monkeypatch.setenv("OS_INTERFACE", "internal")
     choice = resolve_choice(None, None, None, "--source-cloud")
-    assert (choice.cloud, choice.region, choice.interface, choice.option) == ("envcloud", "EnvRegion", "internal", "OS_CLOUD")
+    assert (choice.cloud, choice.region, choice.interface, choice.option) == (
+        "envcloud",
+        "EnvRegion",
+        "internal",
+        "OS_CLOUD",
+    )
     choice = resolve_choice("flagcloud", "FlagRegion", "admin", "--source-cloud")
-    assert (choice.cloud, choice.region, choice.interface, choice.option) == ("flagcloud", "FlagRegion", "admin", "--source-cloud")
+    assert (choice.cloud, choice.region, choice.interface, choice.option) == (
+        "flagcloud",
+        "FlagRegion",
+        "admin",
+        "--source-cloud",
+    )
 
 
 def test_region_flag_beats_environment_beats_clouds_yaml(start_serve, keystone, tmp_path, monkeypatch) -> None:
@@ -100,7 +121,11 @@ def test_each_side_has_its_own_cloud(start_serve, tmp_path, monkeypatch) -> None
     data = gc.seed_raw_images(source.url, [5000, 7000])
     stones = [FakeKeystone(catalog=[("RegionOne", "public", server.url)]).start() for server in (source, target)]
     try:
-        document = {"clouds": {name: clouds_yaml(stone)["clouds"]["test"] for name, stone in zip(("old", "new"), stones)}}
+        document = {
+            "clouds": {
+                name: clouds_yaml(stone)["clouds"]["test"] for name, stone in zip(("old", "new"), stones, strict=True)
+            }
+        }
         write_clouds(tmp_path, monkeypatch, document)
         result = run("livecopy", "--source-cloud", "old", "--target-cloud", "new")
         assert result.exit_code == 0, result.stderr
@@ -119,8 +144,7 @@ def test_token_refused_mid_run_is_renewed_and_no_transfer_is_lost(start_serve, k
     keystone.mint = tokens_from(source)
     keystone.catalog = [("RegionOne", "public", source.url)]
     write_clouds(tmp_path, monkeypatch, clouds_yaml(keystone))
-    result = run("livecopy", "-", target.url, "--source-cloud", "test", "--concurrency", "2",
-                 "--bwlimit", "600K")
+    result = run("livecopy", "-", target.url, "--source-cloud", "test", "--concurrency", "2", "--bwlimit", "600K")
     assert result.exit_code == 0, result.stderr
     assert len(keystone.issued) >= 2
     assert source.faults()["fired"].get("unauthorized", 0) >= 1
@@ -142,7 +166,10 @@ def free_port() -> int:
         ("unknown cloud", "cloud 'nowhere' (--os-cloud): Cloud nowhere was not found"),
         ("bad password", "cloud 'test' (--os-cloud): Keystone refused the credentials (401)"),
         ("no image service", "cloud 'test' (--os-cloud): no image endpoint in the catalog"),
-        ("other region", "cloud 'test' (--os-cloud): region 'RegionTwo' not found for the image service (the catalog has it in: RegionOne)"),
+        (
+            "other region",
+            "cloud 'test' (--os-cloud): region 'RegionTwo' not found for the image service (the catalog has it in: RegionOne)",
+        ),
         ("keystone down", "cloud 'test' (--os-cloud): cannot reach Keystone"),
         ("no server and no cloud", "no server given: name one (host:port or a URL), or a cloud"),
     ],

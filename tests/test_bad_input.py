@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import subprocess
 import sys
-import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,8 +18,9 @@ IMAGE_ID = "0c43eaca-c2a8-4f79-8f2a-b265655883d3"
 
 
 def replicator(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "replicator", *args], capture_output=True, text=True, timeout=60,
-                          env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "replicator", *args], capture_output=True, text=True, timeout=60, env=env
+    )
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
@@ -32,34 +30,6 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: 
     assert lines[0].startswith("replicator: error: ")
     for fragment in fragments:
         assert fragment in lines[0]
-
-
-class _Answer(http.server.BaseHTTPRequestHandler):
-    """A web server that is not a Glance: every path answers with this class's body."""
-
-    body = b"<html><body>Welcome to nginx!</body></html>"
-    status = 200
-
-    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
-        self.send_response(self.status)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(self.body)))
-        self.end_headers()
-        self.wfile.write(self.body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def fake_server(request: pytest.FixtureRequest) -> Iterator[str]:
-    """A local HTTP server answering `request.param` = (status, body) to every GET."""
-    status, body = request.param
-    handler = type("Handler", (_Answer,), {"status": status, "body": body})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
 
 
 @pytest.mark.parametrize("server", ["glance", "glance:notaport", "ftp://glance:21", "http://:9292", "glance:99999"])
@@ -84,7 +54,13 @@ def test_livecopy_with_target_down_touches_nothing(serve_one) -> None:
         ((200, b'{"images": [{"id": "x"'), "not JSON"),
         ((200, b'{"servers": []}'), "not a Glance v2 answer"),
         ((200, b'{"images": [{"id": "../../etc/passwd"}]}'), "not a UUID"),
-        ((200, json.dumps({"images": [{"id": IMAGE_ID, "status": "active"}], "next": "/v2/images?marker=x"}).encode()), "loops"),
+        (
+            (
+                200,
+                json.dumps({"images": [{"id": IMAGE_ID, "status": "active"}], "next": "/v2/images?marker=x"}).encode(),
+            ),
+            "loops",
+        ),
     ],
     indirect=["fake_server"],
 )
@@ -158,7 +134,9 @@ def test_load_of_img_file_whose_size_disagrees_with_its_record(serve_pair, tmp_p
     source, target = serve_pair.source, serve_pair.target
     ids = []
     for name in ("victim", "bystander"):
-        image_id = gc.create_image(source, id=str(uuid.uuid4()), name=name, disk_format="raw", container_format="bare")["id"]
+        image_id = gc.create_image(source, id=str(uuid.uuid4()), name=name, disk_format="raw", container_format="bare")[
+            "id"
+        ]
         gc.upload(source, image_id, os.urandom(100_000))
         ids.append(image_id)
     assert replicator("dump", source, str(tmp_path)).returncode == 0

@@ -9,7 +9,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import pytest
 from typer.testing import CliRunner
 
 from replicator.cli import app
@@ -17,8 +16,20 @@ from tests import glance_client as gc
 
 #: Attributes Glance computes itself; everything else on a record is settable and must match.
 COMPUTED = {
-    "status", "created_at", "updated_at", "size", "virtual_size", "checksum", "os_hash_algo",
-    "os_hash_value", "self", "file", "schema", "stores", "direct_url", "locations",
+    "status",
+    "created_at",
+    "updated_at",
+    "size",
+    "virtual_size",
+    "checksum",
+    "os_hash_algo",
+    "os_hash_value",
+    "self",
+    "file",
+    "schema",
+    "stores",
+    "direct_url",
+    "locations",
 }
 
 
@@ -76,7 +87,9 @@ def assert_same_images(source: str, target: str, data: dict[str, bytes]) -> None
         assert copied["status"] == image["status"], image["name"]
         if image["status"] == "active":
             assert (copied["size"], copied["checksum"], copied["os_hash_value"]) == (
-                image["size"], image["checksum"], image["os_hash_value"]
+                image["size"],
+                image["checksum"],
+                image["os_hash_value"],
             )
             assert gc.download(target, image_id) == data[image_id]
 
@@ -105,12 +118,16 @@ def test_compare_reports_missing_and_changed_fields_then_livecopy_patches_them(g
     seed(source)
     assert run("livecopy", source, target).exit_code == 0
     small = next(i for i in gc.list_all(source) if i["name"] == "small")
-    gc.patch(source, small["id"], [
-        {"op": "replace", "path": "/name", "value": "renamed"},
-        {"op": "add", "path": "/added_prop", "value": "new"},
-        {"op": "remove", "path": "/os_distro"},
-        {"op": "replace", "path": "/tags", "value": ["a"]},
-    ])
+    gc.patch(
+        source,
+        small["id"],
+        [
+            {"op": "replace", "path": "/name", "value": "renamed"},
+            {"op": "add", "path": "/added_prop", "value": "new"},
+            {"op": "remove", "path": "/os_distro"},
+            {"op": "replace", "path": "/tags", "value": ["a"]},
+        ],
+    )
     extra = gc.create_image(source, id=str(uuid.uuid4()), name="later", disk_format="raw", container_format="bare")
 
     compared = run("compare", source, target, "--json")

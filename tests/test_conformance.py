@@ -51,9 +51,7 @@ def new_id() -> str:
 
 def raw_image(url: str, **fields: Any) -> str:
     """Create a raw/bare image (Glance checks data against disk_format) and return its id."""
-    return gc.create_image(
-        url, id=new_id(), disk_format="raw", container_format="bare", **fields
-    )["id"]
+    return gc.create_image(url, id=new_id(), disk_format="raw", container_format="bare", **fields)["id"]
 
 
 def active_image(url: str, data: bytes, **fields: Any) -> str:
@@ -112,9 +110,7 @@ def test_create_without_fields_leaves_them_null(glance_any: ServerProcess) -> No
 
 def test_create_with_read_only_attribute_is_403(glance_any: ServerProcess) -> None:
     for attribute, value in READ_ONLY_ON_CREATE.items():
-        response = gc.send_json(
-            "POST", glance_any.url + "/v2/images", {"id": new_id(), attribute: value}
-        )
+        response = gc.send_json("POST", glance_any.url + "/v2/images", {"id": new_id(), attribute: value})
         assert response.status == 403, attribute
         assert f"Attribute '{attribute}' is read-only." in response.text
 
@@ -127,9 +123,7 @@ def test_create_with_locations_is_403_reserved(glance_any: ServerProcess) -> Non
 
 def test_create_ignores_hash_attributes(glance_any: ServerProcess) -> None:
     """`os_hash_algo` and `os_hash_value` are accepted on create but not stored."""
-    record = gc.create_image(
-        glance_any.url, id=new_id(), os_hash_algo="md5", os_hash_value="abc"
-    )
+    record = gc.create_image(glance_any.url, id=new_id(), os_hash_algo="md5", os_hash_value="abc")
     assert (record["os_hash_algo"], record["os_hash_value"]) == (None, None)
 
 
@@ -305,9 +299,7 @@ def test_range_download_is_206_with_content_range(glance_any: ServerProcess) -> 
 
 def test_range_beyond_the_end_is_416(glance_any: ServerProcess) -> None:
     image_id = active_image(glance_any.url, b"0123456789")
-    response = gc.request(
-        "GET", f"{glance_any.url}/v2/images/{image_id}/file", headers={"Range": "bytes=10-"}
-    )
+    response = gc.request("GET", f"{glance_any.url}/v2/images/{image_id}/file", headers={"Range": "bytes=10-"})
     assert response.status == 416
 
 
@@ -336,9 +328,7 @@ def test_upload_with_wrong_size_header_is_400_and_image_stays_queued(
 
 def test_upload_of_random_bytes_as_qcow2_is_415(glance_any: ServerProcess) -> None:
     url = glance_any.url
-    image_id = gc.create_image(url, id=new_id(), disk_format="qcow2", container_format="bare")[
-        "id"
-    ]
+    image_id = gc.create_image(url, id=new_id(), disk_format="qcow2", container_format="bare")["id"]
     response = put_file(url, image_id, os.urandom(1000))
     assert response.status == 415
     assert "Image disk_format qcow2 does not match stream data raw" in response.text
@@ -349,9 +339,7 @@ def test_upload_without_disk_and_container_format_is_400(glance_any: ServerProce
     image_id = gc.create_image(glance_any.url, id=new_id())["id"]
     response = put_file(glance_any.url, image_id, b"data")
     assert response.status == 400
-    assert "Properties disk_format, container_format must be set prior to saving data." in (
-        response.text
-    )
+    assert "Properties disk_format, container_format must be set prior to saving data." in (response.text)
 
 
 def test_upload_with_json_content_type_is_415(glance_any: ServerProcess) -> None:
@@ -394,9 +382,7 @@ def test_deactivated_image_still_downloads_for_an_admin(glance_any: ServerProces
 
 def test_deactivating_a_queued_image_is_403(glance_any: ServerProcess) -> None:
     image_id = raw_image(glance_any.url)
-    response = gc.request(
-        "POST", f"{glance_any.url}/v2/images/{image_id}/actions/deactivate"
-    )
+    response = gc.request("POST", f"{glance_any.url}/v2/images/{image_id}/actions/deactivate")
     assert response.status == 403
     assert "Not allowed to deactivate image in status 'queued'" in response.text
 
@@ -418,15 +404,11 @@ def test_stage_then_glance_direct_import(glance_any: ServerProcess) -> None:
     data = os.urandom(50_000)
     image_id = raw_image(url)
 
-    staged = gc.request(
-        "PUT", f"{url}/v2/images/{image_id}/stage", data, {"Content-Type": gc.OCTET_STREAM}
-    )
+    staged = gc.request("PUT", f"{url}/v2/images/{image_id}/stage", data, {"Content-Type": gc.OCTET_STREAM})
     assert staged.status == 204
     assert gc.get_image(url, image_id)["status"] == "uploading"
 
-    imported = gc.send_json(
-        "POST", f"{url}/v2/images/{image_id}/import", {"method": {"name": "glance-direct"}}
-    )
+    imported = gc.send_json("POST", f"{url}/v2/images/{image_id}/import", {"method": {"name": "glance-direct"}})
     assert imported.status == 202
 
     record = wait_for_status(url, image_id, {"uploading", "importing"})
@@ -475,18 +457,14 @@ def test_members_add_list_and_update(glance_any: ServerProcess) -> None:
     assert duplicate.status == 409
     assert updated["status"] == "accepted"
     assert listing["schema"] == "/v2/schemas/members"
-    assert [(m["member_id"], m["status"]) for m in listing["members"]] == [
-        ("project-b", "accepted")
-    ]
+    assert [(m["member_id"], m["status"]) for m in listing["members"]] == [("project-b", "accepted")]
 
 
 def test_member_status_must_be_a_known_one(glance_any: ServerProcess) -> None:
     url = glance_any.url
     image_id = raw_image(url, visibility="shared")
     gc.add_member(url, image_id, "project-b")
-    response = gc.send_json(
-        "PUT", f"{url}/v2/images/{image_id}/members/project-b", {"status": "bogus"}
-    )
+    response = gc.send_json("PUT", f"{url}/v2/images/{image_id}/members/project-b", {"status": "bogus"})
     assert response.status == 400
 
 

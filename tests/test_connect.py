@@ -3,26 +3,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import yaml
 
-from tests.fake_keystone import FakeKeystone, clouds_yaml
 from replicator.connect import Side, open_glance
 from replicator.errors import ErrorKind, RunError
 from replicator.settings import Settings
+from tests.fake_keystone import FakeKeystone, clouds_yaml
 from tests.servers import free_port
 from tests.test_auth import OS_VARIABLES, write_clouds
-from tests.test_bad_input import assert_one_line_error, fake_server, replicator  # noqa: F401 (fixture)
+from tests.test_bad_input import assert_one_line_error, replicator
 
 
 @pytest.mark.parametrize("fake_server", [(404, b"<html><body>Not Found</body></html>")], indirect=True)
 def test_a_url_that_is_not_a_glance_says_where_glance_usually_is(fake_server: str) -> None:
-    assert_one_line_error(replicator("size", fake_server, "--retries", "0"),
-                          f"http://{fake_server}/ answered 404 to GET /versions: not a Glance endpoint? "
-                          "the image endpoint usually ends in :9292 or /image")
+    assert_one_line_error(
+        replicator("size", fake_server, "--retries", "0"),
+        f"http://{fake_server}/ answered 404 to GET /versions: not a Glance endpoint? "
+        "the image endpoint usually ends in :9292 or /image",
+    )
 
 
 @pytest.fixture
@@ -51,8 +53,9 @@ async def failure(side: Side) -> RunError:
         ("malformed clouds.yaml", ErrorKind.INPUT, None),
     ],
 )
-async def test_keystone_errors_carry_kind_status_and_side(case, kind, status, keystone, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_keystone_errors_carry_kind_status_and_side(
+    case, kind, status, keystone, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     document = clouds_yaml(keystone, password="wrong" if case == "credentials refused" else "secret")
     side = Side("-", cloud="test", role="target", cloud_option="--target-cloud")
     if case == "keystone down":

@@ -62,7 +62,9 @@ def clouds_file(tmp_path: Path, endpoints: Mapping[str, str]) -> Iterator[Path]:
     catalog points at that cloud's Glance."""
     stones = {name: FakeKeystone(catalog=[("RegionOne", "public", url)]).start() for name, url in endpoints.items()}
     clouds = tmp_path / "clouds.yaml"
-    clouds.write_text(yaml.safe_dump({"clouds": {name: clouds_yaml(stone)["clouds"]["test"] for name, stone in stones.items()}}))
+    clouds.write_text(
+        yaml.safe_dump({"clouds": {name: clouds_yaml(stone)["clouds"]["test"] for name, stone in stones.items()}})
+    )
     try:
         yield clouds
     finally:
@@ -72,7 +74,11 @@ def clouds_file(tmp_path: Path, endpoints: Mapping[str, str]) -> Iterator[Path]:
 
 def run_pod(command: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
     """`command` with the container's `env` over ours (no OS_* of ours) and `replicator` on PATH."""
-    pod = {**{k: v for k, v in os.environ.items() if not k.startswith("OS_")}, **env, "PATH": BIN_DIR + os.pathsep + os.environ["PATH"]}
+    pod = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("OS_")},
+        **env,
+        "PATH": BIN_DIR + os.pathsep + os.environ["PATH"],
+    }
     return subprocess.run(command, env=pod, capture_output=True, text=True, timeout=120)
 
 
@@ -93,9 +99,13 @@ def test_every_manifest_passes_the_kubernetes_schemas(manifest: Path, version: s
 @pytest.mark.parametrize("manifest", [MANIFEST, CRONJOB], ids=lambda path: path.name)
 def test_the_reports_outlive_the_pods(manifest: Path) -> None:
     """The directory the reports go to is a volume claim of the same manifest, not the pod's own disk."""
-    claims = {document["metadata"]["name"] for document in documents(manifest) if document["kind"] == "PersistentVolumeClaim"}
+    claims = {
+        document["metadata"]["name"] for document in documents(manifest) if document["kind"] == "PersistentVolumeClaim"
+    }
     workload = next(document for document in documents(manifest) if document["kind"] in ("Job", "CronJob"))
-    pod = (workload["spec"]["jobTemplate"]["spec"] if workload["kind"] == "CronJob" else workload["spec"])["template"]["spec"]
+    pod = (workload["spec"]["jobTemplate"]["spec"] if workload["kind"] == "CronJob" else workload["spec"])["template"][
+        "spec"
+    ]
     (container,) = pod["containers"]
     env = {item["name"]: item.get("value", "") for item in container["env"]}
     assert '--report "$REPORT_DIR/' in container["command"][-1]
@@ -120,9 +130,16 @@ def test_the_pods_commands_copy_every_image_once(serve_pair, tmp_path: Path) -> 
     env = container_env(job)
     data = gc.seed_raw_images(serve_pair.source, [2000] * 16)
     copied: list[str] = []
-    with clouds_file(tmp_path, {env["SOURCE_CLOUD"]: serve_pair.source, env["TARGET_CLOUD"]: serve_pair.target}) as clouds:
+    with clouds_file(
+        tmp_path, {env["SOURCE_CLOUD"]: serve_pair.source, env["TARGET_CLOUD"]: serve_pair.target}
+    ) as clouds:
         for index in range(job["spec"]["completions"]):
-            pod = {**env, "JOB_COMPLETION_INDEX": str(index), "OS_CLIENT_CONFIG_FILE": str(clouds), "REPORT_DIR": str(tmp_path)}
+            pod = {
+                **env,
+                "JOB_COMPLETION_INDEX": str(index),
+                "OS_CLIENT_CONFIG_FILE": str(clouds),
+                "REPORT_DIR": str(tmp_path),
+            }
             completed = run_pod(container["command"], pod)
             assert completed.returncode == 0, completed.stderr
             report = image_lines(tmp_path / f"shard-{index}.jsonl")
@@ -152,7 +169,9 @@ def test_the_cronjobs_runs_keep_the_target_in_step_and_their_reports(serve_pair,
     old = time.time() - (int(env["REPORT_DAYS"]) + 2) * 86400
     os.utime(stale, (old, old))
     first = gc.seed_raw_images(serve_pair.source, [1000] * 3)
-    with clouds_file(tmp_path, {env["SOURCE_CLOUD"]: serve_pair.source, env["TARGET_CLOUD"]: serve_pair.target}) as clouds:
+    with clouds_file(
+        tmp_path, {env["SOURCE_CLOUD"]: serve_pair.source, env["TARGET_CLOUD"]: serve_pair.target}
+    ) as clouds:
         pod = {**env, "OS_CLIENT_CONFIG_FILE": str(clouds), "REPORT_DIR": str(reports)}
         completed = run_pod(container["command"], {**pod, "HOSTNAME": "glance-mirror-29000000-abcde"})
         assert completed.returncode == 0, completed.stderr
@@ -227,7 +246,9 @@ def test_the_services_command_keeps_the_target_in_step(serve_pair, tmp_path: Pat
     credentials.mkdir()
     environment = {"SOURCE_CLOUD": "main-region", "TARGET_CLOUD": "dr-region"}
     data = gc.seed_raw_images(serve_pair.source, [1500] * 3)
-    with clouds_file(credentials, {environment["SOURCE_CLOUD"]: serve_pair.source, environment["TARGET_CLOUD"]: serve_pair.target}):
+    with clouds_file(
+        credentials, {environment["SOURCE_CLOUD"]: serve_pair.source, environment["TARGET_CLOUD"]: serve_pair.target}
+    ):
         specifiers = {"S": str(state), "d": str(credentials)}
         for assignment in settings["Environment"]:
             name, _, value = systemd_command(assignment, {}, specifiers)[0].partition("=")

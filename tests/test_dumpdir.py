@@ -15,6 +15,7 @@ from replicator.stores.dumpdir import DumpDirStore
 async def listed_records(store: DumpDirStore) -> list:
     return [record async for record in store.walk()]
 
+
 IMAGE_ID = "0c43eaca-c2a8-4f79-8f2a-b265655883d3"
 RAW = {"id": IMAGE_ID, "status": "active", "name": "n", "size": 6, "checksum": None, "disk_format": "raw"}
 

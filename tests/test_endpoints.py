@@ -26,8 +26,17 @@ def test_accepted_forms(text: str, url: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "glance", "glance:", "glance:notaport", "glance:70000", "ftp://glance:21", "http://:9292",
-     "http://glance:9292?x=1", "http://glance:0"],
+    [
+        "",
+        "glance",
+        "glance:",
+        "glance:notaport",
+        "glance:70000",
+        "ftp://glance:21",
+        "http://:9292",
+        "http://glance:9292?x=1",
+        "http://glance:0",
+    ],
 )
 def test_rejected_forms(text: str) -> None:
     with pytest.raises(RunError, match="server"):

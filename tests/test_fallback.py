@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from replicator.engine.actions import AttributeChange
 from replicator.engine.fallback import creation_fallbacks, update_fallbacks
 from replicator.errors import ImageError
 from replicator.settings import Settings
-from replicator.engine.actions import AttributeChange
 
-PUBLICIZE = ImageError("create image x: 403 Forbidden: You are not authorized to complete publicize_image action.", status=403)
+PUBLICIZE = ImageError(
+    "create image x: 403 Forbidden: You are not authorized to complete publicize_image action.", status=403
+)
 OWNER = ImageError("create image x: 403 Forbidden: You are not permitted to create images owned by 'p2'", status=403)
 BOTH = Settings(fallback_visibility="private", fallback_owner=True)
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -53,9 +54,7 @@ CELLS = {
         target={"error_rate": 0.3, "error_status": 503, "retry_after": 0.2, "seed": 7},
         args=("--retries", "10"),
     ),
-    "500 from the source": Cell(
-        source={"error_rate": 0.3, "error_status": 500, "seed": 3}, args=("--retries", "10")
-    ),
+    "500 from the source": Cell(source={"error_rate": 0.3, "error_status": 500, "seed": 3}, args=("--retries", "10")),
     "slow responses on both sides": Cell(source={"latency": 0.05}, target={"latency": 0.05}),
     "bandwidth cap on the source": Cell(source={"bandwidth": 4 * 1024 * 1024}),
     "corrupt download fails that image only": Cell(
@@ -157,8 +156,15 @@ def test_livecopy_through_fault(cell: Cell, pair: tuple[ReplicatorServe, Replica
 
     # The faults gone, the same command finishes the job and then has nothing left to do.
     for server in (source, target):
-        server.set_faults(error_rate=0.0, drop_after_bytes=None, drop_upload_after_bytes=None,
-                          corrupt_after_bytes=None, stall_seconds=0, latency=0, bandwidth=None)
+        server.set_faults(
+            error_rate=0.0,
+            drop_after_bytes=None,
+            drop_upload_after_bytes=None,
+            corrupt_after_bytes=None,
+            stall_seconds=0,
+            latency=0,
+            bandwidth=None,
+        )
     assert run("livecopy", source.url, target.url).exit_code == 0
     records = assert_nothing_corrupt(target.url, data)
     assert all(records[image_id]["status"] == "active" for image_id in data)
@@ -178,12 +184,16 @@ def test_expired_static_token_fails_clearly_and_is_never_shown(
     token = source.issue_token()
     report = tmp_path / "report.jsonl"
 
-    result = run("livecopy", source.url, target.url, "--sourcetoken", token, "--concurrency", "1",
-                 "--report", str(report))
+    result = run(
+        "livecopy", source.url, target.url, "--sourcetoken", token, "--concurrency", "1", "--report", str(report)
+    )
 
     # The run stops at the first refusal, with the summary of what it did and one line of why.
     assert result.exit_code == 2, result.stderr
-    assert "was refused (401 Unauthorized): it has expired or is wrong, and a static token cannot be renewed" in result.stderr
+    assert (
+        "was refused (401 Unauthorized): it has expired or is wrong, and a static token cannot be renewed"
+        in result.stderr
+    )
     assert "action   result" in result.stderr
     assert fired(source).get("unauthorized", 0) >= 1
     everything = result.stdout + result.stderr + (report.read_text() if report.exists() else "")

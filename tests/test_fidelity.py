@@ -67,11 +67,23 @@ def test_deactivated_image_is_copied_with_its_data_and_stays_deactivated(glance_
 def write_v1_dump(folder: Path, image_id: str, data: bytes) -> None:
     """A dump as the old glance-replicator wrote it: v1 headers as JSON, data beside it."""
     record = {
-        "id": image_id, "name": "from-v1", "status": "active", "is_public": True, "protected": False,
-        "disk_format": "raw", "container_format": "bare", "min_ram": 256, "min_disk": 1,
-        "size": len(data), "checksum": hashlib.md5(data).hexdigest(), "deleted": False,
-        "deleted_at": None, "created_at": "2015-01-01T00:00:00", "updated_at": "2015-01-01T00:00:00",
-        "owner": None, "properties": {"os_distro": "centos", "kernel_id": "none"},
+        "id": image_id,
+        "name": "from-v1",
+        "status": "active",
+        "is_public": True,
+        "protected": False,
+        "disk_format": "raw",
+        "container_format": "bare",
+        "min_ram": 256,
+        "min_disk": 1,
+        "size": len(data),
+        "checksum": hashlib.md5(data).hexdigest(),
+        "deleted": False,
+        "deleted_at": None,
+        "created_at": "2015-01-01T00:00:00",
+        "updated_at": "2015-01-01T00:00:00",
+        "owner": None,
+        "properties": {"os_distro": "centos", "kernel_id": "none"},
     }
     (folder / image_id).write_text(json.dumps(record))
     (folder / f"{image_id}.img").write_bytes(data)
@@ -94,8 +106,19 @@ def test_old_tool_v1_dump_loads_into_v2_with_nothing_lost(glance_any, tmp_path: 
 
 def test_every_settable_attribute_survives_dump_and_load(glance_pair_any, tmp_path: Path):
     source, target = glance_pair_any.source, glance_pair_any.target
-    image_id = raw_image(source, "all-fields", os.urandom(3000), visibility="shared", protected=True,
-                         min_ram=128, min_disk=3, tags=["x", "y"], os_hidden=True, custom_a="1", custom_b="two")
+    image_id = raw_image(
+        source,
+        "all-fields",
+        os.urandom(3000),
+        visibility="shared",
+        protected=True,
+        min_ram=128,
+        min_disk=3,
+        tags=["x", "y"],
+        os_hidden=True,
+        custom_a="1",
+        custom_b="two",
+    )
     gc.add_member(source, image_id, PROJECT_B)
     assert run("dump", source, str(tmp_path)).exit_code == 0
     assert run("load", target, str(tmp_path)).exit_code == 0

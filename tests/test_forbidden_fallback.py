@@ -34,9 +34,7 @@ def restricted_target(glance_template, start_real_glance, tmp_path: Path):
     rules.update({"publicize_image": "!", "communitize_image": "!", "context_is_admin": "role:admin"})
     policy = tmp_path / "restricted-policy.json"
     policy.write_text(json.dumps(rules))
-    return start_real_glance(
-        overrides={"oslo_policy": {"policy_file": str(policy)}}, env={ADMIN_VARIABLE: "0"}
-    )
+    return start_real_glance(overrides={"oslo_policy": {"policy_file": str(policy)}}, env={ADMIN_VARIABLE: "0"})
 
 
 def seed(url: str) -> dict[str, dict[str, Any]]:

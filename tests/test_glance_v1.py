@@ -18,7 +18,7 @@ from replicator.records import ImageRecord
 from replicator.settings import Settings
 from replicator.stores.glance.v1 import GlanceV1Store, held_attributes, record_from_v1, to_headers, v1_from_headers
 from tests import glance_client as gc
-from tests.test_bad_input import IMAGE_ID, assert_one_line_error, fake_server, replicator  # noqa: F401 (fixture)
+from tests.test_bad_input import IMAGE_ID, assert_one_line_error, replicator
 from tests.test_commands import run, summary_count
 
 V1_ONLY = ("--api", "v1")
@@ -28,8 +28,12 @@ def v1_create(base: str, data: bytes | None, **meta: Any) -> str:
     """Create an image the v1 way: metadata in headers, data (if any) as the POST body."""
     image_id = meta.pop("id", None) or str(uuid.uuid4())
     properties = meta.pop("properties", {})
-    headers = {"x-image-meta-id": image_id, "x-image-meta-disk_format": "raw",
-               "x-image-meta-container_format": "bare", "Content-Type": "application/octet-stream"}
+    headers = {
+        "x-image-meta-id": image_id,
+        "x-image-meta-disk_format": "raw",
+        "x-image-meta-container_format": "bare",
+        "Content-Type": "application/octet-stream",
+    }
     headers.update({f"x-image-meta-{k}": str(v) for k, v in meta.items()})
     headers.update({f"x-image-meta-property-{k}": v for k, v in properties.items()})
     if data is not None:
@@ -51,8 +55,14 @@ def v1_source(start_serve) -> tuple[str, dict[str, bytes]]:
     public = os.urandom(300_000)
     private = os.urandom(70_000)
     data = {
-        v1_create(server.url, public, name="ubuntu", is_public=True, min_ram=512,
-                  properties={"os_distro": "ubuntu", "hw_disk_bus": "virtio"}): public,
+        v1_create(
+            server.url,
+            public,
+            name="ubuntu",
+            is_public=True,
+            min_ram=512,
+            properties={"os_distro": "ubuntu", "hw_disk_bus": "virtio"},
+        ): public,
         v1_create(server.url, private, name="secret", is_public=False, protected=True): private,
     }
     v1_create(server.url, None, name="empty")
@@ -60,11 +70,24 @@ def v1_source(start_serve) -> tuple[str, dict[str, bytes]]:
 
 
 def test_attributes_map_to_v1_headers() -> None:
-    headers = to_headers({"name": "n", "visibility": "public", "min_ram": 512, "protected": False,
-                          "tags": ["a"], "os_hidden": False, "os_distro": "ubuntu", "owner": None})
+    headers = to_headers(
+        {
+            "name": "n",
+            "visibility": "public",
+            "min_ram": 512,
+            "protected": False,
+            "tags": ["a"],
+            "os_hidden": False,
+            "os_distro": "ubuntu",
+            "owner": None,
+        }
+    )
     assert headers == {
-        "x-image-meta-name": "n", "x-image-meta-is_public": "True", "x-image-meta-min_ram": "512",
-        "x-image-meta-protected": "False", "x-image-meta-property-os_distro": "ubuntu",
+        "x-image-meta-name": "n",
+        "x-image-meta-is_public": "True",
+        "x-image-meta-min_ram": "512",
+        "x-image-meta-protected": "False",
+        "x-image-meta-property-os_distro": "ubuntu",
         "x-image-meta-owner": "",  # unset, as v1 reads an empty value
     }
     assert to_headers({"visibility": "shared"}) == {"x-image-meta-is_public": "False"}
@@ -72,12 +95,26 @@ def test_attributes_map_to_v1_headers() -> None:
 
 def test_v1_headers_read_back_into_the_same_record() -> None:
     """What `HEAD` says about an image maps to the record the listing gives (types included)."""
-    headers = {"X-Image-Meta-Id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301", "x-image-meta-size": "42",
-               "x-image-meta-is_public": "False", "x-image-meta-protected": "True", "x-image-meta-min_ram": "64",
-               "x-image-meta-status": "active", "x-image-meta-property-os_distro": "centos", "ETag": "abc"}
+    headers = {
+        "X-Image-Meta-Id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+        "x-image-meta-size": "42",
+        "x-image-meta-is_public": "False",
+        "x-image-meta-protected": "True",
+        "x-image-meta-min_ram": "64",
+        "x-image-meta-status": "active",
+        "x-image-meta-property-os_distro": "centos",
+        "ETag": "abc",
+    }
     raw = v1_from_headers(headers)
-    assert raw == {"id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301", "size": 42, "is_public": False, "protected": True,
-                   "min_ram": 64, "status": "active", "properties": {"os_distro": "centos"}}
+    assert raw == {
+        "id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+        "size": 42,
+        "is_public": False,
+        "protected": True,
+        "min_ram": 64,
+        "status": "active",
+        "properties": {"os_distro": "centos"},
+    }
     record = record_from_v1(raw)
     assert dict(record.attributes) == {"visibility": "private", "protected": True, "min_ram": 64, "os_distro": "centos"}
     assert to_headers(record.attributes)["x-image-meta-property-os_distro"] == "centos"
@@ -119,7 +156,11 @@ def test_livecopy_from_v1_to_v2_maps_attributes_and_verifies_data(v1_source, ser
     records = {image["name"]: image for image in gc.list_all(serve_one.url)}
     ubuntu, secret, empty = records["ubuntu"], records["secret"], records["empty"]
     assert (ubuntu["visibility"], ubuntu["os_distro"], ubuntu["hw_disk_bus"], ubuntu["min_ram"]) == (
-        "public", "ubuntu", "virtio", 512)
+        "public",
+        "ubuntu",
+        "virtio",
+        512,
+    )
     assert (secret["visibility"], secret["protected"]) == ("private", True)
     assert empty["status"] == "queued"
     for image_id, payload in data.items():
@@ -136,11 +177,17 @@ def test_livecopy_into_v1_creates_updates_and_leaves_out_what_v1_cannot_hold(v1_
     assert run("livecopy", base, target).exit_code == 0
     copied = v1_detail(target)
     assert {k: v["checksum"] for k, v in copied.items() if k in data} == {
-        k: hashlib.md5(v).hexdigest() for k, v in data.items()}
+        k: hashlib.md5(v).hexdigest() for k, v in data.items()
+    }
     # A property changed and one removed on the source: the update reaches the v1 target.
     ubuntu = next(k for k, v in v1_detail(base).items() if v["name"] == "ubuntu")
-    gc.call("PUT", f"{base}/v1/images/{ubuntu}", 200, None, {
-        "x-image-meta-property-os_distro": "debian", "x-glance-registry-purge-props": "true"})
+    gc.call(
+        "PUT",
+        f"{base}/v1/images/{ubuntu}",
+        200,
+        None,
+        {"x-image-meta-property-os_distro": "debian", "x-glance-registry-purge-props": "true"},
+    )
     differences = json.loads(run("compare", base, target, "--json").stdout)
     assert [entry["id"] for entry in differences["images"]] == [ubuntu]
     assert run("livecopy", base, target).exit_code == 0
@@ -150,8 +197,14 @@ def test_livecopy_into_v1_creates_updates_and_leaves_out_what_v1_cannot_hold(v1_
 
 def test_v2_image_with_tags_into_v1_is_not_reported_different_forever(serve_one, start_serve) -> None:
     (image_id,) = gc.seed_raw_images(serve_one.url, [1000])
-    gc.patch(serve_one.url, image_id, [{"op": "add", "path": "/tags", "value": ["gold"]},
-                                      {"op": "replace", "path": "/visibility", "value": "public"}])
+    gc.patch(
+        serve_one.url,
+        image_id,
+        [
+            {"op": "add", "path": "/tags", "value": ["gold"]},
+            {"op": "replace", "path": "/visibility", "value": "public"},
+        ],
+    )
     target = start_serve(*V1_ONLY).url
     assert run("livecopy", serve_one.url, target).exit_code == 0
     assert v1_detail(target)[image_id]["is_public"] is True
@@ -215,10 +268,16 @@ def test_our_load_into_a_v1_cloud(serve_one, start_serve, tmp_path: Path) -> Non
     (tags, "shared" and property names v1 would rewrite are compared the way v1 holds them)."""
     payloads = gc.seed_raw_images(serve_one.url, [5000, 7000])
     first = next(iter(payloads))
-    gc.patch(serve_one.url, first, [{"op": "add", "path": "/distro", "value": "arch"},
-                                   {"op": "add", "path": "/Build-Id", "value": "42"},
-                                   {"op": "add", "path": "/tags", "value": ["t"]},
-                                   {"op": "replace", "path": "/visibility", "value": "public"}])
+    gc.patch(
+        serve_one.url,
+        first,
+        [
+            {"op": "add", "path": "/distro", "value": "arch"},
+            {"op": "add", "path": "/Build-Id", "value": "42"},
+            {"op": "add", "path": "/tags", "value": ["t"]},
+            {"op": "replace", "path": "/visibility", "value": "public"},
+        ],
+    )
     folder = tmp_path / "dump"
     assert run("dump", serve_one.url, str(folder)).exit_code == 0
     target = start_serve(*V1_ONLY).url
@@ -298,7 +357,9 @@ def test_v1_shares_become_v2_shared_images_with_accepted_members(start_serve, se
     assert gc.get_image(serve_one.url, shared)["visibility"] == "shared"
     assert gc.get_image(serve_one.url, alone)["visibility"] == "private"
     assert {m["member_id"]: m["status"] for m in gc.list_members(serve_one.url, shared)} == {
-        PROJECT_B: "accepted", PROJECT_C: "accepted"}
+        PROJECT_B: "accepted",
+        PROJECT_C: "accepted",
+    }
     assert run("compare", source, serve_one.url).exit_code == 0
     gc.call("DELETE", f"{source}/v1/images/{shared}/members/{PROJECT_C}", 204)
     assert run("livecopy", source, serve_one.url).exit_code == 0

@@ -21,13 +21,33 @@ import pytest
 
 from tests import glance_client as gc
 from tests.hostile_cli import (
-    assert_images_failed, assert_no_control_characters, assert_run_error, describe, failed_lines, lines,
-    replicator, report_entries,
+    assert_images_failed,
+    assert_no_control_characters,
+    assert_run_error,
+    describe,
+    failed_lines,
+    lines,
+    replicator,
+    report_entries,
 )
 from tests.hostile_glance import (
-    FOREIGN_HOST, DeeplyNested, EndlessEmptyPages, EndlessNewImages, EscapingErrors, FakeGlance,
-    ForeignNextLink, ForeignOrigin, HidingTarget, OversizedBody, OversizedPage, RangeIgnored,
-    UploadStoresNothing, UploadStoresOtherBytes, image, image_with_newline_id, unverifiable_image,
+    FOREIGN_HOST,
+    DeeplyNested,
+    EndlessEmptyPages,
+    EndlessNewImages,
+    EscapingErrors,
+    FakeGlance,
+    ForeignNextLink,
+    ForeignOrigin,
+    HidingTarget,
+    OversizedBody,
+    OversizedPage,
+    RangeIgnored,
+    UploadStoresNothing,
+    UploadStoresOtherBytes,
+    image,
+    image_with_newline_id,
+    unverifiable_image,
 )
 
 TOKEN = "tok-3f1e2d-secret"
@@ -160,7 +180,7 @@ def test_a_copy_that_cannot_be_verified_says_unverified(hash_algo: str | None, s
 # --- 9. Terminal output escapes control characters ----------------------------------------------
 
 #: Clears the screen, moves the cursor home, sets the window title, and forges a log line.
-HOSTILE_NAME = "\x1b[2J\x1b[H\x1b]0;owned\x07evil\r\nFAILED  00000000-0000-0000-0000-000000000000 \"forged\": fake\x9b"
+HOSTILE_NAME = '\x1b[2J\x1b[H\x1b]0;owned\x07evil\r\nFAILED  00000000-0000-0000-0000-000000000000 "forged": fake\x9b'
 
 
 def test_image_names_with_terminal_escapes_reach_no_terminal(serve_pair) -> None:
@@ -255,17 +275,33 @@ def test_a_property_name_with_surrounding_whitespace_never_makes_an_image_public
     ],
     ids=["another project's image", "a public image of another project", "ours, but with data", "ours, queued"],
 )
-def test_a_409_on_create_adopts_only_an_image_a_run_of_ours_left(found: dict[str, Any], adopted: bool, serve_pair) -> None:
+def test_a_409_on_create_adopts_only_an_image_a_run_of_ours_left(
+    found: dict[str, Any], adopted: bool, serve_pair
+) -> None:
     source, target = serve_pair.source, serve_pair.target
     data = os.urandom(20_000)
     image_id = str(uuid.uuid4())
-    gc.create_image(source, id=image_id, name="mine", disk_format="raw", container_format="bare",
-                    owner="p-source", visibility="private")
+    gc.create_image(
+        source,
+        id=image_id,
+        name="mine",
+        disk_format="raw",
+        container_format="bare",
+        owner="p-source",
+        visibility="private",
+    )
     gc.upload(source, image_id, data)
     foreign_data = os.urandom(1000)
     # Named as the source's image is: what differs is only what the rule looks at.
-    gc.create_image(target, id=image_id, name="mine", disk_format="raw", container_format="bare",
-                    owner=found["owner"], visibility=found["visibility"])
+    gc.create_image(
+        target,
+        id=image_id,
+        name="mine",
+        disk_format="raw",
+        container_format="bare",
+        owner=found["owner"],
+        visibility=found["visibility"],
+    )
     if found.get("data"):
         gc.upload(target, image_id, foreign_data)
     before = gc.get_image(target, image_id)
@@ -282,7 +318,9 @@ def test_a_409_on_create_adopts_only_an_image_a_run_of_ours_left(found: dict[str
         return
     assert_images_failed(result, image_id)
     failed = failed_lines(result)[0]
-    assert found["owner"] in failed or "active" in failed, f"the FAILED line does not say what was found\n{describe(result)}"
+    assert found["owner"] in failed or "active" in failed, (
+        f"the FAILED line does not say what was found\n{describe(result)}"
+    )
     assert not uploads and not changes, f"the replicator wrote into an image not its own\n{describe(result)}"
     assert after == before
 
@@ -334,7 +372,9 @@ def test_a_null_custom_property_settles_after_the_first_run(serve_one) -> None:
 # --- 18. Success is read back; answers are bounded -------------------------------------------------
 
 
-@pytest.mark.parametrize("lie", [UploadStoresNothing, UploadStoresOtherBytes], ids=["stores nothing", "stores other bytes"])
+@pytest.mark.parametrize(
+    "lie", [UploadStoresNothing, UploadStoresOtherBytes], ids=["stores nothing", "stores other bytes"]
+)
 def test_an_upload_the_target_did_not_keep_fails_its_image(lie: type, serve_pair) -> None:
     source, target = serve_pair.source, serve_pair.target
     data = os.urandom(30_000)

@@ -100,7 +100,9 @@ def test_load_of_a_deeply_nested_record_is_a_clean_error(serve_one, tmp_path: Pa
     dump.mkdir()
     image_id = str(uuid.uuid4())
     depth = 100_000
-    (dump / image_id).write_text('{"id": "' + image_id + '", "status": "queued", "x": ' + "[" * depth + "]" * depth + "}")
+    (dump / image_id).write_text(
+        '{"id": "' + image_id + '", "status": "queued", "x": ' + "[" * depth + "]" * depth + "}"
+    )
     result = replicator("load", serve_one.url, str(dump))
     assert_run_error(result, image_id)
     assert gc.list_all(serve_one.url) == []

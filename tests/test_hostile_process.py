@@ -12,8 +12,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 import yaml
@@ -77,16 +77,18 @@ def slow_source(tmp_path: Path) -> Iterator[tuple[ReplicatorServe, set[str], str
     ],
     ids=["SIGTERM", "SIGHUP", "SIGTERM to PID 1"],
 )
-def test_a_termination_signal_stops_a_run_as_ctrl_c_does(how: str, stop: signal.Signals, codes: set[int],
-                                                          slow_source, serve_one, tmp_path: Path) -> None:
+def test_a_termination_signal_stops_a_run_as_ctrl_c_does(
+    how: str, stop: signal.Signals, codes: set[int], slow_source, serve_one, tmp_path: Path
+) -> None:
     source, small, big = slow_source
     target = serve_one
     report = tmp_path / "report.jsonl"
     argv = [sys.executable, "-m", "replicator", "livecopy", source.url, target.url, "-j", "3", "--report", str(report)]
     if how == "PID 1 of a pod":
         argv = ["unshare", "--pid", "--fork", "sh", "-c", 'exec "$0" "$@"', *argv]
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=environment(), start_new_session=True)
+    process = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment(), start_new_session=True
+    )
     try:
         # The small images are done and reported; the big one is being copied.
         wait_for(lambda: report_lines(report) >= 2, "the small images are reported")
@@ -123,8 +125,9 @@ def test_a_termination_signal_stops_a_run_as_ctrl_c_does(how: str, stop: signal.
         ("livecopy", "--chunksize", "1T"),
     ],
 )
-def test_an_option_value_out_of_range_is_a_usage_error(command: str, option: str, value: str,
-                                                       serve_pair, tmp_path: Path) -> None:
+def test_an_option_value_out_of_range_is_a_usage_error(
+    command: str, option: str, value: str, serve_pair, tmp_path: Path
+) -> None:
     source, target = serve_pair.source, serve_pair.target
     gc.seed_raw_images(source, [100_000])
     dump = tmp_path / "dump"
@@ -155,8 +158,14 @@ def test_an_unreachable_keystone_is_one_line(tmp_path: Path) -> None:
     """With the default `password` auth type keystoneauth first tries version discovery and logs
     a warning when Keystone cannot be reached: that line must not reach the user."""
     clouds = tmp_path / "clouds.yaml"
-    auth = {"auth_url": f"http://127.0.0.1:{free_port()}/v3", "username": "admin", "password": "secret",
-            "project_name": "admin", "user_domain_name": "Default", "project_domain_name": "Default"}
+    auth = {
+        "auth_url": f"http://127.0.0.1:{free_port()}/v3",
+        "username": "admin",
+        "password": "secret",
+        "project_name": "admin",
+        "user_domain_name": "Default",
+        "project_domain_name": "Default",
+    }
     clouds.write_text(yaml.safe_dump({"clouds": {"test": {"auth_type": "password", "auth": auth}}}))
     clouds.chmod(0o600)  # a password readable by others would add its own warning line
     env = environment(OS_CLIENT_CONFIG_FILE=str(clouds), OS_CLIENT_SECURE_FILE=str(tmp_path / "secure.yaml"))
@@ -189,7 +198,10 @@ def test_serve_control_paths_need_the_admin_token_and_valid_values(start_serve) 
     faults = f"{server.url}/_faults"
     admin = {"X-Auth-Token": ADMIN_TOKEN, "Content-Type": "application/json"}
 
-    for headers in ({"Content-Type": "application/json"}, {"X-Auth-Token": "guess", "Content-Type": "application/json"}):
+    for headers in (
+        {"Content-Type": "application/json"},
+        {"X-Auth-Token": "guess", "Content-Type": "application/json"},
+    ):
         refused = gc.request("POST", faults, json.dumps({"error_rate": 1.0}).encode(), headers)
         assert refused.status in (401, 403), (refused.status, refused.text[:200])
         minted = gc.request("POST", f"{server.url}/_token", b"{}", headers)
@@ -221,8 +233,12 @@ def test_a_token_can_come_from_the_environment(variables: dict[str, str], start_
     target_token = variables.get("REPLICATOR_TARGET_TOKEN", SOURCE_TOKEN)
     image_id = str(uuid.uuid4())
     body = json.dumps({"id": image_id, "name": "behind-a-token", "disk_format": "raw", "container_format": "bare"})
-    created = gc.request("POST", f"{source.url}/v2/images", body.encode(),
-                         {"X-Auth-Token": SOURCE_TOKEN, "Content-Type": "application/json"})
+    created = gc.request(
+        "POST",
+        f"{source.url}/v2/images",
+        body.encode(),
+        {"X-Auth-Token": SOURCE_TOKEN, "Content-Type": "application/json"},
+    )
     assert created.status == 201, created.text
 
     result = replicator("livecopy", source.url, target.url, env=environment(**variables))

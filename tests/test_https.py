@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from cryptography import x509
@@ -24,12 +24,15 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
     """A certificate for 127.0.0.1 signed by its own key: (certificate, key) PEM files."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "replicator test")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     certificate = (
         x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1)).not_valid_after(now + datetime.timedelta(days=1))
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
@@ -72,7 +75,9 @@ def test_insecure_skips_the_check(https_server) -> None:
     [({}, False), ({"cacert": "CERT"}, True), ({"verify": False}, True), ({"insecure": True}, True)],
     ids=["nothing said", "cacert", "verify false", "insecure"],
 )
-def test_a_clouds_tls_settings_reach_its_glance(https_server, tmp_path: Path, monkeypatch, tls: dict, works: bool) -> None:
+def test_a_clouds_tls_settings_reach_its_glance(
+    https_server, tmp_path: Path, monkeypatch, tls: dict, works: bool
+) -> None:
     """A private CA written once in clouds.yaml serves Glance as it serves Keystone."""
     server, cert_file = https_server
     for name in OS_VARIABLES:
@@ -93,7 +98,11 @@ def test_a_clouds_tls_settings_reach_its_glance(https_server, tmp_path: Path, mo
 
 def test_a_certificate_file_that_cannot_be_used_is_an_input_error(tmp_path: Path) -> None:
     (tmp_path / "garbage.pem").write_text("not a certificate")
-    assert_one_line_error(replicator("size", "https://127.0.0.1:1", "--cacert", str(tmp_path / "absent.pem")),
-                          "absent.pem", "No such file")
-    assert_one_line_error(replicator("size", "https://127.0.0.1:1", "--cacert", str(tmp_path / "garbage.pem")),
-                          "garbage.pem")
+    assert_one_line_error(
+        replicator("size", "https://127.0.0.1:1", "--cacert", str(tmp_path / "absent.pem")),
+        "absent.pem",
+        "No such file",
+    )
+    assert_one_line_error(
+        replicator("size", "https://127.0.0.1:1", "--cacert", str(tmp_path / "garbage.pem")), "garbage.pem"
+    )

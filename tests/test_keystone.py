@@ -4,8 +4,8 @@ that outlives several tokens completes, every image verified, with a clouds.yaml
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import yaml
@@ -34,8 +34,10 @@ def cloud(keystone: RealKeystone, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     """A clouds.yaml naming the cloud `migration`, with the password in secure.yaml."""
     auth = keystone.admin_auth()
     password = auth.pop("password")
-    write_private(tmp_path / "clouds.yaml", yaml.safe_dump(
-        {"clouds": {"migration": {"auth_type": "password", "auth": auth, "region_name": REGION}}}))
+    write_private(
+        tmp_path / "clouds.yaml",
+        yaml.safe_dump({"clouds": {"migration": {"auth_type": "password", "auth": auth, "region_name": REGION}}}),
+    )
     write_private(tmp_path / "secure.yaml", yaml.safe_dump({"clouds": {"migration": {"auth": {"password": password}}}}))
     for name in ("OS_CLOUD", "OS_AUTH_URL", "OS_REGION_NAME", "OS_INTERFACE", "OS_TOKEN"):
         monkeypatch.delenv(name, raising=False)
@@ -58,8 +60,9 @@ def test_copy_outlives_its_tokens_and_every_image_is_verified(keystone, cloud, s
 
     # 6 MiB at 80 KiB/s: about 77 s, longer than one token lives.
     started = time.monotonic()
-    result = run("livecopy", "-", target.url, "--os-cloud", cloud, "--bwlimit", "80K", "--concurrency", "2",
-                 "--chunksize", "64K")
+    result = run(
+        "livecopy", "-", target.url, "--os-cloud", cloud, "--bwlimit", "80K", "--concurrency", "2", "--chunksize", "64K"
+    )
     elapsed = time.monotonic() - started
     assert result.exit_code == 0, result.stderr
     assert elapsed > TOKEN_SECONDS, elapsed  # the premise: the copy outlived a token

@@ -14,15 +14,15 @@ import asyncio
 import os
 import socket
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import yaml
 
+from replicator.auth import CloudChoice, KeystoneAuth
 from tests import glance_client as gc
 from tests.fake_keystone import FakeKeystone, clouds_yaml
-from replicator.auth import CloudChoice, KeystoneAuth
 from tests.servers import free_port
 from tests.test_auth import write_private
 from tests.test_bad_input import assert_one_line_error, replicator
@@ -74,12 +74,25 @@ class SilentServer:
 
 # One line for every failure.
 
+
 def test_a_keystone_that_does_not_answer_is_given_the_timeout(tmp_path: Path) -> None:
     silent = SilentServer()
     try:
-        document = {"clouds": {"slow": {"auth_type": "password", "auth": {
-            "auth_url": silent.url, "username": "admin", "password": "secret", "project_name": "admin",
-            "user_domain_name": "Default", "project_domain_name": "Default"}}}}
+        document = {
+            "clouds": {
+                "slow": {
+                    "auth_type": "password",
+                    "auth": {
+                        "auth_url": silent.url,
+                        "username": "admin",
+                        "password": "secret",
+                        "project_name": "admin",
+                        "user_domain_name": "Default",
+                        "project_domain_name": "Default",
+                    },
+                }
+            }
+        }
         # Without the timeout reaching Keystone, this run would wait for ever (and the call time out).
         result = replicator("size", "--os-cloud", "slow", "--timeout", "1", env=cloud_env(tmp_path, document))
     finally:
@@ -98,11 +111,20 @@ def test_an_unreachable_keystone_is_one_line_without_connection_pool_text(tmp_pa
 
 def test_keystone_s_answer_body_is_never_shown(tmp_path: Path, keystone) -> None:
     """Keystone's 400 can quote what it was sent: the password, here."""
-    keystone.answer = (400, {"error": {"code": 400, "title": "Bad Request",
-                                       "message": "Invalid input for field 'password': 'secret' is not valid"}})
+    keystone.answer = (
+        400,
+        {
+            "error": {
+                "code": 400,
+                "title": "Bad Request",
+                "message": "Invalid input for field 'password': 'secret' is not valid",
+            }
+        },
+    )
     result = replicator("size", "--os-cloud", "test", env=cloud_env(tmp_path, clouds_yaml(keystone)))
-    assert_one_line_error(result, "cloud 'test' (--os-cloud): Keystone at", "answered 400 Bad Request",
-                          "a password must be text")
+    assert_one_line_error(
+        result, "cloud 'test' (--os-cloud): Keystone at", "answered 400 Bad Request", "a password must be text"
+    )
     assert "secret" not in result.stderr and "Invalid input" not in result.stderr
 
 
@@ -115,25 +137,40 @@ def test_keystone_s_server_error_is_one_line(tmp_path: Path, keystone) -> None:
 
 def test_the_environment_s_cloud_is_never_cloud_none(tmp_path: Path, keystone) -> None:
     clean = {name: value for name, value in os.environ.items() if not name.startswith("OS_")}
-    env = {**clean, "OS_AUTH_URL": keystone.url, "OS_USERNAME": "admin", "OS_PASSWORD": "wrong",
-           "OS_PROJECT_NAME": "admin", "OS_USER_DOMAIN_NAME": "Default", "OS_PROJECT_DOMAIN_NAME": "Default",
-           "OS_CLIENT_CONFIG_FILE": str(tmp_path / "none.yaml"), "OS_CLIENT_SECURE_FILE": str(tmp_path / "none.yaml")}
+    env = {
+        **clean,
+        "OS_AUTH_URL": keystone.url,
+        "OS_USERNAME": "admin",
+        "OS_PASSWORD": "wrong",
+        "OS_PROJECT_NAME": "admin",
+        "OS_USER_DOMAIN_NAME": "Default",
+        "OS_PROJECT_DOMAIN_NAME": "Default",
+        "OS_CLIENT_CONFIG_FILE": str(tmp_path / "none.yaml"),
+        "OS_CLIENT_SECURE_FILE": str(tmp_path / "none.yaml"),
+    }
     result = replicator("size", env=env)
-    assert_one_line_error(result, "the cloud in the OS_* variables: Keystone refused the credentials (401)",
-                          "in the OS_* variables")
+    assert_one_line_error(
+        result, "the cloud in the OS_* variables: Keystone refused the credentials (401)", "in the OS_* variables"
+    )
     assert "None" not in result.stderr and "wrong" not in result.stderr
 
 
 # The files.
 
+
 def test_an_unknown_cloud_lists_the_clouds_there_are(tmp_path: Path, keystone) -> None:
     document = {"clouds": {"prod": clouds_yaml(keystone)["clouds"]["test"], "staging": {"auth": {}}}}
     env = cloud_env(tmp_path, document)
-    assert_one_line_error(replicator("size", "--os-cloud", "prdo", env=env),
-                          "cloud 'prdo' (--os-cloud): Cloud prdo was not found in", "clouds.yaml; it has: prod, staging")
+    assert_one_line_error(
+        replicator("size", "--os-cloud", "prdo", env=env),
+        "cloud 'prdo' (--os-cloud): Cloud prdo was not found in",
+        "clouds.yaml; it has: prod, staging",
+    )
     env["OS_CLIENT_CONFIG_FILE"] = env["OS_CLIENT_SECURE_FILE"] = str(tmp_path / "absent.yaml")
-    assert_one_line_error(replicator("size", "--os-cloud", "prod", env={**env, "HOME": str(tmp_path)}),
-                          "Cloud prod was not found: no clouds.yaml was found")
+    assert_one_line_error(
+        replicator("size", "--os-cloud", "prod", env={**env, "HOME": str(tmp_path)}),
+        "Cloud prod was not found: no clouds.yaml was found",
+    )
 
 
 @pytest.mark.parametrize(
@@ -165,12 +202,15 @@ def test_a_secret_readable_by_others_is_one_warning(start_serve, tmp_path: Path,
     env = cloud_env(tmp_path, clouds_yaml(keystone))
     (tmp_path / "clouds.yaml").chmod(0o644)
     # Both sides read the file: one warning still.
-    result = replicator("livecopy", "--os-cloud", "test", "--source-region", "RegionOne",
-                        "--target-region", "RegionTwo", env=env)
+    result = replicator(
+        "livecopy", "--os-cloud", "test", "--source-region", "RegionOne", "--target-region", "RegionTwo", env=env
+    )
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if "warning" in line]
-    assert warnings == [f"replicator: warning: {tmp_path / 'clouds.yaml'} holds a secret and is readable by "
-                        "other users (mode 0644): make it private with chmod 600"]
+    assert warnings == [
+        f"replicator: warning: {tmp_path / 'clouds.yaml'} holds a secret and is readable by "
+        "other users (mode 0644): make it private with chmod 600"
+    ]
 
     # The password moved to secure.yaml, readable by the group: that file is the one named.
     document = clouds_yaml(keystone)
@@ -180,14 +220,18 @@ def test_a_secret_readable_by_others_is_one_warning(start_serve, tmp_path: Path,
     (tmp_path / "secure.yaml").chmod(0o640)
     result = replicator("size", "--os-cloud", "test", "--os-region-name", "RegionOne", env=env)
     assert result.returncode == 0, result.stderr
-    assert [line for line in result.stderr.splitlines() if line.startswith("replicator:")] == [f"replicator: warning: {tmp_path / 'secure.yaml'} holds a secret and is "
-                                          "readable by other users (mode 0640): make it private with chmod 600"]
+    assert [line for line in result.stderr.splitlines() if line.startswith("replicator:")] == [
+        f"replicator: warning: {tmp_path / 'secure.yaml'} holds a secret and is "
+        "readable by other users (mode 0640): make it private with chmod 600"
+    ]
 
 
 # One authentication per side.
 
-def test_a_token_expired_on_arrival_is_one_warning_and_one_authentication(start_serve, tmp_path: Path,
-                                                                          keystone) -> None:
+
+def test_a_token_expired_on_arrival_is_one_warning_and_one_authentication(
+    start_serve, tmp_path: Path, keystone
+) -> None:
     source, target = start_serve(), start_serve()
     gc.seed_raw_images(source.url, [100] * 16)
     keystone.catalog = [("RegionOne", "public", source.url), ("RegionTwo", "public", target.url)]
@@ -201,15 +245,25 @@ def test_a_token_expired_on_arrival_is_one_warning_and_one_authentication(start_
     lines = counted.stderr.splitlines()
     assert len(lines) == 1 and "arrived already expired" in lines[0], counted.stderr
 
-    copied = replicator("livecopy", "--os-cloud", "test", "--source-region", "RegionOne",
-                        "--target-region", "RegionTwo", "--metaonly", env=env)
+    copied = replicator(
+        "livecopy",
+        "--os-cloud",
+        "test",
+        "--source-region",
+        "RegionOne",
+        "--target-region",
+        "RegionTwo",
+        "--metaonly",
+        env=env,
+    )
     assert copied.returncode == 0, copied.stderr
     assert len(keystone.issued) == 1 + 2  # one per side
     assert len(gc.list_all(target.url)) == 16
 
 
-async def test_concurrent_requests_share_one_authentication_and_one_renewal(tmp_path: Path, keystone,
-                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_concurrent_requests_share_one_authentication_and_one_renewal(
+    tmp_path: Path, keystone, monkeypatch: pytest.MonkeyPatch
+) -> None:
     keystone.catalog = [("RegionOne", "public", "http://127.0.0.1:9292")]
     for name, value in cloud_env(tmp_path, clouds_yaml(keystone)).items():
         if name.startswith("OS_"):
@@ -223,8 +277,9 @@ async def test_concurrent_requests_share_one_authentication_and_one_renewal(tmp_
     assert await auth.token() == renewed[0] and len(keystone.issued) == 2
 
 
-async def test_a_token_is_renewed_shortly_before_its_own_lifetime_ends(tmp_path: Path, keystone,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_token_is_renewed_shortly_before_its_own_lifetime_ends(
+    tmp_path: Path, keystone, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Measured from its arrival on our clock: Keystone's clock may be hours off ours."""
     keystone.catalog = [("RegionOne", "public", "http://127.0.0.1:9292")]
     keystone.issued_at, keystone.expires_at = "2001-01-01T00:00:00.000000Z", "2001-01-01T01:00:00.000000Z"

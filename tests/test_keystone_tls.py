@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import yaml
@@ -30,8 +30,9 @@ class TlsCloud:
         folder.mkdir(parents=True, exist_ok=True)
         self.cert, key = self_signed(folder)
         self.keystone = RealKeystone(folder / "keystone", token_seconds=3600, tls=(self.cert, key))
-        self.https = ReplicatorServe(folder / "https", extra_args=["--cert-file", str(self.cert),
-                                                                   "--key-file", str(key)])
+        self.https = ReplicatorServe(
+            folder / "https", extra_args=["--cert-file", str(self.cert), "--key-file", str(key)]
+        )
         self.http = ReplicatorServe(folder / "http")
         self.servers = (self.keystone, self.https, self.http)
 
@@ -50,8 +51,16 @@ class TlsCloud:
 
     def env(self, folder: Path, **cloud: object) -> dict[str, str]:
         """A private clouds.yaml naming the cloud `secure` in RegionOne, with `cloud`'s settings."""
-        document = {"clouds": {"secure": {"auth_type": "password", "auth": self.keystone.admin_auth(),
-                                          "region_name": "RegionOne", **cloud}}}
+        document = {
+            "clouds": {
+                "secure": {
+                    "auth_type": "password",
+                    "auth": self.keystone.admin_auth(),
+                    "region_name": "RegionOne",
+                    **cloud,
+                }
+            }
+        }
         clouds = write_private(folder / "clouds.yaml", yaml.safe_dump(document))
         secure = write_private(folder / "secure.yaml", yaml.safe_dump({"clouds": {}}))
         clean = {name: value for name, value in os.environ.items() if not name.startswith("OS_")}
@@ -82,13 +91,18 @@ def messages(result: subprocess.CompletedProcess[str]) -> list[str]:
 
 def test_an_untrusted_keystone_certificate_is_one_line(tls_cloud: TlsCloud, tmp_path: Path) -> None:
     result = replicator("size", "--os-cloud", "secure", env=tls_cloud.env(tmp_path))
-    assert_one_line_error(result, "cloud 'secure' (--os-cloud): the certificate of Keystone at https://127.0.0.1:",
-                          "is not trusted", "self-signed certificate")
+    assert_one_line_error(
+        result,
+        "cloud 'secure' (--os-cloud): the certificate of Keystone at https://127.0.0.1:",
+        "is not trusted",
+        "self-signed certificate",
+    )
 
 
 def test_cacert_reaches_keystone(tls_cloud: TlsCloud, tmp_path: Path) -> None:
-    assert_quiet_success(replicator("size", "--os-cloud", "secure", "--cacert", str(tls_cloud.cert),
-                                    env=tls_cloud.env(tmp_path)))
+    assert_quiet_success(
+        replicator("size", "--os-cloud", "secure", "--cacert", str(tls_cloud.cert), env=tls_cloud.env(tmp_path))
+    )
 
 
 def test_the_cacert_flag_wins_over_the_cloud_s(tls_cloud: TlsCloud, tmp_path: Path) -> None:
@@ -104,13 +118,23 @@ def test_insecure_reaches_keystone(tls_cloud: TlsCloud, tmp_path: Path) -> None:
 
 
 def test_the_cloud_s_own_settings_serve_when_no_flag_is_given(tls_cloud: TlsCloud, tmp_path: Path) -> None:
-    assert_quiet_success(replicator("size", "--os-cloud", "secure", env=tls_cloud.env(tmp_path, cacert=str(tls_cloud.cert))))
+    assert_quiet_success(
+        replicator("size", "--os-cloud", "secure", env=tls_cloud.env(tmp_path, cacert=str(tls_cloud.cert)))
+    )
     assert_quiet_success(replicator("size", "--os-cloud", "secure", env=tls_cloud.env(tmp_path, verify=False)))
 
 
 def test_a_plain_http_image_endpoint_from_an_https_keystone_is_one_warning(tls_cloud: TlsCloud, tmp_path: Path) -> None:
-    result = replicator("size", "--os-cloud", "secure", "--os-region-name", "RegionTwo", "--cacert",
-                        str(tls_cloud.cert), env=tls_cloud.env(tmp_path))
+    result = replicator(
+        "size",
+        "--os-cloud",
+        "secure",
+        "--os-region-name",
+        "RegionTwo",
+        "--cacert",
+        str(tls_cloud.cert),
+        env=tls_cloud.env(tmp_path),
+    )
     assert result.returncode == 0, result.stderr
     lines = messages(result)
     assert len(lines) == 1, result.stderr

@@ -13,7 +13,15 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from replicator.engine.actions import Action, ActionKind, Outcome
-from replicator.engine.events import BytesCopied, ImageFinished, ImageResult, ImageRetrying, ImageStarted, Listed, RunPlanned
+from replicator.engine.events import (
+    BytesCopied,
+    ImageFinished,
+    ImageResult,
+    ImageRetrying,
+    ImageStarted,
+    Listed,
+    RunPlanned,
+)
 from replicator.errors import ErrorKind, RunError
 from replicator.metrics import LAST_SUCCESS, RunMetrics
 from replicator.records import ImageRecord
@@ -53,14 +61,21 @@ def test_a_run_is_counted_by_action_result_cause_and_side_and_served_over_http()
     clock = Clock(1_700_000_000.0)
     metrics = RunMetrics("livecopy", clock=clock)
     metrics.run_started()
-    a, b, c = image("a", 300), image("b", 50), image("c")
+    a, b = image("a", 300), image("b", 50)
     events = [
-        Listed("source", 2, False), Listed("target", 1, True), Listed("source", 3, True),
+        Listed("source", 2, False),
+        Listed("target", 1, True),
+        Listed("source", 3, True),
         RunPlanned(3, 2, 350),
-        ImageStarted(Action(a, None, create=True, upload=True)), ImageStarted(Action(b, None, upload=True)),
-        BytesCopied("a", 200), ImageRetrying("a", 1, "connection lost", ErrorKind.TRANSPORT), ImageRetrying("b", 1, "503", ErrorKind.SERVER),
-        BytesCopied("a", 300), BytesCopied("b", 50),
-        result("a", ActionKind.CREATE, Outcome.OK, 300), result("c", ActionKind.SKIP, Outcome.SKIPPED),
+        ImageStarted(Action(a, None, create=True, upload=True)),
+        ImageStarted(Action(b, None, upload=True)),
+        BytesCopied("a", 200),
+        ImageRetrying("a", 1, "connection lost", ErrorKind.TRANSPORT),
+        ImageRetrying("b", 1, "503", ErrorKind.SERVER),
+        BytesCopied("a", 300),
+        BytesCopied("b", 50),
+        result("a", ActionKind.CREATE, Outcome.OK, 300),
+        result("c", ActionKind.SKIP, Outcome.SKIPPED),
     ]
     for event in events:
         metrics(event)
@@ -176,7 +191,7 @@ def test_a_failed_run_keeps_the_last_success_of_the_run_before(tmp_path: Path) -
 
 def test_garbage_in_the_old_textfile_means_no_last_success_known(tmp_path: Path) -> None:
     path = tmp_path / "replicator.prom"
-    path.write_text(f"{LAST_SUCCESS}{{command=\"livecopy\"}} not-a-number\n")
+    path.write_text(f'{LAST_SUCCESS}{{command="livecopy"}} not-a-number\n')
     metrics = RunMetrics("livecopy", clock=Clock(10.0))
     metrics.run_started()
     metrics.run_ended(succeeded=False)
@@ -209,11 +224,16 @@ def test_a_link_planted_at_the_textfile_is_replaced_not_followed(tmp_path: Path)
     metrics.run_started()
     metrics.write_textfile(path)
     assert victim.read_text() == "precious\n"
-    assert not path.is_symlink() and ("replicator_run_start_time_seconds", (("command", "livecopy"),)) in textfile_samples(path)
+    assert not path.is_symlink() and (
+        "replicator_run_start_time_seconds",
+        (("command", "livecopy"),),
+    ) in textfile_samples(path)
 
 
 def test_an_unwritable_textfile_is_a_one_line_run_error(tmp_path: Path) -> None:
     metrics = RunMetrics("livecopy")
-    with pytest.raises(RunError, match="cannot write the metrics file .*missing/replicator.prom: No such file or directory"):
+    with pytest.raises(
+        RunError, match="cannot write the metrics file .*missing/replicator.prom: No such file or directory"
+    ):
         metrics.write_textfile(tmp_path / "missing" / "replicator.prom")
     assert os.listdir(tmp_path) == []

@@ -49,8 +49,14 @@ def old_source(start_serve) -> tuple[str, dict[str, bytes]]:
     data = {}
     for n, size in enumerate((150_000, 40_000, 1)):
         payload = os.urandom(size)
-        image_id = v1_create(server.url, payload, name=f"img-{n}", is_public=n == 0, owner="p1",
-                             properties={"os_distro": "cirros"} if n == 0 else {})
+        image_id = v1_create(
+            server.url,
+            payload,
+            name=f"img-{n}",
+            is_public=n == 0,
+            owner="p1",
+            properties={"os_distro": "cirros"} if n == 0 else {},
+        )
         data[image_id] = payload
     v1_create(server.url, None, name="no-data", owner="p1")
     return server.url, data
@@ -85,8 +91,12 @@ def test_its_dump_loads_into_v2_with_nothing_lost(old_source, serve_one, tmp_pat
 
 def test_our_dump_of_a_v1_cloud_is_loaded_by_it(start_serve, tmp_path: Path) -> None:
     source = start_serve(*BOTH).url
-    texts = {v1_create(source, f"image {n} ".encode() * 500, name=f"txt-{n}", is_public=True,
-                       properties={"n": str(n)}): f"image {n} ".encode() * 500 for n in range(3)}
+    texts = {
+        v1_create(
+            source, f"image {n} ".encode() * 500, name=f"txt-{n}", is_public=True, properties={"n": str(n)}
+        ): f"image {n} ".encode() * 500
+        for n in range(3)
+    }
     folder = tmp_path / "our-dump"
     assert run("dump", source, str(folder), "--api-version", "1").exit_code == 0
     target = start_serve(*BOTH).url
@@ -114,8 +124,10 @@ def test_its_livecopy_and_ours_reach_the_same_target_state(old_source, start_ser
     assert run("livecopy", base, ours, "--api-version", "1").exit_code == 0
 
     def state(url: str) -> dict[str, tuple]:
-        return {k: (v["name"], v["status"], v["checksum"], v["is_public"], v["owner"], v["properties"])
-                for k, v in v1_detail(url).items()}
+        return {
+            k: (v["name"], v["status"], v["checksum"], v["is_public"], v["owner"], v["properties"])
+            for k, v in v1_detail(url).items()
+        }
 
     # The old tool copies active images only; ours also creates the record without data.
     assert state(theirs) == {k: v for k, v in state(ours).items() if k in data}
@@ -149,8 +161,13 @@ def test_a_source_change_reaches_the_target_the_same_way_with_both_tools(old_sou
     assert run("livecopy", base, ours, "--api-version", "1").exit_code == 0
     (changed,) = [k for k, v in v1_detail(base).items() if v["properties"]]
     # A v1 PUT replaces the whole set of properties: os_distro goes, version comes.
-    gc.call("PUT", f"{base}/v1/images/{changed}", 200, None, {"x-image-meta-property-version": "2",
-                                                              "x-image-meta-name": "renamed"})
+    gc.call(
+        "PUT",
+        f"{base}/v1/images/{changed}",
+        200,
+        None,
+        {"x-image-meta-property-version": "2", "x-image-meta-name": "renamed"},
+    )
     rerun = old_tool("livecopy", host_port(base), host_port(theirs))
     assert rerun.returncode == 0 and f"Image {changed} (renamed) metadata has changed" in rerun.stderr
     assert run("livecopy", base, ours).exit_code == 0

@@ -20,7 +20,13 @@ from replicator import __version__, console, progress
 from replicator.connect import Side, open_glance
 from replicator.engine import run as engine
 from replicator.engine.events import (
-    BytesCopied, ImageFinished, ImageResult, ImageStarted, RunPlanned, WorkFound, fan_out,
+    BytesCopied,
+    ImageFinished,
+    ImageResult,
+    ImageStarted,
+    RunPlanned,
+    WorkFound,
+    fan_out,
 )
 from replicator.engine.plan import plan, totals
 from replicator.records import ImageRecord
@@ -43,6 +49,7 @@ def result(action, outcome: str, copied: int, error: str | None = None) -> Image
 
 
 # Rendering, from events alone: no server needed.
+
 
 def planned_run():
     big, small, same = record("big", 3 * MiB), record("small", MiB), record("same", 10)
@@ -76,7 +83,7 @@ def test_bars_show_overall_bytes_counts_and_one_line_per_image_in_flight() -> No
         bars(ImageFinished(result(by_name["big"], "ok", 3 * MiB)))
     assert "big" in in_flight and "2.0/3.0 MiB" in in_flight
     assert "1/3 images: 0 done, 1 skipped, 0 failed" in in_flight
-    final = out.getvalue()[len(in_flight):]
+    final = out.getvalue()[len(in_flight) :]
     assert "2/3 images: 1 done, 1 skipped, 0 failed" in final and "3.0/4.0 MiB" in final
 
 
@@ -112,21 +119,28 @@ def test_summary_is_a_table_with_time_rate_and_failures() -> None:
     assert ["skip", "skipped", "1", "0.0", "B"] in rows
     assert ["total", "3", "3.0", "MiB"] in rows
     assert "3.0 MiB copied in 2.0s (1.5 MiB/s mean)" in text
-    assert f"1 failed:\n  {by_name['small'].image.id} \"small\": upload image: 403 Forbidden" in text
+    assert f'1 failed:\n  {by_name["small"].image.id} "small": upload image: 403 Forbidden' in text
 
 
 def test_dry_run_plan_says_what_and_why() -> None:
     source = [record("new", MiB), record("renamed", 5)]
-    target = [ImageRecord(id=source[1].id, status="active", attributes={**source[1].attributes, "name": "old"},
-                          size=5, checksum="00")]
+    target = [
+        ImageRecord(
+            id=source[1].id, status="active", attributes={**source[1].attributes, "name": "old"}, size=5, checksum="00"
+        )
+    ]
     text = console.plan_text(plan(source, target, Settings()))
     lines = text.splitlines()
-    assert lines[0].startswith(f"create   {source[0].id} \"new\": missing on target; upload 1.0 MiB")
-    assert lines[1].startswith(f"update   {source[1].id} \"renamed\":") and 'metadata differs; name: "old" -> "renamed"' in lines[1]
+    assert lines[0].startswith(f'create   {source[0].id} "new": missing on target; upload 1.0 MiB')
+    assert (
+        lines[1].startswith(f'update   {source[1].id} "renamed":')
+        and 'metadata differs; name: "old" -> "renamed"' in lines[1]
+    )
     assert lines[-1] == "plan: 2 of 2 images need work, 1.0 MiB to copy (dry run: nothing was changed)"
 
 
 # The commands, on the project's server.
+
 
 @pytest.fixture
 def seeded(serve_pair):
@@ -156,8 +170,23 @@ def test_selection_options_pick_the_images_a_copy_works_on(seeded, tmp_path: Pat
     ids = list(data)  # img-0 … img-3, sizes 300,000 … 50,000
     id_file = tmp_path / "ids"
     id_file.write_text(f"# from last night's report\n{ids[3]}\n\n")
-    result = run("livecopy", pair.source, pair.target, "--include", "img-*", "--exclude", "img-0",
-                 "--max-size", "250000", "--min-size", "150000", "--ids-from", str(id_file), "--id", ids[1])
+    result = run(
+        "livecopy",
+        pair.source,
+        pair.target,
+        "--include",
+        "img-*",
+        "--exclude",
+        "img-0",
+        "--max-size",
+        "250000",
+        "--min-size",
+        "150000",
+        "--ids-from",
+        str(id_file),
+        "--id",
+        ids[1],
+    )
     assert result.exit_code == 0, result.stderr
     assert {image["id"] for image in gc.list_all(pair.target)} == {ids[1]}
     # The same filters in compare: only the selected images are reported.
@@ -203,8 +232,17 @@ def test_bwlimit_holds_the_total_rate(serve_pair) -> None:
 def test_max_transfer_stops_starting_transfers_and_a_rerun_finishes(serve_pair, tmp_path: Path) -> None:
     data = gc.seed_raw_images(serve_pair.source, [400_000] * 4)
     report = tmp_path / "report.jsonl"
-    result = run("livecopy", serve_pair.source, serve_pair.target, "--max-transfer", "700000",
-                 "--concurrency", "1", "--report", str(report))
+    result = run(
+        "livecopy",
+        serve_pair.source,
+        serve_pair.target,
+        "--max-transfer",
+        "700000",
+        "--concurrency",
+        "1",
+        "--report",
+        str(report),
+    )
     assert result.exit_code == 0, result.stderr
     lines = image_lines(report)
     assert [line["result"] for line in lines] == ["ok", "ok", "skipped", "skipped"]
@@ -241,9 +279,23 @@ def test_debug_logs_requests_and_never_the_token(serve_pair, tmp_path: Path) -> 
     token = serve_pair.source_server.issue_token()
     report = tmp_path / "report.jsonl"
     completed = subprocess.run(
-        [sys.executable, "-m", "replicator", "livecopy", serve_pair.source, serve_pair.target, "--debug",
-         "--sourcetoken", token, "--report", str(report)],
-        capture_output=True, text=True, timeout=60, env={**os.environ, "NO_COLOR": "1"},
+        [
+            sys.executable,
+            "-m",
+            "replicator",
+            "livecopy",
+            serve_pair.source,
+            serve_pair.target,
+            "--debug",
+            "--sourcetoken",
+            token,
+            "--report",
+            str(report),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "NO_COLOR": "1"},
     )
     assert completed.returncode == 0, completed.stderr
     assert re.search(r"replicator\.http GET http://127\.0\.0\.1:\d+/v2/images\?\S+ -> 200 in \d+ ms", completed.stderr)
@@ -253,6 +305,7 @@ def test_debug_logs_requests_and_never_the_token(serve_pair, tmp_path: Path) -> 
 
 # Numbers that add up after a failure or a stop.
 
+
 def test_a_failed_image_leaves_the_total_so_the_bar_ends_at_100_percent() -> None:
     actions, by_name = planned_run()  # big 3 MiB, small 1 MiB to copy
     out = io.StringIO()
@@ -260,7 +313,8 @@ def test_a_failed_image_leaves_the_total_so_the_bar_ends_at_100_percent() -> Non
     bars = progress.ProgressBars(Console(file=io.StringIO(), force_terminal=True, color_system=None, width=120))
     events = [
         *planned_events(actions),
-        BytesCopied(by_name["big"].image.id, MiB), BytesCopied(by_name["small"].image.id, MiB // 4),
+        BytesCopied(by_name["big"].image.id, MiB),
+        BytesCopied(by_name["small"].image.id, MiB // 4),
         ImageFinished(result(by_name["small"], "failed", 0, "connection lost")),  # 768 KiB never sent
         BytesCopied(by_name["big"].image.id, 2 * MiB),
         ImageFinished(result(by_name["big"], "ok", 3 * MiB)),
@@ -288,8 +342,11 @@ def test_the_summary_of_a_stopped_run_counts_the_bytes_of_cut_transfers() -> Non
     """After Ctrl-C the summary said "0.0 B copied" though 41 MiB had moved."""
     actions, by_name = planned_run()
     tally = progress.Tally()
-    for event in (*planned_events(actions),
-                  BytesCopied(by_name["big"].image.id, 2 * MiB), BytesCopied(by_name["small"].image.id, MiB // 2)):
+    for event in (
+        *planned_events(actions),
+        BytesCopied(by_name["big"].image.id, 2 * MiB),
+        BytesCopied(by_name["small"].image.id, MiB // 2),
+    ):
         tally.update(event)  # then the stop: neither transfer finished
     text = console.summary([], 4.6, tally.unfinished())
     assert "0.0 B copied in 4.6s" in text
@@ -302,8 +359,9 @@ def test_bytes_of_a_failed_upload_are_in_the_summary(serve_pair) -> None:
     result = run("livecopy", serve_pair.source, serve_pair.target, "--retries", "0", "-j", "1", "-c", "64K")
     assert result.exit_code == 1, result.stderr
     assert summary_count(result.stderr, "create", "failed") == 1
-    sent = re.search(r"^([\d.]+) KiB sent by 1 transfer that did not complete: the next run sends it again",
-                     result.stderr, re.M)
+    sent = re.search(
+        r"^([\d.]+) KiB sent by 1 transfer that did not complete: the next run sends it again", result.stderr, re.M
+    )
     assert sent and 0 < float(sent.group(1)) <= 488.3, result.stderr  # 500,000 bytes at most
 
 
@@ -332,6 +390,7 @@ async def test_a_bar_that_watched_an_upload_fail_mid_run_ends_at_100_percent(ser
 
 # --id and --ids-from: every id asked for is accounted for.
 
+
 def test_ids_asked_for_that_the_source_does_not_have_are_named_and_fail_the_run(seeded, tmp_path: Path) -> None:
     pair, data = seeded
     present, absent = next(iter(data)), sorted(str(uuid.uuid4()) for _ in range(2))
@@ -346,11 +405,14 @@ def test_ids_asked_for_that_the_source_does_not_have_are_named_and_fail_the_run(
     # Where other filters may leave an id out, it is named as such, and is no failure.
     narrowed = run("livecopy", pair.source, pair.target, "--id", present, "--id", absent[0], "--status", "active")
     assert narrowed.exit_code == 0, narrowed.stderr
-    assert f"1 of the 2 ids asked for are not on the source or are left out by the other filters: {absent[0]}" \
+    assert (
+        f"1 of the 2 ids asked for are not on the source or are left out by the other filters: {absent[0]}"
         in narrowed.stderr
+    )
 
 
 # size: the same selection as every other command, and both counts.
+
 
 def test_size_takes_the_selection_and_says_both_counts(serve_one, tmp_path: Path, monkeypatch) -> None:
     data = gc.seed_raw_images(serve_one.url, [1000, 2000, 3000])  # img-0 … img-2
@@ -361,10 +423,16 @@ def test_size_takes_the_selection_and_says_both_counts(serve_one, tmp_path: Path
     assert every.exit_code == 0, every.stderr
     assert every.stdout == "Total size is 3000 bytes (2.9 KiB) across 2 images\n"  # the old tool's line, alone
     assert "2 active images, 2.9 KiB; 4 images in all" in every.stderr
-    assert "1 active images, 1000.0 B; 2 images in all" in run("size", serve_one.url, "--include", "img-*",
-                                                                "--exclude", "img-1").stderr
+    assert (
+        "1 active images, 1000.0 B; 2 images in all"
+        in run("size", serve_one.url, "--include", "img-*", "--exclude", "img-1").stderr
+    )
     assert json.loads(run("size", serve_one.url, "--json", "--status", "deactivated").stdout) == {
-        "images": 0, "bytes": 0, "human": "0.0 B", "images_in_all": 1}
+        "images": 0,
+        "bytes": 0,
+        "human": "0.0 B",
+        "images_in_all": 1,
+    }
     absent = str(uuid.uuid4())
     missing = run("size", serve_one.url, "--id", absent)
     assert missing.exit_code == 1 and f"1 of the 1 ids asked for are not on the source: {absent}" in missing.stderr
@@ -375,9 +443,15 @@ def test_size_takes_the_selection_and_says_both_counts(serve_one, tmp_path: Path
 
 # Where operators look: the version, the exit codes, completion.
 
+
 def replicator_process(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "replicator", *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "replicator", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_the_version_is_shown_by_version_debug_and_the_report(serve_pair, tmp_path: Path) -> None:
@@ -402,9 +476,15 @@ def test_help_lists_every_exit_code_and_shell_completion_is_on() -> None:
             assert code in helped.stdout, (args, code)
     script = replicator_process("--show-completion", "bash")
     assert script.returncode == 0 and "_REPLICATOR_COMPLETE" in script.stdout
-    completed = replicator_process(env={"_REPLICATOR_COMPLETE": "complete_bash", "COMP_WORDS": "replicator liv",
-                                        "COMP_CWORD": "1"})
+    completed = replicator_process(
+        env={"_REPLICATOR_COMPLETE": "complete_bash", "COMP_WORDS": "replicator liv", "COMP_CWORD": "1"}
+    )
     assert completed.stdout.split() == ["livecopy"]
-    values = replicator_process(env={"_REPLICATOR_COMPLETE": "complete_bash",
-                                     "COMP_WORDS": "replicator livecopy --status de", "COMP_CWORD": "3"})
+    values = replicator_process(
+        env={
+            "_REPLICATOR_COMPLETE": "complete_bash",
+            "COMP_WORDS": "replicator livecopy --status de",
+            "COMP_CWORD": "3",
+        }
+    )
     assert values.stdout.split() == ["deactivated", "deleted"]

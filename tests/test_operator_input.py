@@ -4,9 +4,8 @@ closest match. Nothing is contacted: every server address here is a closed port.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import os
+from pathlib import Path
 
 import pytest
 import typer
@@ -41,35 +40,51 @@ def closed() -> str:
 
 # The config file.
 
+
 def test_a_typo_in_replicator_toml_names_the_file_the_line_and_the_key_meant(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     Path("replicator.toml").write_text("# migration settings\nretries = 5\nconcurency = 8\n")
-    line = assert_refused(run("livecopy", closed(), closed()),
-                          "replicator.toml, line 3", "unknown setting concurency", "did you mean concurrency?")
+    line = assert_refused(
+        run("livecopy", closed(), closed()),
+        "replicator.toml, line 3",
+        "unknown setting concurency",
+        "did you mean concurrency?",
+    )
     assert "--config" not in line  # the operator gave no --config: it is not to blame
 
 
 def test_a_typo_in_a_command_table_and_in_a_table_name(tmp_path: Path) -> None:
     settings = tmp_path / "other.toml"
     settings.write_text('retries = 5\n\n[livecopy]\nbwlimit = "10M"\nupload-methd = "direct"\n')
-    assert_refused(run("livecopy", closed(), closed(), "--config", str(settings)),
-                   f"{settings}, line 5", "[livecopy] unknown setting upload-methd", "did you mean upload-method?")
+    assert_refused(
+        run("livecopy", closed(), closed(), "--config", str(settings)),
+        f"{settings}, line 5",
+        "[livecopy] unknown setting upload-methd",
+        "did you mean upload-method?",
+    )
     settings.write_text('[livecpy]\nbwlimit = "10M"\n')
-    assert_refused(run("size", closed(), "--config", str(settings)),
-                   f"{settings}, line 1", "no command is named [livecpy]", "did you mean livecopy?")
+    assert_refused(
+        run("size", closed(), "--config", str(settings)),
+        f"{settings}, line 1",
+        "no command is named [livecpy]",
+        "did you mean livecopy?",
+    )
 
 
 def test_a_config_file_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
     settings = tmp_path / "latin1.toml"
-    settings.write_bytes('# réglages\nretries = 5\n'.encode("latin-1"))
+    settings.write_bytes("# réglages\nretries = 5\n".encode("latin-1"))
     assert_refused(run("size", closed(), "--config", str(settings)), str(settings), "not UTF-8")
 
 
 def test_keys_are_the_long_option_names_in_either_spelling(tmp_path: Path) -> None:
     settings = tmp_path / "replicator.toml"
     settings.write_text('id = ["a"]\ntag = ["gold"]\nupload_method = "direct"\n[livecopy]\nmax-transfer = "1G"\n')
-    commands = {name: config_keys(command) for name, command in typer.main.get_command(app).commands.items()
-                if any(param.name == "config" for param in command.params)}
+    commands = {
+        name: config_keys(command)
+        for name, command in typer.main.get_command(app).commands.items()
+        if any(param.name == "config" for param in command.params)
+    }
     defaults = config_file.defaults_for(settings, commands)
     assert defaults["livecopy"] == {"ids": ["a"], "tags": ["gold"], "upload_method": "direct", "max_transfer": "1G"}
     assert defaults["compare"] == {"ids": ["a"], "tags": ["gold"]}
@@ -77,13 +92,17 @@ def test_keys_are_the_long_option_names_in_either_spelling(tmp_path: Path) -> No
 
 # Values with a fixed vocabulary, and numbers that cannot work.
 
+
 @pytest.mark.parametrize(
     ("args", "fragments"),
     [
         (["--status", "actve"], ["--status 'actve'", "queued, saving", "did you mean 'active'?"]),
         (["--visibility", "bogus"], ["--visibility 'bogus'", "public, private, shared, community"]),
         (["--visibility", "privat"], ["did you mean 'private'?"]),
-        (["--upload-method", "glance_direct"], ["--upload-method", "auto, direct, glance-direct", "did you mean 'glance-direct'?"]),
+        (
+            ["--upload-method", "glance_direct"],
+            ["--upload-method", "auto, direct, glance-direct", "did you mean 'glance-direct'?"],
+        ),
         (["--api-version", "v2"], ["--api-version 'v2'", "auto, 1, 2", "did you mean '2'?"]),
         (["--target-api-version", "3"], ["--target-api-version '3'", "API version must be one of auto, 1, 2"]),
         (["--fallback-visibility", "public"], ["--fallback-visibility 'public'", "private, shared"]),
@@ -104,8 +123,11 @@ def test_load_with_a_terabyte_chunk_is_a_usage_error(tmp_path: Path) -> None:
 def test_a_typo_in_the_config_file_is_checked_like_a_flag(tmp_path: Path) -> None:
     settings = tmp_path / "replicator.toml"
     settings.write_text('[compare]\nstatus = ["active", "deactivatd"]\n')
-    assert_refused(run("compare", closed(), closed(), "--config", str(settings)),
-                   "--status 'deactivatd'", "did you mean 'deactivated'?")
+    assert_refused(
+        run("compare", closed(), closed(), "--config", str(settings)),
+        "--status 'deactivatd'",
+        "did you mean 'deactivated'?",
+    )
 
 
 def test_chunk_sizes_at_the_bounds_are_accepted(tmp_path: Path) -> None:
@@ -115,6 +137,7 @@ def test_chunk_sizes_at_the_bounds_are_accepted(tmp_path: Path) -> None:
 
 
 # Tokens from the environment, where `ps` does not show them.
+
 
 def run_with(environment: dict[str, str], *args: str):
     """The command with these variables and no OS_* variable (no cloud) but OS_TOKEN if given."""
@@ -150,27 +173,41 @@ def test_os_token_is_left_to_the_cloud_when_a_cloud_is_named(start_serve, tmp_pa
     glance = start_serve("--token", "s3cret")
     clouds = tmp_path / "clouds.yaml"
     clouds.write_text("clouds: {}\n")
-    result = run_with({"OS_TOKEN": "s3cret", "OS_CLOUD": "nowhere", "OS_CLIENT_CONFIG_FILE": str(clouds)},
-                      "size", glance.url, "--retries", "0")
+    result = run_with(
+        {"OS_TOKEN": "s3cret", "OS_CLOUD": "nowhere", "OS_CLIENT_CONFIG_FILE": str(clouds)},
+        "size",
+        glance.url,
+        "--retries",
+        "0",
+    )
     assert result.exit_code == 2 and "nowhere" in result.stderr, result.stderr
 
 
 # Files named on the command line.
 
+
 def test_a_missing_cacert_is_reported_missing(tmp_path: Path) -> None:
-    line = assert_refused(run("size", f"https://{closed()}", "--cacert", str(tmp_path / "ca.pem")),
-                          f"--cacert {tmp_path / 'ca.pem'}: No such file or directory")
+    line = assert_refused(
+        run("size", f"https://{closed()}", "--cacert", str(tmp_path / "ca.pem")),
+        f"--cacert {tmp_path / 'ca.pem'}: No such file or directory",
+    )
     assert "Is a directory" not in line and "is a directory" not in line
     assert_refused(run("size", f"https://{closed()}", "--cacert", str(tmp_path)), "is a directory")
 
 
 # Errors become advice in the command line's terms (the layers below only give a kind).
 
+
 def test_error_kinds_become_advice_naming_options() -> None:
-    sides = {"source": Side("glance-a:9292", token="static"),
-             "target": Side(None, cloud="new-region", cloud_option="--target-cloud")}
-    untrusted = RunError("list images: the certificate of https://glance-a:9292 is not trusted",
-                         kind=ErrorKind.CERTIFICATE, side="source")
+    sides = {
+        "source": Side("glance-a:9292", token="static"),
+        "target": Side(None, cloud="new-region", cloud_option="--target-cloud"),
+    }
+    untrusted = RunError(
+        "list images: the certificate of https://glance-a:9292 is not trusted",
+        kind=ErrorKind.CERTIFICATE,
+        side="source",
+    )
     assert error_line(untrusted, sides) == (
         "replicator: error: list images: the certificate of https://glance-a:9292 is not trusted; "
         "give its CA with --cacert, or --insecure to skip the check"
@@ -186,8 +223,14 @@ def test_error_kinds_become_advice_naming_options() -> None:
 def test_a_report_that_cannot_be_written_stops_the_run_before_it_starts(tmp_path: Path) -> None:
     # Writing /proc/version fails (EIO as root, EACCES otherwise): it used to fail with exit 70
     # after the whole run; the servers here do not even exist.
-    assert_refused(run("livecopy", closed(), closed(), "--report", "/proc/version"),
-                   "cannot write the report /proc/version", absent=("cannot connect",))
-    assert_refused(run("dump", closed(), str(tmp_path / "dump"), "--report", str(tmp_path / "no" / "r.jsonl")),
-                   "cannot write the report", "No such file or directory")
+    assert_refused(
+        run("livecopy", closed(), closed(), "--report", "/proc/version"),
+        "cannot write the report /proc/version",
+        absent=("cannot connect",),
+    )
+    assert_refused(
+        run("dump", closed(), str(tmp_path / "dump"), "--report", str(tmp_path / "no" / "r.jsonl")),
+        "cannot write the report",
+        "No such file or directory",
+    )
     assert not (tmp_path / "dump").exists()

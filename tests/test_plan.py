@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 
+from replicator.engine.actions import MISSING, AttributeChange
 from replicator.engine.plan import attribute_changes, plan, totals
 from replicator.records import ImageRecord
 from replicator.settings import Settings
-from replicator.engine.actions import MISSING, AttributeChange
 
 
 def image(status: str = "active", size: int | None = 10, checksum: str | None = "aa", **attributes) -> ImageRecord:
@@ -17,8 +17,9 @@ def image(status: str = "active", size: int | None = 10, checksum: str | None = 
 
 def copy_of(record: ImageRecord, status: str | None = None, **changed) -> ImageRecord:
     attrs = {**record.attributes, **changed}
-    return ImageRecord(id=record.id, status=status or record.status, attributes=attrs,
-                       size=record.size, checksum=record.checksum)
+    return ImageRecord(
+        id=record.id, status=status or record.status, attributes=attrs, size=record.size, checksum=record.checksum
+    )
 
 
 def test_missing_active_image_is_created_and_uploaded():
@@ -103,10 +104,12 @@ def test_source_in_transient_state_is_skipped_with_reason():
 
 
 def test_hashes_under_different_algorithms_are_not_compared():
-    source = ImageRecord(id=str(uuid.uuid4()), status="active", attributes={}, size=3, checksum="c",
-                         hash_algo="sha512", hash_value="x")
-    target = ImageRecord(id=source.id, status="active", attributes={}, size=3, checksum="c",
-                         hash_algo="sha256", hash_value="y")
+    source = ImageRecord(
+        id=str(uuid.uuid4()), status="active", attributes={}, size=3, checksum="c", hash_algo="sha512", hash_value="x"
+    )
+    target = ImageRecord(
+        id=source.id, status="active", attributes={}, size=3, checksum="c", hash_algo="sha256", hash_value="y"
+    )
     (action,) = plan([source], [target], Settings())
     assert not action.problem
 

@@ -13,7 +13,15 @@ import typer
 from replicator import config as config_file
 from replicator.cli import app
 from replicator.cli.options import (
-    Fields, OneSide, Requests, SelectionOptions, Transfer, TwoSides, Upload, build_settings, config_keys,
+    Fields,
+    OneSide,
+    Requests,
+    SelectionOptions,
+    Transfer,
+    TwoSides,
+    Upload,
+    build_settings,
+    config_keys,
 )
 
 ROOT = Path(__file__).parent.parent
@@ -26,8 +34,11 @@ ROOT_COMMAND = typer.main.get_command(app)
 
 
 def commands() -> dict[str, typer.core.TyperCommand]:
-    return {name: command for name, command in ROOT_COMMAND.commands.items()  # type: ignore[attr-defined]
-            if any(param.name == "config" for param in command.params)}
+    return {
+        name: command
+        for name, command in ROOT_COMMAND.commands.items()  # type: ignore[attr-defined]
+        if any(param.name == "config" for param in command.params)
+    }
 
 
 def test_the_example_config_sets_nothing_until_a_line_is_uncommented() -> None:
@@ -61,13 +72,15 @@ def test_the_example_config_names_every_option_and_each_value_is_usable(tmp_path
                     built.side(None)
                 else:
                     build_settings(built)
-        assert values["concurrency" if "concurrency" in values else "retries"] == (16 if name == "livecopy" else
-                                                                                  4 if "concurrency" in values else 3)
+        assert values["concurrency" if "concurrency" in values else "retries"] == (
+            16 if name == "livecopy" else 4 if "concurrency" in values else 3
+        )
 
 
 def make_dry_run(target: str) -> str:
-    return subprocess.run(["make", "-n", "-C", str(ROOT), target, "VENV=/nonexistent/venv"], capture_output=True,
-                          text=True, check=True).stdout
+    return subprocess.run(
+        ["make", "-n", "-C", str(ROOT), target, "VENV=/nonexistent/venv"], capture_output=True, text=True, check=True
+    ).stdout
 
 
 def test_make_demo_installs_the_package_alone_and_make_test_its_test_extras() -> None:

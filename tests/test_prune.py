@@ -36,7 +36,12 @@ def test_never_an_image_we_did_not_create_unless_told_so():
 
 def test_an_image_already_deactivated_is_left_alone():
     assert not decide_prune(image("deactivated", replicated_by=MARK), PRUNE).has_work
-    assert decide_prune(image("deactivated", replicated_by=MARK), Settings(prune="delete", mark_property="replicated_by")).prune == "delete"
+    assert (
+        decide_prune(
+            image("deactivated", replicated_by=MARK), Settings(prune="delete", mark_property="replicated_by")
+        ).prune
+        == "delete"
+    )
 
 
 def test_the_mark_is_set_at_creation_and_never_compared():

@@ -23,8 +23,9 @@ def test_livecopy_at_concurrency_8_into_a_many_threaded_sqlite_glance(real_glanc
         gc.upload(real_glance.url, image_id, data[image_id])
 
     report = tmp_path / "report.jsonl"
-    result = run("livecopy", real_glance.url, target.url, "--concurrency", "8", "--retries", "5",
-                 "--report", str(report))
+    result = run(
+        "livecopy", real_glance.url, target.url, "--concurrency", "8", "--retries", "5", "--report", str(report)
+    )
     lines = image_lines(report)
     assert {line["id"] for line in lines} == set(data)
     failed = {line["id"]: line["error"] for line in lines if line["result"] == "failed"}

@@ -27,9 +27,7 @@ def test_v1_api_is_not_served(real_glance: RealGlance) -> None:
 def test_raw_image_round_trip_with_caller_id(real_glance: RealGlance) -> None:
     image_id = str(uuid.uuid4())
     data = os.urandom(256 * 1024)
-    created = gc.create_image(
-        real_glance.url, id=image_id, name="fixture", disk_format="raw", container_format="bare"
-    )
+    created = gc.create_image(real_glance.url, id=image_id, name="fixture", disk_format="raw", container_format="bare")
     assert created["id"] == image_id
 
     gc.upload(real_glance.url, image_id, data)
@@ -52,9 +50,7 @@ def test_cleaning_removes_hidden_protected_and_deactivated_images(
     url = real_glance.url
     gc.create_image(url, id=str(uuid.uuid4()), os_hidden=True)
     gc.create_image(url, id=str(uuid.uuid4()), visibility="private", protected=True)
-    deactivated = gc.create_image(
-        url, id=str(uuid.uuid4()), disk_format="raw", container_format="bare"
-    )["id"]
+    deactivated = gc.create_image(url, id=str(uuid.uuid4()), disk_format="raw", container_format="bare")["id"]
     gc.upload(url, deactivated, b"data")
     gc.deactivate(url, deactivated)
 

@@ -9,26 +9,62 @@ IMAGE_ID = "0c43eaca-c2a8-4f79-8f2a-b265655883d3"
 
 
 def test_v2_record_keeps_settable_attributes_and_drops_computed_ones():
-    record = record_from_v2({
-        "id": IMAGE_ID, "status": "active", "name": "n", "size": 5, "checksum": "ab",
-        "os_hash_algo": "sha512", "os_hash_value": "cd", "created_at": "x", "updated_at": "y",
-        "self": "/v2/images/x", "file": "/f", "schema": "/s", "stores": "fs", "virtual_size": None,
-        "os_glance_importing_to_stores": "", "tags": ["a"], "custom": "v", "visibility": "shared",
-    })
+    record = record_from_v2(
+        {
+            "id": IMAGE_ID,
+            "status": "active",
+            "name": "n",
+            "size": 5,
+            "checksum": "ab",
+            "os_hash_algo": "sha512",
+            "os_hash_value": "cd",
+            "created_at": "x",
+            "updated_at": "y",
+            "self": "/v2/images/x",
+            "file": "/f",
+            "schema": "/s",
+            "stores": "fs",
+            "virtual_size": None,
+            "os_glance_importing_to_stores": "",
+            "tags": ["a"],
+            "custom": "v",
+            "visibility": "shared",
+        }
+    )
     assert record.attributes == {"name": "n", "tags": ["a"], "custom": "v", "visibility": "shared"}
     assert (record.size, record.checksum, record.hash_algo, record.hash_value) == (5, "ab", "sha512", "cd")
 
 
 def test_v1_dump_record_is_mapped_to_v2_attributes():
-    record = record_from_dump({
-        "id": IMAGE_ID, "name": "old", "status": "active", "is_public": True, "protected": "False",
-        "min_ram": "512", "min_disk": 0, "size": 3, "checksum": "ab", "disk_format": "raw",
-        "container_format": "bare", "deleted": False, "owner": "p",
-        "properties": {"kernel_id": "k", "os_distro": "debian"},
-    })
+    record = record_from_dump(
+        {
+            "id": IMAGE_ID,
+            "name": "old",
+            "status": "active",
+            "is_public": True,
+            "protected": "False",
+            "min_ram": "512",
+            "min_disk": 0,
+            "size": 3,
+            "checksum": "ab",
+            "disk_format": "raw",
+            "container_format": "bare",
+            "deleted": False,
+            "owner": "p",
+            "properties": {"kernel_id": "k", "os_distro": "debian"},
+        }
+    )
     assert record.attributes == {
-        "name": "old", "visibility": "public", "protected": False, "min_ram": 512, "min_disk": 0,
-        "disk_format": "raw", "container_format": "bare", "owner": "p", "kernel_id": "k", "os_distro": "debian",
+        "name": "old",
+        "visibility": "public",
+        "protected": False,
+        "min_ram": 512,
+        "min_disk": 0,
+        "disk_format": "raw",
+        "container_format": "bare",
+        "owner": "p",
+        "kernel_id": "k",
+        "os_distro": "debian",
     }
     assert record.size == 3 and record.checksum == "ab"
 

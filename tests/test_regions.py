@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import yaml
 
+from replicator.auth import CloudChoice, KeystoneAuth
 from tests import glance_client as gc
 from tests.keystone_server import RealKeystone
-from replicator.auth import CloudChoice, KeystoneAuth
 from tests.servers import ReplicatorServe
 from tests.test_auth import write_private
 from tests.test_bad_input import assert_one_line_error, replicator
@@ -56,8 +56,17 @@ class TwoRegions:
     def clouds_yaml(self, folder: Path, **cloud: object) -> dict[str, str]:
         """A dashboard-style clouds.yaml (private, with its password) naming the cloud `prod`;
         the environment that points at it."""
-        document = {"clouds": {"prod": {"auth_type": "password", "auth": self.keystone.admin_auth(),
-                                        "identity_api_version": 3, "interface": "public", **cloud}}}
+        document = {
+            "clouds": {
+                "prod": {
+                    "auth_type": "password",
+                    "auth": self.keystone.admin_auth(),
+                    "identity_api_version": 3,
+                    "interface": "public",
+                    **cloud,
+                }
+            }
+        }
         clouds = write_private(folder / "clouds.yaml", yaml.safe_dump(document))
         secure = write_private(folder / "secure.yaml", yaml.safe_dump({"clouds": {}}))
         return self.environment(OS_CLIENT_CONFIG_FILE=str(clouds), OS_CLIENT_SECURE_FILE=str(secure))
@@ -86,9 +95,13 @@ def assert_copied_one_to_two(regions: TwoRegions, result: subprocess.CompletedPr
 def test_openrc_with_an_application_credential(regions: TwoRegions) -> None:
     credential = regions.keystone.application_credential("openrc")
     env = regions.environment(
-        OS_AUTH_TYPE="v3applicationcredential", OS_AUTH_URL=regions.keystone.auth_url,
-        OS_IDENTITY_API_VERSION="3", OS_REGION_NAME="RegionOne", OS_INTERFACE="public",
-        OS_APPLICATION_CREDENTIAL_ID=credential["id"], OS_APPLICATION_CREDENTIAL_SECRET=credential["secret"],
+        OS_AUTH_TYPE="v3applicationcredential",
+        OS_AUTH_URL=regions.keystone.auth_url,
+        OS_IDENTITY_API_VERSION="3",
+        OS_REGION_NAME="RegionOne",
+        OS_INTERFACE="public",
+        OS_APPLICATION_CREDENTIAL_ID=credential["id"],
+        OS_APPLICATION_CREDENTIAL_SECRET=credential["secret"],
     )
     new = set(gc.seed_raw_images(regions.one.url, [3000, 5000]))
     before = regions.keystone.authentications()
@@ -100,24 +113,64 @@ def test_openrc_with_an_application_credential(regions: TwoRegions) -> None:
 def test_dashboard_clouds_yaml_whose_region_name_is_a_default(regions: TwoRegions, tmp_path: Path) -> None:
     env = regions.clouds_yaml(tmp_path, region_name="RegionOne")
     new = set(gc.seed_raw_images(regions.one.url, [1000]))
-    result = replicator("livecopy", "-", "-", "--source-cloud", "prod", "--target-cloud", "prod",
-                        "--target-region", "RegionTwo", env=env)
+    result = replicator(
+        "livecopy",
+        "-",
+        "-",
+        "--source-cloud",
+        "prod",
+        "--target-cloud",
+        "prod",
+        "--target-region",
+        "RegionTwo",
+        env=env,
+    )
     assert_copied_one_to_two(regions, result, new)
     new = set(gc.seed_raw_images(regions.one.url, [2000]))
-    result = replicator("livecopy", "-", "-", "--os-cloud", "prod", "--source-region", "RegionOne",
-                        "--target-region", "RegionTwo", env=env)
+    result = replicator(
+        "livecopy",
+        "-",
+        "-",
+        "--os-cloud",
+        "prod",
+        "--source-region",
+        "RegionOne",
+        "--target-region",
+        "RegionTwo",
+        env=env,
+    )
     assert_copied_one_to_two(regions, result, new)
 
 
 def test_clouds_yaml_with_a_list_of_regions(regions: TwoRegions, tmp_path: Path) -> None:
     env = regions.clouds_yaml(tmp_path, regions=["RegionOne"])
     new = set(gc.seed_raw_images(regions.one.url, [4000]))
-    result = replicator("livecopy", "-", "-", "--source-cloud", "prod", "--target-cloud", "prod",
-                        "--target-region", "RegionTwo", env=env)
+    result = replicator(
+        "livecopy",
+        "-",
+        "-",
+        "--source-cloud",
+        "prod",
+        "--target-cloud",
+        "prod",
+        "--target-region",
+        "RegionTwo",
+        env=env,
+    )
     assert_copied_one_to_two(regions, result, new)
     new = set(gc.seed_raw_images(regions.one.url, [6000]))
-    result = replicator("livecopy", "-", "-", "--os-cloud", "prod", "--source-region", "RegionOne",
-                        "--target-region", "RegionTwo", env=env)
+    result = replicator(
+        "livecopy",
+        "-",
+        "-",
+        "--os-cloud",
+        "prod",
+        "--source-region",
+        "RegionOne",
+        "--target-region",
+        "RegionTwo",
+        env=env,
+    )
     assert_copied_one_to_two(regions, result, new)
 
 
@@ -131,12 +184,17 @@ def test_the_environment_region_is_a_default_too(regions: TwoRegions, tmp_path: 
 
 def test_a_region_without_an_image_endpoint_names_those_with_one(regions: TwoRegions) -> None:
     env = regions.environment(
-        OS_AUTH_URL=regions.keystone.auth_url, OS_IDENTITY_API_VERSION="3", OS_REGION_NAME="RegionOne",
+        OS_AUTH_URL=regions.keystone.auth_url,
+        OS_IDENTITY_API_VERSION="3",
+        OS_REGION_NAME="RegionOne",
         **{f"OS_{key.upper()}": value for key, value in regions.keystone.admin_auth().items() if key != "auth_url"},
     )
     result = replicator("size", "-", "--os-region-name", "RegionThree", env=env)
-    assert_one_line_error(result, "the cloud in the OS_* variables: region 'RegionThree' not found for the image "
-                                  "service (the catalog has it in: RegionOne, RegionTwo)")
+    assert_one_line_error(
+        result,
+        "the cloud in the OS_* variables: region 'RegionThree' not found for the image "
+        "service (the catalog has it in: RegionOne, RegionTwo)",
+    )
     assert "None" not in result.stderr
 
 
@@ -152,8 +210,9 @@ def test_one_authentication_per_side(regions: TwoRegions, tmp_path: Path) -> Non
     assert regions.keystone.authentications() - before == 2
 
 
-async def test_what_later_steps_ask_of_keystone(regions: TwoRegions, tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_what_later_steps_ask_of_keystone(
+    regions: TwoRegions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Two regions of one Keystone know each other's image endpoints; projects are found by name
     or id, each asked for once."""
     for name, value in regions.clouds_yaml(tmp_path, region_name="RegionOne").items():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -28,7 +28,7 @@ class FlakySource:
             if self.cuts and position - offset >= self.every:
                 self.cuts -= 1
                 raise ImageError("connection lost", retryable=self.retryable)
-            chunk = DATA[position:position + 4096]
+            chunk = DATA[position : position + 4096]
             position += len(chunk)
             yield chunk
 
@@ -50,7 +50,7 @@ async def test_cut_stream_resumes_where_it_stopped():
     retries: list[str] = []
     data = await collect(reopen.reopening_stream(source, IMAGE, 1, lambda n, e: retries.append(str(e))))
     assert data == DATA
-    assert source.offsets[0] == 0 and all(b > a for a, b in zip(source.offsets, source.offsets[1:]))
+    assert source.offsets[0] == 0 and all(b > a for a, b in zip(source.offsets, source.offsets[1:], strict=False))
     assert len(retries) == 3 and "resuming at byte" in retries[0]
 
 

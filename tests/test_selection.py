@@ -6,16 +6,16 @@ import uuid
 
 import pytest
 
-from replicator.records import ImageRecord
 from replicator.cli.parsing import parse_order, parse_shard
+from replicator.records import ImageRecord
 from replicator.selection import Selection, shard_of
 
 
-def image(name: str, size: int | None = 100, status: str = "active", created_at: str = "2026-01-01T00:00:00Z",
-          **attributes) -> ImageRecord:
+def image(
+    name: str, size: int | None = 100, status: str = "active", created_at: str = "2026-01-01T00:00:00Z", **attributes
+) -> ImageRecord:
     attrs = {"name": name, "visibility": "private", "tags": [], "owner": "p1", **attributes}
-    return ImageRecord(id=str(uuid.uuid4()), status=status, attributes=attrs, size=size,
-                       raw={"created_at": created_at})
+    return ImageRecord(id=str(uuid.uuid4()), status=status, attributes=attrs, size=size, raw={"created_at": created_at})
 
 
 IMAGES = [

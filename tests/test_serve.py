@@ -10,9 +10,10 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -63,8 +64,9 @@ def test_control_paths_need_the_admin_token(start_serve: Start) -> None:
         "an API token": {"X-Auth-Token": api_token},
     }
     for name, headers in attempts.items():
-        switched = gc.request("POST", server.url + "/_faults", b'{"error_rate": 1.0}',
-                              {**headers, "Content-Type": "application/json"})
+        switched = gc.request(
+            "POST", server.url + "/_faults", b'{"error_rate": 1.0}', {**headers, "Content-Type": "application/json"}
+        )
         minted = gc.request("POST", server.url + "/_token", b"", headers)
         shown = gc.request("GET", server.url + "/_faults", None, headers)
         expected = 401 if name == "none" else 403
@@ -277,7 +279,9 @@ def test_a_listing_of_100000_images_pages_through_a_kept_index(tmp_path: Path) -
     repository.add_generated(generated_records(SCALE, "p"))
     by_id = Ordering.of(["id"], ["asc"])
     newest_first = Ordering.of([], [])
-    everything: Callable[[Any], bool] = lambda image: True
+
+    def everything(image: Any) -> bool:
+        return True
 
     first = repository.page(by_id, everything, None, 1000)
     created = repository.create(schema.new_record({"id": "00000000-0000-4000-8000-000000000000"}, "p"))

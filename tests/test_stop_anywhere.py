@@ -16,8 +16,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -38,7 +38,10 @@ def replicator(*args: str, preexec_fn: Callable[[], None] | None = None) -> subp
 
     return subprocess.Popen(
         [sys.executable, "-m", "replicator", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=child_setup,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=child_setup,
     )
 
 
@@ -107,7 +110,9 @@ def wait_for_first_copy(report: Path) -> None:
     wait_for(lambda: report.exists() and any(line["result"] == "ok" for line in image_lines(report)))
 
 
-@pytest.mark.parametrize(("stop", "exit_code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)], ids=["SIGTERM", "SIGHUP"])
+@pytest.mark.parametrize(
+    ("stop", "exit_code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)], ids=["SIGTERM", "SIGHUP"]
+)
 def test_a_termination_signal_stops_the_run_as_ctrl_c_does(slow_pair, tmp_path: Path, stop, exit_code: int) -> None:
     """What Kubernetes, systemd and `timeout` send: uploads cut, summary printed, the report
     complete, an exit code that says which signal."""
@@ -134,16 +139,22 @@ def _in_own_pid_namespace() -> bool:
     return probe.returncode == 0
 
 
-@pytest.mark.skipif(shutil.which("unshare") is None or not _in_own_pid_namespace(),
-                    reason="needs unshare --pid (root, or user namespaces)")
+@pytest.mark.skipif(
+    shutil.which("unshare") is None or not _in_own_pid_namespace(),
+    reason="needs unshare --pid (root, or user namespaces)",
+)
 def test_sigterm_stops_the_run_when_it_is_pid_1(slow_pair, tmp_path: Path) -> None:
     """In a pod the replicator is PID 1 (`sh -c "exec replicator ..."`, as in deploy/), and the
     kernel drops every signal PID 1 has no handler for: SIGTERM must still stop it cleanly."""
     source, target, _ = slow_pair
     report = tmp_path / "report.jsonl"
     command = f'exec "{sys.executable}" -m replicator livecopy {source.url} {target.url} -j 2 --report {report}'
-    namespace = subprocess.Popen(["unshare", "--pid", "--fork", "--kill-child", "sh", "-c", command],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    namespace = subprocess.Popen(
+        ["unshare", "--pid", "--fork", "--kill-child", "sh", "-c", command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wait_for_first_copy(report)
     (pid_1,) = Path(f"/proc/{namespace.pid}/task/{namespace.pid}/children").read_text().split()
     status = Path(f"/proc/{pid_1}/status").read_text().splitlines()
@@ -168,7 +179,9 @@ def test_dump_killed_mid_run_resumes_skipping_what_is_verified(slow_pair, tmp_pa
     complete = {path.name[: -len(".img")] for path in dump.glob("*.img")}
     assert 0 < len(complete) < IMAGES
     for image_id in complete:
-        assert hashlib.md5((dump / f"{image_id}.img").read_bytes()).hexdigest() == hashlib.md5(data[image_id]).hexdigest()
+        assert (
+            hashlib.md5((dump / f"{image_id}.img").read_bytes()).hexdigest() == hashlib.md5(data[image_id]).hexdigest()
+        )
 
     source.set_faults(bandwidth=None)
     report = tmp_path / "report.jsonl"

@@ -16,7 +16,6 @@ import uuid
 
 from rich.console import Console
 
-from tests import glance_client as gc
 from replicator import console, progress
 from replicator.cli.advice import error_line
 from replicator.cli.session import PrintableFormatter
@@ -26,10 +25,11 @@ from replicator.engine.plan import plan, totals
 from replicator.errors import RunError
 from replicator.records import ImageRecord
 from replicator.settings import Settings
+from tests import glance_client as gc
 
 CLEAR_SCREEN, RED = "\x1b[2J", "\x1b[31m"
 #: Clears the screen, turns red, and starts a line that looks like one of ours.
-HOSTILE = f"evil{CLEAR_SCREEN}{RED}\r\nFAILED  00000000-0000-0000-0000-000000000000 \"forged\": \u202egnp.exe\x07"
+HOSTILE = f'evil{CLEAR_SCREEN}{RED}\r\nFAILED  00000000-0000-0000-0000-000000000000 "forged": \u202egnp.exe\x07'
 #: Any character a terminal acts on, but the newlines that separate our own lines.
 RAW_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e]")
 
@@ -54,12 +54,18 @@ def test_printable_escapes_what_a_terminal_acts_on_and_keeps_the_rest() -> None:
 
 def test_every_console_text_escapes_names_keys_reasons_and_errors() -> None:
     image, changed = printed_image(), printed_image(key=f"prop{CLEAR_SCREEN}\nname")
-    held = ImageRecord(id=changed.id, status="active", size=2048, checksum="00",
-                       attributes={k: v for k, v in changed.attributes.items() if not k.startswith("prop")})
+    held = ImageRecord(
+        id=changed.id,
+        status="active",
+        size=2048,
+        checksum="00",
+        attributes={k: v for k, v in changed.attributes.items() if not k.startswith("prop")},
+    )
     actions = plan([image, changed], [held], Settings())  # one to create, one whose key is refused
     action = actions[0]
-    failed = ImageResult(image.id, image.name, ActionKind.CREATE, Outcome.FAILED, 0, 1.0, action.reason,
-                         f"upload refused: {HOSTILE}")
+    failed = ImageResult(
+        image.id, image.name, ActionKind.CREATE, Outcome.FAILED, 0, 1.0, action.reason, f"upload refused: {HOSTILE}"
+    )
     done = ImageResult(image.id, image.name, ActionKind.CREATE, Outcome.OK, 2048, 1.0)
     log = io.StringIO()
     lines = console.LineLog(log, verbose=True)
@@ -67,8 +73,13 @@ def test_every_console_text_escapes_names_keys_reasons_and_errors() -> None:
     lines(ImageRetrying(image.id, 1, HOSTILE))
     lines(ImageFinished(failed))
     lines(ImageFinished(done))
-    for text in (log.getvalue(), console.summary([failed, done], 1.0), console.plan_text(actions, verbose=True),
-                 console.compare_text(actions), error_line(RunError(f"list images: {HOSTILE}"))):
+    for text in (
+        log.getvalue(),
+        console.summary([failed, done], 1.0),
+        console.plan_text(actions, verbose=True),
+        console.compare_text(actions),
+        error_line(RunError(f"list images: {HOSTILE}")),
+    ):
         assert_inert(text)
     # A key holding control characters is refused (a server could read it as another): the
     # refusal names it, escaped.
@@ -103,8 +114,14 @@ def test_hostile_names_from_a_glance_reach_no_terminal_raw(serve_pair) -> None:
     source, target = serve_pair.source, serve_pair.target
     copied, clashing = str(uuid.uuid4()), str(uuid.uuid4())
     for image_id in (copied, clashing):
-        gc.create_image(source, id=image_id, name=HOSTILE, disk_format="raw", container_format="bare",
-                        hostile_value=f"v{CLEAR_SCREEN}\n")
+        gc.create_image(
+            source,
+            id=image_id,
+            name=HOSTILE,
+            disk_format="raw",
+            container_format="bare",
+            hostile_value=f"v{CLEAR_SCREEN}\n",
+        )
         gc.upload(source, image_id, b"x" * 1000)
     gc.create_image(target, id=clashing, name=HOSTILE, disk_format="raw", container_format="bare")
     gc.upload(target, clashing, b"y" * 1000)

@@ -34,10 +34,16 @@ async def test_next_links_stay_on_this_glance_and_its_listing():
     listing = api_path("v2", "images", query={"limit": "1000"})
     try:
         assert transport.listing_link("/v2/images?marker=x&limit=2", listing) == "/v2/images?marker=x&limit=2"
-        assert (transport.listing_link("http://GLANCE.example:9292/image/v2/images?marker=x", listing)
-                == "/v2/images?marker=x")
-        for elsewhere in ("http://elsewhere:9292/v2/images?marker=x", "https://glance.example:9292/image/v2/images",
-                          "//elsewhere/v2/images", "http://glance.example:9293/image/v2/images"):
+        assert (
+            transport.listing_link("http://GLANCE.example:9292/image/v2/images?marker=x", listing)
+            == "/v2/images?marker=x"
+        )
+        for elsewhere in (
+            "http://elsewhere:9292/v2/images?marker=x",
+            "https://glance.example:9292/image/v2/images",
+            "//elsewhere/v2/images",
+            "http://glance.example:9293/image/v2/images",
+        ):
             with pytest.raises(RunError) as caught:
                 transport.listing_link(elsewhere, listing)
             assert caught.value.kind is ErrorKind.UNSAFE

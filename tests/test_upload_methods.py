@@ -63,8 +63,17 @@ def test_direct_only_reports_the_refusal(real_glance, start_real_glance, glance_
 def test_explicit_glance_direct_with_a_named_store(glance_pair_any):
     data = seed_active(glance_pair_any.source)
     # One at a time: real Glance on SQLite loses parallel imports (see test_parallel_imports...).
-    result = run("livecopy", glance_pair_any.source, glance_pair_any.target,
-                 "--upload-method", "glance-direct", "--store", "fs", "--concurrency", "1")
+    result = run(
+        "livecopy",
+        glance_pair_any.source,
+        glance_pair_any.target,
+        "--upload-method",
+        "glance-direct",
+        "--store",
+        "fs",
+        "--concurrency",
+        "1",
+    )
     assert result.exit_code == 0, result.output
     assert_active_copies(glance_pair_any.target, data)
 
@@ -78,8 +87,17 @@ def test_parallel_imports_that_glance_fails_are_reported_not_waited_for(real_gla
     """Real Glance on SQLite fails some of several simultaneous imports and leaves them
     `importing` with `os_glance_failed_import` set: each is reported, and nothing hangs."""
     data = seed_active(real_glance_pair.source, 6)
-    result = run("livecopy", real_glance_pair.source, real_glance_pair.target,
-                 "--upload-method", "glance-direct", "--concurrency", "6", "--retries", "0")
+    result = run(
+        "livecopy",
+        real_glance_pair.source,
+        real_glance_pair.target,
+        "--upload-method",
+        "glance-direct",
+        "--concurrency",
+        "6",
+        "--retries",
+        "0",
+    )
     copied = {i["id"]: i for i in gc.list_all(real_glance_pair.target)}
     for image_id, payload in data.items():
         if copied[image_id]["status"] == "active":

@@ -7,7 +7,7 @@ waiting for its first answer, instead of after it: one round trip less per image
 from __future__ import annotations
 
 import asyncio
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 

@@ -13,8 +13,13 @@ DATA = bytes(range(256)) * 1000
 
 def record(data: bytes = DATA, **overrides) -> ImageRecord:
     fields = dict(
-        id="0c43eaca-c2a8-4f79-8f2a-b265655883d3", status="active", attributes={}, size=len(data),
-        checksum=hashlib.md5(data).hexdigest(), hash_algo="sha512", hash_value=hashlib.sha512(data).hexdigest(),
+        id="0c43eaca-c2a8-4f79-8f2a-b265655883d3",
+        status="active",
+        attributes={},
+        size=len(data),
+        checksum=hashlib.md5(data).hexdigest(),
+        hash_algo="sha512",
+        hash_value=hashlib.sha512(data).hexdigest(),
     )
     fields.update(overrides)
     return ImageRecord(**fields)
@@ -22,7 +27,7 @@ def record(data: bytes = DATA, **overrides) -> ImageRecord:
 
 async def chunks(data: bytes, size: int = 4096):
     for start in range(0, len(data), size):
-        yield data[start:start + size]
+        yield data[start : start + size]
 
 
 async def drain(verifier: StreamVerifier, data: bytes) -> bytes:

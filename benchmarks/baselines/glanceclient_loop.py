@@ -15,7 +15,6 @@ from glanceclient import exc
 from glanceclient.v2 import schemas
 from loop_args import FIELDS, finish, run
 
-
 #: Real Glance serves `/v2/schemas/image`, which glanceclient fetches once per client to build
 #: its models; the project's server does not, so the loop falls back to an open schema. Fetched
 #: once, it costs nothing per image either way.
@@ -57,7 +56,9 @@ def main(source_url: str, target_url: str, mode: str) -> int:
             differences += any(image.get(key) != other.get(key) for key in FIELDS)
             continue
         target.images.create(
-            id=image["id"], name=image["name"], disk_format=image["disk_format"],
+            id=image["id"],
+            name=image["name"],
+            disk_format=image["disk_format"],
             container_format=image["container_format"],
         )
         if mode == "metaonly" or image["status"] != "active":

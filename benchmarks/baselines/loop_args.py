@@ -7,7 +7,7 @@ folder is on `sys.path`, so they import this module by name.
 from __future__ import annotations
 
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 #: The fields a sequential compare checks, the settable ones a copy by hand would carry.
 FIELDS = ("name", "disk_format", "container_format", "visibility", "min_ram", "min_disk", "tags")

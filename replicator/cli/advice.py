@@ -8,7 +8,7 @@ variables exist and which the operator used.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from replicator.connect import Side
 from replicator.console import printable
@@ -47,8 +47,10 @@ def _auth_advice(error: ReplicatorError, sides: Mapping[str, Side]) -> str | Non
     token_option = TOKEN_SOURCES[role if len(sides) > 1 else None]
     cloud_option = side.cloud_option if side is not None else "--os-cloud"
     if side is not None and side.token is not None:
-        return (f"the token given with {token_option} cannot be renewed: run the same command again with a "
-                f"new token (it goes on where it stopped), or name a cloud ({cloud_option}) whose tokens are renewed")
+        return (
+            f"the token given with {token_option} cannot be renewed: run the same command again with a "
+            f"new token (it goes on where it stopped), or name a cloud ({cloud_option}) whose tokens are renewed"
+        )
     return f"give a token with {token_option}, or a cloud with {cloud_option}"
 
 

@@ -8,7 +8,8 @@ bug, is one line on stderr and a code scripts can tell apart.
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any, Sequence
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -26,11 +27,24 @@ EXIT_INTERNAL = 70
 class OneLineErrors(TyperGroup):
     """The app's command group, whose `main` reports every error as one line."""
 
-    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
-             standalone_mode: bool = True, windows_expand_args: bool = True, **extra: Any) -> Any:
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
         try:
-            code = super().main(args, prog_name or "replicator", complete_var, standalone_mode=False,
-                                windows_expand_args=windows_expand_args, **extra)
+            code = super().main(
+                args,
+                prog_name or "replicator",
+                complete_var,
+                standalone_mode=False,
+                windows_expand_args=windows_expand_args,
+                **extra,
+            )
         except typer.TyperException as exc:  # usage errors: a bad option, a missing argument
             context = getattr(exc, "ctx", None)
             command = context.command_path if context else "replicator"
@@ -53,14 +67,16 @@ class OneLineErrors(TyperGroup):
 
 
 #: Every exit code, as `--help` and the README list them (decided in `main` and `session.run`).
-EXIT_STATUS = "\n".join([
-    "Exit status:",
-    "  0  done, or nothing to do",
-    "  1  images failed, compare found differences, or ids asked for are not on the source",
-    "  2  the run could not happen: bad usage or input, no Glance reached",
-    "130  interrupted (Ctrl-C); 143 stopped by SIGTERM; 129 by SIGHUP",
-    " 70  an internal error (a bug)",
-])
+EXIT_STATUS = "\n".join(
+    [
+        "Exit status:",
+        "  0  done, or nothing to do",
+        "  1  images failed, compare found differences, or ids asked for are not on the source",
+        "  2  the run could not happen: bad usage or input, no Glance reached",
+        "130  interrupted (Ctrl-C); 143 stopped by SIGTERM; 129 by SIGHUP",
+        " 70  an internal error (a bug)",
+    ]
+)
 
 app = typer.Typer(
     cls=OneLineErrors,
@@ -83,8 +99,9 @@ def _show_version(value: bool) -> None:
 
 @app.callback()
 def _options(
-    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_show_version,
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_show_version, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """Options of `replicator` itself, before the command."""
 

@@ -5,41 +5,63 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
 from replicator import console
 from replicator.cli import session
 from replicator.cli.options import (
-    Fields, Listing, Metrics, OneSide, Pruning, Requests, SelectionOptions, Transfer, TwoSides, Upload, Watching,
-    build_settings, grouped,
+    Fields,
+    Listing,
+    Metrics,
+    OneSide,
+    Pruning,
+    Requests,
+    SelectionOptions,
+    Transfer,
+    TwoSides,
+    Upload,
+    Watching,
+    build_settings,
+    grouped,
 )
-from replicator.errors import ErrorKind, RunError
 from replicator.connect import open_glance
 from replicator.engine import run as engine
+from replicator.errors import ErrorKind, RunError
 from replicator.stores.base import ImageStore
 from replicator.stores.dumpdir import DumpDirStore
+
 
 def _argument(metavar: str, help: str) -> Any:
     return typer.Argument(metavar=metavar, help=help)
 
 
 # A SERVER left out, or "-", is the image endpoint of the side's cloud's catalog.
-AnyServer = Annotated[Optional[str], _argument("SERVER", "host:port, http(s)://host[:port]\\[/prefix], or - (or nothing) for the cloud's catalog")]
+AnyServer = Annotated[
+    str | None,
+    _argument("SERVER", "host:port, http(s)://host[:port]\\[/prefix], or - (or nothing) for the cloud's catalog"),
+]
 DumpedServer = Annotated[str, _argument("SERVER", "The Glance to dump (- for the cloud's catalog).")]
 LoadedServer = Annotated[str, _argument("SERVER", "The Glance to load into (- for the cloud's catalog).")]
 DumpDir = Annotated[Path, _argument("DIR", "Directory to write <id> and <id>.img files into.")]
 LoadDir = Annotated[Path, _argument("DIR", "A dump directory (ours or the old glance-replicator's).")]
-CopySource = Annotated[Optional[str], _argument("SOURCE", "The Glance to copy from (- or nothing: the source cloud's catalog).")]
-CopyTarget = Annotated[Optional[str], _argument("TARGET", "The Glance to copy to (- or nothing: the target cloud's catalog).")]
-Reference = Annotated[Optional[str], _argument("SOURCE", "The reference Glance (- or nothing: the source cloud's catalog).")]
-Checked = Annotated[Optional[str], _argument("TARGET", "The Glance to check (- or nothing: the target cloud's catalog).")]
+CopySource = Annotated[
+    str | None, _argument("SOURCE", "The Glance to copy from (- or nothing: the source cloud's catalog).")
+]
+CopyTarget = Annotated[
+    str | None, _argument("TARGET", "The Glance to copy to (- or nothing: the target cloud's catalog).")
+]
+Reference = Annotated[
+    str | None, _argument("SOURCE", "The reference Glance (- or nothing: the source cloud's catalog).")
+]
+Checked = Annotated[str | None, _argument("TARGET", "The Glance to check (- or nothing: the target cloud's catalog).")]
 
 
 @grouped
-def size(server: AnyServer = None, *, connection: OneSide, requests: Requests, selection: SelectionOptions,
-         output: Listing) -> None:
+def size(
+    server: AnyServer = None, *, connection: OneSide, requests: Requests, selection: SelectionOptions, output: Listing
+) -> None:
     """How many active images SERVER holds and how many bytes a dump would take; how many in all.
 
     The first line, on stdout, is the old glance-replicator's; both counts follow on stderr."""
@@ -62,8 +84,18 @@ def size(server: AnyServer = None, *, connection: OneSide, requests: Requests, s
 
 
 @grouped
-def dump(server: DumpedServer, path: DumpDir, *, connection: OneSide, requests: Requests,
-         selection: SelectionOptions, transfer: Transfer, fields: Fields, watch: Watching, metrics: Metrics) -> None:
+def dump(
+    server: DumpedServer,
+    path: DumpDir,
+    *,
+    connection: OneSide,
+    requests: Requests,
+    selection: SelectionOptions,
+    transfer: Transfer,
+    fields: Fields,
+    watch: Watching,
+    metrics: Metrics,
+) -> None:
     """Write every image's metadata (DIR/<id>) and data (DIR/<id>.img) to disk; reruns resume."""
     settings = build_settings(requests, selection, transfer, fields)
     side = connection.side(server, "source")
@@ -77,9 +109,19 @@ def dump(server: DumpedServer, path: DumpDir, *, connection: OneSide, requests: 
 
 
 @grouped
-def load(server: LoadedServer, path: LoadDir, *, connection: OneSide, requests: Requests,
-         selection: SelectionOptions, transfer: Transfer, fields: Fields, upload: Upload, watch: Watching,
-         metrics: Metrics) -> None:
+def load(
+    server: LoadedServer,
+    path: LoadDir,
+    *,
+    connection: OneSide,
+    requests: Requests,
+    selection: SelectionOptions,
+    transfer: Transfer,
+    fields: Fields,
+    upload: Upload,
+    watch: Watching,
+    metrics: Metrics,
+) -> None:
     """Put a dump into SERVER, keeping ids; update the metadata of images already there."""
     settings = build_settings(requests, selection, transfer, fields, upload)
     side = connection.side(server, "target")
@@ -88,27 +130,54 @@ def load(server: LoadedServer, path: LoadDir, *, connection: OneSide, requests: 
         side.check()
         source = DumpDirStore(path, settings, create=False)
         if not source.holds_dump():
-            raise RunError(f"{path} holds no dump: no image record (a file named by an image id) is in it",
-                           kind=ErrorKind.INPUT)
+            raise RunError(
+                f"{path} holds no dump: no image record (a file named by an image id) is in it", kind=ErrorKind.INPUT
+            )
         return source, await open_glance(side, settings)
 
     session.copy(stores, settings, watch, {"target": side}, "load", metrics)
 
 
 @grouped
-def livecopy(source: CopySource = None, target: CopyTarget = None, *, connection: TwoSides, requests: Requests,
-             selection: SelectionOptions, transfer: Transfer, fields: Fields, upload: Upload, pruning: Pruning,
-             watch: Watching, metrics: Metrics) -> None:
+def livecopy(
+    source: CopySource = None,
+    target: CopyTarget = None,
+    *,
+    connection: TwoSides,
+    requests: Requests,
+    selection: SelectionOptions,
+    transfer: Transfer,
+    fields: Fields,
+    upload: Upload,
+    pruning: Pruning,
+    watch: Watching,
+    metrics: Metrics,
+) -> None:
     """Copy images straight from SOURCE to TARGET, data streamed through, never staged on disk."""
     settings = build_settings(requests, selection, transfer, fields, upload, pruning)
     source_side, target_side = connection.sides(source, target)
-    session.copy(lambda: session.open_pair(source_side, target_side, settings), settings, watch,
-                 {"source": source_side, "target": target_side}, "livecopy", metrics)
+    session.copy(
+        lambda: session.open_pair(source_side, target_side, settings),
+        settings,
+        watch,
+        {"source": source_side, "target": target_side},
+        "livecopy",
+        metrics,
+    )
 
 
 @grouped
-def compare(source: Reference = None, target: Checked = None, *, connection: TwoSides, requests: Requests,
-            selection: SelectionOptions, fields: Fields, pruning: Pruning, output: Listing) -> None:
+def compare(
+    source: Reference = None,
+    target: Checked = None,
+    *,
+    connection: TwoSides,
+    requests: Requests,
+    selection: SelectionOptions,
+    fields: Fields,
+    pruning: Pruning,
+    output: Listing,
+) -> None:
     """Report images missing from TARGET or whose metadata differs, field by field (with
     --prune, also those a livecopy would prune)."""
     settings = build_settings(requests, selection, fields, pruning)

@@ -15,9 +15,10 @@ import dataclasses
 import functools
 import inspect
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional, get_type_hints
+from typing import Annotated, Any, get_type_hints
 
 import typer
 
@@ -46,66 +47,303 @@ def _completing(words: tuple[str, ...]) -> Callable[[str], list[str]]:
 
 
 # Connection: how each side is reached.
-Token = Annotated[Optional[str], _option("--token", "-t", panel=CONNECTION, envvar="REPLICATOR_TOKEN", help="Token for both servers (sent as X-Auth-Token); without one, OS_TOKEN where no cloud is named.")]
-SourceToken = Annotated[Optional[str], _option("--sourcetoken", panel=CONNECTION, envvar="REPLICATOR_SOURCE_TOKEN", help="Token for the source server.")]
-TargetToken = Annotated[Optional[str], _option("--targettoken", panel=CONNECTION, envvar="REPLICATOR_TARGET_TOKEN", help="Token for the target server.")]
-OsCloud = Annotated[Optional[str], _option("--os-cloud", panel=CONNECTION, help="Cloud of clouds.yaml for both sides (default: OS_CLOUD).")]
-SourceCloud = Annotated[Optional[str], _option("--source-cloud", panel=CONNECTION, help="Cloud of clouds.yaml for the source.")]
-TargetCloud = Annotated[Optional[str], _option("--target-cloud", panel=CONNECTION, help="Cloud of clouds.yaml for the target.")]
-OsRegion = Annotated[Optional[str], _option("--os-region-name", panel=CONNECTION, help="Region of the image endpoint, both sides (default: OS_REGION_NAME).")]
-SourceRegion = Annotated[Optional[str], _option("--source-region", panel=CONNECTION, help="Region of the source's image endpoint.")]
-TargetRegion = Annotated[Optional[str], _option("--target-region", panel=CONNECTION, help="Region of the target's image endpoint.")]
-OsInterface = Annotated[Optional[str], _option("--os-interface", panel=CONNECTION, help="public, internal or admin endpoint (default: OS_INTERFACE, else the cloud's).")]
-SourceEndpoint = Annotated[Optional[str], _option("--source-endpoint", panel=CONNECTION, help="Source image endpoint, overriding the catalog's.")]
-TargetEndpoint = Annotated[Optional[str], _option("--target-endpoint", panel=CONNECTION, help="Target image endpoint, overriding the catalog's.")]
-ApiVersion = Annotated[str, _option("--api-version", panel=CONNECTION, autocompletion=_completing(API_VERSIONS), help="Glance API: 1, 2, or auto (ask the server, prefer 2).")]
-SourceApiVersion = Annotated[Optional[str], _option("--source-api-version", panel=CONNECTION, autocompletion=_completing(API_VERSIONS), help="Glance API of the source: 1, 2 or auto.")]
-TargetApiVersion = Annotated[Optional[str], _option("--target-api-version", panel=CONNECTION, autocompletion=_completing(API_VERSIONS), help="Glance API of the target: 1, 2 or auto.")]
-CaCert = Annotated[Optional[str], _option("--cacert", panel=CONNECTION, help="CA bundle to verify https certificates with.")]
-Retries = Annotated[int, _option("--retries", panel=CONNECTION, min=0, help="Retries of a failed step (connection lost, 5xx).")]
-Timeout = Annotated[float, _option("--timeout", panel=CONNECTION, min=0.1, help="Seconds to connect, and of silence while reading.")]
+Token = Annotated[
+    str | None,
+    _option(
+        "--token",
+        "-t",
+        panel=CONNECTION,
+        envvar="REPLICATOR_TOKEN",
+        help="Token for both servers (sent as X-Auth-Token); without one, OS_TOKEN where no cloud is named.",
+    ),
+]
+SourceToken = Annotated[
+    str | None,
+    _option("--sourcetoken", panel=CONNECTION, envvar="REPLICATOR_SOURCE_TOKEN", help="Token for the source server."),
+]
+TargetToken = Annotated[
+    str | None,
+    _option("--targettoken", panel=CONNECTION, envvar="REPLICATOR_TARGET_TOKEN", help="Token for the target server."),
+]
+OsCloud = Annotated[
+    str | None, _option("--os-cloud", panel=CONNECTION, help="Cloud of clouds.yaml for both sides (default: OS_CLOUD).")
+]
+SourceCloud = Annotated[
+    str | None, _option("--source-cloud", panel=CONNECTION, help="Cloud of clouds.yaml for the source.")
+]
+TargetCloud = Annotated[
+    str | None, _option("--target-cloud", panel=CONNECTION, help="Cloud of clouds.yaml for the target.")
+]
+OsRegion = Annotated[
+    str | None,
+    _option(
+        "--os-region-name", panel=CONNECTION, help="Region of the image endpoint, both sides (default: OS_REGION_NAME)."
+    ),
+]
+SourceRegion = Annotated[
+    str | None, _option("--source-region", panel=CONNECTION, help="Region of the source's image endpoint.")
+]
+TargetRegion = Annotated[
+    str | None, _option("--target-region", panel=CONNECTION, help="Region of the target's image endpoint.")
+]
+OsInterface = Annotated[
+    str | None,
+    _option(
+        "--os-interface",
+        panel=CONNECTION,
+        help="public, internal or admin endpoint (default: OS_INTERFACE, else the cloud's).",
+    ),
+]
+SourceEndpoint = Annotated[
+    str | None, _option("--source-endpoint", panel=CONNECTION, help="Source image endpoint, overriding the catalog's.")
+]
+TargetEndpoint = Annotated[
+    str | None, _option("--target-endpoint", panel=CONNECTION, help="Target image endpoint, overriding the catalog's.")
+]
+ApiVersion = Annotated[
+    str,
+    _option(
+        "--api-version",
+        panel=CONNECTION,
+        autocompletion=_completing(API_VERSIONS),
+        help="Glance API: 1, 2, or auto (ask the server, prefer 2).",
+    ),
+]
+SourceApiVersion = Annotated[
+    str | None,
+    _option(
+        "--source-api-version",
+        panel=CONNECTION,
+        autocompletion=_completing(API_VERSIONS),
+        help="Glance API of the source: 1, 2 or auto.",
+    ),
+]
+TargetApiVersion = Annotated[
+    str | None,
+    _option(
+        "--target-api-version",
+        panel=CONNECTION,
+        autocompletion=_completing(API_VERSIONS),
+        help="Glance API of the target: 1, 2 or auto.",
+    ),
+]
+CaCert = Annotated[
+    str | None, _option("--cacert", panel=CONNECTION, help="CA bundle to verify https certificates with.")
+]
+Retries = Annotated[
+    int, _option("--retries", panel=CONNECTION, min=0, help="Retries of a failed step (connection lost, 5xx).")
+]
+Timeout = Annotated[
+    float, _option("--timeout", panel=CONNECTION, min=0.1, help="Seconds to connect, and of silence while reading.")
+]
 # Selection: applied to the source listing before planning.
-Include = Annotated[Optional[list[str]], _option("--include", panel=SELECTION, help="Only images whose name matches this glob (repeatable).")]
-Exclude = Annotated[Optional[list[str]], _option("--exclude", panel=SELECTION, help="Leave out images whose name matches this glob (repeatable).")]
-Ids = Annotated[Optional[list[str]], _option("--id", panel=SELECTION, help="Only this image id (repeatable).")]
-IdsFrom = Annotated[Optional[Path], _option("--ids-from", panel=SELECTION, help="Only the image ids in this file (one per line, # comments).")]
-Visibility = Annotated[Optional[list[str]], _option("--visibility", panel=SELECTION, autocompletion=_completing(parsing.VISIBILITIES), help=f"Only images of this visibility (repeatable): {', '.join(parsing.VISIBILITIES)}.")]
-Status = Annotated[Optional[list[str]], _option("--status", panel=SELECTION, autocompletion=_completing(parsing.STATUSES), help=f"Only images in this status (repeatable): {', '.join(parsing.STATUSES)}.")]
-Tags = Annotated[Optional[list[str]], _option("--tag", panel=SELECTION, help="Only images carrying this tag (repeatable: all of them).")]
-Owner = Annotated[Optional[str], _option("--owner", panel=SELECTION, help="Only images owned by this project id.")]
-MinSize = Annotated[Optional[str], _option("--min-size", panel=SELECTION, help="Only images at least this large, e.g. 1G.")]
-MaxSize = Annotated[Optional[str], _option("--max-size", panel=SELECTION, help="Only images at most this large.")]
-OrderBy = Annotated[Optional[str], _option("--order-by", panel=SELECTION, help="size|name|created_at[,desc]; size,desc keeps every connection busy to the end.")]
-Shard = Annotated[Optional[str], _option("--shard", panel=SELECTION, help="K/N: only the images whose id hashes to shard K (0-based) of N.")]
+Include = Annotated[
+    list[str] | None,
+    _option("--include", panel=SELECTION, help="Only images whose name matches this glob (repeatable)."),
+]
+Exclude = Annotated[
+    list[str] | None,
+    _option("--exclude", panel=SELECTION, help="Leave out images whose name matches this glob (repeatable)."),
+]
+Ids = Annotated[list[str] | None, _option("--id", panel=SELECTION, help="Only this image id (repeatable).")]
+IdsFrom = Annotated[
+    Path | None,
+    _option("--ids-from", panel=SELECTION, help="Only the image ids in this file (one per line, # comments)."),
+]
+Visibility = Annotated[
+    list[str] | None,
+    _option(
+        "--visibility",
+        panel=SELECTION,
+        autocompletion=_completing(parsing.VISIBILITIES),
+        help=f"Only images of this visibility (repeatable): {', '.join(parsing.VISIBILITIES)}.",
+    ),
+]
+Status = Annotated[
+    list[str] | None,
+    _option(
+        "--status",
+        panel=SELECTION,
+        autocompletion=_completing(parsing.STATUSES),
+        help=f"Only images in this status (repeatable): {', '.join(parsing.STATUSES)}.",
+    ),
+]
+Tags = Annotated[
+    list[str] | None, _option("--tag", panel=SELECTION, help="Only images carrying this tag (repeatable: all of them).")
+]
+Owner = Annotated[str | None, _option("--owner", panel=SELECTION, help="Only images owned by this project id.")]
+MinSize = Annotated[
+    str | None, _option("--min-size", panel=SELECTION, help="Only images at least this large, e.g. 1G.")
+]
+MaxSize = Annotated[str | None, _option("--max-size", panel=SELECTION, help="Only images at most this large.")]
+OrderBy = Annotated[
+    str | None,
+    _option(
+        "--order-by",
+        panel=SELECTION,
+        help="size|name|created_at[,desc]; size,desc keeps every connection busy to the end.",
+    ),
+]
+Shard = Annotated[
+    str | None,
+    _option("--shard", panel=SELECTION, help="K/N: only the images whose id hashes to shard K (0-based) of N."),
+]
 # Transfer: what is copied, and how fast.
-ChunkSize = Annotated[str, _option("--chunksize", "-c", panel=TRANSFER, help="Bytes per read and write, 4K to 64M, e.g. 65536, 4M.")]
-Concurrency = Annotated[int, _option("--concurrency", "-j", panel=TRANSFER, min=1, max=256, help="Images transferred at once.")]
-BwLimit = Annotated[Optional[str], _option("--bwlimit", panel=TRANSFER, help="Bytes per second for all transfers together, e.g. 50M.")]
-MaxTransfer = Annotated[Optional[str], _option("--max-transfer", panel=TRANSFER, help="Start no new transfer once this many bytes are copied, e.g. 500G.")]
+ChunkSize = Annotated[
+    str, _option("--chunksize", "-c", panel=TRANSFER, help="Bytes per read and write, 4K to 64M, e.g. 65536, 4M.")
+]
+Concurrency = Annotated[
+    int, _option("--concurrency", "-j", panel=TRANSFER, min=1, max=256, help="Images transferred at once.")
+]
+BwLimit = Annotated[
+    str | None, _option("--bwlimit", panel=TRANSFER, help="Bytes per second for all transfers together, e.g. 50M.")
+]
+MaxTransfer = Annotated[
+    str | None,
+    _option("--max-transfer", panel=TRANSFER, help="Start no new transfer once this many bytes are copied, e.g. 500G."),
+]
 MetaOnly = Annotated[bool, _option("--metaonly", "-m", panel=TRANSFER, help="Replicate metadata only, not image data.")]
-DontReplicate = Annotated[str, _option("--dontreplicate", "-D", panel=TRANSFER, help='Space-separated fields not to replicate, e.g. "owner min_ram".')]
-UploadMethod = Annotated[str, _option("--upload-method", panel=TRANSFER, autocompletion=_completing(parsing.UPLOAD_METHODS), help="auto | direct (PUT file) | glance-direct (stage + import) | glance-download (the target fetches from the source region; auto uses it where both are regions of one Keystone).")]
-Store = Annotated[Optional[str], _option("--store", panel=TRANSFER, help="Target store on a multi-store Glance (see /v2/info/stores).")]
+DontReplicate = Annotated[
+    str,
+    _option(
+        "--dontreplicate", "-D", panel=TRANSFER, help='Space-separated fields not to replicate, e.g. "owner min_ram".'
+    ),
+]
+UploadMethod = Annotated[
+    str,
+    _option(
+        "--upload-method",
+        panel=TRANSFER,
+        autocompletion=_completing(parsing.UPLOAD_METHODS),
+        help="auto | direct (PUT file) | glance-direct (stage + import) | glance-download (the target fetches from the source region; auto uses it where both are regions of one Keystone).",
+    ),
+]
+Store = Annotated[
+    str | None, _option("--store", panel=TRANSFER, help="Target store on a multi-store Glance (see /v2/info/stores).")
+]
 # Output: what the operator sees.
 Verbose = Annotated[bool, _option("--verbose", "-v", panel=OUTPUT, help="Also log skipped images.")]
-Quiet = Annotated[bool, _option("--quiet", "-q", panel=OUTPUT, help="No bars and no line per image: a progress line every 10 s, failures, the summary.")]
-Debug = Annotated[bool, _option("--debug", panel=OUTPUT, help="Log every request (method, URL, status, time; never a token) to stderr.")]
-Report = Annotated[Optional[str], _option("--report", panel=OUTPUT, help="Write one JSON line per image (id, name, action, bytes, seconds, result, error) to this file.")]
+Quiet = Annotated[
+    bool,
+    _option(
+        "--quiet",
+        "-q",
+        panel=OUTPUT,
+        help="No bars and no line per image: a progress line every 10 s, failures, the summary.",
+    ),
+]
+Debug = Annotated[
+    bool,
+    _option("--debug", panel=OUTPUT, help="Log every request (method, URL, status, time; never a token) to stderr."),
+]
+Report = Annotated[
+    str | None,
+    _option(
+        "--report",
+        panel=OUTPUT,
+        help="Write one JSON line per image (id, name, action, bytes, seconds, result, error) to this file.",
+    ),
+]
 Json = Annotated[bool, _option("--json", panel=OUTPUT, help="Print machine-readable JSON.")]
-MetricsPort = Annotated[Optional[int], _option("--metrics-port", panel=OUTPUT, min=0, max=65535, help="Serve Prometheus metrics on this port while the run lasts.")]
-MetricsFile = Annotated[Optional[Path], _option("--metrics-file", panel=OUTPUT, help="Write the run's start, end and last success to this node-exporter textfile (*.prom).")]
+MetricsPort = Annotated[
+    int | None,
+    _option(
+        "--metrics-port",
+        panel=OUTPUT,
+        min=0,
+        max=65535,
+        help="Serve Prometheus metrics on this port while the run lasts.",
+    ),
+]
+MetricsFile = Annotated[
+    Path | None,
+    _option(
+        "--metrics-file",
+        panel=OUTPUT,
+        help="Write the run's start, end and last success to this node-exporter textfile (*.prom).",
+    ),
+]
 # Safety: what keeps a run from doing harm, and the switches that loosen it.
-DryRun = Annotated[bool, _option("--dry-run", panel=SAFETY, help="Print the plan (what would be created, uploaded, patched, skipped, and why); change nothing.")]
-NoVerify = Annotated[bool, _option("--no-verify", panel=SAFETY, help="Do not hash the data in flight (size is still checked).")]
+DryRun = Annotated[
+    bool,
+    _option(
+        "--dry-run",
+        panel=SAFETY,
+        help="Print the plan (what would be created, uploaded, patched, skipped, and why); change nothing.",
+    ),
+]
+NoVerify = Annotated[
+    bool, _option("--no-verify", panel=SAFETY, help="Do not hash the data in flight (size is still checked).")
+]
 Insecure = Annotated[bool, _option("--insecure", panel=SAFETY, help="Do not verify https certificates.")]
-FallbackVisibility = Annotated[Optional[str], _option("--fallback-visibility", panel=SAFETY, autocompletion=_completing(parsing.FALLBACK_VISIBILITIES), help="Create images as private or shared where the target refuses public/community (403).")]
-FallbackOwner = Annotated[bool, _option("--fallback-owner", panel=SAFETY, help="Let the target's project own images whose owner the target refuses (403).")]
-RequireVerified = Annotated[bool, _option("--require-verified", panel=SAFETY, help="Fail every image whose copy cannot be checked against a hash the source publishes.")]
-MaxImages = Annotated[Optional[int], _option("--max-images", panel=SAFETY, min=1, help="End with an error a listing that goes past this many images (a listing that never ends).")]
-Prune = Annotated[Optional[str], _option("--prune", panel=SAFETY, autocompletion=_completing(parsing.PRUNE_MODES), help="deactivate | delete: target images of the selection that the source no longer has.")]
-MaxPrune = Annotated[int, _option("--max-prune", panel=SAFETY, min=0, help="Prune nothing, and exit 2, when more target images than this would be pruned.")]
-PruneExisting = Annotated[bool, _option("--prune-existing", panel=SAFETY, help="Also prune images this replicator did not create (they carry no --mark-property).")]
-MarkProperty = Annotated[Optional[str], _option("--mark-property", panel=SAFETY, help="Set this property on every image created, so later runs know which images they may prune.")]
+FallbackVisibility = Annotated[
+    str | None,
+    _option(
+        "--fallback-visibility",
+        panel=SAFETY,
+        autocompletion=_completing(parsing.FALLBACK_VISIBILITIES),
+        help="Create images as private or shared where the target refuses public/community (403).",
+    ),
+]
+FallbackOwner = Annotated[
+    bool,
+    _option(
+        "--fallback-owner",
+        panel=SAFETY,
+        help="Let the target's project own images whose owner the target refuses (403).",
+    ),
+]
+RequireVerified = Annotated[
+    bool,
+    _option(
+        "--require-verified",
+        panel=SAFETY,
+        help="Fail every image whose copy cannot be checked against a hash the source publishes.",
+    ),
+]
+MaxImages = Annotated[
+    int | None,
+    _option(
+        "--max-images",
+        panel=SAFETY,
+        min=1,
+        help="End with an error a listing that goes past this many images (a listing that never ends).",
+    ),
+]
+Prune = Annotated[
+    str | None,
+    _option(
+        "--prune",
+        panel=SAFETY,
+        autocompletion=_completing(parsing.PRUNE_MODES),
+        help="deactivate | delete: target images of the selection that the source no longer has.",
+    ),
+]
+MaxPrune = Annotated[
+    int,
+    _option(
+        "--max-prune",
+        panel=SAFETY,
+        min=0,
+        help="Prune nothing, and exit 2, when more target images than this would be pruned.",
+    ),
+]
+PruneExisting = Annotated[
+    bool,
+    _option(
+        "--prune-existing",
+        panel=SAFETY,
+        help="Also prune images this replicator did not create (they carry no --mark-property).",
+    ),
+]
+MarkProperty = Annotated[
+    str | None,
+    _option(
+        "--mark-property",
+        panel=SAFETY,
+        help="Set this property on every image created, so later runs know which images they may prune.",
+    ),
+]
 
 
 class OptionGroup:
@@ -125,16 +363,35 @@ class OneSide(OptionGroup):
     insecure: Insecure = False
 
     def side(self, server: str | None, role: str | None = None) -> Side:
-        return self._side(server, self.token, self.api_version, self.os_cloud, self.os_region_name, None,
-                          "--os-cloud", role=role)
+        return self._side(
+            server, self.token, self.api_version, self.os_cloud, self.os_region_name, None, "--os-cloud", role=role
+        )
 
     def _side(
-        self, server: str | None, token: str | None, api_version: str, cloud: str | None, region: str | None,
-        endpoint: str | None, cloud_option: str, version_option: str = "--api-version", *, role: str | None,
+        self,
+        server: str | None,
+        token: str | None,
+        api_version: str,
+        cloud: str | None,
+        region: str | None,
+        endpoint: str | None,
+        cloud_option: str,
+        version_option: str = "--api-version",
+        *,
+        role: str | None,
     ) -> Side:
         side = Side(
-            server, token, self.insecure, _cacert(self.cacert), parsing.api_version(version_option, api_version),
-            cloud, region, self.os_interface, endpoint, cloud_option, role=role,
+            server,
+            token,
+            self.insecure,
+            _cacert(self.cacert),
+            parsing.api_version(version_option, api_version),
+            cloud,
+            region,
+            self.os_interface,
+            endpoint,
+            cloud_option,
+            role=role,
         )
         if side.token is None and os.environ.get("OS_TOKEN") and side.cloud_choice() is None:
             # Where no cloud is named, openstacksdk would take OS_TOKEN as the token: so do we.
@@ -161,16 +418,26 @@ class TwoSides(OneSide):
     def sides(self, source: str | None, target: str | None) -> tuple[Side, Side]:
         return (
             self._side(
-                source, self.sourcetoken or self.token, self.source_api_version or self.api_version,
-                self.source_cloud or self.os_cloud, self.source_region or self.os_region_name, self.source_endpoint,
+                source,
+                self.sourcetoken or self.token,
+                self.source_api_version or self.api_version,
+                self.source_cloud or self.os_cloud,
+                self.source_region or self.os_region_name,
+                self.source_endpoint,
                 "--source-cloud" if self.source_cloud else "--os-cloud",
-                "--source-api-version" if self.source_api_version else "--api-version", role="source",
+                "--source-api-version" if self.source_api_version else "--api-version",
+                role="source",
             ),
             self._side(
-                target, self.targettoken or self.token, self.target_api_version or self.api_version,
-                self.target_cloud or self.os_cloud, self.target_region or self.os_region_name, self.target_endpoint,
+                target,
+                self.targettoken or self.token,
+                self.target_api_version or self.api_version,
+                self.target_cloud or self.os_cloud,
+                self.target_region or self.os_region_name,
+                self.target_endpoint,
                 "--target-cloud" if self.target_cloud else "--os-cloud",
-                "--target-api-version" if self.target_api_version else "--api-version", role="target",
+                "--target-api-version" if self.target_api_version else "--api-version",
+                role="target",
             ),
         )
 
@@ -212,8 +479,11 @@ class Requests(SettingsPart):
     max_images: MaxImages = None
 
     def settings(self) -> dict[str, Any]:
-        return {"retries": self.retries, "timeout": parsing.seconds("--timeout", self.timeout),
-                "max_images": self.max_images}
+        return {
+            "retries": self.retries,
+            "timeout": parsing.seconds("--timeout", self.timeout),
+            "max_images": self.max_images,
+        }
 
 
 @dataclass(frozen=True)
@@ -262,10 +532,15 @@ class Upload(SettingsPart):
     def settings(self) -> dict[str, Any]:
         fallback = self.fallback_visibility
         return {
-            "upload_method": parsing.one_of("--upload-method", self.upload_method, parsing.UPLOAD_METHODS, "upload method"),
+            "upload_method": parsing.one_of(
+                "--upload-method", self.upload_method, parsing.UPLOAD_METHODS, "upload method"
+            ),
             "store": self.store,
-            "fallback_visibility": None if fallback is None else parsing.one_of(
-                "--fallback-visibility", fallback, parsing.FALLBACK_VISIBILITIES, "fallback visibility"),
+            "fallback_visibility": None
+            if fallback is None
+            else parsing.one_of(
+                "--fallback-visibility", fallback, parsing.FALLBACK_VISIBILITIES, "fallback visibility"
+            ),
             "fallback_owner": self.fallback_owner,
         }
 
@@ -281,8 +556,12 @@ class Pruning(SettingsPart):
 
     def settings(self) -> dict[str, Any]:
         mode = None if self.prune is None else parsing.one_of("--prune", self.prune, parsing.PRUNE_MODES, "prune mode")
-        return {"prune": mode, "max_prune": self.max_prune, "prune_existing": self.prune_existing,
-                "mark_property": self.mark_property or None}
+        return {
+            "prune": mode,
+            "max_prune": self.max_prune,
+            "prune_existing": self.prune_existing,
+            "mark_property": self.mark_property or None,
+        }
 
 
 @dataclass(frozen=True)
@@ -307,11 +586,15 @@ class SelectionOptions(SettingsPart):
         if self.ids_from is not None:
             wanted |= parsing.read_ids(self.ids_from)
         return Selection(
-            include=tuple(self.include or ()), exclude=tuple(self.exclude or ()), ids=frozenset(wanted),
-            visibility=frozenset(parsing.one_of("--visibility", v, parsing.VISIBILITIES, "visibility")
-                                 for v in self.visibility or ()),
+            include=tuple(self.include or ()),
+            exclude=tuple(self.exclude or ()),
+            ids=frozenset(wanted),
+            visibility=frozenset(
+                parsing.one_of("--visibility", v, parsing.VISIBILITIES, "visibility") for v in self.visibility or ()
+            ),
             status=frozenset(parsing.one_of("--status", s, parsing.STATUSES, "status") for s in self.status or ()),
-            tags=frozenset(self.tags or ()), owner=self.owner,
+            tags=frozenset(self.tags or ()),
+            owner=self.owner,
             min_size=parsing.size("--min-size", self.min_size) if self.min_size else None,
             max_size=parsing.size("--max-size", self.max_size) if self.max_size else None,
             order_by=parsing.parse_order(self.order_by) if self.order_by else None,
@@ -350,9 +633,13 @@ class Listing(OptionGroup):
 
 
 Config = Annotated[
-    Optional[Path],
-    typer.Option("--config", is_eager=True, callback=lambda ctx, value: _apply_config(ctx, value),
-                 help="Settings file (TOML; default ./replicator.toml if present). Flags win over it."),
+    Path | None,
+    typer.Option(
+        "--config",
+        is_eager=True,
+        callback=lambda ctx, value: _apply_config(ctx, value),
+        help="Settings file (TOML; default ./replicator.toml if present). Flags win over it.",
+    ),
 ]
 
 
@@ -374,7 +661,14 @@ def _apply_config(ctx: typer.Context, path: Path | None) -> Path | None:
 
 def _panel_rank(param: inspect.Parameter) -> int:
     """Arguments first, then the options panel by panel: Typer lists panels as it meets them."""
-    info = next((extra for extra in getattr(param.annotation, "__metadata__", ()) if isinstance(extra, typer.models.OptionInfo)), None)
+    info = next(
+        (
+            extra
+            for extra in getattr(param.annotation, "__metadata__", ())
+            if isinstance(extra, typer.models.OptionInfo)
+        ),
+        None,
+    )
     if info is None:
         return -1
     panel = info.rich_help_panel
@@ -412,7 +706,9 @@ def grouped(body: Callable[..., Any]) -> Callable[..., Any]:
             group_hints = get_type_hints(annotation, include_extras=True)
             fields = dataclasses.fields(annotation)  # type: ignore[arg-type]
             flat.extend(
-                inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=group_hints[f.name], default=f.default)
+                inspect.Parameter(
+                    f.name, inspect.Parameter.KEYWORD_ONLY, annotation=group_hints[f.name], default=f.default
+                )
                 for f in fields
             )
             groups[param.name] = (annotation, [f.name for f in fields])

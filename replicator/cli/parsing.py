@@ -8,8 +8,8 @@ is made here, so it can name the option and say what would have been accepted.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from replicator.config import closest
 from replicator.connect import API_VERSIONS
@@ -23,8 +23,17 @@ KiB, MiB = 1024, 1024 * 1024
 #: above it, memory grows (concurrency x 2 chunks) for no speed (see README, "Tuning").
 CHUNK_SIZES = (4 * KiB, 64 * MiB)
 #: Every status a Glance image can be in (v2; v1 used the same words).
-STATUSES = ("queued", "saving", "uploading", "importing", "active", "deactivated", "killed", "deleted",
-            "pending_delete")
+STATUSES = (
+    "queued",
+    "saving",
+    "uploading",
+    "importing",
+    "active",
+    "deactivated",
+    "killed",
+    "deleted",
+    "pending_delete",
+)
 VISIBILITIES = ("public", "private", "shared", "community")
 UPLOAD_METHODS = ("auto", "direct", "glance-direct", "glance-download")
 PRUNE_MODES = ("deactivate", "delete")

@@ -11,21 +11,22 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import platform
 import os
+import platform
 import signal
 import sys
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, nullcontext
-from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, NoReturn, Sequence
+from typing import Any, NoReturn
 
 import typer
 
 from replicator import __version__, console, progress
-from replicator.console import printable
 from replicator.cli.advice import error_line
 from replicator.cli.options import Metrics, Watching
 from replicator.connect import Side, allow_server_side_copy, open_glance, side_auth
+from replicator.console import printable
 from replicator.engine import run as engine
 from replicator.engine.events import Event, EventSink, RunTally, fan_out
 from replicator.errors import RunError
@@ -161,7 +162,11 @@ async def open_pair(source: Side, target: Side, settings: Settings) -> tuple[Ima
 
 
 def copy(
-    stores: Stores, settings: Settings, watch: Watching, sides: Mapping[str, Side], command: str,
+    stores: Stores,
+    settings: Settings,
+    watch: Watching,
+    sides: Mapping[str, Side],
+    command: str,
     metrics: Metrics | None = None,
 ) -> NoReturn:
     """Run a copy (with --dry-run, print its plan) between the stores `stores` opens. The

@@ -9,8 +9,8 @@ The order of a run: `Listed` (now and then, per side, while both listings are wa
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Union
 
 from replicator.engine.actions import Action, ActionKind, Outcome
 from replicator.errors import ErrorKind
@@ -90,7 +90,7 @@ class ImageFinished:
     result: ImageResult
 
 
-Event = Union[Listed, WorkFound, RunPlanned, ImageStarted, BytesCopied, ImageRetrying, ImageFinished]
+Event = Listed | WorkFound | RunPlanned | ImageStarted | BytesCopied | ImageRetrying | ImageFinished
 EventSink = Callable[[Event], None]
 
 

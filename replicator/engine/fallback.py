@@ -14,8 +14,9 @@ the owner alone, then both. The first the target accepts is the one reported.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import combinations
-from typing import Any, Sequence
+from typing import Any
 
 from replicator.engine.actions import AttributeChange
 from replicator.errors import ErrorKind, ImageError
@@ -69,5 +70,7 @@ def update_fallbacks(
     alternatives = []
     for given_up in _subsets(_may_give_up(wanted, error, settings)):
         kept = [change for change in changes if change.key not in given_up]
-        alternatives.append((kept, f"kept the target's {' and '.join(sorted(given_up))}: the target refused the source's"))
+        alternatives.append(
+            (kept, f"kept the target's {' and '.join(sorted(given_up))}: the target refused the source's")
+        )
     return alternatives

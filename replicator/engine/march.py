@@ -8,8 +8,8 @@ pages, and planning starts with the first page.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import AsyncIterator, Callable
 
 from replicator.errors import ErrorKind, RunError
 from replicator.records import ImageRecord, id_order
@@ -61,8 +61,9 @@ class _Side:
     """One listing's head. Its lower-case ids must go strictly up: a store that repeats or
     reorders them would otherwise pair an image with the wrong counterpart, or never end."""
 
-    def __init__(self, name: str, stream: AsyncIterator[ImageRecord],
-                 on_listed: Callable[[str, int, bool], None] | None) -> None:
+    def __init__(
+        self, name: str, stream: AsyncIterator[ImageRecord], on_listed: Callable[[str, int, bool], None] | None
+    ) -> None:
         self.name = name
         self._stream = stream
         self._on_listed = on_listed
@@ -92,5 +93,8 @@ class _Side:
         self.head = record
 
     def _disorder(self, record: ImageRecord, where: str) -> RunError:
-        return RunError(f"the {self.name} listing is not in ascending id order ({record.id} {where}); "
-                        "it cannot be walked", kind=ErrorKind.PROTOCOL, side=self.name)
+        return RunError(
+            f"the {self.name} listing is not in ascending id order ({record.id} {where}); it cannot be walked",
+            kind=ErrorKind.PROTOCOL,
+            side=self.name,
+        )

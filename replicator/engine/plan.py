@@ -6,12 +6,14 @@ reasons stay consistent and the decisions can be unit-tested with plain data.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
+from typing import Any
 
+from replicator.engine.actions import MISSING, Action, AttributeChange, MemberChange
 from replicator.engine.verify import can_verify
 from replicator.records import MEMBERS, SETTABLE_BASE, TRANSIENT_STATUSES, ImageRecord, property_name_problem
 from replicator.settings import Settings
-from replicator.engine.actions import MISSING, Action, AttributeChange, MemberChange
 
 #: The value of `Settings.mark_property` on the images the replicator creates.
 MARK = "replicator"
@@ -32,7 +34,9 @@ def decide(image: ImageRecord, current: ImageRecord | None, settings: Settings) 
     if refused:
         return Action(image, current, problem=True, reason=refused)
     if image.status in TRANSIENT_STATUSES:
-        return Action(image, current, reason=f"source image is {image.status} (an upload is under way there); rerun later")
+        return Action(
+            image, current, reason=f"source image is {image.status} (an upload is under way there); rerun later"
+        )
     if image.status in DEAD_STATUSES:
         return Action(image, current, reason=f"source image is {image.status}")
     wants_data = image.has_readable_data and not settings.metaonly
@@ -40,29 +44,33 @@ def decide(image: ImageRecord, current: ImageRecord | None, settings: Settings) 
     deactivate = "deactivated" if image.status == "deactivated" and wants_data else None
     members = _member_changes(image, current, settings)
     if current is None:
-        reason = "missing on target" if wants_data or settings.metaonly else f"missing on target (source is {image.status}: metadata only)"
-        return Action(image, None, create=True, upload=wants_data, member_changes=members,
-                      set_status=deactivate, reason=reason)
+        reason = (
+            "missing on target"
+            if wants_data or settings.metaonly
+            else f"missing on target (source is {image.status}: metadata only)"
+        )
+        return Action(
+            image, None, create=True, upload=wants_data, member_changes=members, set_status=deactivate, reason=reason
+        )
 
     excluded = settings.not_compared
     changes = tuple(attribute_changes(image.replicated(excluded), current.replicated(excluded), excluded))
     same = not (changes or members)
     reason = "identical" if same else "metadata differs"
-    update = {"changes": changes, "member_changes": members}
+    # Every action below also brings the metadata and the members in line.
+    update = partial(Action, image, current, changes=changes, member_changes=members)
     if not wants_data:
-        return Action(image, current, reason=reason, identical=same, **update)
+        return update(reason=reason, identical=same)
     if current.status == "queued":
-        return Action(image, current, upload=True, set_status=deactivate, reason="data missing on target", **update)
+        return update(upload=True, set_status=deactivate, reason="data missing on target")
     if current.status not in ("active", "deactivated"):
-        return Action(image, current, problem=True,
-                      reason=f"target image is {current.status}; its data cannot be written now", **update)
+        return update(problem=True, reason=f"target image is {current.status}; its data cannot be written now")
     if not same_data(image, current):
-        return Action(image, current, problem=True,
-                      reason="target holds different data (size or checksum differ); not overwritten", **update)
+        return update(problem=True, reason="target holds different data (size or checksum differ); not overwritten")
     status = image.status if image.status != current.status else None
     if status:
         reason = f"status differs ({image.status} on source)"
-    return Action(image, current, set_status=status, reason=reason, identical=same and not status, **update)
+    return update(set_status=status, reason=reason, identical=same and not status)
 
 
 def _refusal(image: ImageRecord, current: ImageRecord | None, settings: Settings) -> str | None:
@@ -78,8 +86,13 @@ def _refusal(image: ImageRecord, current: ImageRecord | None, settings: Settings
             problem = property_name_problem(key)
             if problem:
                 return f"{problem} on the {side}: refused, a server could read it as another attribute"
-    if (settings.require_verified and image.has_readable_data and not settings.metaonly
-            and (current is None or current.status == "queued") and not can_verify(image)):
+    if (
+        settings.require_verified
+        and image.has_readable_data
+        and not settings.metaonly
+        and (current is None or current.status == "queued")
+        and not can_verify(image)
+    ):
         return "its copy could not be verified: the source publishes no hash this tool can compute"
     return None
 
@@ -104,8 +117,11 @@ def same_data(image: ImageRecord, current: ImageRecord) -> bool:
     if image.checksum and current.checksum and image.checksum != current.checksum:
         return False
     if (
-        image.hash_algo and image.hash_algo == current.hash_algo
-        and image.hash_value and current.hash_value and image.hash_value != current.hash_value
+        image.hash_algo
+        and image.hash_algo == current.hash_algo
+        and image.hash_value
+        and current.hash_value
+        and image.hash_value != current.hash_value
     ):
         return False
     return True
@@ -155,6 +171,7 @@ def decide_prune(current: ImageRecord, settings: Settings) -> Action:
     need only this image are here: never a protected image, never one the replicator did not
     create unless told so; the guards on the whole run are in `engine.run`.
     """
+
     def gone(reason: str, prune: str | None = None) -> Action:
         return Action(current, current, gone_from_source=True, prune=prune, reason=f"gone from the source{reason}")
 

@@ -8,8 +8,8 @@ keeps reading one uninterrupted stream while, underneath, a dropped download is 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
-from typing import AsyncIterator, Callable
 
 from replicator.errors import ImageError
 from replicator.records import ImageRecord
@@ -22,7 +22,7 @@ async def reopening_stream(
     image: ImageRecord,
     retries: int,
     on_retry: Callable[[int, ImageError], None] | None = None,
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """The image's bytes from its first to its last, reopening the source after transient failures.
 
     Gives up after `retries` reopenings in a row without progress; the error it then raises is

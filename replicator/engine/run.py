@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import AsyncIterator
 
 from replicator.engine.actions import Action, Category
 from replicator.engine.events import EventSink, Listed, RunPlanned, WorkFound, ignore
@@ -137,9 +137,12 @@ async def replicate(source: ImageStore, target: ImageStore, settings: Settings, 
 
     await transfer.run(work())
     if to_prune > settings.max_prune:
-        raise RunError(f"{to_prune} target images have no source counterpart, more than the {settings.max_prune} "
-                       "a run may prune: nothing was pruned (a wrong filter or an empty source listing is the "
-                       "usual cause; raise the limit if they really are to go)", kind=ErrorKind.INPUT)
+        raise RunError(
+            f"{to_prune} target images have no source counterpart, more than the {settings.max_prune} "
+            "a run may prune: nothing was pruned (a wrong filter or an empty source listing is the "
+            "usual cause; raise the limit if they really are to go)",
+            kind=ErrorKind.INPUT,
+        )
     return walked
 
 
@@ -162,15 +165,15 @@ async def planned(
         assert image is not None
         return decide(target.as_held(image), current, settings)
 
-    def known(pair: Pair) -> Pair | None:
-        """The pair with members filled in when no store needs to ask; None when one does."""
-        if not with_members:
-            return pair
-        image = source.known_members(pair.source) if pair.source is not None else None
-        current = target.known_members(pair.target) if pair.target is not None else None
-        if image is None or (pair.target is not None and current is None):
-            return None
-        return Pair(image, current)
+    def known(image: ImageRecord, current: ImageRecord | None) -> Action | None:
+        """The action, when no store needs to ask for members; None when one does."""
+        if with_members:
+            image_known = source.known_members(image)
+            current_known = target.known_members(current) if current is not None else None
+            if image_known is None or (current is not None and current_known is None):
+                return None
+            image, current = image_known, current_known
+        return decide(target.as_held(image), current, settings)
 
     lookups: set[asyncio.Task[Action]] = set()
     try:
@@ -184,9 +187,9 @@ async def planned(
             walked.listed += 1
             if pair.source.id in walked.wanted_ids:
                 walked.seen_ids.add(pair.source.id)
-            ready = known(pair)
+            ready = known(pair.source, pair.target)
             if ready is not None:
-                yield decide(target.as_held(ready.source), ready.target, settings)  # type: ignore[arg-type]
+                yield ready
                 continue
             if len(lookups) >= LOOKUPS:
                 finished, lookups = await asyncio.wait(lookups, return_when=asyncio.FIRST_COMPLETED)

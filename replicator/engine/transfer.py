@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import AsyncGenerator, AsyncIterator, Awaitable, Callable, TypeVar
+from typing import TypeVar
 
+from replicator.engine.actions import Action, AttributeChange, Outcome
 from replicator.engine.bandwidth import BandwidthLimit
 from replicator.engine.events import (
-    BytesCopied, EventSink, ImageFinished, ImageResult, ImageRetrying, ImageStarted,
+    BytesCopied,
+    EventSink,
+    ImageFinished,
+    ImageResult,
+    ImageRetrying,
+    ImageStarted,
 )
 from replicator.engine.fallback import creation_fallbacks, update_fallbacks
-from replicator.engine.actions import Action, AttributeChange, Outcome
 from replicator.engine.plan import creation_attributes
 from replicator.engine.reopen import reopening_stream
 from replicator.engine.verify import StreamVerifier, check_held
@@ -76,10 +82,19 @@ class Transfer:
 
     def finish_without_work(self, action: Action) -> None:
         """Report an image the plan found nothing to do for (identical, or not copyable now)."""
-        self._emit(ImageFinished(ImageResult(
-            image_id=action.image.id, name=action.image.name, action=action.kind, result=Outcome.SKIPPED,
-            bytes=0, seconds=0.0, reason=action.reason,
-        )))
+        self._emit(
+            ImageFinished(
+                ImageResult(
+                    image_id=action.image.id,
+                    name=action.image.name,
+                    action=action.kind,
+                    result=Outcome.SKIPPED,
+                    bytes=0,
+                    seconds=0.0,
+                    reason=action.reason,
+                )
+            )
+        )
 
     async def _execute(self, action: Action) -> ImageResult:
         image = action.image
@@ -91,9 +106,16 @@ class Transfer:
 
         def finish(result: Outcome, error: str | None = None, budget: int | None = None) -> ImageResult:
             return ImageResult(
-                image_id=image.id, name=image.name, action=action.kind, result=result, bytes=copied,
-                seconds=round(time.monotonic() - started, 3), reason="; ".join([action.reason, *notes]).strip("; "),
-                error=error, deferred_by_budget=budget, verified=verified[0] if verified else None,
+                image_id=image.id,
+                name=image.name,
+                action=action.kind,
+                result=result,
+                bytes=copied,
+                seconds=round(time.monotonic() - started, 3),
+                reason="; ".join([action.reason, *notes]).strip("; "),
+                error=error,
+                deferred_by_budget=budget,
+                verified=verified[0] if verified else None,
             )
 
         if action.problem:
@@ -121,8 +143,10 @@ class Transfer:
                     if not (action.create and _source_gone(exc)):
                         raise
                     await self._retrying(action, lambda: self._target.delete_image(image))
-                    notes.append("the source image was deleted during the run: the empty record this run "
-                                 "created for it was removed")
+                    notes.append(
+                        "the source image was deleted during the run: the empty record this run "
+                        "created for it was removed"
+                    )
                     return finish(Outcome.SKIPPED)
                 verified.append(await self._read_back(action, checked))
             if action.member_changes:
@@ -146,7 +170,9 @@ class Transfer:
             await self._target.create_image(action.image, attributes)
         except ImageError as exc:
             await _first_accepted(
-                creation_fallbacks(attributes, exc, self._settings), exc, notes,
+                creation_fallbacks(attributes, exc, self._settings),
+                exc,
+                notes,
                 lambda allowed: self._target.create_image(action.image, allowed),
             )
 
@@ -239,7 +265,9 @@ def _source_gone(error: ImageError) -> bool:
 
 
 async def _first_accepted(
-    alternatives: list[tuple[T, str]], refusal: ImageError, notes: list[str],
+    alternatives: list[tuple[T, str]],
+    refusal: ImageError,
+    notes: list[str],
     attempt: Callable[[T], Awaitable[None]],
 ) -> None:
     """Try each fallback in turn until the target accepts one (its note joins the result); when

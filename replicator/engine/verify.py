@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from replicator.errors import VerificationError
 from replicator.records import ImageRecord
@@ -63,9 +64,7 @@ class StreamVerifier:
                 continue
             self.bytes += len(chunk)
             if size is not None and self.bytes > size:
-                raise VerificationError(
-                    f"image {self._image.id}: source sent more than the recorded {size} bytes"
-                )
+                raise VerificationError(f"image {self._image.id}: source sent more than the recorded {size} bytes")
             if hashing is not None:
                 await hashing
             hashing = self._hash(loop, chunk)
@@ -91,9 +90,7 @@ class StreamVerifier:
     def _check(self) -> None:
         size = self._image.size
         if size is not None and self.bytes != size:
-            raise VerificationError(
-                f"image {self._image.id}: got {self.bytes} bytes, the source records {size}"
-            )
+            raise VerificationError(f"image {self._image.id}: got {self.bytes} bytes, the source records {size}")
         if self._hasher is not None:
             if self._hasher.hexdigest() != self._expected:
                 raise VerificationError(
@@ -114,17 +111,22 @@ def check_held(image: ImageRecord, held: ImageRecord | None) -> bool:
         raise VerificationError(f"image {image.id}: the target holds no such image after the upload")
     if image.size is not None and held.size != image.size:
         found = "no data" if not held.size else f"{held.size} bytes"
-        raise VerificationError(f"image {image.id}: the target holds {found} after the upload "
-                                f"(status {held.status}), the source records {image.size} bytes")
+        raise VerificationError(
+            f"image {image.id}: the target holds {found} after the upload "
+            f"(status {held.status}), the source records {image.size} bytes"
+        )
     confirmed = False
     if image.checksum and held.checksum:
         if image.checksum.lower() != held.checksum.lower():
-            raise VerificationError(f"image {image.id}: the target's md5 of what it stored differs from the "
-                                    "source's (the target stored other bytes, or the source's own hashes disagree)")
+            raise VerificationError(
+                f"image {image.id}: the target's md5 of what it stored differs from the "
+                "source's (the target stored other bytes, or the source's own hashes disagree)"
+            )
         confirmed = True
     if image.hash_algo and image.hash_value and held.hash_value and image.hash_algo == held.hash_algo:
         if image.hash_value.lower() != held.hash_value.lower():
-            raise VerificationError(f"image {image.id}: the target's {image.hash_algo} of what it stored differs "
-                                    "from the source's")
+            raise VerificationError(
+                f"image {image.id}: the target's {image.hash_algo} of what it stored differs from the source's"
+            )
         confirmed = True
     return confirmed

@@ -8,8 +8,9 @@ import os
 import signal
 import ssl
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -35,34 +36,58 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=9292)
     p.add_argument("--data-dir", type=Path, required=True, help="Where images are kept.")
-    p.add_argument("--api-limit-max", "--page-cap", dest="page_cap", type=int, default=1000,
-                   help="Largest page a listing returns (Glance's api_limit_max).")
+    p.add_argument(
+        "--api-limit-max",
+        "--page-cap",
+        dest="page_cap",
+        type=int,
+        default=1000,
+        help="Largest page a listing returns (Glance's api_limit_max).",
+    )
     p.add_argument("--limit-param-default", type=int, default=25, help="Page size when no limit is given.")
     p.add_argument("--token", help="Require this X-Auth-Token on every request.")
     p.add_argument("--project-id", default=ServerConfig.project_id, help="Owner of new images.")
     p.add_argument("--no-direct-upload", action="store_true", help="Refuse PUT .../file (import only).")
     p.add_argument("--stores", default="fs", help="Comma-separated store ids; the first is the default.")
-    p.add_argument("--api", type=api_list, default=("v2",),
-                   help="APIs to serve: v2 (a current Glance), v1,v2 or v1 (an older one).")
+    p.add_argument(
+        "--api",
+        type=api_list,
+        default=("v2",),
+        help="APIs to serve: v2 (a current Glance), v1,v2 or v1 (an older one).",
+    )
     p.add_argument("--cert-file", type=Path, help="Serve https with this certificate (PEM)...")
     p.add_argument("--key-file", type=Path, help="...and this private key (PEM).")
-    p.add_argument("--generate-images", type=int, default=0, metavar="N",
-                   help="Start with N made-up metadata-only images (queued, private, no data; the same N gives the "
-                   "same images), held in memory only: for listings at scale.")
+    p.add_argument(
+        "--generate-images",
+        type=int,
+        default=0,
+        metavar="N",
+        help="Start with N made-up metadata-only images (queued, private, no data; the same N gives the "
+        "same images), held in memory only: for listings at scale.",
+    )
     control = p.add_argument_group(
         "control paths",
         "GET/POST /_faults (see or change the fault switches) and POST /_token (mint an API token) exist only "
         "with --control, and answer only requests whose X-Auth-Token is the admin token.",
     )
     control.add_argument("--control", action="store_true", help="Serve the control paths.")
-    control.add_argument("--control-token", metavar="TOKEN",
-                         help=f"The admin token; default: the environment variable {TOKEN_VARIABLE} (out of sight "
-                         "of ps). One of the two is needed with --control.")
+    control.add_argument(
+        "--control-token",
+        metavar="TOKEN",
+        help=f"The admin token; default: the environment variable {TOKEN_VARIABLE} (out of sight "
+        "of ps). One of the two is needed with --control.",
+    )
     faults = p.add_argument_group("fault switches (with --control, also POST /_faults at run time)")
     for name, switch in SWITCHES.items():
         # No default: a switch left out keeps FaultConfig's own.
-        faults.add_argument("--" + name.replace("_", "-"), dest=name, type=_cli(switch.read), metavar=switch.metavar,
-                            default=argparse.SUPPRESS, help=switch.help)
+        faults.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            type=_cli(switch.read),
+            metavar=switch.metavar,
+            default=argparse.SUPPRESS,
+            help=switch.help,
+        )
     return p
 
 
@@ -88,9 +113,7 @@ def config_from(args: argparse.Namespace, control_token: str | None) -> ServerCo
     )  # fmt: skip
 
 
-async def serve(
-    host: str, port: int, data_dir: Path, config: ServerConfig, tls: ssl.SSLContext | None = None
-) -> None:
+async def serve(host: str, port: int, data_dir: Path, config: ServerConfig, tls: ssl.SSLContext | None = None) -> None:
     """Serve until SIGINT or SIGTERM."""
     runner = web.AppRunner(create_app(data_dir, config), access_log=None)
     await runner.setup()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Awaitable, Callable
 
 from aiohttp import web
 
@@ -68,7 +68,9 @@ async def _render_problems(request: web.Request, handler: Handler) -> web.Stream
         raise
     except Exception:
         log.exception("error handling %s %s", request.method, request.path)
-        return render(request, Problem(500, "The server has either erred or is incapable of performing the requested operation."))
+        return render(
+            request, Problem(500, "The server has either erred or is incapable of performing the requested operation.")
+        )
 
 
 def _versions_body(request: web.Request) -> dict[str, object]:

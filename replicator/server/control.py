@@ -9,7 +9,7 @@ Without `--control` they are unknown paths like any other (404). Faults never ap
 from __future__ import annotations
 
 import secrets
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 

@@ -53,8 +53,9 @@ async def upload_file(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-async def store_data(request: web.Request, image: StoredImage, store: str, declared: int | None,
-                     checksum: str | None = None) -> None:
+async def store_data(
+    request: web.Request, image: StoredImage, store: str, declared: int | None, checksum: str | None = None
+) -> None:
     """Receive the request body as the image's data and make the image active (v1 and v2).
 
     `checksum`, when the client gave one (v1's `x-image-meta-checksum`), must be the data's md5.
@@ -115,7 +116,9 @@ async def _finish_import(app: web.Application, image: StoredImage, store: str) -
 
 async def download_file(request: web.Request) -> web.StreamResponse:
     image = state.image_of(request)
-    return await send_data(request, image, {"Content-Type": OCTET_STREAM, "Content-MD5": image.record["checksum"] or ""})
+    return await send_data(
+        request, image, {"Content-Type": OCTET_STREAM, "Content-MD5": image.record["checksum"] or ""}
+    )
 
 
 async def send_data(
@@ -195,7 +198,11 @@ def _requested_range(request: web.Request, size: int) -> tuple[int, int]:
 
 
 async def receive(
-    request: web.Request, image: StoredImage, path: Path, status: str, declared: int | None,
+    request: web.Request,
+    image: StoredImage,
+    path: Path,
+    status: str,
+    declared: int | None,
     checksum: str | None = None,
 ) -> tuple[int, str, str]:
     """Read the request body into `path`, hashing it; the image is `status` meanwhile.
@@ -225,7 +232,9 @@ async def receive(
             raise Problem(400, f"Size mismatch: expected {declared} bytes, got {writer.size} bytes")
         _check_format(image.record["disk_format"], writer.head)
         if checksum and checksum != md5:
-            raise Problem(400, f"Supplied checksum ({checksum}) and checksum generated from uploaded image ({md5}) did not match")
+            raise Problem(
+                400, f"Supplied checksum ({checksum}) and checksum generated from uploaded image ({md5}) did not match"
+            )
     except BaseException:
         await writer.discard()
         if not image.deleted:

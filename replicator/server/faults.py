@@ -14,10 +14,12 @@ import random
 import secrets
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from replicator.server.config import FaultConfig
 from replicator.server.problems import Problem, render
@@ -145,9 +147,7 @@ class Pacer:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def middleware(
-    injector: FaultInjector, exempt: frozenset[str]
-) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def middleware(injector: FaultInjector, exempt: frozenset[str]) -> Middleware:
     """Latency, token checks and injected errors for every path but those in `exempt` (the
     control paths, which a test must reach whatever faults it has switched on)."""
 

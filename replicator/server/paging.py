@@ -13,8 +13,9 @@ and not a sort of every image on every request.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 from sortedcontainers import SortedList
 
@@ -73,7 +74,7 @@ class Ordering:
         against the first key), then its id to find it by."""
         flips = self.index_key[1]
         values = tuple(_Flipped(_value(image, key)) if flip else _value(image, key)
-                       for key, flip in zip(self.keys, flips))  # fmt: skip
+                       for key, flip in zip(self.keys, flips, strict=True))  # fmt: skip
         return (*values, image.id)
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Mapping
 
 from aiohttp import web
 
@@ -29,9 +29,7 @@ def render(request: web.Request, problem: Problem) -> web.Response:
     else:
         body = f"{code}\n\n{problem.message}\n\n"
         content_type = "text/plain"
-    return web.Response(
-        status=problem.status, text=body, content_type=content_type, headers=problem.headers
-    )
+    return web.Response(status=problem.status, text=body, content_type=content_type, headers=problem.headers)
 
 
 def not_found(image_id: str) -> Problem:

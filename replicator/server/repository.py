@@ -10,8 +10,9 @@ date on every change, so a page costs time in proportion to the page, not to the
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from replicator.server import schema
 from replicator.server.paging import Ordering, SortedIndex

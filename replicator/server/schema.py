@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from replicator.server.problems import Problem
 
@@ -197,10 +198,10 @@ def _operation(operation: Any) -> tuple[str, str, Any]:
         raise Problem(400, "Operations must be JSON objects.")
     op, path = operation.get("op"), operation.get("path")
     if op not in ("add", "replace", "remove"):
-        raise Problem(400, f"Operation objects must contain exactly one of \"add\", \"remove\", or \"replace\"; got {op!r}.")
+        raise Problem(400, f'Operation objects must contain exactly one of "add", "remove", or "replace"; got {op!r}.')
     if not isinstance(path, str) or not path.startswith("/") or len(path) < 2 or "/" in path[1:]:
         raise Problem(400, f"Unable to find '{path}' in JSON Schema change")
     if op != "remove" and "value" not in operation:
-        raise Problem(400, f"Operation \"{op}\" requires a member named \"value\".")
+        raise Problem(400, f'Operation "{op}" requires a member named "value".')
     key = path[1:].replace("~1", "/").replace("~0", "~")
     return op, key, operation.get("value")

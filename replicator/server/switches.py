@@ -10,9 +10,10 @@ the requests that follow. `--error-paths /file,/stage` and `{"error_paths": "/fi
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, Callable
+from typing import Any
 
 from replicator.errors import RunError
 from replicator.units import parse_size

@@ -187,8 +187,9 @@ async def create_image(request: web.Request) -> web.Response:
         record["visibility"] = "private"  # v1's is_public defaulted to false
     image = state.repository(request).create(record)
     await _take_data(request, image, meta.get("size"))
-    return web.json_response({"image": v1_record(image)}, status=201,
-                             headers={"Location": f"{request.url.origin()}/v1/images/{image.id}"})
+    return web.json_response(
+        {"image": v1_record(image)}, status=201, headers={"Location": f"{request.url.origin()}/v1/images/{image.id}"}
+    )
 
 
 async def update_image(request: web.Request) -> web.Response:
@@ -279,9 +280,9 @@ def _meta_from_headers(request: web.Request) -> tuple[dict[str, Any], dict[str, 
     for name, value in request.headers.items():
         lowered = name.lower()
         if lowered.startswith(PROPERTY):
-            properties[lowered[len(PROPERTY):].replace("-", "_")] = value
+            properties[lowered[len(PROPERTY) :].replace("-", "_")] = value
         elif lowered.startswith(META):
-            key = lowered[len(META):].replace("-", "_")
+            key = lowered[len(META) :].replace("-", "_")
             if key not in KNOWN_HEADERS:
                 raise Problem(400, f"Bad header: {lowered}")
             meta[key] = value or None

@@ -8,7 +8,8 @@ how v2 says it: JSON records, JSON-patch updates, query parameters and `next` li
 from __future__ import annotations
 
 import urllib.parse
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 from multidict import MultiMapping

@@ -6,7 +6,8 @@ an object store for dumps) is one new module and no change to the engine.
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Protocol, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from typing import Any, Protocol
 
 from replicator.engine.actions import AttributeChange, MemberChange
 from replicator.records import ImageRecord
@@ -41,7 +42,7 @@ class ImageStore(Protocol):
         neither copied nor reported different on every run.
         """
 
-    def read_data(self, image: ImageRecord, offset: int = 0) -> AsyncIterator[bytes]:
+    def read_data(self, image: ImageRecord, offset: int = 0) -> AsyncGenerator[bytes, None]:
         """The image's bytes from `offset` on, as chunks; closing the iterator frees the source."""
 
     async def create_image(self, image: ImageRecord, attributes: dict[str, Any]) -> None:

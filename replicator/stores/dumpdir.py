@@ -23,9 +23,10 @@ import errno
 import json
 import os
 import stat
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, AsyncIterator, Sequence
+from typing import Any
 
 import aiofiles
 import aiofiles.os
@@ -83,9 +84,11 @@ class DumpDirStore:
             raise RunError(f"dump directory {path} does not exist or is not a directory")
         mode = path.stat().st_mode
         if mode & _OTHERS_WRITE and not mode & stat.S_ISVTX:
-            raise RunError(f"dump directory {path} can be written by other users (mode {stat.S_IMODE(mode):o}): "
-                           "they could replace what is written or read there; use a directory only you can write",
-                           kind=ErrorKind.UNSAFE)
+            raise RunError(
+                f"dump directory {path} can be written by other users (mode {stat.S_IMODE(mode):o}): "
+                "they could replace what is written or read there; use a directory only you can write",
+                kind=ErrorKind.UNSAFE,
+            )
 
     def record_path(self, image_id: str) -> Path:
         return self._path / image_id
@@ -173,7 +176,7 @@ class DumpDirStore:
     async def with_members(self, image: ImageRecord) -> ImageRecord:
         return image
 
-    async def read_data(self, image: ImageRecord, offset: int = 0) -> AsyncIterator[bytes]:
+    async def read_data(self, image: ImageRecord, offset: int = 0) -> AsyncGenerator[bytes, None]:
         path = self.data_path(image.id)
         try:
             async with aiofiles.open(path, "rb", opener=_no_follow) as stream:

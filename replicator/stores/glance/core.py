@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
 
 from replicator.errors import ErrorKind, ImageError, RunError
 from replicator.records import ImageRecord, id_order
@@ -80,8 +81,9 @@ class GlanceCore:
             if not isinstance(entries, list):
                 raise self.refuse(f"the image listing is not a Glance {self.api} answer (no 'images' list)")
             if len(entries) > PAGE_LIMIT:
-                raise self.refuse(f"a page of the image listing holds {len(entries)} records, "
-                                  f"more than the {PAGE_LIMIT} asked for")
+                raise self.refuse(
+                    f"a page of the image listing holds {len(entries)} records, more than the {PAGE_LIMIT} asked for"
+                )
             path = follow(body, entries)
             if not entries and path is not None:
                 raise self.refuse("the image listing sent an empty page that points to another; not followed")
@@ -95,14 +97,19 @@ class GlanceCore:
                 else:
                     previous = record.id
                 if repeated:
-                    raise self.refuse(f"the image listing loops or ignores the order asked for ({record.id} "
-                                      "came after a later id); not followed further")
+                    raise self.refuse(
+                        f"the image listing loops or ignores the order asked for ({record.id} "
+                        "came after a later id); not followed further"
+                    )
                 listed += 1
                 limit = self.settings.max_images
                 if limit is not None and listed > limit:
-                    raise RunError(f"{self.description}: the image listing goes past {limit} images "
-                                   "(the maximum set for this run); stopped", kind=ErrorKind.INPUT,
-                                   side=self.transport.side)
+                    raise RunError(
+                        f"{self.description}: the image listing goes past {limit} images "
+                        "(the maximum set for this run); stopped",
+                        kind=ErrorKind.INPUT,
+                        side=self.transport.side,
+                    )
                 yield record
 
     async def members(
@@ -132,14 +139,18 @@ class GlanceCore:
                 raise
             found = await look_up()
             if found is None or found.status in ("deleted", "pending_delete"):
-                raise exc.again(f"{exc}; the id belonged to an image deleted on the target, "
-                                "and Glance never reuses ids", retryable=False) from None
+                raise exc.again(
+                    f"{exc}; the id belonged to an image deleted on the target, and Glance never reuses ids",
+                    retryable=False,
+                ) from None
             foreign = foreign_holder(found, attributes)
             if foreign:
-                raise exc.again(f"create image {image.id}: the id is taken on the target by {foreign}; "
-                                "not ours, so not touched", retryable=False) from None
+                raise exc.again(
+                    f"create image {image.id}: the id is taken on the target by {foreign}; not ours, so not touched",
+                    retryable=False,
+                ) from None
 
-    async def read(self, path: ApiPath, image: ImageRecord, offset: int, what: str) -> AsyncIterator[bytes]:
+    async def read(self, path: ApiPath, image: ImageRecord, offset: int, what: str) -> AsyncGenerator[bytes, None]:
         """The data at `path` from byte `offset` on.
 
         A server that ignores `Range` answers 200 with the whole image: the bytes before
@@ -187,20 +198,27 @@ def foreign_holder(found: ImageRecord, attributes: Mapping[str, Any]) -> str | N
 def _check_range(header: str | None, offset: int, what: str, side: str | None) -> None:
     match = _CONTENT_RANGE.fullmatch((header or "").strip())
     if match is None or int(match.group(1)) != offset:
-        raise ImageError(f"{what}: the server answered the resumed download from another byte "
-                         f"({header or 'no Content-Range'}, asked for {offset})", kind=ErrorKind.PROTOCOL, side=side)
+        raise ImageError(
+            f"{what}: the server answered the resumed download from another byte "
+            f"({header or 'no Content-Range'}, asked for {offset})",
+            kind=ErrorKind.PROTOCOL,
+            side=side,
+        )
 
 
 async def merge_by_id(*streams: AsyncIterator[ImageRecord]) -> AsyncIterator[ImageRecord]:
     """Records of several id-ordered listings as one id-ordered stream; an image listed by more
     than one (a Glance that ignores a filter) is given once."""
-    heads: list[ImageRecord | None] = [await anext(stream, None) for stream in streams]
+    heads: dict[int, ImageRecord] = {}
+    for index, stream in enumerate(streams):
+        if (first := await anext(stream, None)) is not None:
+            heads[index] = first
     previous: str | None = None
-    while any(head is not None for head in heads):
-        index = min((i for i, head in enumerate(heads) if head is not None), key=lambda i: id_order(heads[i].id))  # type: ignore[union-attr]
-        record = heads[index]
-        assert record is not None
-        heads[index] = await anext(streams[index], None)
+    while heads:
+        index = min(heads, key=lambda i: id_order(heads[i].id))
+        record = heads.pop(index)
+        if (following := await anext(streams[index], None)) is not None:
+            heads[index] = following
         key = id_order(record.id)
         if key != previous:
             previous = key

@@ -20,13 +20,19 @@ under which the image is listed for the member, as it was under v1).
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, AsyncIterator, Mapping, Sequence
+from typing import Any
 
 from replicator.engine.actions import MISSING, AttributeChange, MemberChange
 from replicator.errors import ErrorKind, ImageError
 from replicator.records import (
-    SETTABLE_BASE, ImageRecord, int_or_none, is_image_id, is_replicable, without_null_properties,
+    SETTABLE_BASE,
+    ImageRecord,
+    int_or_none,
+    is_image_id,
+    is_replicable,
+    without_null_properties,
 )
 from replicator.settings import Settings
 from replicator.stores.glance.core import PAGE_LIMIT, GlanceCore
@@ -100,7 +106,7 @@ class GlanceV1Store:
         held = replace(image, attributes=held_attributes(image.attributes), members=None)
         return held if members is None else with_members(held, members)
 
-    def read_data(self, image: ImageRecord, offset: int = 0) -> AsyncIterator[bytes]:
+    def read_data(self, image: ImageRecord, offset: int = 0) -> AsyncGenerator[bytes, None]:
         return self._core.read(image_path(image), image, offset, f"download image {image.id}")
 
     async def create_image(self, image: ImageRecord, attributes: dict[str, Any]) -> None:
@@ -109,8 +115,9 @@ class GlanceV1Store:
         headers = {META + "id": image.id, **_headers_for(image, attributes)}
 
         async def create() -> None:
-            await self._transport.send("POST", api_path("v1", "images"), headers=headers, expected=(201,),
-                                       what=f"create image {image.id}")
+            await self._transport.send(
+                "POST", api_path("v1", "images"), headers=headers, expected=(201,), what=f"create image {image.id}"
+            )
 
         await self._core.create_or_adopt(image, attributes, create, lambda: self.stat(image))
 
@@ -132,8 +139,11 @@ class GlanceV1Store:
         try:
             return record_from_v1(raw)
         except (TypeError, ValueError, AttributeError):
-            raise ImageError(f"look up image {image.id}: its headers are not a v1 image record",
-                             kind=ErrorKind.PROTOCOL, side=self._transport.side) from None
+            raise ImageError(
+                f"look up image {image.id}: its headers are not a v1 image record",
+                kind=ErrorKind.PROTOCOL,
+                side=self._transport.side,
+            ) from None
 
     async def write_data(self, image: ImageRecord, chunks: AsyncIterator[bytes]) -> None:
         """v1 takes the data of a queued image as the body of a `PUT` of that image."""
@@ -143,15 +153,18 @@ class GlanceV1Store:
             headers["Content-Length"] = headers[META + "size"] = str(image.size)
         what = f"upload image {image.id}"
         try:
-            await self._transport.send_body("PUT", image_path(image), chunks, headers=headers,
-                                            expected=(200,), what=what)
+            await self._transport.send_body(
+                "PUT", image_path(image), chunks, headers=headers, expected=(200,), what=what
+            )
         except ImageError as exc:
             if exc.kind is ErrorKind.CONFLICT:
                 held = await self.stat(image)
                 if held is not None and held.status == "killed":
                     # What v1 does to an image whose upload failed: it never takes data again.
-                    raise exc.again(f"{what}: the target Glance v1 marked it 'killed' after an earlier upload "
-                                    "failed, and takes no data for it again; delete it there to copy it anew") from None
+                    raise exc.again(
+                        f"{what}: the target Glance v1 marked it 'killed' after an earlier upload "
+                        "failed, and takes no data for it again; delete it there to copy it anew"
+                    ) from None
             raise
 
     async def update_metadata(
@@ -165,8 +178,9 @@ class GlanceV1Store:
             else:
                 wanted[change.key] = change.new
         headers = {**_headers_for(image, held_attributes(wanted)), PURGE_PROPS: "true"}
-        await self._transport.send("PUT", image_path(image), headers=headers, expected=(200,),
-                                   what=f"update image {image.id}")
+        await self._transport.send(
+            "PUT", image_path(image), headers=headers, expected=(200,), what=f"update image {image.id}"
+        )
 
     async def apply_members(self, image: ImageRecord, changes: Sequence[MemberChange]) -> None:
         """Add and remove shares; a v1 member has no status to change (`as_held` reads them alike)."""
@@ -181,8 +195,11 @@ class GlanceV1Store:
         await self._transport.send("DELETE", image_path(image), expected=(200, 204), what=f"delete image {image.id}")
 
     async def set_status(self, image: ImageRecord, status: str) -> None:
-        raise ImageError(f"image {image.id}: Glance v1 cannot deactivate or reactivate an image",
-                         kind=ErrorKind.UNSUPPORTED, side=self._transport.side)
+        raise ImageError(
+            f"image {image.id}: Glance v1 cannot deactivate or reactivate an image",
+            kind=ErrorKind.UNSUPPORTED,
+            side=self._transport.side,
+        )
 
     async def close(self) -> None:
         await self._core.close()
@@ -237,8 +254,10 @@ def to_headers(attributes: Mapping[str, Any]) -> dict[str, str]:
             headers[META + key] = _header_value(key, value)
         elif key not in SETTABLE_BASE:
             if not _HEADER_TOKEN.fullmatch(key):
-                raise ValueError(f"property name {key!r} cannot be a v1 header name (it holds a character "
-                                 "a header name cannot carry)")
+                raise ValueError(
+                    f"property name {key!r} cannot be a v1 header name (it holds a character "
+                    "a header name cannot carry)"
+                )
             headers[PROPERTY + key] = _header_value(key, value)
     return headers
 
@@ -249,9 +268,9 @@ def v1_from_headers(headers: Mapping[str, str]) -> dict[str, Any]:
     for name, value in headers.items():
         lowered = name.lower()
         if lowered.startswith(PROPERTY):
-            record["properties"][lowered[len(PROPERTY):]] = value
+            record["properties"][lowered[len(PROPERTY) :]] = value
         elif lowered.startswith(META):
-            key = lowered[len(META):]
+            key = lowered[len(META) :]
             record[key] = int(value) if key in _INTEGERS and value.isdigit() else value
             if key in _BOOLEANS:
                 record[key] = value.strip().lower() == "true"
@@ -322,5 +341,7 @@ def _v1_bool(value: Any) -> bool:
 def _refuse_deactivated(image: ImageRecord) -> None:
     """v1 has no call to deactivate an image: its copy would be usable where the source's is not."""
     if image.status == "deactivated":
-        raise ImageError(f"image {image.id} is deactivated on the source, and Glance v1 cannot deactivate "
-                         "its copy: not copied", kind=ErrorKind.UNSUPPORTED)
+        raise ImageError(
+            f"image {image.id} is deactivated on the source, and Glance v1 cannot deactivate its copy: not copied",
+            kind=ErrorKind.UNSUPPORTED,
+        )

@@ -8,8 +8,9 @@ deactivation, and the two ways to send data (`PUT .../file`, or stage and import
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, AsyncIterator, Mapping, Sequence
+from typing import Any
 
 from replicator.engine.actions import MISSING, AttributeChange, MemberChange
 from replicator.errors import ErrorKind, ImageError
@@ -29,8 +30,7 @@ def import_wait_seconds(size: int | None) -> float:
 
 def listing_path(hidden: bool) -> ApiPath:
     """Every image the credentials can see (all visibilities, shares in any state), by id."""
-    query = {"limit": str(PAGE_LIMIT), "sort_key": "id", "sort_dir": "asc",
-             "visibility": "all", "member_status": "all"}
+    query = {"limit": str(PAGE_LIMIT), "sort_key": "id", "sort_dir": "asc", "visibility": "all", "member_status": "all"}
     if hidden:
         query["os_hidden"] = "true"
     return api_path("v2", "images", query=query)
@@ -94,13 +94,18 @@ class GlanceV2Store:
         members = await self._core.members(image_path(image, "members"), image, _member_pairs)
         return replace(image, members=members)
 
-    def read_data(self, image: ImageRecord, offset: int = 0) -> AsyncIterator[bytes]:
+    def read_data(self, image: ImageRecord, offset: int = 0) -> AsyncGenerator[bytes, None]:
         return self._core.read(image_path(image, "file"), image, offset, f"download image {image.id}")
 
     async def create_image(self, image: ImageRecord, attributes: dict[str, Any]) -> None:
         async def create() -> None:
-            await self._transport.send("POST", api_path("v2", "images"), json={"id": image.id, **attributes},
-                                       expected=(201,), what=f"create image {image.id}")
+            await self._transport.send(
+                "POST",
+                api_path("v2", "images"),
+                json={"id": image.id, **attributes},
+                expected=(201,),
+                what=f"create image {image.id}",
+            )
 
         await self._core.create_or_adopt(image, attributes, create, lambda: self.stat(image))
 
@@ -118,8 +123,9 @@ class GlanceV2Store:
                 return record_from_v2(body)
         except (ValueError, TypeError):
             pass
-        raise ImageError(f"{what}: the answer is not this image's record", kind=ErrorKind.PROTOCOL,
-                         side=self._transport.side)
+        raise ImageError(
+            f"{what}: the answer is not this image's record", kind=ErrorKind.PROTOCOL, side=self._transport.side
+        )
 
     async def write_data(self, image: ImageRecord, chunks: AsyncIterator[bytes]) -> None:
         if self._upload_method == "glance-direct":
@@ -133,7 +139,9 @@ class GlanceV2Store:
                 # This Glance refuses direct upload: use the interoperable import from now on, and
                 # have this image sent again (the source stream is spent).
                 self._upload_method = "glance-direct"
-                raise exc.again(f"{exc}; switching to the glance-direct import", retryable=True, retry_after=0) from None
+                raise exc.again(
+                    f"{exc}; switching to the glance-direct import", retryable=True, retry_after=0
+                ) from None
             raise
 
     async def _stream(self, image: ImageRecord, chunks: AsyncIterator[bytes], endpoint: str, what: str) -> None:
@@ -146,8 +154,9 @@ class GlanceV2Store:
             headers["x-openstack-image-size"] = str(image.size)
         if self._settings.store and endpoint == "file":
             headers["X-Image-Meta-Store"] = self._settings.store
-        await self._transport.send_body("PUT", image_path(image, endpoint), chunks, headers=headers,
-                                        expected=(204, 201, 200), what=what)
+        await self._transport.send_body(
+            "PUT", image_path(image, endpoint), chunks, headers=headers, expected=(204, 201, 200), what=what
+        )
 
     def can_pull(self, image: ImageRecord) -> bool:
         """Whether this Glance is to fetch `image` itself from the source's region (glance-download)
@@ -162,10 +171,18 @@ class GlanceV2Store:
         if not await self._offers("glance-download"):
             if self._upload_method == "auto":
                 self.pull_from = None  # asked once: from now on every image is streamed without a word
-            raise ImageError(f"import image {image.id}: this Glance does not offer the glance-download import "
-                             "(enabled_import_methods)", kind=ErrorKind.UNSUPPORTED, side=self._transport.side)
-        method = {"name": "glance-download", "glance_image_id": image.id, "glance_region": self.pull_from.region,
-                  "glance_service_interface": self.pull_from.interface}
+            raise ImageError(
+                f"import image {image.id}: this Glance does not offer the glance-download import "
+                "(enabled_import_methods)",
+                kind=ErrorKind.UNSUPPORTED,
+                side=self._transport.side,
+            )
+        method = {
+            "name": "glance-download",
+            "glance_image_id": image.id,
+            "glance_region": self.pull_from.region,
+            "glance_service_interface": self.pull_from.interface,
+        }
         await self._import(image, method)
 
     async def _offers(self, method: str) -> bool:
@@ -192,14 +209,19 @@ class GlanceV2Store:
         while True:
             record = await self._transport.json("GET", image_path(image), what=f"check import of image {image.id}")
             if not isinstance(record, dict):
-                raise ImageError(f"check import of image {image.id}: the answer is not an image record",
-                                 kind=ErrorKind.PROTOCOL, side=self._transport.side)
+                raise ImageError(
+                    f"check import of image {image.id}: the answer is not an image record",
+                    kind=ErrorKind.PROTOCOL,
+                    side=self._transport.side,
+                )
             status = record.get("status")
             failed = record.get("os_glance_failed_import")
             if failed and not record.get("os_glance_importing_to_stores"):
                 # Glance names the stores an import failed for; the status may never leave "importing".
-                raise ImageError(f"{what}: Glance failed to import it into store {failed} (status {status})",
-                                 side=self._transport.side)
+                raise ImageError(
+                    f"{what}: Glance failed to import it into store {failed} (status {status})",
+                    side=self._transport.side,
+                )
             if status == "active":
                 return
             if status == "queued":
@@ -209,8 +231,9 @@ class GlanceV2Store:
             elif status not in ("uploading", "importing"):
                 raise ImageError(f"{what}: Glance ended it as {status}", side=self._transport.side)
             if asyncio.get_running_loop().time() > deadline:
-                raise ImageError(f"{what}: still {status} after {import_wait_seconds(image.size):.0f}s",
-                                 side=self._transport.side)
+                raise ImageError(
+                    f"{what}: still {status} after {import_wait_seconds(image.size):.0f}s", side=self._transport.side
+                )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
@@ -235,32 +258,44 @@ class GlanceV2Store:
     ) -> None:
         ops = [_patch_op(change) for change in changes]
         await self._transport.send(
-            "PATCH", image_path(image), json=ops, headers={"Content-Type": JSON_PATCH},
-            expected=(200,), what=f"update image {image.id}",
+            "PATCH",
+            image_path(image),
+            json=ops,
+            headers={"Content-Type": JSON_PATCH},
+            expected=(200,),
+            what=f"update image {image.id}",
         )
 
     async def apply_members(self, image: ImageRecord, changes: Sequence[MemberChange]) -> None:
         for change in changes:
             what = f"share image {image.id} with {change.member}"
             if change.new is MISSING:
-                await self._transport.send("DELETE", image_path(image, "members", change.member),
-                                           expected=(204,), what=what)
+                await self._transport.send(
+                    "DELETE", image_path(image, "members", change.member), expected=(204,), what=what
+                )
                 continue
             if change.old is MISSING:
-                await self._transport.send("POST", image_path(image, "members"), json={"member": change.member},
-                                           expected=(200,), what=what)
+                await self._transport.send(
+                    "POST", image_path(image, "members"), json={"member": change.member}, expected=(200,), what=what
+                )
                 if change.new == "pending":
                     continue
-            await self._transport.send("PUT", image_path(image, "members", change.member),
-                                       json={"status": change.new}, expected=(200,), what=what)
+            await self._transport.send(
+                "PUT",
+                image_path(image, "members", change.member),
+                json={"status": change.new},
+                expected=(200,),
+                what=what,
+            )
 
     async def delete_image(self, image: ImageRecord) -> None:
         await self._transport.send("DELETE", image_path(image), expected=(204,), what=f"delete image {image.id}")
 
     async def set_status(self, image: ImageRecord, status: str) -> None:
         verb = "deactivate" if status == "deactivated" else "reactivate"
-        await self._transport.send("POST", image_path(image, "actions", verb), expected=(204,),
-                                   what=f"{verb} image {image.id}")
+        await self._transport.send(
+            "POST", image_path(image, "actions", verb), expected=(204,), what=f"{verb} image {image.id}"
+        )
 
     def as_held(self, image: ImageRecord) -> ImageRecord:
         return image  # the neutral record is the v2 form
