@@ -488,3 +488,23 @@ def test_help_lists_every_exit_code_and_shell_completion_is_on() -> None:
         }
     )
     assert values.stdout.split() == ["deactivated", "deleted"]
+
+
+def test_debug_logs_every_attempt_with_how_it_ended(serve_pair) -> None:
+    """A reset mid-upload is an attempt too: --debug once showed 4 lines for 6 attempts."""
+    (image_id,) = gc.seed_raw_images(serve_pair.source, [600_000])
+    serve_pair.target_server.set_faults(drop_upload_after_bytes=200_000, drop_count=2)
+    debug = replicator_process("livecopy", serve_pair.source, serve_pair.target, "--debug", "--retries", "3")
+    assert debug.returncode == 0, debug.stderr
+    uploads = [line for line in debug.stderr.splitlines() if re.search(rf"PUT \S+/v2/images/{image_id}/file -> ", line)]
+    assert serve_pair.target_server.faults()["fired"]["upload_drops"] == 2
+    assert len(uploads) == 3, uploads  # two cut, then the one that went through
+    assert sum(" -> 204 in " in line for line in uploads) == 1
+    assert all("failed" in line or ", then " in line for line in uploads if " -> 204 in " not in line), uploads
+
+
+def test_load_of_a_directory_that_holds_no_dump_is_exit_2(serve_one, tmp_path: Path) -> None:
+    (tmp_path / "README").write_text("not a dump")
+    loaded = replicator_process("load", serve_one.url, str(tmp_path))
+    assert loaded.returncode == 2, loaded.stderr
+    assert loaded.stderr.count("\n") == 1 and "holds no dump" in loaded.stderr
