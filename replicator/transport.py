@@ -306,20 +306,11 @@ class Transport:
                 body += chunk
                 if len(body) > cap:
                     raise self._too_large(what, cap)
-        except (aiohttp.ClientPayloadError, aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
-            raise ImageError(
-                f"{what}: connection to {self.base_url} lost: {_exc_reason(exc)}",
-                kind=ErrorKind.TRANSPORT,
-                side=self.side,
-                retryable=True,
-            ) from None
-        except TimeoutError:
-            raise ImageError(
-                f"{what}: {self.base_url} did not answer in time",
-                kind=ErrorKind.TRANSPORT,
-                side=self.side,
-                retryable=True,
-            ) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            error = self._client_error(exc, what)
+            if error is None:
+                raise
+            raise error from None
         return bytes(body)
 
     def _too_large(self, what: str, cap: int) -> ImageError:
