@@ -111,7 +111,7 @@ async def replicate(source: ImageStore, target: ImageStore, settings: Settings, 
         images = with_work = size = 0
         held: list[Action] = []  # only with --order-by, which needs the whole work list
         async for action in planned(source, target, settings, walked, emit):
-            images += not action.gone_from_source
+            images += 1  # every image the run reports on, the target-only ones of --prune too
             if not (action.has_work or action.problem):
                 transfer.finish_without_work(action)
                 continue
