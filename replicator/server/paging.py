@@ -25,6 +25,15 @@ from replicator.server.storage import StoredImage
 #: The attributes Glance sorts by (v1 and v2 accept the same ones).
 SORT_KEYS = ("name", "status", "container_format", "disk_format", "size", "id", "created_at", "updated_at")
 DIRECTIONS = ("asc", "desc")
+
+
+def one_of(value: str, allowed: tuple[str, ...], refusal: str) -> str:
+    """`value` if the listing accepts it, else the 400 each API words its own way."""
+    if value not in allowed:
+        raise Problem(400, refusal)
+    return value
+
+
 DEFAULT_KEY = "created_at"
 DEFAULT_DIRECTION = "desc"
 #: Keys whose missing value compares as 0 (any other as ""): Glance's pagination reads NULL as

@@ -33,7 +33,15 @@ from typing import Any
 from aiohttp import web
 
 from replicator.server import data, schema, state
-from replicator.server.paging import DEFAULT_DIRECTION, DEFAULT_KEY, DIRECTIONS, SORT_KEYS, Ordering, page_limit
+from replicator.server.paging import (
+    DEFAULT_DIRECTION,
+    DEFAULT_KEY,
+    DIRECTIONS,
+    SORT_KEYS,
+    Ordering,
+    one_of,
+    page_limit,
+)
 from replicator.server.problems import Problem
 from replicator.server.storage import StoredImage
 
@@ -135,15 +143,11 @@ def _page(request: web.Request) -> list[dict[str, Any]]:
 
 
 def _sort_key(key: str) -> str:
-    if key not in SORT_KEYS:
-        raise Problem(400, f"Unsupported sort_key. Acceptable values: {', '.join(SORT_KEYS)}")
-    return key
+    return one_of(key, SORT_KEYS, f"Unsupported sort_key. Acceptable values: {', '.join(SORT_KEYS)}")
 
 
 def _sort_direction(direction: str) -> str:
-    if direction not in DIRECTIONS:
-        raise Problem(400, f"Unsupported sort_dir. Acceptable values: {', '.join(DIRECTIONS)}")
-    return direction
+    return one_of(direction, DIRECTIONS, f"Unsupported sort_dir. Acceptable values: {', '.join(DIRECTIONS)}")
 
 
 def _is_public_filter(value: str | None) -> bool | None:

@@ -15,7 +15,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from replicator.server import data, schema, state
-from replicator.server.paging import DEFAULT_DIRECTION, DIRECTIONS, SORT_KEYS, Ordering, page_limit
+from replicator.server.paging import DEFAULT_DIRECTION, DIRECTIONS, SORT_KEYS, Ordering, one_of, page_limit
 from replicator.server.problems import Problem
 from replicator.server.storage import StoredImage
 
@@ -194,15 +194,11 @@ def _ordering(query: MultiMapping[str]) -> Ordering:
 
 
 def _sort_key(key: str) -> str:
-    if key not in SORT_KEYS:
-        raise Problem(400, f"Invalid sort key: {key}. It must be one of the following: {', '.join(SORT_KEYS)}.")
-    return key
+    return one_of(key, SORT_KEYS, f"Invalid sort key: {key}. It must be one of the following: {', '.join(SORT_KEYS)}.")
 
 
 def _sort_direction(direction: str) -> str:
-    if direction not in DIRECTIONS:
-        raise Problem(400, f"Invalid sort direction: {direction}")
-    return direction
+    return one_of(direction, DIRECTIONS, f"Invalid sort direction: {direction}")
 
 
 def _listing_url(params: list[tuple[str, str]]) -> str:
