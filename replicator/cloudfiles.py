@@ -85,11 +85,13 @@ def _first_readable(paths: list[str]) -> tuple[str | None, Any]:
             continue
         except OSError as exc:
             raise RunError(f"cannot read {path}: {exc.strerror}", kind=ErrorKind.INPUT) from None
-        return path, _parse(path, raw)
+        return path, parse_document(path, raw)
     return None, None
 
 
-def _parse(path: str, raw: bytes) -> Any:
+def parse_document(path: str, raw: bytes, what: str = "a clouds file") -> Any:
+    """A YAML file (JSON where its name ends in .json) the user wrote, parsed; RunError naming
+    the file and the place of the problem, never quoting its text (it may hold a secret)."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -105,7 +107,7 @@ def _parse(path: str, raw: bytes) -> Any:
         problem = getattr(exc, "problem", None) or type(exc).__name__
         raise RunError(f"{path} is not valid YAML: {problem}{where}", kind=ErrorKind.INPUT) from None
     except RecursionError:
-        raise RunError(f"{path} is nested too deeply to be a clouds file", kind=ErrorKind.INPUT) from None
+        raise RunError(f"{path} is nested too deeply to be {what}", kind=ErrorKind.INPUT) from None
 
 
 def _check_shape(path: str, document: Any) -> list[str]:

@@ -15,7 +15,15 @@ from typing import Any, TextIO
 
 from replicator import __version__
 from replicator.engine.actions import MISSING, Action, Category, Outcome
-from replicator.engine.events import Event, ImageFinished, ImageResult, ImageRetrying, RunPlanned, RunTally
+from replicator.engine.events import (
+    Event,
+    ImageFinished,
+    ImageResult,
+    ImageRetrying,
+    RunPlanned,
+    RunTally,
+    Unmapped,
+)
 from replicator.engine.plan import totals as plan_totals
 from replicator.engine.run import Comparison, Inventory, Walked
 from replicator.errors import RunError
@@ -105,6 +113,8 @@ class LineLog:
                 detail = f"{human_size(result.bytes)} in {result.seconds:.1f}s" if result.bytes else reason_text(result)
                 if result.bytes and result.verified is False:
                     detail += f" ({UNVERIFIED})"
+                if result.bytes and result.unmapped_projects:
+                    detail += f" ({result.reason})"  # what became of the projects without a counterpart
                 self._write(f"{result.action:<7} {_image(result.image_id, result.name)}: {printable(detail)}")
 
     def _write(self, line: str) -> None:
@@ -206,6 +216,8 @@ def summary(results: Iterable[ImageResult] | RunTally, seconds: float, unfinishe
         lines.append(f"{tally.unverified} copies {UNVERIFIED}")
     if tally.deferred:
         lines.append(f"--max-transfer reached: {tally.deferred} images not started; the same command again goes on")
+    if tally.unmapped.images:
+        lines.append(unmapped_text(tally.unmapped))
     if tally.failed:
         lines.append(f"{len(tally.failed)} failed:")
         lines.extend(f"  {_image(r.image_id, r.name)}: {printable(r.error)}" for r in tally.failed)
@@ -231,6 +243,7 @@ def absent_ids_text(absent: Sequence[str], asked: int, narrowed: bool) -> str:
 def plan_text(actions: Sequence[Action] | Comparison, verbose: bool = False) -> str:
     """`--dry-run`: what a run would do to each image, and why; nothing is touched."""
     listed = actions.walked.listed if isinstance(actions, Comparison) else len(actions)
+    unmapped = actions.unmapped if isinstance(actions, Comparison) else Unmapped()
     if isinstance(actions, Comparison):
         actions = actions.actions
     lines = []
@@ -250,6 +263,8 @@ def plan_text(actions: Sequence[Action] | Comparison, verbose: bool = False) -> 
             steps.append(f"set {action.set_status}")
         detail = "; ".join([action.reason, *steps]) if action.reason else "; ".join(steps)
         lines.append(f"{action.kind:<8} {_image(image.id, image.name)}: {printable(detail)}")
+    if unmapped.images:
+        lines.append(unmapped_text(unmapped))
     images, size = plan_totals(actions)
     lines.append(
         f"plan: {images} of {listed} images need work, {human_size(size)} to copy (dry run: nothing was changed)"
@@ -287,6 +302,8 @@ def compare_text(comparison: Comparison | Sequence[Action]) -> str:
                 f"differs   {_image(image.id, image.name)}: {printable(change.key)}: "
                 f"source {_value(change.new)}, target {_value(change.old)}"
             )
+    if comparison.unmapped.images:
+        lines.append(unmapped_text(comparison.unmapped))
     kinds = comparison.counts
     lines.append(
         f"{comparison.walked.listed} images compared: {kinds[Category.MISSING]} missing, "
@@ -313,7 +330,20 @@ def compare_json(comparison: Comparison | Sequence[Action]) -> str:
             }
         )
     counts = {str(category): comparison.counts[category] for category in Category}
-    return json.dumps({"images": entries, "summary": {"compared": comparison.walked.listed, **counts}}, indent=2)
+    summary = {
+        "compared": comparison.walked.listed,
+        **counts,
+        "projects_without_counterpart": sorted(comparison.unmapped.projects),
+    }
+    return json.dumps({"images": entries, "summary": summary}, indent=2)
+
+
+def unmapped_text(unmapped: Unmapped) -> str:
+    """The source projects a run between two clouds found no counterpart of; each image that
+    names one says what became of it in its reason."""
+    images = "1 image names" if unmapped.images == 1 else f"{unmapped.images} images name"
+    projects = ", ".join(printable(project) for project in sorted(unmapped.projects))
+    return f"{images} source projects with no counterpart on the target: {projects}"
 
 
 def _compared(actions: Comparison | Sequence[Action]) -> Comparison:

@@ -135,10 +135,19 @@ class ImageRecord:
     #: Why the store cannot serve this image as a source (a dump record whose data file is
     #: missing); the plan reports it as a failed image instead of copying an empty one.
     problem: str | None = None
+    #: Between two clouds (`projects`): the source owner that has no counterpart on the target
+    #: (then `attributes` holds no owner), and the members left out for the same reason.
+    unmapped_owner: str | None = None
+    unmapped_members: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
         return str(self.attributes.get("name") or "")
+
+    @property
+    def unmapped_projects(self) -> tuple[str, ...]:
+        """The source projects this record names that have no counterpart on the target."""
+        return ((self.unmapped_owner,) if self.unmapped_owner is not None else ()) + self.unmapped_members
 
     @property
     def has_readable_data(self) -> bool:

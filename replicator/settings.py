@@ -33,7 +33,8 @@ class Settings:
     #: Where the target refuses (403) an image's public/community visibility: create it with
     #: this visibility instead; None fails the image.
     fallback_visibility: str | None = None
-    #: Where the target refuses (403) an image's owner: let the target's project own it.
+    #: Where the target refuses (403) an image's owner, or (between two clouds, `projects`) has
+    #: no counterpart of it: let the target's project own it.
     fallback_owner: bool = False
     #: Which source images the run works on, and in what order.
     selection: Selection = field(default_factory=Selection)

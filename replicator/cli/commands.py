@@ -16,10 +16,12 @@ from replicator.cli.options import (
     Listing,
     Metrics,
     OneSide,
+    Owners,
     Pruning,
     Requests,
     SelectionOptions,
     Transfer,
+    TwoCloudOwners,
     TwoSides,
     Upload,
     Watching,
@@ -29,7 +31,6 @@ from replicator.cli.options import (
 from replicator.connect import open_glance
 from replicator.engine import run as engine
 from replicator.errors import ErrorKind, RunError
-from replicator.stores.base import ImageStore
 from replicator.stores.dumpdir import DumpDirStore
 
 
@@ -100,10 +101,10 @@ def dump(
     settings = build_settings(requests, selection, transfer, fields)
     side = connection.side(server, "source")
 
-    async def stores() -> tuple[ImageStore, ImageStore]:
+    async def stores() -> session.Opened:
         side.check()  # a wrong address is said before DIR is made
         target = DumpDirStore(path, settings, create=True, dry_run=watch.dry_run)
-        return await open_glance(side, settings), target
+        return session.Opened(await open_glance(side, settings), target)
 
     session.copy(stores, settings, watch, {"source": side}, "dump", metrics)
 
@@ -119,21 +120,24 @@ def load(
     transfer: Transfer,
     fields: Fields,
     upload: Upload,
+    owners: Owners,
     watch: Watching,
     metrics: Metrics,
 ) -> None:
     """Put a dump into SERVER, keeping ids; update the metadata of images already there."""
-    settings = build_settings(requests, selection, transfer, fields, upload)
+    settings = build_settings(requests, selection, transfer, fields, upload, owners)
     side = connection.side(server, "target")
+    projects = owners.mapping()
 
-    async def stores() -> tuple[ImageStore, ImageStore]:
+    async def stores() -> session.Opened:
         side.check()
         source = DumpDirStore(path, settings, create=False)
         if not source.holds_dump():
             raise RunError(
                 f"{path} holds no dump: no image record (a file named by an image id) is in it", kind=ErrorKind.INPUT
             )
-        return source, await open_glance(side, settings)
+        target, mapper = await session.open_target(side, settings, projects)
+        return session.Opened(source, target, mapper)
 
     session.copy(stores, settings, watch, {"target": side}, "load", metrics)
 
@@ -149,15 +153,17 @@ def livecopy(
     transfer: Transfer,
     fields: Fields,
     upload: Upload,
+    owners: TwoCloudOwners,
     pruning: Pruning,
     watch: Watching,
     metrics: Metrics,
 ) -> None:
     """Copy images straight from SOURCE to TARGET, data streamed through, never staged on disk."""
-    settings = build_settings(requests, selection, transfer, fields, upload, pruning)
+    settings = build_settings(requests, selection, transfer, fields, upload, owners, pruning)
     source_side, target_side = connection.sides(source, target)
+    projects = owners.mapping()
     session.copy(
-        lambda: session.open_pair(source_side, target_side, settings),
+        lambda: session.open_pair(source_side, target_side, settings, projects),
         settings,
         watch,
         {"source": source_side, "target": target_side},
@@ -175,19 +181,21 @@ def compare(
     requests: Requests,
     selection: SelectionOptions,
     fields: Fields,
+    owners: TwoCloudOwners,
     pruning: Pruning,
     output: Listing,
 ) -> None:
     """Report images missing from TARGET or whose metadata differs, field by field (with
-    --prune, also those a livecopy would prune)."""
-    settings = build_settings(requests, selection, fields, pruning)
+    --prune, also those a livecopy would prune; between two clouds, with the projects mapped)."""
+    settings = build_settings(requests, selection, fields, owners, pruning)
     source_side, target_side = connection.sides(source, target)
+    projects = owners.mapping()
     session.start_logging(output.debug)
 
     async def work() -> int:
-        stores = await session.open_pair(source_side, target_side, settings)
-        async with session.closing(*stores):
-            comparison = await engine.compare(*stores, settings)
+        opened = await session.open_pair(source_side, target_side, settings, projects)
+        async with session.closing(opened.source, opened.target):
+            comparison = await engine.compare(opened.source, opened.target, settings, projects=opened.projects)
         print(console.compare_json(comparison) if output.json else console.compare_text(comparison))
         absent = session.say_absent_ids(settings.selection, comparison.walked.missing_ids)
         return max(1 if comparison.differences else 0, absent)

@@ -25,6 +25,7 @@ import typer
 from replicator import config as config_file
 from replicator.cli import parsing
 from replicator.connect import API_VERSIONS, Side
+from replicator.projects import ProjectMapping
 from replicator.selection import Selection
 from replicator.settings import Settings
 
@@ -125,6 +126,22 @@ TargetApiVersion = Annotated[
         panel=CONNECTION,
         autocompletion=_completing(API_VERSIONS),
         help="Glance API of the target: 1, 2 or auto.",
+    ),
+]
+MapProjects = Annotated[
+    Path | None,
+    _option(
+        "--map-projects",
+        panel=CONNECTION,
+        help="YAML or JSON file of source project: target project (ids or names): owners and members become the target's.",
+    ),
+]
+MapProjectsByName = Annotated[
+    bool,
+    _option(
+        "--map-projects-by-name",
+        panel=CONNECTION,
+        help="Owners and members become the target's project of the same name (admin on both Keystones).",
     ),
 ]
 CaCert = Annotated[
@@ -290,7 +307,7 @@ FallbackOwner = Annotated[
     _option(
         "--fallback-owner",
         panel=SAFETY,
-        help="Let the target's project own images whose owner the target refuses (403).",
+        help="Let the target's project own images whose owner the target refuses (403) or has no counterpart of.",
     ),
 ]
 RequireVerified = Annotated[
@@ -527,7 +544,6 @@ class Upload(SettingsPart):
     upload_method: UploadMethod = "auto"
     store: Store = None
     fallback_visibility: FallbackVisibility = None
-    fallback_owner: FallbackOwner = False
 
     def settings(self) -> dict[str, Any]:
         fallback = self.fallback_visibility
@@ -541,8 +557,41 @@ class Upload(SettingsPart):
             else parsing.one_of(
                 "--fallback-visibility", fallback, parsing.FALLBACK_VISIBILITIES, "fallback visibility"
             ),
-            "fallback_owner": self.fallback_owner,
         }
+
+
+@dataclass(frozen=True)
+class Owners(SettingsPart):
+    """Whose images the copies are: the source's projects as the target's (`--map-projects`),
+    and what becomes of an owner the target refuses or has no counterpart of. `load` maps by a
+    table only: a dump has no Keystone to find names in."""
+
+    map_projects: MapProjects = None
+    fallback_owner: FallbackOwner = False
+
+    def settings(self) -> dict[str, Any]:
+        return {"fallback_owner": self.fallback_owner}
+
+    def mapping(self) -> ProjectMapping | None:
+        """How projects correspond between the two clouds; None: they are copied as they are."""
+        return self._mapping(by_name=False)
+
+    def _mapping(self, by_name: bool) -> ProjectMapping | None:
+        if self.map_projects is None and not by_name:
+            return None
+        table = parsing.project_table("--map-projects", self.map_projects) if self.map_projects else {}
+        origin = f"--map-projects {self.map_projects}" if self.map_projects else ""
+        return ProjectMapping(table, by_name, origin)
+
+
+@dataclass(frozen=True)
+class TwoCloudOwners(Owners):
+    """`livecopy` and `compare`: projects also found by name, in both sides' Keystones."""
+
+    map_projects_by_name: MapProjectsByName = False
+
+    def mapping(self) -> ProjectMapping | None:
+        return self._mapping(by_name=self.map_projects_by_name)
 
 
 @dataclass(frozen=True)

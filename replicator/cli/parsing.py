@@ -14,6 +14,7 @@ from pathlib import Path
 from replicator.config import closest
 from replicator.connect import API_VERSIONS
 from replicator.errors import RunError
+from replicator.projects import read_table
 from replicator.selection import ORDER_KEYS
 from replicator.units import parse_size
 
@@ -115,6 +116,15 @@ def read_ids(path: Path) -> set[str]:
     if not ids:
         raise OptionError(f"--ids-from {path}: the file names no image id")
     return ids
+
+
+def project_table(option: str, path: Path) -> dict[str, str]:
+    """A table of source project to target project (`projects.read_table`), checked before
+    anything is contacted."""
+    try:
+        return read_table(path)
+    except RunError as exc:
+        raise OptionError(f"{option}: {exc}") from None
 
 
 def api_version(option: str, value: str) -> str:

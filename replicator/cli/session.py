@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, nullcontext
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import typer
@@ -30,6 +31,7 @@ from replicator.console import printable
 from replicator.engine import run as engine
 from replicator.engine.events import Event, EventSink, RunTally, fan_out
 from replicator.errors import RunError
+from replicator.projects import ProjectMapper, ProjectMapping, open_mapper
 from replicator.selection import Selection
 from replicator.settings import Settings
 from replicator.stores.base import ImageStore
@@ -38,7 +40,17 @@ from replicator.stores.base import ImageStore
 #: SIGTERM, a closed terminal SIGHUP.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
-Stores = Callable[[], Awaitable[tuple[ImageStore, ImageStore]]]
+
+@dataclass(frozen=True)
+class Opened:
+    """The two stores of a run, and (between two clouds) how it maps projects; None: as they are."""
+
+    source: ImageStore
+    target: ImageStore
+    projects: ProjectMapper | None = None
+
+
+Stores = Callable[[], Awaitable[Opened]]
 
 
 class Interrupted(Exception):
@@ -140,12 +152,14 @@ async def closing(*stores: ImageStore) -> AsyncIterator[None]:
             await store.close()
 
 
-async def open_pair(source: Side, target: Side, settings: Settings) -> tuple[ImageStore, ImageStore]:
+async def open_pair(source: Side, target: Side, settings: Settings, projects: ProjectMapping | None = None) -> Opened:
     """Both Glances, once both addresses have been checked; the target may fetch images from
-    the source's region itself where both are regions of one Keystone."""
+    the source's region itself where both are regions of one Keystone. With `projects`, the
+    mapper is made (and its table checked in the target's Keystone) before either is opened."""
     source.check()
     target.check()
     source_auth, target_auth = side_auth(source, settings), side_auth(target, settings)
+    mapper = await open_mapper(projects, source_auth, target_auth, settings) if projects else None
     opened = await open_glance(source, settings, auth=source_auth)
     try:
         other = await open_glance(target, settings, auth=target_auth)
@@ -158,7 +172,16 @@ async def open_pair(source: Side, target: Side, settings: Settings) -> tuple[Ima
         await opened.close()
         await other.close()
         raise
-    return opened, other
+    return Opened(opened, other, mapper)
+
+
+async def open_target(
+    target: Side, settings: Settings, projects: ProjectMapping | None = None
+) -> tuple[ImageStore, ProjectMapper | None]:
+    """The Glance a dump is loaded into, and the mapper of the dump's projects to its own."""
+    target_auth = side_auth(target, settings)
+    mapper = await open_mapper(projects, None, target_auth, settings) if projects else None
+    return await open_glance(target, settings, auth=target_auth), mapper
 
 
 def copy(
@@ -180,9 +203,9 @@ def copy(
 
     async def work() -> int:
         nonlocal succeeded
-        source, target = await stores()
-        async with closing(source, target):
-            code = await _copy(source, target, settings, watch, [s for s in (report, watcher) if s is not None])
+        opened = await stores()
+        async with closing(opened.source, opened.target):
+            code = await _copy(opened, settings, watch, [s for s in (report, watcher) if s is not None])
         succeeded = code == 0
         return code
 
@@ -234,13 +257,12 @@ class MetricsWatcher:
                 print(f"replicator: warning: {printable(exc)}", file=sys.stderr)
 
 
-async def _copy(
-    source: ImageStore, target: ImageStore, settings: Settings, watch: Watching, outputs: list[EventSink]
-) -> int:
+async def _copy(opened: Opened, settings: Settings, watch: Watching, outputs: list[EventSink]) -> int:
     """On a stop the in-flight transfers are cancelled (their uploads cut, so Glance returns
     those images to `queued`) and the summary still says what was done."""
+    source, target, projects = opened.source, opened.target, opened.projects
     if watch.dry_run:
-        comparison = await engine.compare(source, target, settings, every=watch.verbose)
+        comparison = await engine.compare(source, target, settings, every=watch.verbose, projects=projects)
         print(console.plan_text(comparison, watch.verbose))
         return say_absent_ids(settings.selection, comparison.walked.missing_ids)
     started = time.monotonic()
@@ -254,7 +276,7 @@ async def _copy(
 
     try:
         with bars or nullcontext():
-            walked = await engine.replicate(source, target, settings, fan_out(*sinks, *outputs))
+            walked = await engine.replicate(source, target, settings, fan_out(*sinks, *outputs), projects)
     except asyncio.CancelledError:
         print(summary(), file=sys.stderr)
         print("interrupted: in-flight transfers were stopped; run the same command again to finish", file=sys.stderr)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from replicator.engine.actions import Action, ActionKind, Outcome
 from replicator.errors import ErrorKind
@@ -79,6 +79,8 @@ class ImageResult:
     deferred_by_budget: int | None = None
     #: For a copy of data: whether a hash of the source was checked (None when no data moved).
     verified: bool | None = None
+    #: Between two clouds: the source projects of the image with no counterpart on the target.
+    unmapped_projects: tuple[str, ...] = ()
 
     @property
     def deferred(self) -> bool:
@@ -108,6 +110,20 @@ def fan_out(*sinks: EventSink) -> EventSink:
     return emit
 
 
+@dataclass
+class Unmapped:
+    """Between two clouds: the source projects that have no counterpart on the target, and how
+    many images name one. Grows with the projects, never with the images."""
+
+    images: int = 0
+    projects: set[str] = field(default_factory=set)
+
+    def add(self, projects: tuple[str, ...]) -> None:
+        if projects:
+            self.images += 1
+            self.projects.update(projects)
+
+
 class RunTally:
     """What a run did, summed as images finish: counts and bytes per (action, result), and the
     failed results in full. Memory grows with the failures, never with the images listed, so
@@ -120,6 +136,7 @@ class RunTally:
         self.failed: list[ImageResult] = []
         self.deferred = 0
         self.unverified = 0
+        self.unmapped = Unmapped()
         #: Whether the walk reached its end (a failure before it has less to sum up).
         self.planned = False
 
@@ -131,6 +148,7 @@ class RunTally:
             self.failed.append(result)
         self.deferred += result.deferred
         self.unverified += result.verified is False and result.result == Outcome.OK
+        self.unmapped.add(result.unmapped_projects)
 
     @property
     def total_images(self) -> int:

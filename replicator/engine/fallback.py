@@ -10,6 +10,9 @@ Only a refusal (403) starts a fallback, never any other error. A 403 does not sa
 which attribute it refused (only its wording does, and that is Glance's to change), so the
 alternatives are tried in order, each giving up as little as possible: the visibility alone,
 the owner alone, then both. The first the target accepts is the one reported.
+
+Between two clouds, an owner the target has no counterpart of (`projects`) is never sent at
+all: `--fallback-owner` then means the plan creates the image without one (`engine.plan`).
 """
 
 from __future__ import annotations

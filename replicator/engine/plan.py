@@ -7,6 +7,7 @@ reasons stay consistent and the decisions can be unit-tested with plain data.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -29,7 +30,39 @@ def plan(source: Iterable[ImageRecord], target: Iterable[ImageRecord], settings:
 
 
 def decide(image: ImageRecord, current: ImageRecord | None, settings: Settings) -> Action:
-    """What to do for the source `image`, given its copy `current` on the target (None: absent)."""
+    """What to do for the source `image`, given its copy `current` on the target (None: absent).
+
+    Between two clouds, `image` comes with the target's projects (`projects.map_record`); what
+    had no counterpart there is said in the reason of every image it changes or leaves alone.
+    """
+    action = _decide(image, current, settings)
+    notes = _unmapped_notes(image, current)
+    if notes and not action.problem and (action.has_work or action.identical):
+        return replace(action, reason="; ".join(filter(None, [action.reason, *notes])))
+    return action
+
+
+def no_counterpart(role: str, projects: Sequence[str]) -> str:
+    """The words for source projects (an `owner`, `member`s) the target has no counterpart of."""
+    if len(projects) == 1:
+        return f"{role} project {projects[0]} has no counterpart on the target"
+    return f"{role} projects {', '.join(projects)} have no counterpart on the target"
+
+
+def _unmapped_notes(image: ImageRecord, current: ImageRecord | None) -> list[str]:
+    """What a copy does without the projects that have no counterpart: the target's project
+    owns it (or its owner is kept), and it is not shared with the members left out."""
+    notes = []
+    if image.unmapped_owner is not None:
+        owner = "owned by the target's project" if current is None else "kept the target's owner"
+        notes.append(f"{owner}: {no_counterpart('owner', [image.unmapped_owner])}")
+    members = image.unmapped_members
+    if members:
+        notes.append(f"{no_counterpart('member', members)}: not shared with {'it' if len(members) == 1 else 'them'}")
+    return notes
+
+
+def _decide(image: ImageRecord, current: ImageRecord | None, settings: Settings) -> Action:
     refused = _refusal(image, current, settings)
     if refused:
         return Action(image, current, problem=True, reason=refused)
@@ -81,6 +114,8 @@ def _refusal(image: ImageRecord, current: ImageRecord | None, settings: Settings
     """
     if image.problem:
         return image.problem
+    if image.unmapped_owner is not None and not settings.fallback_owner:
+        return no_counterpart("owner", [image.unmapped_owner])
     for record, side in ((image, "source"), (current, "target")):
         for key in record.attributes if record is not None else ():
             problem = property_name_problem(key)

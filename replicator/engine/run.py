@@ -14,11 +14,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from replicator.engine.actions import Action, Category
-from replicator.engine.events import EventSink, Listed, RunPlanned, WorkFound, ignore
+from replicator.engine.events import EventSink, Listed, RunPlanned, Unmapped, WorkFound, ignore
 from replicator.engine.march import Pair, march
 from replicator.engine.plan import decide, decide_prune
 from replicator.engine.transfer import Transfer
 from replicator.errors import ErrorKind, RunError
+from replicator.projects import ProjectMapper
 from replicator.records import MEMBERS, ImageRecord
 from replicator.settings import Settings
 from replicator.stores.base import ImageStore
@@ -56,11 +57,13 @@ class Walked:
 @dataclass
 class Comparison:
     """What `compare` and `--dry-run` report: the images with a difference (every image, when
-    asked for all), counts per category, and the walk."""
+    asked for all), counts per category, the walk, and (between two clouds) the source's
+    projects that have no counterpart on the target."""
 
     actions: list[Action]
     counts: Counter[Category]
     walked: Walked
+    unmapped: Unmapped = field(default_factory=Unmapped)
 
     @property
     def differences(self) -> list[Action]:
@@ -84,22 +87,38 @@ async def measure(source: ImageStore, settings: Settings) -> Inventory:
 
 
 async def compare(
-    source: ImageStore, target: ImageStore, settings: Settings, *, every: bool = False, emit: EventSink = ignore
+    source: ImageStore,
+    target: ImageStore,
+    settings: Settings,
+    *,
+    every: bool = False,
+    emit: EventSink = ignore,
+    projects: ProjectMapper | None = None,
 ) -> Comparison:
     """The plan a copy would follow, for reporting: what is missing and what differs."""
     walked = Walked(wanted_ids=settings.selection.ids)
     kept: list[Action] = []
     counts: Counter[Category] = Counter()
-    async for action in planned(source, target, settings, walked, emit):
+    unmapped = Unmapped()
+    async for action in planned(source, target, settings, walked, emit, projects):
         counts[action.category] += 1
+        if not action.gone_from_source:
+            unmapped.add(action.image.unmapped_projects)
         if every or action.has_work or action.problem:
             kept.append(action)
-    return Comparison(settings.selection.ordered(kept, _image), counts, walked)
+    return Comparison(settings.selection.ordered(kept, _image), counts, walked, unmapped)
 
 
-async def replicate(source: ImageStore, target: ImageStore, settings: Settings, emit: EventSink = ignore) -> Walked:
+async def replicate(
+    source: ImageStore,
+    target: ImageStore,
+    settings: Settings,
+    emit: EventSink = ignore,
+    projects: ProjectMapper | None = None,
+) -> Walked:
     """Bring `target` in line with `source`: create, upload and update what the plan says, each
-    image as soon as the walk has planned it."""
+    image as soon as the walk has planned it. Between two clouds, `projects` gives the source's
+    records the target's projects before they are planned."""
     walked = Walked(wanted_ids=settings.selection.ids)
     transfer = Transfer(source, target, settings, emit)
 
@@ -110,7 +129,7 @@ async def replicate(source: ImageStore, target: ImageStore, settings: Settings, 
         nonlocal to_prune
         images = with_work = size = 0
         held: list[Action] = []  # only with --order-by, which needs the whole work list
-        async for action in planned(source, target, settings, walked, emit):
+        async for action in planned(source, target, settings, walked, emit, projects):
             images += 1  # every image the run reports on, the target-only ones of --prune too
             if not (action.has_work or action.problem):
                 transfer.finish_without_work(action)
@@ -147,12 +166,20 @@ async def replicate(source: ImageStore, target: ImageStore, settings: Settings, 
 
 
 async def planned(
-    source: ImageStore, target: ImageStore, settings: Settings, walked: Walked, emit: EventSink = ignore
+    source: ImageStore,
+    target: ImageStore,
+    settings: Settings,
+    walked: Walked,
+    emit: EventSink = ignore,
+    projects: ProjectMapper | None = None,
 ) -> AsyncIterator[Action]:
     """One action per selected source image, as the walk of both listings passes it.
 
     Members are looked up (where a store must ask) for the planned pairs only, up to `LOOKUPS`
-    at a time; the actions come out in the order their lookups end.
+    at a time; the actions come out in the order their lookups end. Between two clouds the
+    source record's owner and members then become the target's projects (`projects`: the
+    mapping's Keystone lookups happen here, in the same bounded tasks), the one place where a
+    record is mapped before the plan sees it.
     """
     selection = settings.selection
     with_members = MEMBERS not in settings.dont_replicate
@@ -163,16 +190,24 @@ async def planned(
     async def plan_pair(pair: Pair) -> Action:
         image, current = await asyncio.gather(_members(source, pair.source), _members(target, pair.target))
         assert image is not None
+        if projects is not None:
+            image = await projects.mapped(image)
         return decide(target.as_held(image), current, settings)
 
     def known(image: ImageRecord, current: ImageRecord | None) -> Action | None:
-        """The action, when no store needs to ask for members; None when one does."""
+        """The action, when nobody needs to be asked (a store for members, a Keystone for
+        projects); None when someone does."""
         if with_members:
             image_known = source.known_members(image)
             current_known = target.known_members(current) if current is not None else None
             if image_known is None or (current is not None and current_known is None):
                 return None
             image, current = image_known, current_known
+        if projects is not None:
+            mapped = projects.known(image)
+            if mapped is None:
+                return None
+            image = mapped
         return decide(target.as_held(image), current, settings)
 
     lookups: set[asyncio.Task[Action]] = set()

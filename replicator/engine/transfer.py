@@ -92,6 +92,7 @@ class Transfer:
                     bytes=0,
                     seconds=0.0,
                     reason=action.reason,
+                    unmapped_projects=action.image.unmapped_projects,
                 )
             )
         )
@@ -116,6 +117,7 @@ class Transfer:
                 error=error,
                 deferred_by_budget=budget,
                 verified=verified[0] if verified else None,
+                unmapped_projects=image.unmapped_projects,
             )
 
         if action.problem:
