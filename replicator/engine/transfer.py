@@ -142,11 +142,10 @@ class Transfer:
                 except ImageError as exc:
                     if not (action.create and _source_gone(exc)):
                         raise
-                    await self._retrying(action, lambda: self._target.delete_image(image))
-                    notes.append(
-                        "the source image was deleted during the run: the empty record this run "
-                        "created for it was removed"
-                    )
+                    await self._remove_orphan(action, notes, "the empty record")
+                    return finish(Outcome.SKIPPED)
+                if action.create and await self._gone_meanwhile(action):
+                    await self._remove_orphan(action, notes, "the copy")
                     return finish(Outcome.SKIPPED)
                 verified.append(await self._read_back(action, checked))
             if action.member_changes:
@@ -157,6 +156,24 @@ class Transfer:
         except ImageError as exc:
             return finish(Outcome.FAILED, str(exc))
         return finish(Outcome.OK)
+
+    async def _gone_meanwhile(self, action: Action) -> bool:
+        """Whether the source deleted the image while it was being copied: a server that holds
+        the image's file open sends it to its end after the image is deleted (the built-in
+        server does), so the copy succeeds. A look-up that fails is no proof of deletion: the
+        copy stays (a later run prunes it if the source has indeed deleted the image)."""
+        try:
+            return await self._retrying(action, lambda: self._source.stat(action.image)) is None
+        except ImageError:
+            return False
+
+    async def _remove_orphan(self, action: Action, notes: list[str], what: str) -> None:
+        """Delete the image this run created on the target for a source image deleted during the
+        run (its id is gone at the source for good): nothing is left behind, not even an empty
+        record that no later run would visit. A copy is deleted, never deactivated: this run made
+        it moments ago, and nothing on the target can be using it yet."""
+        await self._retrying(action, lambda: self._target.delete_image(action.image))
+        notes.append(f"the source image was deleted during the run: {what} this run created for it was removed")
 
     async def _prune(self, action: Action) -> None:
         if action.prune == "delete":
