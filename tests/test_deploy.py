@@ -419,9 +419,13 @@ def test_the_services_command_keeps_the_target_in_step(serve_pair, tmp_path: Pat
         (exec_start,) = settings["ExecStart"]
         command = systemd_command(exec_start, environment, specifiers)
         command[0] = str(Path(BIN_DIR) / "replicator")
+        command[command.index("--metrics-port") + 1] = str(free_port())  # the machine's 9464 may be taken
         runs = [run_pod(command, environment) for _ in range(2)]
     for completed in runs:
         assert completed.returncode == 0, completed.stderr
     report = report_lines(state / "replicator" / "livecopy.jsonl")
     assert sorted((line["id"], line["result"]) for line in report) == sorted((image_id, "skipped") for image_id in data)
     assert len(gc.list_all(serve_pair.target)) == len(data)
+    # The last run's numbers, where the header says node-exporter finds them.
+    assert last_run(parse((state / "replicator" / "livecopy.prom").read_text())) == {("skip", "skipped"): 3}
+    assert all(gc.get_image(serve_pair.target, image_id)["replicated_by"] == "replicator" for image_id in data)
