@@ -13,14 +13,21 @@ from typing import Any
 
 from replicator.engine.actions import MISSING, Action, AttributeChange, MemberChange
 from replicator.engine.verify import can_verify
-from replicator.records import MEMBERS, SETTABLE_BASE, TRANSIENT_STATUSES, ImageRecord, property_name_problem
+from replicator.records import (
+    DELETED_STATUSES,
+    MEMBERS,
+    SETTABLE_BASE,
+    TRANSIENT_STATUSES,
+    ImageRecord,
+    property_name_problem,
+)
 from replicator.settings import Settings
 
 #: The value of `Settings.mark_property` on the images the replicator creates.
 MARK = "replicator"
 
 #: Statuses of an image that is gone or broken for good: nothing can be copied from or into it.
-DEAD_STATUSES = frozenset({"killed", "deleted", "pending_delete"})
+DEAD_STATUSES = DELETED_STATUSES | {"killed"}
 
 
 def plan(source: Iterable[ImageRecord], target: Iterable[ImageRecord], settings: Settings) -> list[Action]:

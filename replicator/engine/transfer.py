@@ -28,6 +28,7 @@ from replicator.engine.plan import creation_attributes
 from replicator.engine.reopen import reopening_stream
 from replicator.engine.verify import StreamVerifier, check_held
 from replicator.errors import ErrorKind, ImageError, VerificationError
+from replicator.records import DELETED_STATUSES
 from replicator.retry import with_retries
 from replicator.settings import Settings
 from replicator.stores.base import ImageStore
@@ -160,12 +161,14 @@ class Transfer:
     async def _gone_meanwhile(self, action: Action) -> bool:
         """Whether the source deleted the image while it was being copied: a server that holds
         the image's file open sends it to its end after the image is deleted (the built-in
-        server does), so the copy succeeds. A look-up that fails is no proof of deletion: the
-        copy stays (a later run prunes it if the source has indeed deleted the image)."""
+        server does), so the copy succeeds. A v1 Glance still describes a deleted image to an
+        admin, by its status. A look-up that fails is no proof of deletion: the copy stays (a
+        later run prunes it if the source has indeed deleted the image)."""
         try:
-            return await self._retrying(action, lambda: self._source.stat(action.image)) is None
+            held = await self._retrying(action, lambda: self._source.stat(action.image))
         except ImageError:
             return False
+        return held is None or held.status in DELETED_STATUSES
 
     async def _remove_orphan(self, action: Action, notes: list[str], what: str) -> None:
         """Delete the image this run created on the target for a source image deleted during the
