@@ -100,8 +100,7 @@ class LineLog:
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunPlanned):
             self._write(
-                f"plan: {event.images_with_work} of {event.images} images need work, "
-                f"{human_size(event.bytes_to_copy)} to copy"
+                plan_line(event.images_with_work - event.prunes, event.images, event.bytes_to_copy, event.prunes)
             )
         elif isinstance(event, ImageRetrying):
             self._write(f"retry {event.attempt} for {printable(event.image_id)}: {printable(event.error)}")
@@ -218,6 +217,9 @@ def summary(results: Iterable[ImageResult] | RunTally, seconds: float, unfinishe
         lines.append(f"--max-transfer reached: {tally.deferred} images not started; the same command again goes on")
     if tally.unmapped.images:
         lines.append(unmapped_text(tally.unmapped))
+    if tally.pruned:
+        lines.append(f"{len(tally.pruned)} pruned:")
+        lines.extend(f"  {_image(r.image_id, r.name)}: {printable(r.reason)}" for r in tally.pruned)
     if tally.failed:
         lines.append(f"{len(tally.failed)} failed:")
         lines.extend(f"  {_image(r.image_id, r.name)}: {printable(r.error)}" for r in tally.failed)
@@ -240,12 +242,10 @@ def absent_ids_text(absent: Sequence[str], asked: int, narrowed: bool) -> str:
     )
 
 
-def plan_text(actions: Sequence[Action] | Comparison, verbose: bool = False) -> str:
+def plan_text(planned: Sequence[Action] | Comparison, verbose: bool = False) -> str:
     """`--dry-run`: what a run would do to each image, and why; nothing is touched."""
-    listed = actions.walked.listed if isinstance(actions, Comparison) else len(actions)
-    unmapped = actions.unmapped if isinstance(actions, Comparison) else Unmapped()
-    if isinstance(actions, Comparison):
-        actions = actions.actions
+    comparison = _compared(planned)
+    actions, listed, unmapped = comparison.actions, comparison.walked.listed, comparison.unmapped
     lines = []
     for action in actions:
         image = action.image
@@ -266,10 +266,27 @@ def plan_text(actions: Sequence[Action] | Comparison, verbose: bool = False) -> 
     if unmapped.images:
         lines.append(unmapped_text(unmapped))
     images, size = plan_totals(actions)
-    lines.append(
-        f"plan: {images} of {listed} images need work, {human_size(size)} to copy (dry run: nothing was changed)"
-    )
+    prunes = sum(1 for action in actions if action.prune)
+    lines.append(f"{plan_line(images - prunes, listed, size, prunes)} (dry run: nothing was changed)")
+    lines.extend(_refused_prunes(comparison))
     return "\n".join(lines)
+
+
+def plan_line(with_work: int, images: int, size: int, prunes: int) -> str:
+    """What a run has to do: work on `with_work` of the `images` source images it took, and
+    `prunes` target images to prune (no source image counts those)."""
+    line = f"plan: {with_work} of {images} images need work, {human_size(size)} to copy"
+    return line + (f"; {prunes} target images to prune" if prunes else "")
+
+
+def _refused_prunes(comparison: Comparison | None) -> list[str]:
+    """The line that says a run would prune nothing: more images would be pruned than it may."""
+    if comparison is None or not comparison.refused_prunes:
+        return []
+    return [
+        f"{comparison.refused_prunes} images would be pruned, more than --max-prune {comparison.max_prune}: "
+        "a run would prune none of them and end with exit status 2"
+    ]
 
 
 def _change_text(change: Any) -> str:
@@ -311,6 +328,7 @@ def compare_text(comparison: Comparison | Sequence[Action]) -> str:
         + (f", {kinds[Category.SKIPPED]} skipped" if kinds[Category.SKIPPED] else "")
         + (f"; {kinds[Category.EXTRA]} on the target only" if kinds[Category.EXTRA] else "")
     )
+    lines.extend(_refused_prunes(comparison))
     return "\n".join(lines)
 
 

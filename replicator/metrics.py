@@ -14,7 +14,8 @@ Why these shapes:
 - A private `CollectorRegistry`: the process-wide one would mix in whatever else imports
   prometheus_client, and two runs in one process (the tests) would collide in it.
 - A scheduled run often ends between two scrapes, so when it started, when it ended and when a
-  run last succeeded also go to a textfile that node-exporter serves until the next run.
+  run last succeeded also go to a textfile that node-exporter serves until the next run, and
+  with them, once the run has ended, its images by action and result (gauges of that one run).
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ SIDES = ("source", "target")
 START_TIME = "replicator_run_start_time_seconds"
 END_TIME = "replicator_run_end_time_seconds"
 LAST_SUCCESS = "replicator_last_success_time_seconds"
+LAST_RUN_IMAGES = "replicator_last_run_images"
+LAST_RUN_BYTES = "replicator_last_run_image_bytes"
 #: A textfile larger than this is not one we wrote: its last success is not read back.
 TEXTFILE_READ_LIMIT = 64 * 1024
 
@@ -78,6 +81,37 @@ class RunTimes:
             family = GaugeMetricFamily(name, documentation, labels=["command"])
             if value is not None:
                 family.add_metric([self.command], value)
+            families.append(family)
+        return families
+
+
+@dataclass(eq=False)  # a collector is registered by identity
+class LastRun:
+    """What a run that has ended did, for the textfile: its images and their bytes by action and
+    result, as gauges (each file holds one run's numbers, replaced by the next run's: not a
+    counter that goes on growing). Only the pairs the run had are written; absent means none."""
+
+    command: str
+    registry: CollectorRegistry
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(self._families())
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self._families())
+
+    def _families(self) -> list[Metric]:
+        families: list[Metric] = []
+        for name, counted, documentation in (
+            (LAST_RUN_IMAGES, "replicator_images_total", "Images the last run finished, by action and result."),
+            (LAST_RUN_BYTES, "replicator_image_bytes_total", "Bytes of those images, by action and result."),
+        ):
+            family = GaugeMetricFamily(name, documentation, labels=["command", "action", "result"])
+            for action in ActionKind:
+                for outcome in Outcome:
+                    value = self.registry.get_sample_value(counted, {"action": action, "result": outcome})
+                    if value:
+                        family.add_metric([self.command, action, outcome], value)
             families.append(family)
         return families
 
@@ -175,7 +209,8 @@ class RunMetrics:
         return MetricsServer(server, thread)
 
     def write_textfile(self, path: str | os.PathLike[str]) -> None:
-        """Write the run's times for node-exporter's textfile collector (name the file `*.prom`).
+        """Write the run's times for node-exporter's textfile collector (name the file `*.prom`),
+        and once the run has ended what it did (`LastRun`).
 
         A run that has not succeeded keeps the last success the file already held, so an
         alert on its age goes on counting from the last good run.
@@ -186,6 +221,8 @@ class RunMetrics:
             times = replace(times, last_success=previous_last_success(target, times.command))
         registry = CollectorRegistry()
         registry.register(times)
+        if times.end is not None:
+            registry.register(LastRun(times.command, self.registry))
         try:
             write_atomically(target, generate_latest(registry))
         except OSError as exc:

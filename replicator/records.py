@@ -73,6 +73,9 @@ RESERVED_PREFIX = "os_glance_"
 #: read by an admin only; for others the download answers 403 and that image fails.
 READABLE_STATUSES: frozenset[str] = frozenset({"active", "deactivated"})
 
+#: Statuses of a deleted image (a v1 Glance still describes one to an admin).
+DELETED_STATUSES: frozenset[str] = frozenset({"deleted", "pending_delete"})
+
 #: Statuses that will change by themselves: an upload or import is under way somewhere.
 TRANSIENT_STATUSES: frozenset[str] = frozenset({"saving", "uploading", "importing"})
 

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,6 +24,8 @@ from kubernetes_validate.utils import latest_version
 from tests import glance_client as gc
 from tests.fake_keystone import FakeKeystone, clouds_yaml
 from tests.report_file import image_lines
+from tests.servers import free_port
+from tests.test_metrics import parse, scrape
 
 DEPLOY = Path(__file__).parent.parent / "deploy"
 MANIFEST = DEPLOY / "livecopy-indexed-job.yaml"
@@ -72,14 +74,18 @@ def clouds_file(tmp_path: Path, endpoints: Mapping[str, str]) -> Iterator[Path]:
             stone.stop()
 
 
-def run_pod(command: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
-    """`command` with the container's `env` over ours (no OS_* of ours) and `replicator` on PATH."""
-    pod = {
+def pod_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """The container's `env` over ours (no OS_* of ours), with `replicator` on PATH."""
+    return {
         **{k: v for k, v in os.environ.items() if not k.startswith("OS_")},
         **env,
         "PATH": BIN_DIR + os.pathsep + os.environ["PATH"],
     }
-    return subprocess.run(command, env=pod, capture_output=True, text=True, timeout=120)
+
+
+def run_pod(command: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """`command` run as the container runs it (see `pod_environment`)."""
+    return subprocess.run(command, env=pod_environment(env), capture_output=True, text=True, timeout=120)
 
 
 def report_lines(path: Path) -> list[dict]:
@@ -172,7 +178,12 @@ def test_the_cronjobs_runs_keep_the_target_in_step_and_their_reports(serve_pair,
     with clouds_file(
         tmp_path, {env["SOURCE_CLOUD"]: serve_pair.source, env["TARGET_CLOUD"]: serve_pair.target}
     ) as clouds:
-        pod = {**env, "OS_CLIENT_CONFIG_FILE": str(clouds), "REPORT_DIR": str(reports)}
+        pod = {
+            **env,
+            "OS_CLIENT_CONFIG_FILE": str(clouds),
+            "REPORT_DIR": str(reports),
+            "METRICS_PORT": str(free_port()),
+        }
         completed = run_pod(container["command"], {**pod, "HOSTNAME": "glance-mirror-29000000-abcde"})
         assert completed.returncode == 0, completed.stderr
         second = gc.seed_raw_images(serve_pair.source, [500] * 2)
@@ -186,6 +197,158 @@ def test_the_cronjobs_runs_keep_the_target_in_step_and_their_reports(serve_pair,
     assert sorted(line["id"] for line in two if line["result"] == "ok") == sorted(second)
     assert sorted(line["id"] for line in two if line["result"] == "skipped") == sorted(first)
     assert sorted(image["id"] for image in gc.list_all(serve_pair.target)) == sorted({**first, **second})
+
+
+def test_the_cronjob_prunes_only_what_it_created_with_its_guards_on() -> None:
+    """The options a scheduled mirror needs are in the pod's command, with the values the
+    header names; the metrics port is the one the pod declares and its annotations name."""
+    pod_spec = load_cronjob()["spec"]["jobTemplate"]["spec"]["template"]
+    (container,) = pod_spec["spec"]["containers"]
+    env = {item["name"]: item.get("value", "") for item in container["env"]}
+    command = container["command"][-1]
+    for option in ('--prune "$PRUNE"', '--max-prune "$MAX_PRUNE"', '--mark-property "$MARK_PROPERTY"'):
+        assert option in command
+    assert (env["PRUNE"], env["MAX_PRUNE"], env["MARK_PROPERTY"]) == ("deactivate", "10", "replicated_by")
+    assert '--metrics-port "$METRICS_PORT"' in command and '--metrics-file "$REPORT_DIR/' in command
+    (port,) = container["ports"]
+    assert port["name"] == "metrics" and str(port["containerPort"]) == env["METRICS_PORT"]
+    assert pod_spec["metadata"]["annotations"]["prometheus.io/port"] == env["METRICS_PORT"]
+
+
+def sample(samples: Mapping, name: str, **labels: str) -> float | None:
+    return samples.get((name, tuple(sorted(labels.items()))))
+
+
+def last_run(samples: Mapping) -> dict[tuple[str, str], float]:
+    """What the metrics file says the run that wrote it did: images by (action, result)."""
+    return {
+        (dict(labels)["action"], dict(labels)["result"]): value
+        for (name, labels), value in samples.items()
+        if name == "replicator_last_run_images"
+    }
+
+
+def scrape_while_running(pod: subprocess.Popen[str], port: int, until: Callable[[Mapping], bool]) -> Mapping:
+    """The run's metrics, scraped from its port while it lasts, once `until` holds for them."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if pod.poll() is not None:
+            raise AssertionError(f"the run ended before its metrics showed what was awaited: {pod.communicate()}")
+        try:
+            samples = scrape(port)
+        except OSError:  # not serving yet
+            samples = {}
+        if samples and until(samples):
+            return samples
+        time.sleep(0.02)
+    raise AssertionError("the run's metrics never showed what was awaited")
+
+
+def test_an_hourly_mirror_through_three_hours_ends_in_step(serve_pair, tmp_path: Path) -> None:
+    """The CronJob's command, run as its pods run it, three "hours" in a row, with images added,
+    changed and deleted on the source between them: each run copies what is new, updates what
+    changed and deactivates what the source deleted; its metrics, scraped while it runs and read
+    from its textfile after, say so; and at the end the target is in step."""
+    pod_spec = load_cronjob()["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod_spec["containers"]
+    env = {item["name"]: item.get("value", "") for item in container["env"]}
+    source, target = serve_pair.source, serve_pair.target
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    metrics_file = reports / "glance-mirror.prom"
+    port = free_port()
+    images = gc.seed_raw_images(source, [1000] * 4)
+    a, b, c, d = images
+
+    with clouds_file(tmp_path, {env["SOURCE_CLOUD"]: source, env["TARGET_CLOUD"]: target}) as clouds:
+        pod = {**env, "OS_CLIENT_CONFIG_FILE": str(clouds), "REPORT_DIR": str(reports), "METRICS_PORT": str(port)}
+
+        def hour(name: str) -> dict:
+            completed = run_pod(container["command"], {**pod, "HOSTNAME": name})
+            assert completed.returncode == 0, completed.stderr
+            return {line["id"]: line for line in report_lines(reports / f"{name}.jsonl")}
+
+        # Hour 1: everything is new.
+        one = hour("glance-mirror-1")
+        assert {image_id: (line["action"], line["result"]) for image_id, line in one.items()} == {
+            image_id: ("create", "ok") for image_id in images
+        }
+        assert last_run(parse(metrics_file.read_text())) == {("create", "ok"): 4}
+
+        # Between: two images added (one large, on a slow source, so that the run lasts to be
+        # scraped), one changed, two deleted.
+        added = gc.seed_raw_images(source, [600_000, 1000])
+        e, f = added
+        gc.patch(source, b, [{"op": "add", "path": "/os_distro", "value": "debian"}])
+        gc.delete(source, c)
+        gc.delete(source, d)
+        serve_pair.source_server.set_faults(bandwidth=100_000)
+        running = subprocess.Popen(
+            container["command"], env=pod_environment({**pod, "HOSTNAME": "glance-mirror-2"}),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            during = scrape_while_running(
+                running, port, lambda s: sample(s, "replicator_images_total", action="prune", result="ok") == 2
+            )
+            _, stderr = running.communicate(timeout=120)
+        finally:
+            running.kill()
+        assert running.returncode == 0, stderr
+        serve_pair.source_server.set_faults(bandwidth=None)
+        assert sample(during, "replicator_listing_done", side="source") == 1
+        assert sample(during, "replicator_listing_done", side="target") == 1
+        assert sample(during, "replicator_listed_images", side="source") == 4  # a, b, e, f
+        assert sample(during, "replicator_listed_images", side="target") == 4  # a, b, c, d
+        assert sample(during, "replicator_planned_images") == 5  # e and f, b, and the two prunes
+        assert sample(during, "replicator_planned_bytes") == 601_000
+        assert sample(during, "replicator_images_total", action="skip", result="skipped") == 1  # a
+        two = {line["id"]: line for line in report_lines(reports / "glance-mirror-2.jsonl")}
+        assert {image_id: (line["action"], line["result"]) for image_id, line in two.items()} == {
+            a: ("skip", "skipped"), b: ("update", "ok"), c: ("prune", "ok"), d: ("prune", "ok"),
+            e: ("create", "ok"), f: ("create", "ok"),
+        }  # fmt: skip
+        after = parse(metrics_file.read_text())
+        assert last_run(after) == {("create", "ok"): 2, ("update", "ok"): 1, ("prune", "ok"): 2, ("skip", "skipped"): 1}
+        assert sample(after, "replicator_last_run_image_bytes", command="livecopy", action="create", result="ok") == (
+            601_000
+        )
+        start = sample(after, "replicator_run_start_time_seconds", command="livecopy")
+        end = sample(after, "replicator_run_end_time_seconds", command="livecopy")
+        assert start is not None and end is not None and start <= end
+        assert sample(after, "replicator_last_success_time_seconds", command="livecopy") == end
+
+        # Between: one added, one changed, one deleted (one that the last hour copied).
+        (g,) = gc.seed_raw_images(source, [2000])
+        gc.patch(source, a, [{"op": "replace", "path": "/name", "value": "renamed"}])
+        gc.delete(source, e)
+        three = hour("glance-mirror-3")
+        assert {image_id: (line["action"], line["result"]) for image_id, line in three.items()} == {
+            a: ("update", "ok"), b: ("skip", "skipped"), c: ("skip", "skipped"), d: ("skip", "skipped"),
+            e: ("prune", "ok"), f: ("skip", "skipped"), g: ("create", "ok"),
+        }  # fmt: skip
+        assert three[c]["reason"] == "gone from the source; already deactivated"
+        assert last_run(parse(metrics_file.read_text())) == {
+            ("create", "ok"): 1, ("update", "ok"): 1, ("prune", "ok"): 1, ("skip", "skipped"): 4,
+        }  # fmt: skip
+
+        # In step: compare, with the mirror's own pruning options, finds no difference.
+        compared = run_pod(
+            ["replicator", "compare", "--source-cloud", env["SOURCE_CLOUD"], "--target-cloud", env["TARGET_CLOUD"],
+             "--prune", env["PRUNE"], "--mark-property", env["MARK_PROPERTY"]],
+            pod,
+        )  # fmt: skip
+        assert compared.returncode == 0, compared.stdout + compared.stderr
+        assert "4 images compared: 0 missing, 0 different, 4 identical; 3 on the target only" in compared.stdout
+
+    for image_id in (a, b, f, g):
+        copy, original = gc.get_image(target, image_id), gc.get_image(source, image_id)
+        assert copy["status"] == "active" and copy["checksum"] == original["checksum"]
+        assert copy["name"] == original["name"] and copy.get("os_distro") == original.get("os_distro")
+        assert copy[env["MARK_PROPERTY"]] == "replicator"
+    assert {image_id: gc.get_image(target, image_id)["status"] for image_id in (c, d, e)} == dict.fromkeys(
+        (c, d, e), "deactivated"
+    )
 
 
 def unit_settings(path: Path) -> dict[str, dict[str, list[str]]]:
@@ -256,9 +419,13 @@ def test_the_services_command_keeps_the_target_in_step(serve_pair, tmp_path: Pat
         (exec_start,) = settings["ExecStart"]
         command = systemd_command(exec_start, environment, specifiers)
         command[0] = str(Path(BIN_DIR) / "replicator")
+        command[command.index("--metrics-port") + 1] = str(free_port())  # the machine's 9464 may be taken
         runs = [run_pod(command, environment) for _ in range(2)]
     for completed in runs:
         assert completed.returncode == 0, completed.stderr
     report = report_lines(state / "replicator" / "livecopy.jsonl")
     assert sorted((line["id"], line["result"]) for line in report) == sorted((image_id, "skipped") for image_id in data)
     assert len(gc.list_all(serve_pair.target)) == len(data)
+    # The last run's numbers, where the header says node-exporter finds them.
+    assert last_run(parse((state / "replicator" / "livecopy.prom").read_text())) == {("skip", "skipped"): 3}
+    assert all(gc.get_image(serve_pair.target, image_id)["replicated_by"] == "replicator" for image_id in data)

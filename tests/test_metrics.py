@@ -237,3 +237,33 @@ def test_an_unwritable_textfile_is_a_one_line_run_error(tmp_path: Path) -> None:
     ):
         metrics.write_textfile(tmp_path / "missing" / "replicator.prom")
     assert os.listdir(tmp_path) == []
+
+
+def test_the_textfile_says_what_the_run_did_once_it_has_ended(tmp_path: Path) -> None:
+    """A scheduled run ends between two scrapes: its images by action and result stay in the
+    textfile, as gauges of that one run, until the next run replaces them."""
+    path = tmp_path / "replicator.prom"
+    metrics = RunMetrics("livecopy", clock=Clock(100.0))
+    metrics.run_started()
+    for event in (
+        result("a", ActionKind.CREATE, Outcome.OK, 300),
+        result("b", ActionKind.CREATE, Outcome.OK, 200),
+        result("c", ActionKind.PRUNE, Outcome.OK),
+        result("d", ActionKind.SKIP, Outcome.SKIPPED),
+    ):
+        metrics(event)
+    metrics.write_textfile(path)
+    assert not any(name.startswith("replicator_last_run") for name, _ in textfile_samples(path))  # under way
+    metrics.run_ended(succeeded=True)
+    metrics.write_textfile(path)
+    samples = textfile_samples(path)
+    images = {
+        labels: value for (name, labels), value in samples.items() if name == "replicator_last_run_images"
+    }  # fmt: skip
+    assert images == {
+        (("action", "create"), ("command", "livecopy"), ("result", "ok")): 2,
+        (("action", "prune"), ("command", "livecopy"), ("result", "ok")): 1,
+        (("action", "skip"), ("command", "livecopy"), ("result", "skipped")): 1,
+    }
+    created = (("action", "create"), ("command", "livecopy"), ("result", "ok"))
+    assert samples[("replicator_last_run_image_bytes", created)] == 500

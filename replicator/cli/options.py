@@ -605,11 +605,18 @@ class Pruning(SettingsPart):
 
     def settings(self) -> dict[str, Any]:
         mode = None if self.prune is None else parsing.one_of("--prune", self.prune, parsing.PRUNE_MODES, "prune mode")
+        mark = parsing.mark_property("--mark-property", self.mark_property) if self.mark_property else None
+        if mode and not (mark or self.prune_existing):
+            # Without a mark nothing is known to be the replicator's: such a run could never prune.
+            raise parsing.OptionError(
+                "--prune prunes only images a run marked with --mark-property NAME (give it on every "
+                "run, from the first), or, with --prune-existing, any image"
+            )
         return {
             "prune": mode,
             "max_prune": self.max_prune,
             "prune_existing": self.prune_existing,
-            "mark_property": self.mark_property or None,
+            "mark_property": mark,
         }
 
 

@@ -15,6 +15,7 @@ from replicator.config import closest
 from replicator.connect import API_VERSIONS
 from replicator.errors import RunError
 from replicator.projects import read_table
+from replicator.records import MEMBERS, SETTABLE_BASE, is_replicable, property_name_problem
 from replicator.selection import ORDER_KEYS
 from replicator.units import parse_size
 
@@ -125,6 +126,17 @@ def project_table(option: str, path: Path) -> dict[str, str]:
         return read_table(path)
     except RunError as exc:
         raise OptionError(f"{option}: {exc}") from None
+
+
+def mark_property(option: str, name: str) -> str:
+    """A custom property name for the mark: a base attribute (`name`, `visibility`, …) or one
+    Glance keeps for itself would be overwritten on every image created, or refused."""
+    problem = property_name_problem(name)
+    if problem:
+        raise OptionError(f"{option}: {problem}")
+    if not name or name in SETTABLE_BASE or name == MEMBERS or not is_replicable(name):
+        raise OptionError(f"{option} {name!r}: must name a custom property, not one Glance gives a meaning to")
+    return name
 
 
 def api_version(option: str, value: str) -> str:

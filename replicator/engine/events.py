@@ -35,11 +35,13 @@ class WorkFound:
 @dataclass(frozen=True)
 class RunPlanned:
     """The walk has ended: exact totals for progress and ETA. `images` is how many source images
-    the run took (its selection), `images_with_work` how many need work."""
+    the run took (its selection), `images_with_work` how many need work, `prunes` of them the
+    target images to prune (which no source image counts)."""
 
     images: int
     images_with_work: int
     bytes_to_copy: int
+    prunes: int = 0
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,7 @@ class Unmapped:
 
 class RunTally:
     """What a run did, summed as images finish: counts and bytes per (action, result), and the
-    failed results in full. Memory grows with the failures, never with the images listed, so
+    failed and pruned results in full. Memory grows with those, never with the images listed, so
     an interrupted run of a million images can still say what it did.
     """
 
@@ -134,6 +136,8 @@ class RunTally:
         self.images: Counter[tuple[str, str]] = Counter()
         self.volume: Counter[tuple[str, str]] = Counter()
         self.failed: list[ImageResult] = []
+        #: The images pruned, named in the summary: no more than a run may prune (`max_prune`).
+        self.pruned: list[ImageResult] = []
         self.deferred = 0
         self.unverified = 0
         self.unmapped = Unmapped()
@@ -146,6 +150,8 @@ class RunTally:
         self.volume[key] += result.bytes
         if result.result == Outcome.FAILED:
             self.failed.append(result)
+        elif result.result == Outcome.OK and result.action == ActionKind.PRUNE:
+            self.pruned.append(result)
         self.deferred += result.deferred
         self.unverified += result.verified is False and result.result == Outcome.OK
         self.unmapped.add(result.unmapped_projects)

@@ -13,14 +13,21 @@ from typing import Any
 
 from replicator.engine.actions import MISSING, Action, AttributeChange, MemberChange
 from replicator.engine.verify import can_verify
-from replicator.records import MEMBERS, SETTABLE_BASE, TRANSIENT_STATUSES, ImageRecord, property_name_problem
+from replicator.records import (
+    DELETED_STATUSES,
+    MEMBERS,
+    SETTABLE_BASE,
+    TRANSIENT_STATUSES,
+    ImageRecord,
+    property_name_problem,
+)
 from replicator.settings import Settings
 
 #: The value of `Settings.mark_property` on the images the replicator creates.
 MARK = "replicator"
 
 #: Statuses of an image that is gone or broken for good: nothing can be copied from or into it.
-DEAD_STATUSES = frozenset({"killed", "deleted", "pending_delete"})
+DEAD_STATUSES = DELETED_STATUSES | {"killed"}
 
 
 def plan(source: Iterable[ImageRecord], target: Iterable[ImageRecord], settings: Settings) -> list[Action]:
@@ -86,7 +93,7 @@ def _decide(image: ImageRecord, current: ImageRecord | None, settings: Settings)
             image, None, create=True, upload=wants_data, member_changes=members, set_status=deactivate, reason=reason
         )
 
-    excluded = settings.not_compared
+    excluded = settings.not_compared | marks_kept(image, current)
     changes = tuple(attribute_changes(image.replicated(excluded), current.replicated(excluded), excluded))
     same = not (changes or members)
     reason = "identical" if same else "metadata differs"
@@ -199,26 +206,63 @@ def creation_attributes(image: ImageRecord, settings: Settings) -> dict[str, Any
     return attributes
 
 
+def marks_kept(image: ImageRecord, current: ImageRecord) -> frozenset[str]:
+    """The marks an earlier run left on the target copy `current` (a property the source lacks,
+    whose value is `MARK`), which this run must not remove.
+
+    A run that does not name `--mark-property` (a one-off copy by hand, a config file without
+    it) would otherwise remove the mark as a property the source lacks, and with it the only
+    record that the replicator created the image: a later run could then never prune it.
+    """
+    return frozenset(key for key, value in current.attributes.items() if value == MARK and key not in image.attributes)
+
+
 def decide_prune(current: ImageRecord, settings: Settings) -> Action:
     """What to do to a target image of the selection that the source no longer has.
 
     `current` stands on both sides of the action (there is no source record). The guards that
     need only this image are here: never a protected image, never one the replicator did not
-    create unless told so; the guards on the whole run are in `engine.run`.
+    create unless told so; the guards on the whole run are in `engine.run`. An image already
+    as pruning leaves it (deactivated) is `identical`: in step, nothing to report as a difference.
     """
 
-    def gone(reason: str, prune: str | None = None) -> Action:
-        return Action(current, current, gone_from_source=True, prune=prune, reason=f"gone from the source{reason}")
+    def gone(reason: str, prune: str | None = None, *, in_step: bool = False) -> Action:
+        return Action(
+            current,
+            current,
+            gone_from_source=True,
+            prune=prune,
+            identical=in_step,
+            reason=f"gone from the source{reason}",
+        )
 
+    marked = bool(settings.mark_property and current.attributes.get(settings.mark_property) == MARK)
     if current.attributes.get("protected"):
         return gone("; protected: never pruned")
-    if not settings.prune_existing and not (settings.mark_property and settings.mark_property in current.attributes):
+    if not (settings.prune_existing or marked):
         return gone("; not created by the replicator (no mark): not pruned")
-    if settings.prune == "deactivate" and current.status == "deactivated":
-        return gone("; already deactivated")
     if current.status in DEAD_STATUSES:
-        return gone(f"; already {current.status}")
+        return gone(f"; already {current.status}", in_step=True)
+    if current.status in TRANSIENT_STATUSES:
+        return gone(f"; target image is {current.status} (an upload is under way there): not pruned now")
+    if current.status == "queued":
+        # Glance deactivates only an image with data; an empty record holds nothing to keep.
+        if not marked:
+            return gone("; holds no data (queued; an upload may be about to start): not pruned")
+        return gone(": holds no data (queued), to be deleted", "delete")
+    if settings.prune == "deactivate" and current.status == "deactivated":
+        return gone("; already deactivated", in_step=True)
     return gone(f": to be {settings.prune}d", settings.prune)
+
+
+def over_prune_limit(action: Action, settings: Settings) -> Action:
+    """`action`, a prune that the run will not carry out because more than `max_prune` images
+    would be pruned (`engine.run` keeps that count): reported, never done."""
+    return replace(
+        action,
+        reason=f"{action.reason}; not pruned: this run would prune more images than the "
+        f"{settings.max_prune} a run may prune",
+    )
 
 
 def totals(actions: Sequence[Action]) -> tuple[int, int]:

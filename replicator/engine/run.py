@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from replicator.engine.actions import Action, Category
 from replicator.engine.events import EventSink, Listed, RunPlanned, Unmapped, WorkFound, ignore
 from replicator.engine.march import Pair, march
-from replicator.engine.plan import decide, decide_prune
+from replicator.engine.plan import decide, decide_prune, over_prune_limit
 from replicator.engine.transfer import Transfer
 from replicator.errors import ErrorKind, RunError
 from replicator.projects import ProjectMapper
@@ -57,17 +57,26 @@ class Walked:
 @dataclass
 class Comparison:
     """What `compare` and `--dry-run` report: the images with a difference (every image, when
-    asked for all), counts per category, the walk, and (between two clouds) the source's
-    projects that have no counterpart on the target."""
+    asked for all), counts per category, the walk, (between two clouds) the source's projects
+    that have no counterpart on the target, and `refused_prunes`: when more images than
+    `max_prune` would be pruned, how many (a run would then prune none)."""
 
     actions: list[Action]
     counts: Counter[Category]
     walked: Walked
     unmapped: Unmapped = field(default_factory=Unmapped)
+    refused_prunes: int = 0
+    max_prune: int = 0
 
     @property
     def differences(self) -> list[Action]:
-        return [action for action in self.actions if action.has_work or action.problem]
+        return [action for action in self.actions if differs(action)]
+
+
+def differs(action: Action) -> bool:
+    """Whether `action` is a difference between the two sides: work to do, a problem, or an
+    image on the target only that is not already as pruning leaves it."""
+    return action.has_work or action.problem or (action.gone_from_source and not action.identical)
 
 
 async def measure(source: ImageStore, settings: Settings) -> Inventory:
@@ -95,18 +104,32 @@ async def compare(
     emit: EventSink = ignore,
     projects: ProjectMapper | None = None,
 ) -> Comparison:
-    """The plan a copy would follow, for reporting: what is missing and what differs."""
+    """The plan a copy would follow, for reporting: what is missing, what differs, and (when
+    pruning) what is on the target only, with the prunes a run would refuse marked as such."""
     walked = Walked(wanted_ids=settings.selection.ids)
     kept: list[Action] = []
     counts: Counter[Category] = Counter()
     unmapped = Unmapped()
+    guard = PruneGuard(settings)
     async for action in planned(source, target, settings, walked, emit, projects):
         counts[action.category] += 1
         if not action.gone_from_source:
             unmapped.add(action.image.unmapped_projects)
-        if every or action.has_work or action.problem:
+        if action.prune:
+            guard.hold(action)
+        if every or differs(action):
             kept.append(action)
-    return Comparison(settings.selection.ordered(kept, _image), counts, walked, unmapped)
+    if guard.exceeded:
+        kept = [over_prune_limit(action, settings) if action.prune else action for action in kept]
+    refused = guard.count if guard.exceeded else 0
+    return Comparison(
+        settings.selection.ordered(kept, _image),
+        counts,
+        walked,
+        unmapped,
+        refused_prunes=refused,
+        max_prune=settings.max_prune,
+    )
 
 
 async def replicate(
@@ -117,27 +140,24 @@ async def replicate(
     projects: ProjectMapper | None = None,
 ) -> Walked:
     """Bring `target` in line with `source`: create, upload and update what the plan says, each
-    image as soon as the walk has planned it. Between two clouds, `projects` gives the source's
-    records the target's projects before they are planned."""
+    image as soon as the walk has planned it; prune (`Settings.prune`) once the walk has ended.
+    Between two clouds, `projects` gives the source's records the target's projects before they
+    are planned."""
     walked = Walked(wanted_ids=settings.selection.ids)
     transfer = Transfer(source, target, settings, emit)
-
-    prunes: list[Action] = []  # held until the walk has ended: the guard needs their number
-    to_prune = 0
+    guard = PruneGuard(settings)
 
     async def work() -> AsyncIterator[Action]:
-        nonlocal to_prune
         images = with_work = size = 0
         held: list[Action] = []  # only with --order-by, which needs the whole work list
         async for action in planned(source, target, settings, walked, emit, projects):
-            images += 1  # every image the run reports on, the target-only ones of --prune too
+            images += not action.gone_from_source
+            if action.prune:
+                for refused in guard.hold(action):
+                    transfer.finish_without_work(refused)
+                continue
             if not (action.has_work or action.problem):
                 transfer.finish_without_work(action)
-                continue
-            if action.prune:
-                to_prune += 1
-                if to_prune <= settings.max_prune:
-                    prunes.append(action)
                 continue
             with_work += 1
             size += action.bytes_to_copy
@@ -146,23 +166,58 @@ async def replicate(
                 yield action
             else:
                 held.append(action)
-        if to_prune > settings.max_prune:
-            prunes.clear()
+        prunes = guard.release()
         for action in prunes:
             emit(WorkFound(action))
-        emit(RunPlanned(images, with_work + len(prunes), size))
+        emit(RunPlanned(images, with_work + len(prunes), size, len(prunes)))
         for action in [*settings.selection.ordered(held, _image), *prunes]:
             yield action
 
     await transfer.run(work())
-    if to_prune > settings.max_prune:
-        raise RunError(
-            f"{to_prune} target images have no source counterpart, more than the {settings.max_prune} "
-            "a run may prune: nothing was pruned (a wrong filter or an empty source listing is the "
-            "usual cause; raise the limit if they really are to go)",
+    if guard.exceeded:
+        raise guard.refusal()  # after the copies, which the guard does not hold back
+    return walked
+
+
+class PruneGuard:
+    """The guards on a whole run's pruning (those on one image are in `plan.decide_prune`).
+
+    Prunes are held until the walk has ended, so a listing that fails or is cut short ends the
+    run before any is carried out. More than `max_prune` of them is the usual sign of a wrong
+    filter or an empty source listing: then none is carried out, and each is reported as
+    refused as soon as the count is passed, so no more than `max_prune` are ever held.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._held: list[Action] = []
+        #: Prunes the run has planned so far.
+        self.count = 0
+
+    @property
+    def exceeded(self) -> bool:
+        return self.count > self._settings.max_prune
+
+    def hold(self, action: Action) -> list[Action]:
+        """Count and hold the prune `action`; the prunes refused, once the count is past the limit."""
+        self.count += 1
+        if not self.exceeded:
+            self._held.append(action)
+            return []
+        refused, self._held = [*self._held, action], []
+        return [over_prune_limit(prune, self._settings) for prune in refused]
+
+    def release(self) -> list[Action]:
+        """The prunes to carry out, once the walk has ended without an error."""
+        return [] if self.exceeded else self._held
+
+    def refusal(self) -> RunError:
+        return RunError(
+            f"{self.count} target images would be pruned (gone from the source), more than the "
+            f"{self._settings.max_prune} a run may prune: none was pruned (a wrong filter or an empty "
+            "source listing is the usual cause; raise the limit if they really are to go)",
             kind=ErrorKind.INPUT,
         )
-    return walked
 
 
 async def planned(

@@ -28,6 +28,7 @@ from replicator.engine.plan import creation_attributes
 from replicator.engine.reopen import reopening_stream
 from replicator.engine.verify import StreamVerifier, check_held
 from replicator.errors import ErrorKind, ImageError, VerificationError
+from replicator.records import DELETED_STATUSES
 from replicator.retry import with_retries
 from replicator.settings import Settings
 from replicator.stores.base import ImageStore
@@ -144,11 +145,10 @@ class Transfer:
                 except ImageError as exc:
                     if not (action.create and _source_gone(exc)):
                         raise
-                    await self._retrying(action, lambda: self._target.delete_image(image))
-                    notes.append(
-                        "the source image was deleted during the run: the empty record this run "
-                        "created for it was removed"
-                    )
+                    await self._remove_orphan(action, notes, "the empty record")
+                    return finish(Outcome.SKIPPED)
+                if action.create and await self._gone_meanwhile(action):
+                    await self._remove_orphan(action, notes, "the copy")
                     return finish(Outcome.SKIPPED)
                 verified.append(await self._read_back(action, checked))
             if action.member_changes:
@@ -159,6 +159,26 @@ class Transfer:
         except ImageError as exc:
             return finish(Outcome.FAILED, str(exc))
         return finish(Outcome.OK)
+
+    async def _gone_meanwhile(self, action: Action) -> bool:
+        """Whether the source deleted the image while it was being copied: a server that holds
+        the image's file open sends it to its end after the image is deleted (the built-in
+        server does), so the copy succeeds. A v1 Glance still describes a deleted image to an
+        admin, by its status. A look-up that fails is no proof of deletion: the copy stays (a
+        later run prunes it if the source has indeed deleted the image)."""
+        try:
+            held = await self._retrying(action, lambda: self._source.stat(action.image))
+        except ImageError:
+            return False
+        return held is None or held.status in DELETED_STATUSES
+
+    async def _remove_orphan(self, action: Action, notes: list[str], what: str) -> None:
+        """Delete the image this run created on the target for a source image deleted during the
+        run (its id is gone at the source for good): nothing is left behind, not even an empty
+        record that no later run would visit. A copy is deleted, never deactivated: this run made
+        it moments ago, and nothing on the target can be using it yet."""
+        await self._retrying(action, lambda: self._target.delete_image(action.image))
+        notes.append(f"the source image was deleted during the run: {what} this run created for it was removed")
 
     async def _prune(self, action: Action) -> None:
         if action.prune == "delete":
