@@ -187,10 +187,20 @@ class GlanceV2Store:
             "glance_region": self.pull_from.region,
             "glance_service_interface": self.pull_from.interface,
         }
-        status = (await self._record(image, f"look up image {image.id}")).get("status")
+        record = await self._record(image, f"look up image {image.id}")
+        status, lock = record.get("status"), record.get("os_glance_import_task")
         if status == "active":
             return
-        await self._import(image, method, on_status, already_started=status == "importing")
+        try:
+            await self._import(image, method, on_status, already_started=status == "importing")
+        except ImageError as exc:
+            if exc.kind is ErrorKind.CONFLICT and lock:
+                # Glance (33 at least) restores the lock of a failed glance-download as it reverts.
+                raise exc.again(
+                    f"{exc}: Glance keeps an earlier import's lock on it (task {lock}) for an hour after "
+                    "that import failed"
+                ) from None
+            raise
 
     async def offers_import(self, method: str) -> bool:
         """Whether this Glance lists `method` among its import methods (`/v2/info/import`), asked
