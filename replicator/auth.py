@@ -164,8 +164,10 @@ class KeystoneAuth:
         self._login: _Login | None = None
         self._warned_expired = False
         self._lock = asyncio.Lock()
-        #: The region this side's image endpoint was taken from, once `endpoint()` has run.
+        #: The region and interface this side's image endpoint was taken from, once `endpoint()`
+        #: has run (None when the endpoint was given instead: it may be another Glance).
         self.region: str | None = None
+        self.interface: str | None = None
         self._projects: dict[str, list[Project]] = {}
 
     # The interface the transport and connect use.
@@ -227,10 +229,11 @@ class KeystoneAuth:
         mine = self.keystone_url()
         return bool(mine) and mine == other.keystone_url()
 
-    async def image_endpoints(self) -> dict[str, str]:
-        """The image endpoints this side's token sees, by region, for this side's interface."""
+    async def image_endpoints(self, interface: str | None = None) -> dict[str, str]:
+        """The image endpoints this side's token sees, by region, for `interface` (else this
+        side's own)."""
         login = await self._current()
-        interface = self._interface()
+        interface = interface or self._interface()
         found = login.catalog.get_endpoints_data(service_type="image", interface=interface).get("image", [])
         return {endpoint.region_name or "": endpoint.catalog_url for endpoint in found}
 
@@ -400,7 +403,7 @@ class KeystoneAuth:
             )
         chosen = [e for e in usable if region is None or e.region_name == region]
         if chosen:
-            self.region = chosen[0].region_name or region
+            self.region, self.interface = chosen[0].region_name or region, interface
             return str(chosen[0].catalog_url)
         others = sorted({e.interface for e in everywhere if region is None or e.region_name == region})
         if others:

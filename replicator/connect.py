@@ -8,6 +8,7 @@ this one call, so the commands never change when a new way to reach a Glance is 
 
 from __future__ import annotations
 
+import logging
 import ssl
 import sys
 from collections.abc import Callable
@@ -22,6 +23,8 @@ from replicator.stores.base import ImageStore
 from replicator.stores.glance.v1 import GlanceV1Store
 from replicator.stores.glance.v2 import GlanceV2Store, PullSource
 from replicator.transport import Transport, api_path, make_ssl_context
+
+LOG = logging.getLogger("replicator.connect")
 
 #: A SERVER argument that means "the image endpoint in the cloud's service catalog".
 FROM_CATALOG = "-"
@@ -193,32 +196,52 @@ async def discover_version(http: Transport) -> str:
     )
 
 
-def allow_server_side_copy(
-    target: ImageStore, source: Side, source_auth: TokenSource, target_auth: TokenSource, settings: Settings
+async def allow_server_side_copy(
+    target: ImageStore, source_auth: TokenSource, target_auth: TokenSource, settings: Settings
 ) -> None:
-    """Let a v2 target fetch images from the source's region itself (`glance-download`) where
-    both sides are regions of one Keystone: the target's token carries the catalog that names
-    the source's endpoint, and the data never crosses this machine.
+    """Let a v2 target fetch images from the source's region itself (`glance-download`) where it
+    can: the data then never crosses this machine.
 
-    `--upload-method glance-download` asks for it and is refused (exit 2) where it cannot be;
-    `auto` takes it where it can, and streams otherwise."""
+    `--upload-method glance-download` asks for it and is refused (exit 2, saying why) where it
+    cannot be; `auto` takes it where it can, and streams otherwise, as between any two Glances."""
     if settings.upload_method not in ("auto", "glance-download"):
         return
-    region = source_auth.region or source.region if isinstance(source_auth, KeystoneAuth) else None
-    usable = (
-        isinstance(target, GlanceV2Store)
-        and isinstance(source_auth, KeystoneAuth)
-        and isinstance(target_auth, KeystoneAuth)
-        and source_auth.same_keystone(target_auth)
-        and region is not None
-        and region != target_auth.region
-    )
-    if usable:
-        assert isinstance(target, GlanceV2Store) and region is not None
-        target.pull_from = PullSource(region, source.interface or "public")
+    try:
+        source = await _pull_source(target, source_auth, target_auth)
+    except ReplicatorError as exc:
+        raise exc.as_run_error() from None
+    if isinstance(source, PullSource):
+        assert isinstance(target, GlanceV2Store)
+        target.pull_from = source
     elif settings.upload_method == "glance-download":
-        raise RunError(
-            "the glance-download upload method needs the source and the target to be two regions of "
-            "one Keystone (a cloud for each side) and a v2 target",
-            kind=ErrorKind.INPUT,
-        )
+        raise RunError(f"--upload-method glance-download cannot be used here: {source}", kind=ErrorKind.UNSUPPORTED)
+    else:
+        LOG.debug("images are streamed, not fetched by the target itself: %s", source)
+
+
+async def _pull_source(target: ImageStore, source_auth: TokenSource, target_auth: TokenSource) -> PullSource | str:
+    """Where the target can fetch the source's images from itself, or why it cannot.
+
+    Glance's `glance-download` looks the source region's image endpoint up in the service catalog
+    of the caller's token, and fetches with that token: both sides must be regions of one
+    Keystone, and the Glance it finds there must be the one this run reads (a source given by
+    its address may be another: verifying against its records would then deactivate good copies).
+    """
+    if not isinstance(target, GlanceV2Store):
+        return "the target is not a Glance v2"
+    if not (isinstance(source_auth, KeystoneAuth) and isinstance(target_auth, KeystoneAuth)):
+        return "both sides need a cloud (clouds.yaml or OS_* variables), whose Keystone the target asks too"
+    if not source_auth.same_keystone(target_auth):
+        return "the source and the target are not regions of one Keystone"
+    region, interface = source_auth.region, source_auth.interface
+    if region is None or interface is None:
+        return "the source must be its cloud's image endpoint from the catalog (no SOURCE server, no --source-endpoint)"
+    if region == target_auth.region:
+        return f"the source and the target are both in region {region}"
+    reads = (await source_auth.image_endpoints(interface)).get(region)
+    sees = (await target_auth.image_endpoints(interface)).get(region)
+    if sees is None or sees != reads:
+        return f"the target's token does not list the source's {interface} image endpoint in region {region}"
+    if not await target.offers_import("glance-download"):
+        return "the target does not offer the glance-download import (its enabled_import_methods)"
+    return PullSource(region, interface)

@@ -27,7 +27,17 @@ from rich.text import Text
 
 from replicator.console import human_size, printable
 from replicator.engine.actions import Outcome
-from replicator.engine.events import BytesCopied, Event, ImageFinished, ImageStarted, Listed, RunPlanned, WorkFound
+from replicator.engine.events import (
+    BytesCopied,
+    Event,
+    FetchStage,
+    ImageFetching,
+    ImageFinished,
+    ImageStarted,
+    Listed,
+    RunPlanned,
+    WorkFound,
+)
 
 #: Seconds between two progress lines in a log.
 LOG_INTERVAL = 10.0
@@ -68,6 +78,9 @@ class Tally:
             before = self._sent[event.image_id]
             self._sent[event.image_id] += event.count
             self.done_bytes += self._progress(event.image_id, before, before + event.count)
+        elif isinstance(event, ImageFetching) and event.stage is FetchStage.DONE:
+            # The target fetched it itself: its bytes are there, though none crossed this process.
+            self.done_bytes += self._progress(event.image_id, 0, event.bytes)
         elif isinstance(event, ImageFinished):
             result = event.result
             self.results[result.result] += 1
@@ -123,6 +136,7 @@ class ProgressBars:
         self._overall: TaskID | None = None
         self._sized = False
         self._images: dict[str, TaskID] = {}
+        self._names: dict[str, str] = {}
 
     def __enter__(self) -> ProgressBars:
         self._progress.start()
@@ -143,7 +157,16 @@ class ProgressBars:
             )
         elif isinstance(event, ImageStarted) and event.action.upload:
             image = event.action.image
-            self._images[image.id] = progress.add_task(f"  {printable(image.name or image.id)}", total=image.size)
+            self._names[image.id] = f"  {printable(image.name or image.id)}"
+            self._images[image.id] = progress.add_task(self._names[image.id], total=image.size)
+        elif isinstance(event, ImageFetching):
+            # A server-side copy: the image's line says where the target's fetch stands.
+            task = self._images.get(event.image_id)
+            if task is not None:
+                described = f"{self._names[event.image_id]} (the target fetches it: {event.stage})"
+                progress.update(task, description=described, completed=event.bytes or None)
+            if self._overall is not None:
+                progress.update(self._overall, completed=self.tally.done_bytes)
         elif isinstance(event, BytesCopied):
             if event.image_id in self._images:
                 progress.advance(self._images[event.image_id], event.count)
@@ -151,6 +174,7 @@ class ProgressBars:
                 progress.update(self._overall, completed=self.tally.done_bytes)
         elif isinstance(event, ImageFinished):
             task = self._images.pop(event.result.image_id, None)
+            self._names.pop(event.result.image_id, None)
             if task is not None:
                 progress.remove_task(task)
             if self._overall is not None:

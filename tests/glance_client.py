@@ -5,7 +5,8 @@ code under test proves nothing. Standard library only; every call takes the serv
 (`http://127.0.0.1:PORT`).
 
 `request` never raises on an HTTP status, for tests that check error answers; the helpers
-above it check the status Glance documents and raise `GlanceError` otherwise.
+above it check the status Glance documents and raise `GlanceError` otherwise. A Glance that
+checks tokens (Keystone auth) gets one with every request once `authorize` has named it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,17 @@ OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 JSON_PATCH = "application/openstack-images-v2.1-json-patch"
 OCTET_STREAM = "application/octet-stream"
 TIMEOUT = 60.0
+
+#: Tokens by base URL, for Glances that check them (`authorize`).
+_TOKENS: dict[str, str] = {}
+
+
+def authorize(base: str, token: str | None) -> None:
+    """Send `token` as X-Auth-Token with every request to the Glance at `base` (None: stop)."""
+    if token is None:
+        _TOKENS.pop(base, None)
+    else:
+        _TOKENS[base] = token
 
 
 @dataclass(frozen=True)
@@ -60,7 +72,11 @@ def request(
     headers: Mapping[str, str] | None = None,
 ) -> Response:
     """Send one request and return the answer whatever its status."""
-    req = urllib.request.Request(url, data=body, headers=dict(headers or {}), method=method)
+    sent = dict(headers or {})
+    for base, token in _TOKENS.items():
+        if url.startswith(base + "/"):
+            sent.setdefault("X-Auth-Token", token)
+    req = urllib.request.Request(url, data=body, headers=sent, method=method)
     try:
         with OPENER.open(req, timeout=TIMEOUT) as answer:
             return Response(answer.status, answer.headers, answer.read())

@@ -177,6 +177,17 @@ class RealKeystone(ServerProcess):
         )
         return answer.json()["project"]["id"]
 
+    def grant_admin(self, project_id: str) -> None:
+        """Give the bootstrap admin the `admin` role on a project too, so it can work there."""
+        admin = self.admin_session()
+        role = admin.get(f"{self.auth_url}/roles", params={"name": "admin"}).json()["roles"][0]["id"]
+        admin.put(f"{self.auth_url}/projects/{project_id}/users/{admin.get_user_id()}/roles/{role}")
+
+    def token(self, project_name: str = "admin") -> str:
+        """A token of the bootstrap admin on a project (with the catalog as it stands now)."""
+        auth = v3.Password(**{**self.admin_auth(), "project_name": project_name})
+        return str(ksa_session.Session(auth=auth, verify=str(self.tls[0]) if self.tls else True).get_token())
+
     def application_credential(self, name: str) -> dict[str, Any]:
         """A new application credential of the admin, on the admin project: its `id` and `secret`."""
         admin = self.admin_session()

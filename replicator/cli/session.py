@@ -167,7 +167,7 @@ async def open_pair(source: Side, target: Side, settings: Settings, projects: Pr
         await opened.close()
         raise
     try:
-        allow_server_side_copy(other, source, source_auth, target_auth, settings)
+        await allow_server_side_copy(other, source_auth, target_auth, settings)
     except BaseException:
         await opened.close()
         await other.close()

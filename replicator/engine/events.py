@@ -3,7 +3,8 @@
 The order of a run: `Listed` (now and then, per side, while both listings are walked) and
 `WorkFound` (per image that needs work, as the walk finds it; transfers start at once), then
 `RunPlanned` when the walk has ended (exact totals from then on); `ImageStarted`,
-`BytesCopied`, `ImageRetrying` and `ImageFinished` per image throughout.
+`BytesCopied` (or, where the target fetches the data itself, `ImageFetching`), `ImageRetrying`
+and `ImageFinished` per image throughout.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from replicator.engine.actions import Action, ActionKind, Outcome
 from replicator.errors import ErrorKind
@@ -55,6 +57,25 @@ class BytesCopied:
     count: int
 
 
+class FetchStage(StrEnum):
+    """Where an image the target fetches itself stands: asked for and not begun yet, being
+    fetched, or there (to be read back and checked)."""
+
+    WAITING = "waiting"
+    IMPORTING = "importing"
+    DONE = "done"
+
+
+@dataclass(frozen=True)
+class ImageFetching:
+    """The target fetches the image from the source itself (server-side copy): no bytes cross
+    this process, so this stands in for `BytesCopied`. `bytes` is the image's size at `DONE`."""
+
+    image_id: str
+    stage: FetchStage
+    bytes: int = 0
+
+
 @dataclass(frozen=True)
 class ImageRetrying:
     image_id: str
@@ -94,7 +115,7 @@ class ImageFinished:
     result: ImageResult
 
 
-Event = Listed | WorkFound | RunPlanned | ImageStarted | BytesCopied | ImageRetrying | ImageFinished
+Event = Listed | WorkFound | RunPlanned | ImageStarted | BytesCopied | ImageFetching | ImageRetrying | ImageFinished
 EventSink = Callable[[Event], None]
 
 

@@ -18,6 +18,8 @@ from replicator.engine.bandwidth import BandwidthLimit
 from replicator.engine.events import (
     BytesCopied,
     EventSink,
+    FetchStage,
+    ImageFetching,
     ImageFinished,
     ImageResult,
     ImageRetrying,
@@ -231,18 +233,29 @@ class Transfer:
         return checked_in_flight or confirmed
 
     async def _pulled(self, action: Action, notes: list[str]) -> bool:
-        """Whether the target fetched the data itself (server-side, between two regions); when it
-        cannot, the note says why and the image is streamed as any other."""
+        """Whether the target fetched the data itself (server-side, between two regions), its
+        progress reported as `ImageFetching`; when it cannot, the note says why and the image is
+        streamed as any other (Glance puts an image whose import failed back to `queued`)."""
         image = action.image
         if not self._target.can_pull(image):
             return False
+        stages = {"queued": FetchStage.WAITING, "uploading": FetchStage.IMPORTING, "importing": FetchStage.IMPORTING}
+        seen: list[FetchStage] = []
+
+        def on_status(status: str) -> None:
+            stage = stages.get(status)
+            if stage is not None and stage not in seen[-1:]:
+                seen.append(stage)
+                self._emit(ImageFetching(image.id, stage))
+
+        on_status("queued")  # asked for and not begun, until Glance says otherwise
         try:
-            await self._retrying(action, lambda: self._target.pull(image))
+            await self._retrying(action, lambda: self._target.pull(image, on_status))
         except ImageError as exc:
-            if exc.kind is ErrorKind.VERIFICATION:
-                raise
             notes.append(f"streamed: the target could not fetch it itself ({exc})")
             return False
+        self.copied += image.size or 0  # the transfer budget counts what moved, wherever it went
+        self._emit(ImageFetching(image.id, FetchStage.DONE, image.size or 0))
         notes.append("fetched by the target from the source region (glance-download)")
         return True
 

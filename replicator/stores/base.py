@@ -6,7 +6,7 @@ an object store for dumps) is one new module and no change to the engine.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from typing import Any, Protocol
 
 from replicator.engine.actions import AttributeChange, MemberChange
@@ -59,8 +59,10 @@ class ImageStore(Protocol):
         """Whether this store fetches `image`'s data itself from the source (a Glance importing
         from another region), so its bytes need not cross this machine."""
 
-    async def pull(self, image: ImageRecord) -> None:
-        """Fetch the data server-side; an ImageError leaves the image as it was, to be streamed."""
+    async def pull(self, image: ImageRecord, on_status: Callable[[str], None]) -> None:
+        """Fetch the data server-side, telling `on_status` each status the store reports for the
+        image on the way ("queued", "importing", "active"); an ImageError leaves the image as it
+        was, to be streamed."""
 
     async def stat(self, image: ImageRecord) -> ImageRecord | None:
         """The stored copy of `image` as the store describes it now (None if there is none):

@@ -23,7 +23,7 @@ import errno
 import json
 import os
 import stat
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -191,7 +191,7 @@ class DumpDirStore:
     def can_pull(self, image: ImageRecord) -> bool:
         return False
 
-    async def pull(self, image: ImageRecord) -> None:
+    async def pull(self, image: ImageRecord, on_status: Callable[[str], None]) -> None:
         raise ImageError(f"{self.description} cannot fetch image data itself", kind=ErrorKind.UNSUPPORTED)
 
     async def stat(self, image: ImageRecord) -> ImageRecord | None:

@@ -20,7 +20,7 @@ under which the image is listed for the member, as it was under v1).
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -124,7 +124,7 @@ class GlanceV1Store:
     def can_pull(self, image: ImageRecord) -> bool:
         return False
 
-    async def pull(self, image: ImageRecord) -> None:
+    async def pull(self, image: ImageRecord, on_status: Callable[[str], None]) -> None:
         raise ImageError(f"{self.description} cannot fetch image data itself", kind=ErrorKind.UNSUPPORTED)
 
     async def stat(self, image: ImageRecord) -> ImageRecord | None:

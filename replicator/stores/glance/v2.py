@@ -8,12 +8,12 @@ deactivation, and the two ways to send data (`PUT .../file`, or stage and import
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from replicator.engine.actions import MISSING, AttributeChange, MemberChange
-from replicator.errors import ErrorKind, ImageError
+from replicator.errors import ErrorKind, ImageError, RunError
 from replicator.records import ImageRecord, members_from, record_from_v2
 from replicator.settings import Settings
 from replicator.stores.glance.core import PAGE_LIMIT, GlanceCore, merge_by_id
@@ -38,6 +38,14 @@ def listing_path(hidden: bool) -> ApiPath:
 
 def image_path(image: ImageRecord, *rest: str) -> ApiPath:
     return api_path("v2", "images", image.id, *rest)
+
+
+#: Told each status Glance reports for an image while it fetches the data itself.
+StatusCallback = Callable[[str], None]
+
+
+def _unwatched(status: str) -> None:
+    """A pull nobody watches."""
 
 
 @dataclass(frozen=True)
@@ -160,76 +168,103 @@ class GlanceV2Store:
 
     def can_pull(self, image: ImageRecord) -> bool:
         """Whether this Glance is to fetch `image` itself from the source's region (glance-download)
-        instead of having its bytes streamed through us."""
-        return self.pull_from is not None and self._upload_method in ("auto", "glance-download")
+        instead of having its bytes streamed through us: set up by `connect.allow_server_side_copy`
+        only where it can (whatever the upload method has switched to since)."""
+        return self.pull_from is not None
 
-    async def pull(self, image: ImageRecord) -> None:
+    async def pull(self, image: ImageRecord, on_status: StatusCallback = _unwatched) -> None:
         """Have this Glance fetch the data from the source region itself, and wait until the image
-        is active. An ImageError when it cannot (the method is not enabled here, a refusal, a
-        failed import task): the image is then still `queued`, and can be streamed instead."""
+        is active, telling `on_status` each status Glance reports for it on the way. An ImageError
+        when it cannot (a refusal, a failed import task): the image is then `queued` again (Glance
+        reverts a failed import), and can be streamed instead.
+
+        Run again after an error that left the import going (an answer lost), it waits for that
+        import rather than asking for a second one, which Glance would refuse."""
         assert self.pull_from is not None
-        if not await self._offers("glance-download"):
-            if self._upload_method == "auto":
-                self.pull_from = None  # asked once: from now on every image is streamed without a word
-            raise ImageError(
-                f"import image {image.id}: this Glance does not offer the glance-download import "
-                "(enabled_import_methods)",
-                kind=ErrorKind.UNSUPPORTED,
-                side=self._transport.side,
-            )
         method = {
             "name": "glance-download",
             "glance_image_id": image.id,
             "glance_region": self.pull_from.region,
             "glance_service_interface": self.pull_from.interface,
         }
-        await self._import(image, method)
+        record = await self._record(image, f"look up image {image.id}")
+        status, lock = record.get("status"), record.get("os_glance_import_task")
+        if status == "active":
+            return
+        try:
+            await self._import(image, method, on_status, already_started=status == "importing")
+        except ImageError as exc:
+            if exc.kind is ErrorKind.CONFLICT and lock:
+                # Glance (33 at least) restores the lock of a failed glance-download as it reverts.
+                raise exc.again(
+                    f"{exc}: Glance keeps an earlier import's lock on it (task {lock}) for an hour after "
+                    "that import failed"
+                ) from None
+            raise
 
-    async def _offers(self, method: str) -> bool:
-        """Whether this Glance lists `method` among its import methods (`/v2/info/import`), asked once."""
+    async def offers_import(self, method: str) -> bool:
+        """Whether this Glance lists `method` among its import methods (`/v2/info/import`), asked
+        once; a Glance older than Queens has no such list, and imports nothing."""
         if self._import_methods is None:
-            body = await self._core.get_json(api_path("v2", "info", "import"), "list the import methods")
+            try:
+                body = await self._core.get_json(api_path("v2", "info", "import"), "list the import methods")
+            except RunError as exc:
+                if exc.kind is not ErrorKind.NOT_FOUND:
+                    raise
+                body = None
             value = body.get("import-methods", {}).get("value") if isinstance(body, dict) else None
             self._import_methods = frozenset(str(name) for name in value) if isinstance(value, list) else frozenset()
         return method in self._import_methods
 
-    async def _import(self, image: ImageRecord, method: dict[str, Any]) -> None:
+    async def _import(
+        self,
+        image: ImageRecord,
+        method: dict[str, Any],
+        on_status: StatusCallback = _unwatched,
+        already_started: bool = False,
+    ) -> None:
         """Ask Glance to import the image by `method`, and wait until it is active.
 
-        Glance reports a failed import in `os_glance_failed_import` (multi-store) or only in the
-        image's tasks, leaving it `queued` (single store): both end the wait with Glance's reason.
+        Glance runs the import as a task after it has answered. It reports a failure in
+        `os_glance_failed_import` (multi-store) or only in the task, putting the image back to
+        `queued` (single store); the task's message is its reason. The task is what decides:
+        until it has begun, a mark left by an earlier failed import says nothing of this one; a
+        mark that stays while the task says nothing is a failure too (SQLite can lose the
+        task's own end), so nothing waits for an import that has ended.
         """
-        body: dict[str, Any] = {"method": method}
-        if self._settings.store:
-            body["stores"] = [self._settings.store]
         what = f"import image {image.id}"
-        await self._transport.send("POST", image_path(image, "import"), json=body, expected=(202,), what=what)
+        if not already_started:
+            body: dict[str, Any] = {"method": method}
+            if self._settings.store:
+                body["stores"] = [self._settings.store]
+            await self._transport.send("POST", image_path(image, "import"), json=body, expected=(202,), what=what)
         deadline = asyncio.get_running_loop().time() + import_wait_seconds(image.size)
         delay = 0.2
+        reported: object = None
+        marked = 0  # polls in a row that found a failure mark the task did not explain
         while True:
-            record = await self._transport.json("GET", image_path(image), what=f"check import of image {image.id}")
-            if not isinstance(record, dict):
-                raise ImageError(
-                    f"check import of image {image.id}: the answer is not an image record",
-                    kind=ErrorKind.PROTOCOL,
-                    side=self._transport.side,
-                )
+            record = await self._record(image, f"check import of image {image.id}")
             status = record.get("status")
-            failed = record.get("os_glance_failed_import")
-            if failed and not record.get("os_glance_importing_to_stores"):
-                # Glance names the stores an import failed for; the status may never leave "importing".
-                raise ImageError(
-                    f"{what}: Glance failed to import it into store {failed} (status {status})",
-                    side=self._transport.side,
-                )
+            if status != reported:
+                reported = status
+                on_status(str(status))
             if status == "active":
                 return
-            if status == "queued":
-                failure = await self._failed_task(image)
-                if failure is not None:
-                    raise ImageError(f"{what}: Glance's import task failed: {failure}", side=self._transport.side)
-            elif status not in ("uploading", "importing"):
+            if status not in ("queued", "uploading", "importing"):
                 raise ImageError(f"{what}: Glance ended it as {status}", side=self._transport.side)
+            failed = record.get("os_glance_failed_import")
+            mark = bool(failed) and not record.get("os_glance_importing_to_stores")
+            if mark or status == "queued":
+                task = await self._import_task(image)
+                if task is not None and task[0] == "failure":
+                    where = f" into store {failed}" if failed else ""
+                    raise ImageError(f"{what}: Glance's import{where} failed: {task[1]}", side=self._transport.side)
+                marked = marked + 1 if mark and (task is None or task[0] != "pending") else 0
+                if marked >= 2:
+                    raise ImageError(
+                        f"{what}: Glance failed to import it into store {failed} (status {status})",
+                        side=self._transport.side,
+                    )
             if asyncio.get_running_loop().time() > deadline:
                 raise ImageError(
                     f"{what}: still {status} after {import_wait_seconds(image.size):.0f}s", side=self._transport.side
@@ -237,21 +272,30 @@ class GlanceV2Store:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
-    async def _failed_task(self, image: ImageRecord) -> str | None:
-        """The message of a failed import task of `image`, if its last task failed (Glance >= Wallaby)."""
+    async def _record(self, image: ImageRecord, what: str) -> dict[str, Any]:
+        """The image's record as Glance's JSON object (with the `os_glance_*` marks an import leaves)."""
+        record = await self._transport.json("GET", image_path(image), what=what)
+        if not isinstance(record, dict):
+            raise ImageError(
+                f"{what}: the answer is not an image record", kind=ErrorKind.PROTOCOL, side=self._transport.side
+            )
+        return record
+
+    async def _import_task(self, image: ImageRecord) -> tuple[str, str] | None:
+        """The newest import task of `image` (the one this run asked for: Glance adds it before it
+        answers): its status and message. None from a Glance older than Wallaby (no task list)."""
         try:
             body = await self._transport.json("GET", image_path(image, "tasks"), what=f"list tasks of image {image.id}")
         except ImageError as exc:
             if exc.kind is ErrorKind.NOT_FOUND:
-                return None  # a Glance older than Wallaby: only the deadline ends the wait
+                return None  # only the deadline or a failure mark ends the wait
             raise
-        tasks = body.get("tasks") if isinstance(body, dict) else None
-        if not isinstance(tasks, list) or not tasks or not isinstance(tasks[-1], dict):
+        listed = body.get("tasks") if isinstance(body, dict) else None
+        tasks = [task for task in listed if isinstance(task, dict)] if isinstance(listed, list) else []
+        if not tasks:
             return None
-        last = tasks[-1]
-        if last.get("status") != "failure":
-            return None
-        return str(last.get("message") or "no reason given")[:300]
+        newest = max(tasks, key=lambda task: str(task.get("created_at") or ""))
+        return str(newest.get("status")), str(newest.get("message") or "no reason given")[:300]
 
     async def update_metadata(
         self, image: ImageRecord, current: ImageRecord, changes: Sequence[AttributeChange]
