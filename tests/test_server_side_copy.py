@@ -339,11 +339,12 @@ async def test_a_pull_reports_its_stages_and_moves_no_bytes(
         if name.startswith("OS_"):
             monkeypatch.setenv(name, value)
     settings = Settings(concurrency=1)
-    source, target = await open_pair(
+    opened = await open_pair(
         Side(None, cloud="x", region="RegionOne", role="source"),
         Side(None, cloud="x", region="RegionTwo", role="target"),
         settings,
     )
+    source, target = opened.source, opened.target
     events: list[Event] = []
     try:
         await replicate(source, target, settings, events.append)
