@@ -106,9 +106,9 @@ class Tally:
 
     def counts(self) -> str:
         done = sum(self.results.values())
-        of = f"/{self.total_images}" if self.planned else f" of {self.listed} listed so far"
+        of = f"/{self.total_images} images" if self.planned else f" images of {self.listed} listed so far"
         return (
-            f"{done}{of} images: {self.results[Outcome.OK]} done, "
+            f"{done}{of}: {self.results[Outcome.OK]} done, "
             f"{self.results[Outcome.SKIPPED]} skipped, {self.results[Outcome.FAILED]} failed"
         )
 
