@@ -107,6 +107,7 @@ def scale(options: Options, servers: Servers) -> ScenarioResult:
         servers.stop_all()
     _per_image(result)
     _checks(result, trees)
+    _noise(result)
     return result
 
 
@@ -233,6 +234,18 @@ def _checks(result: ScenarioResult, trees: Sequence[tuple[str, Path | None]]) ->
                 f"the scheduled run took {scheduled.seconds:.2f} s; both listings paged at once by a bare aiohttp "
                 f"loop, with nothing planned, {listings.seconds:.2f} s ({scheduled.seconds / listings.seconds:.1f}×)"
             )
+
+
+def _noise(result: ScenarioResult) -> None:
+    """How far each contender's repeated runs were from its fastest: the machine's noise."""
+    spreads = sorted(
+        max(runs) / min(runs) - 1 for row in result.rows if len(runs := row.extra.get("runs_s", ())) > 1 and min(runs)
+    )
+    if spreads:
+        result.notes.append(
+            f"noise: a contender's slowest run took {spreads[len(spreads) // 2]:.0%} longer than its fastest "
+            f"(median over the rows), {spreads[-1]:.0%} at most"
+        )
 
 
 def _find(result: ScenarioResult, contender: str, listed: int) -> Measurement | None:
