@@ -51,6 +51,7 @@ def scenario_record(result: ScenarioResult, scale: str) -> dict[str, Any]:
         "checks": [check.as_dict() for check in result.checks],
         "notes": result.notes,
         "table": result.table,
+        "machine": machine(),
     }
 
 
@@ -92,7 +93,7 @@ def scenario_markdown(record: dict[str, Any]) -> str:
     lines = [
         f"### {record['number']}. {record['title']}",
         "",
-        f"{record['setup']} ({record['scale']} scale, {record['when']})",
+        f"{record['setup']} ({record['scale']} scale, {record['when']}{_on(record)})",
         "",
         f"| contender | -j | wall s | MiB/s | images/s | peak RSS MiB | CPU s | servers' CPU s "
         f"| {unit} × glanceclient | note |",
@@ -117,7 +118,7 @@ def scale_markdown(record: dict[str, Any]) -> str:
     lines = [
         f"### {record['number']}. {record['title']}",
         "",
-        f"{record['setup']} ({record['scale']} scale, {record['when']})",
+        f"{record['setup']} ({record['scale']} scale, {record['when']}{_on(record)})",
         "",
         "| command | images listed | wall s | images/s | peak RSS MiB | over empty MiB | bytes per image "
         "over empty | CPU s | servers' CPU s | runs s | note |",
@@ -134,6 +135,13 @@ def scale_markdown(record: dict[str, Any]) -> str:
             f"{runs} | {row['note']} |"
         )
     return "\n".join(lines + _targets(record)) + "\n"
+
+
+def _on(record: dict[str, Any]) -> str:
+    """Where a scenario ran, when its record says: scenarios run at different times may have
+    run on different machines."""
+    info = record.get("machine")
+    return f"; {info['cpu']}, {info['cores']} cores" if info else ""
 
 
 def _targets(record: dict[str, Any]) -> list[str]:
@@ -153,8 +161,9 @@ def _targets(record: dict[str, Any]) -> list[str]:
 def markdown(document: dict[str, Any]) -> str:
     info = document["machine"]
     head = (
-        f"Machine: {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, {info['system']}, "
-        f"Python {info['python']}; servers and clients on the same machine.\n"
+        f"Machine of the latest run: {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, "
+        f"{info['system']}, Python {info['python']}; servers and clients on the same machine. Each "
+        "scenario names the machine it ran on.\n"
     )
     return head + "\n" + "\n".join(scenario_markdown(record) for record in document["scenarios"].values())
 
@@ -241,7 +250,7 @@ def plot_scale(document: dict[str, Any], path: Path) -> bool:
     for row in record["rows"]:
         if "bytes_per_image" in row:
             series.setdefault(row["contender"], []).append(row)
-    figure, (memory, speed) = plt.subplots(1, 2, figsize=(10, 4.2), dpi=110)
+    figure, (memory, speed) = plt.subplots(1, 2, figsize=(10, 5), dpi=110)
     for name, rows in series.items():
         rows.sort(key=lambda r: r["listed"])
         listed = [r["listed"] for r in rows]
@@ -262,13 +271,13 @@ def plot_scale(document: dict[str, Any], path: Path) -> bool:
     memory.set_yscale("log")
     memory.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
     memory.set_ylabel("peak RSS over the empty listings, MiB")
-    memory.set_title("Memory of a run with nothing to do", fontsize=9)
-    memory.legend(fontsize=7)
+    memory.set_title("Memory of a run", fontsize=9)
     speed.set_ylim(bottom=0)
     speed.set_ylabel("images listed per second")
     speed.set_title("Speed (both listings walked side by side)", fontsize=9)
     figure.suptitle(f"Scenario 8: {record['setup']}", fontsize=8)
-    figure.tight_layout()
+    figure.legend(*memory.get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=7, frameon=False)
+    figure.tight_layout(rect=(0, 0.12, 1, 1))
     figure.savefig(path)
     plt.close(figure)
     return True
