@@ -40,8 +40,12 @@ TARGET_IMAGES = 200_000
 TARGET_BYTES_PER_IMAGE = 512
 #: Issue 17: a scheduled run over a pair of this many images, when nothing changed.
 SCHEDULED_PAIR = 10_000
-#: The CronJob's command (deploy/livecopy-cronjob.yaml), less its clouds and report path.
-CRONJOB_FLAGS = ("--concurrency", "8", "--quiet")
+#: The CronJob's command (deploy/livecopy-cronjob.yaml) with its values, less its clouds and
+#: files; its metrics port is any free one here.
+CRONJOB_FLAGS = (
+    "--concurrency", "8", "--quiet", "--prune", "deactivate", "--max-prune", "10",
+    "--mark-property", "replicated_by", "--metrics-port", "0",
+)  # fmt: skip
 BEFORE_UP_TO = 200_000
 #: Every image missing from the target: what a run holds per image of work (`compare` keeps every
 #: difference; a first `livecopy` queues every action, `--order-by` before it starts).
@@ -157,9 +161,10 @@ def _scheduled(options: Options, servers: Servers, result: ScenarioResult, sourc
     reports.mkdir(exist_ok=True)
     replicator = str(VENV_BIN / "replicator")
 
-    report = str(reports / "run-{attempt}.jsonl")
+    report, metrics = str(reports / "run-{attempt}.jsonl"), str(reports / "glance-mirror.prom")
+    cronjob = [replicator, "livecopy", source, target, *CRONJOB_FLAGS, "--metrics-file", metrics, "--report", report]
     contenders = [
-        Contender(SCHEDULED, [replicator, "livecopy", source, target, *CRONJOB_FLAGS, "--report", report]),
+        Contender(SCHEDULED, cronjob),
         Contender(LISTINGS, [str(VENV_BIN / "python"), str(LIST_BOTH), source, target]),
         Contender(SIZE_SOURCE, [replicator, "size", source]),
         Contender(SIZE_TARGET, [replicator, "size", target]),
