@@ -236,6 +236,20 @@ class Servers:
         self._started.append(server)
         return server
 
+    def start_pair(self, *extra_args: str, timeout: float) -> tuple[ServerProcess, ServerProcess]:
+        """Two of our servers started side by side (each may spend long making up images before
+        it answers: `--generate-images`), waited for up to `timeout` seconds."""
+        pair = []
+        for _ in range(2):
+            self._count += 1
+            server = ReplicatorServe(self.workdir / f"server-{self._count}", extra_args=list(extra_args), control=False)
+            server.launch()
+            self._started.append(server)
+            pair.append(server)
+        for server in pair:
+            server.wait_ready(timeout)
+        return pair[0], pair[1]
+
     def stop(self, server: ServerProcess) -> None:
         server.stop()
         self._started.remove(server)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.scenarios import ScenarioResult
+from benchmarks.scenarios import VERIFIED, ScenarioResult
 
 MiB = 2**20
 README_START = "<!-- results:start -->"
@@ -50,6 +50,8 @@ def scenario_record(result: ScenarioResult, scale: str) -> dict[str, Any]:
         "rows": [row.as_dict() for row in result.rows],
         "checks": [check.as_dict() for check in result.checks],
         "notes": result.notes,
+        "table": result.table,
+        "machine": machine(),
     }
 
 
@@ -84,12 +86,14 @@ def _cpu(row: dict[str, Any], key: str) -> str:
 
 
 def scenario_markdown(record: dict[str, Any]) -> str:
+    if record.get("table") == "scale":
+        return scale_markdown(record)
     unit = record["unit"]
     rows = record["rows"]
     lines = [
         f"### {record['number']}. {record['title']}",
         "",
-        f"{record['setup']} ({record['scale']} scale, {record['when']})",
+        f"{record['setup']} ({record['scale']} scale, {record['when']}{_on(record)})",
         "",
         f"| contender | -j | wall s | MiB/s | images/s | peak RSS MiB | CPU s | servers' CPU s "
         f"| {unit} × glanceclient | note |",
@@ -106,6 +110,42 @@ def scenario_markdown(record: dict[str, Any]) -> str:
             f"{row['images_per_s']:.1f} | {row['peak_rss_mib']:.0f} | {_cpu(row, 'cpu_s')} | "
             f"{_cpu(row, 'server_cpu_s')} | {ratio} | {row['note']} |"
         )
+    return "\n".join(lines + _targets(record)) + "\n"
+
+
+def scale_markdown(record: dict[str, Any]) -> str:
+    """Scenario 8: one row per command and listing size, with the memory over the empty listings."""
+    lines = [
+        f"### {record['number']}. {record['title']}",
+        "",
+        f"{record['setup']} ({record['scale']} scale, {record['when']}{_on(record)})",
+        "",
+        "| command | images listed | wall s | images/s | peak RSS MiB | over empty MiB | bytes per image "
+        "over empty | CPU s | servers' CPU s | runs s | note |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for row in record["rows"]:
+        listed = row.get("listed", row["images"])
+        over = f"{row['over_empty_mib']:.1f}" if "over_empty_mib" in row else ""
+        per_image = f"{row['bytes_per_image']:,}" if "bytes_per_image" in row else ""
+        runs = ", ".join(f"{seconds:.2f}" for seconds in row.get("runs_s", ()))
+        lines.append(
+            f"| {row['contender']} | {listed:,} | {row['seconds']:.2f} | {row['images_per_s']:,.0f} | "
+            f"{row['peak_rss_mib']:.0f} | {over} | {per_image} | {_cpu(row, 'cpu_s')} | {_cpu(row, 'server_cpu_s')} | "
+            f"{runs} | {row['note']} |"
+        )
+    return "\n".join(lines + _targets(record)) + "\n"
+
+
+def _on(record: dict[str, Any]) -> str:
+    """Where a scenario ran, when its record says: scenarios run at different times may have
+    run on different machines."""
+    info = record.get("machine")
+    return f"; {info['cpu']}, {info['cores']} cores" if info else ""
+
+
+def _targets(record: dict[str, Any]) -> list[str]:
+    lines = []
     if record["checks"]:
         lines.append("")
         lines.append("Targets:")
@@ -115,14 +155,15 @@ def scenario_markdown(record: dict[str, Any]) -> str:
             lines.append(f"- {mark}: {target} — measured {check['value']:.2f}")
     for note in record.get("notes", []):
         lines.append(f"- note: {note}")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def markdown(document: dict[str, Any]) -> str:
     info = document["machine"]
     head = (
-        f"Machine: {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, {info['system']}, "
-        f"Python {info['python']}; servers and clients on the same machine.\n"
+        f"Machine of the latest run: {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, "
+        f"{info['system']}, Python {info['python']}; servers and clients on the same machine. Each "
+        "scenario names the machine it ran on.\n"
     )
     return head + "\n" + "\n".join(scenario_markdown(record) for record in document["scenarios"].values())
 
@@ -140,8 +181,10 @@ def plot_distance(document: dict[str, Any], path: Path) -> bool:
 
     rows = record["rows"]
     figure, axes = plt.subplots(figsize=(7, 4.5), dpi=110)
-    for name, style in (("replicator (md5+sha512)", "o-"), ("curl|curl", "s--")):
-        points = sorted((r["concurrency"], r["mib_per_s"]) for r in rows if r["contender"] == name)
+    for names, style in (((VERIFIED, "replicator (md5+sha512)"), "o-"), (("curl|curl",), "s--")):
+        name = names[0]
+        # Results measured before one hash in flight named our rows for the two hashes they computed.
+        points = sorted((r["concurrency"], r["mib_per_s"]) for r in rows if r["contender"] in names)
         if points:
             label = (
                 "replicator livecopy -j N (verified)"
@@ -186,3 +229,55 @@ def update_readme(readme: Path, text: str) -> None:
         return
     content = content[: start + len(README_START)] + "\n" + text + "\n" + content[end:]
     readme.write_text(content)
+
+
+SCALE_COLOURS = {"target empty": "tab:green", "compare": "tab:blue", "livecopy": "tab:orange"}
+
+
+def plot_scale(document: dict[str, Any], path: Path) -> bool:
+    """Scenario 8: peak RSS over the empty listings, and images listed per second, against the
+    number of images, per command (and per older version, when one was run beside ours)."""
+    record = document["scenarios"].get("8")
+    if record is None:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    series: dict[str, list[dict[str, Any]]] = {}
+    for row in record["rows"]:
+        if "bytes_per_image" in row:
+            series.setdefault(row["contender"], []).append(row)
+    figure, (memory, speed) = plt.subplots(1, 2, figsize=(10, 5), dpi=110)
+    for name, rows in series.items():
+        rows.sort(key=lambda r: r["listed"])
+        listed = [r["listed"] for r in rows]
+        # One colour per command; an older version's runs of it dashed.
+        color = next((c for word, c in SCALE_COLOURS.items() if word in name), None)
+        style = {"color": color, "marker": "o", "linestyle": "--" if "before" in name else "-"}
+        memory.plot(listed, [max(r["over_empty_mib"], 0.1) for r in rows], label=name, **style)
+        speed.plot(listed, [r["images_per_s"] for r in rows], label=name, **style)
+    every = sorted({r["listed"] for rows in series.values() for r in rows})
+    if every:
+        # The target of issue 16: 512 bytes per image listed, as a line through the origin.
+        memory.plot(every, [512 * n / 2**20 for n in every], color="grey", linestyle=":", label="512 bytes per image")
+    for axes in (memory, speed):
+        axes.set_xscale("log")
+        axes.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:,.0f}"))
+        axes.set_xlabel("images listed on each side")
+        axes.grid(True, alpha=0.3)
+    memory.set_yscale("log")
+    memory.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    memory.set_ylabel("peak RSS over the empty listings, MiB")
+    memory.set_title("Memory of a run", fontsize=9)
+    speed.set_ylim(bottom=0)
+    speed.set_ylabel("images listed per second")
+    speed.set_title("Speed (both listings walked side by side)", fontsize=9)
+    figure.suptitle(f"Scenario 8: {record['setup']}", fontsize=8)
+    figure.legend(*memory.get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=7, frameon=False)
+    figure.tight_layout(rect=(0, 0.12, 1, 1))
+    figure.savefig(path)
+    plt.close(figure)
+    return True

@@ -16,13 +16,16 @@ import json
 import shutil
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
-from benchmarks import report
+from benchmarks import report, scenarios
 from benchmarks.harness import BENCH_DIR, Servers, scratch_dir
-from benchmarks.scenarios import SCENARIOS, Options
+from benchmarks.scale import scale
+from benchmarks.scenarios import Options
 
 RESULTS = BENCH_DIR / "results"
+SCENARIOS = {**scenarios.SCENARIOS, 8: scale}
 
 
 def main() -> int:
@@ -48,6 +51,21 @@ def main() -> int:
         metavar="N",
         help="run every contender N times and keep its fastest run (a shared machine's noise)",
     )
+    parser.add_argument(
+        "--images",
+        type=int,
+        action="append",
+        metavar="N",
+        help="scenario 8: list N images on each side (repeat for more; default 10,000 to 1,000,000, "
+        "--quick 1,000 and 10,000)",
+    )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        metavar="TREE",
+        help="scenario 8: also run the replicator from this source tree, e.g. a worktree of an older "
+        "commit (git worktree add /tmp/old COMMIT), up to 200,000 images",
+    )
     parser.add_argument("--update-readme", action="store_true", help="write the tables into benchmarks/README.md")
     parser.add_argument("--keep", action="store_true", help="keep the servers' data and logs (printed at the end)")
     parser.add_argument(
@@ -71,6 +89,8 @@ def main() -> int:
         log_dir=logs,
         profile_dir=RESULTS if args.profile else None,
         repeat=args.repeat,
+        scale_sizes=tuple(args.images or ()),
+        before=args.before.resolve() if args.before else None,
     )
     scale = "quick" if args.quick else "full"
     records = []
@@ -113,6 +133,9 @@ def render(document: dict[str, Any], stem: str, update_readme: bool) -> int:
     plot = RESULTS / ("distance-quick.png" if stem.endswith("quick") else "distance.png")
     if report.plot_distance(document, plot):
         print(f"plot: {plot}")
+    scale_plot = RESULTS / ("scale-quick.png" if stem.endswith("quick") else "scale.png")
+    if report.plot_scale(document, scale_plot):
+        print(f"plot: {scale_plot}")
     if update_readme:
         report.update_readme(BENCH_DIR / "README.md", text)
     return 0

@@ -36,6 +36,20 @@ OLD_TOOL = BENCH_DIR / "baselines" / "old_tool.py"
 #: Scenario 1's reference row: what the target server takes with no copier (see `large_images`).
 CEILING = "ceiling: curl PUT from memory"
 
+#: Our copy as it runs by default: the strongest hash the source publishes (sha512 here) computed
+#: in flight, its md5 checked in the target's answer after the upload.
+VERIFIED = "replicator verified"
+
+#: Scenario 1: the pipe doing the work ours does to verify a copy (sha512 in flight, checked).
+CURL_SHA512 = "curl | sha512 | curl"
+
+#: Scenario 1's dump rows: ours, and the curl baselines that write the same files (the second
+#: also hashing the data in flight, as ours does).
+DUMP_SHORT = "replicator dump"
+DUMP = f"{DUMP_SHORT} verified"
+CURL_DUMP = "curl to files"
+CURL_DUMP_SHA512 = "curl | tee file | sha512"
+
 #: The baselines the "× sequential" targets are measured against: what operators run today.
 SEQUENTIAL = ("glanceclient loop", "old-tool shape")
 
@@ -66,6 +80,8 @@ class ScenarioResult:
     rows: list[Measurement] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: How the report lays its rows out: one row per contender, or (scenario 8) per listing size.
+    table: str = "contenders"
 
     def find(self, contender: str, concurrency: int | None = None) -> Measurement | None:
         for row in self.rows:
@@ -87,6 +103,10 @@ class Options:
     #: run down, so the fastest of a few is the least disturbed measure of each. Only runs
     #: shorter than `REPEAT_UNDER` seconds are repeated.
     repeat: int = 1
+    #: Scenario 8: the listing sizes to measure instead of its own (`--images`).
+    scale_sizes: tuple[int, ...] = ()
+    #: Scenario 8: another source tree of the replicator to run beside ours (`--before`).
+    before: Path | None = None
 
 
 REPEAT_UNDER = 60.0
@@ -120,17 +140,20 @@ class Runner:
         metaonly: bool = False,
         target_url: str | None = None,
         env: dict[str, str] | None = None,
+        into_folder: bool = False,
     ) -> Measurement:
-        """One contender against a fresh target (or `target_url`, for a read-only compare),
-        `options.repeat` times; the fastest complete run is kept, every run's time noted."""
+        """One contender against a fresh target (or `target_url`, for a read-only compare; or,
+        `into_folder`, a fresh empty folder for a dump), `options.repeat` times; the fastest
+        complete run is kept, every run's time noted."""
         label = f"s{self.result.number}-{contender.replace(' ', '_').replace('|', '')}-j{concurrency}"
         print(f"  {contender} -j{concurrency} ...", end="", flush=True)
         runs: list[Measurement] = []
         for attempt in range(max(1, self.options.repeat)):
             if runs and runs[0].seconds > REPEAT_UNDER:
                 break  # a long run evens out short disturbances by itself: once is enough
-            target = None if target_url else self.servers.start(*self.server_args)
-            url = target_url or target.url  # type: ignore[union-attr]
+            folder = self.options.workdir / f"{label}-{attempt}" if into_folder else None
+            target = None if target_url or folder else self.servers.start(*self.server_args)
+            url = str(folder) if folder else target_url or target.url  # type: ignore[union-attr]
             log = self.options.log_dir / f"{label}-{attempt}.log" if self.options.log_dir else None
             row = measure(
                 contender,
@@ -143,7 +166,12 @@ class Runner:
                 servers=self.servers.pids(),
                 env=env,
             )
-            if target is not None:
+            if folder is not None:
+                row.note = self._check_folder(folder)
+                if not row.note and row.exit_code != 0:
+                    row.note = f"exit {row.exit_code}"
+                shutil.rmtree(folder, ignore_errors=True)
+            elif target is not None:
                 row.note = self._check_target(url, metaonly)
                 if not row.note and row.exit_code != 0:
                     row.note = f"exit {row.exit_code}"
@@ -174,6 +202,14 @@ class Runner:
             return ""
         return f"INCOMPLETE: {images}/{len(self.images)} images"
 
+    def _check_folder(self, folder: Path) -> str:
+        """A dump is complete when every image's data is there, whole (`<id>.img`, as ours and
+        the curl baseline both name it)."""
+        files = {path.name: path.stat().st_size for path in folder.glob("*.img")} if folder.is_dir() else {}
+        if len(files) == len(self.images) and sum(files.values()) == self.bytes:
+            return ""
+        return f"INCOMPLETE: {len(files)}/{len(self.images)} images"
+
     def stop(self) -> None:
         self.servers.stop(self.source)
         shutil.rmtree(self.source.workdir, ignore_errors=True)
@@ -187,7 +223,7 @@ def ours(
 ) -> Callable[[str, str], list[str]]:
     def argv(source: str, target: str) -> list[str]:
         base = [str(VENV_BIN / "replicator"), command, source, target, *flags]
-        if command == "livecopy":
+        if command in ("livecopy", "dump"):
             base += ["--concurrency", str(concurrency)]
         if profile is not None:
             # Sampling profiler around the run (adds its own overhead: profile runs are not timed).
@@ -249,10 +285,19 @@ def large_images(options: Options, servers: Servers) -> ScenarioResult:
     run.seed(images_of(1, count, size))
     profile = options.profile_dir
     run.run("replicator --no-verify", ours("--no-verify", concurrency=n), concurrency=n)
-    run.run("replicator (md5+sha512)", ours(concurrency=n), concurrency=n)
-    run.run("replicator (md5+sha512)", ours(concurrency=1), concurrency=1)
+    run.run(VERIFIED, ours(concurrency=n), concurrency=n)
+    run.run(VERIFIED, ours(concurrency=1), concurrency=1)
     run.run("curl|curl", curl_argv(1), stdin=curl_stdin(run.images))
     run.run("curl|curl", curl_argv(n), stdin=curl_stdin(run.images), concurrency=n)
+    run.run(CURL_SHA512, curl_argv(n), stdin=curl_stdin(run.images, "data-sha512"), concurrency=n)
+    # The same images into a folder: `dump` (verified, as by default) against curl writing each
+    # image's record and data to files, as many at once.
+    run.run(DUMP, ours(command="dump", concurrency=n), concurrency=n, into_folder=True)
+    run.run(f"{DUMP_SHORT} --no-verify", ours("--no-verify", command="dump", concurrency=n), concurrency=n,
+            into_folder=True)  # fmt: skip
+    run.run(CURL_DUMP, curl_argv(n), stdin=curl_stdin(run.images, "dump"), concurrency=n, into_folder=True)
+    run.run(CURL_DUMP_SHA512, curl_argv(n), stdin=curl_stdin(run.images, "dump-sha512"), concurrency=n,
+            into_folder=True)  # fmt: skip
     sequential_baselines(run)
     # Not a copier: the target alone, fed from memory by curl, with no source and no copier
     # beside it. What it takes is the most any copy into it can reach on this machine.
@@ -278,8 +323,11 @@ def large_images(options: Options, servers: Servers) -> ScenarioResult:
     run.stop()
     curl_n = result.find("curl|curl", n)
     vs(result, result.find("replicator --no-verify", n), curl_n, 0.9, f"--no-verify -j{n}")
-    vs(result, result.find("replicator (md5+sha512)", n), curl_n, 0.6, f"verified -j{n}")
-    vs_sequential(result, result.find("replicator (md5+sha512)", n), 5, f"verified -j{n}")
+    vs(result, result.find(VERIFIED, n), curl_n, 0.85, f"verified -j{n}")
+    vs(result, result.find(VERIFIED, n), result.find(CURL_SHA512, n), 0.85, f"verified -j{n}")
+    vs(result, result.find(DUMP, n), result.find(CURL_DUMP, n), 0.85, f"dump verified -j{n}")
+    vs(result, result.find(DUMP, n), result.find(CURL_DUMP_SHA512, n), 0.85, f"dump verified -j{n}")
+    vs_sequential(result, result.find(VERIFIED, n), 5, f"verified -j{n}")
     ceiling, loop = result.find(CEILING), result.find("glanceclient loop")
     if ceiling and loop and loop.mib_per_s:
         result.notes.append(
@@ -315,9 +363,9 @@ def small_images(options: Options, servers: Servers) -> ScenarioResult:
     )
     run = Runner(options, servers, result, server_args=["--latency", str(SERVICE_LATENCY)])
     run.seed(images_of(2, count, size))
-    run.run("replicator (md5+sha512)", ours(concurrency=n), concurrency=n)
+    run.run(VERIFIED, ours(concurrency=n), concurrency=n)
     run.run(SAME_WORK, ours("--dontreplicate", "members", concurrency=n), concurrency=n)
-    run.run("replicator (md5+sha512)", ours(concurrency=4), concurrency=4)
+    run.run(VERIFIED, ours(concurrency=4), concurrency=4)
     run.run("curl|curl", curl_argv(1), stdin=curl_stdin(run.images))
     run.run("curl|curl", curl_argv(n), stdin=curl_stdin(run.images), concurrency=n)
     sequential_baselines(run)
@@ -328,7 +376,7 @@ def small_images(options: Options, servers: Servers) -> ScenarioResult:
             concurrency=n,
         )
     run.stop()
-    vs_sequential(result, result.find("replicator (md5+sha512)", n), 20, f"-j{n}")
+    vs_sequential(result, result.find(VERIFIED, n), 20, f"-j{n}")
     vs_sequential(result, result.find(SAME_WORK, n), 20, f"-j{n} {SAME_WORK_SHORT}")
     return result
 
@@ -352,11 +400,11 @@ def distance(options: Options, servers: Servers) -> ScenarioResult:
     run = Runner(options, servers, result, server_args=args)
     run.seed(images_of(3, count, size))
     for n in CONCURRENCIES:
-        run.run("replicator (md5+sha512)", ours(concurrency=n), concurrency=n)
+        run.run(VERIFIED, ours(concurrency=n), concurrency=n)
         run.run("curl|curl", curl_argv(n), stdin=curl_stdin(run.images), concurrency=n)
     sequential_baselines(run)
     run.stop()
-    ours16 = result.find("replicator (md5+sha512)", 16)
+    ours16 = result.find(VERIFIED, 16)
     vs_sequential(result, ours16, 10, "-j16")
     vs(result, ours16, result.find("curl|curl", 16), 0.8, "-j16")
     return result
@@ -368,11 +416,11 @@ def huge_image(options: Options, servers: Servers) -> ScenarioResult:
     result = ScenarioResult(4, "Huge image, flat memory", "MiB/s", f"1 × {huge // 2**30} GiB against 1 × 64 MiB")
     run = Runner(options, servers, result)
     run.seed([SeedImage(image_id(4, 0), "bench-4-small", small)])
-    small_row = run.run("replicator (md5+sha512) 64 MiB", ours(concurrency=1), concurrency=1)
+    small_row = run.run(f"{VERIFIED} 64 MiB", ours(concurrency=1), concurrency=1)
     run.stop()
     run = Runner(options, servers, result)
     run.seed([SeedImage(image_id(4, 1), "bench-4-huge", huge)])
-    huge_row = run.run(f"replicator (md5+sha512) {huge // 2**30} GiB", ours(concurrency=1), concurrency=1)
+    huge_row = run.run(f"{VERIFIED} {huge // 2**30} GiB", ours(concurrency=1), concurrency=1)
     run.run(f"curl|curl {huge // 2**30} GiB", curl_argv(1), stdin=curl_stdin(run.images))
     run.stop()
     result.checks.append(Check("peak RSS (huge) < 150 MiB", huge_row.peak_rss / MiB, 150, higher_is_better=False))
@@ -443,7 +491,7 @@ def real_glance(options: Options, servers: Servers) -> ScenarioResult:
     try:
         run = Runner(options, real, result)
         run.seed(images_of(6, count, size))
-        run.run("replicator (md5+sha512)", ours(concurrency=n), concurrency=n)
+        run.run(VERIFIED, ours(concurrency=n), concurrency=n)
         run.run("replicator --no-verify", ours("--no-verify", concurrency=n), concurrency=n)
         run.run("curl|curl", curl_argv(1), stdin=curl_stdin(run.images))
         run.run("curl|curl", curl_argv(n), stdin=curl_stdin(run.images), concurrency=n)
@@ -451,7 +499,7 @@ def real_glance(options: Options, servers: Servers) -> ScenarioResult:
         run.stop()
     finally:
         real.stop_all()
-    verified = result.find("replicator (md5+sha512)", n)
+    verified = result.find(VERIFIED, n)
     vs(result, verified, result.find("curl|curl", n), 0.6, f"verified -j{n}")
     vs_sequential(result, verified, 5, f"verified -j{n}")
     result.notes.append(

@@ -103,7 +103,10 @@ def property_name_problem(key: str) -> str | None:
     `"visibility "` would be created as a custom property and later patched as `visibility`;
     control characters mean something else in headers, logs and terminals.
     """
-    if key != key.strip():
+    plain = key == key.strip()
+    if plain and key.isprintable():
+        return None  # the common case, decided in C: every control character is unprintable
+    if not plain:
         return f"property name {key!r} has surrounding whitespace"
     if _CONTROL.search(key):
         return f"property name {key!r} holds a control character"

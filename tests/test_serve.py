@@ -6,6 +6,7 @@ What it imitates of Glance is held to real Glance in `test_conformance.py`.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -308,4 +309,33 @@ def test_generated_images_are_the_same_for_the_same_count(start_serve: Start) ->
     assert [len(page["images"]) for page in listed] == [1000, 1000, 500]
     assert ids == sorted(ids) and len(set(ids)) == 2500
     assert {image["id"] for image in gc.list_all(few.url)} <= set(ids)
-    assert all(image["status"] == "queued" and image["visibility"] == "private" for image in listed[0]["images"])
+    assert all(image["status"] == "active" and image["visibility"] == "private" for image in listed[0]["images"])
+
+
+def test_generated_images_look_like_users_snapshots_without_data(start_serve: Start) -> None:
+    """What large clouds hold most of: Nova's snapshots, twenty-odd properties each, their
+    per-image values all different (a client cannot hold them more cheaply than real ones)."""
+    server = start_serve("--generate-images", "50")
+
+    images = gc.list_all(server.url)
+    download = gc.request("GET", f"{server.url}/v2/images/{images[0]['id']}/file")
+
+    custom = [set(image) - set(schema.BASE_ATTRIBUTES) - {"stores"} for image in images]
+    assert all(len(properties) >= 20 for properties in custom)
+    assert all(image["image_type"] == "snapshot" and image["os_hash_algo"] == "sha512" for image in images)
+    for per_image in ("id", "name", "instance_uuid", "checksum", "os_hash_value"):
+        assert len({image[per_image] for image in images}) == 50, per_image
+    assert download.status == 204  # metadata only: no data is held
+
+
+def test_two_servers_with_the_same_generated_images_compare_identical(start_serve: Start) -> None:
+    source, target = start_serve("--generate-images", "1500"), start_serve("--generate-images", "1500")
+
+    compared = subprocess.run(
+        [sys.executable, "-m", "replicator", "compare", source.url, target.url, "--json"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+    assert compared.returncode == 0, compared.stderr
+    report = json.loads(compared.stdout)
+    assert report["images"] == [] and report["summary"]["identical"] == 1500

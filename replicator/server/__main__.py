@@ -62,8 +62,8 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         metavar="N",
-        help="Start with N made-up metadata-only images (queued, private, no data; the same N gives the "
-        "same images), held in memory only: for listings at scale.",
+        help="Start with N made-up metadata-only images (users' snapshots: active, private, twenty-odd "
+        "properties each, no data held; the same N gives the same images), in memory only: for listings at scale.",
     )
     control = p.add_argument_group(
         "control paths",

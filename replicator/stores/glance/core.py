@@ -70,47 +70,61 @@ class GlanceCore:
 
         `follow(body, entries)` gives the next page's path (None at the end); `decode` turns an
         entry into a record (raising RunError for one that is not an image record).
+
+        The next page is asked for as soon as its link is known, before this page's records are
+        handed out: the server prepares it while the caller decodes and plans this one (walking
+        two listings one request at a time left both servers and the caller waiting on each
+        other in turn). One page ahead is held, never more.
         """
-        path: ApiPath | None = first
+        what = f"list images on {self.transport.base_url}"
+        following: asyncio.Task[Any] | None = asyncio.create_task(self.get_json(first, what))
         previous: str | None = None
         capitals: set[str] = set()  # ids with capitals sort apart (see engine.march): held, they are rare
         listed = 0
-        while path is not None:
-            body = await self.get_json(path, f"list images on {self.transport.base_url}")
-            entries = body.get("images") if isinstance(body, dict) else None
-            if not isinstance(entries, list):
-                raise self.refuse(f"the image listing is not a Glance {self.api} answer (no 'images' list)")
-            if len(entries) > PAGE_LIMIT:
-                raise self.refuse(
-                    f"a page of the image listing holds {len(entries)} records, more than the {PAGE_LIMIT} asked for"
-                )
-            path = follow(body, entries)
-            if not entries and path is not None:
-                raise self.refuse("the image listing sent an empty page that points to another; not followed")
-            for raw in entries:
-                record = decode(raw)
-                if record.id != id_order(record.id):
-                    repeated = record.id in capitals
-                    capitals.add(record.id)
-                elif repeated := previous is not None and record.id <= previous:
-                    pass
-                else:
-                    previous = record.id
-                if repeated:
+        try:
+            while following is not None:
+                body = await following
+                following = None
+                entries = body.get("images") if isinstance(body, dict) else None
+                if not isinstance(entries, list):
+                    raise self.refuse(f"the image listing is not a Glance {self.api} answer (no 'images' list)")
+                if len(entries) > PAGE_LIMIT:
                     raise self.refuse(
-                        f"the image listing loops or ignores the order asked for ({record.id} "
-                        "came after a later id); not followed further"
+                        f"a page of the image listing holds {len(entries)} records, more than the {PAGE_LIMIT} "
+                        "asked for"
                     )
-                listed += 1
-                limit = self.settings.max_images
-                if limit is not None and listed > limit:
-                    raise RunError(
-                        f"{self.description}: the image listing goes past {limit} images "
-                        "(the maximum set for this run); stopped",
-                        kind=ErrorKind.INPUT,
-                        side=self.transport.side,
-                    )
-                yield record
+                path = follow(body, entries)
+                if not entries and path is not None:
+                    raise self.refuse("the image listing sent an empty page that points to another; not followed")
+                if path is not None:
+                    following = asyncio.create_task(self.get_json(path, what))
+                for raw in entries:
+                    record = decode(raw)
+                    if record.id != id_order(record.id):
+                        repeated = record.id in capitals
+                        capitals.add(record.id)
+                    elif repeated := previous is not None and record.id <= previous:
+                        pass
+                    else:
+                        previous = record.id
+                    if repeated:
+                        raise self.refuse(
+                            f"the image listing loops or ignores the order asked for ({record.id} "
+                            "came after a later id); not followed further"
+                        )
+                    listed += 1
+                    limit = self.settings.max_images
+                    if limit is not None and listed > limit:
+                        raise RunError(
+                            f"{self.description}: the image listing goes past {limit} images "
+                            "(the maximum set for this run); stopped",
+                            kind=ErrorKind.INPUT,
+                            side=self.transport.side,
+                        )
+                    yield record
+        finally:
+            if following is not None:
+                _drop(following)
 
     async def members(
         self, path: ApiPath, image: ImageRecord, parse: Callable[[Any], tuple[tuple[str, str], ...] | None]
@@ -204,6 +218,16 @@ def _check_range(header: str | None, offset: int, what: str, side: str | None) -
             kind=ErrorKind.PROTOCOL,
             side=side,
         )
+
+
+def _drop(task: asyncio.Task[Any]) -> None:
+    """Give up a page asked for ahead that nobody will read (the walk ended early or failed): no
+    request left running, and no error of it reported as never retrieved."""
+    if task.done():
+        if not task.cancelled():
+            task.exception()
+    else:
+        task.cancel()
 
 
 async def merge_by_id(*streams: AsyncIterator[ImageRecord]) -> AsyncIterator[ImageRecord]:
