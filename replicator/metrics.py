@@ -242,8 +242,12 @@ class MetricsServer:
     def port(self) -> int:
         return self._server.server_port
 
-    def close(self) -> None:
-        """Stop serving; waits for the server's loop, which looks for the stop every half second."""
+    def close(self, wait: bool = True) -> None:
+        """Stop serving. The server's loop looks for the stop every half second: a run that is
+        about to end does not wait for it (`wait=False`), half a second of every scheduled run."""
+        if not wait:
+            threading.Thread(target=self.close, daemon=True).start()
+            return
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()

@@ -244,7 +244,7 @@ class MetricsWatcher:
 
     def __exit__(self, *exc_info: object) -> None:
         if self._server is not None:
-            self._server.close()
+            self._server.close(wait=False)  # the process ends with the run
 
     def ended(self, succeeded: bool) -> None:
         """The run's end time (and, if it succeeded, its last success) into the textfile; a

@@ -37,11 +37,17 @@ from replicator.stores.base import ImageStore
 
 T = TypeVar("T")
 
+#: Actions waiting for a worker at most (about 6.5 KB each): the walk waits when they are all taken.
+QUEUED_ACTIONS = 10_000
+
 
 class Transfer:
     """Executes actions between one source and one target store."""
 
-    def __init__(self, source: ImageStore, target: ImageStore, settings: Settings, emit: EventSink) -> None:
+    def __init__(
+        self, source: ImageStore, target: ImageStore, settings: Settings, emit: EventSink, queued: int = QUEUED_ACTIONS
+    ) -> None:
+        self._queued = queued
         self._source = source
         self._target = target
         self._settings = settings
@@ -53,16 +59,18 @@ class Transfer:
     async def run(self, actions: AsyncIterator[Action]) -> None:
         """Execute every action as it comes (the walk is still listing while the first ones run);
         each image's result is emitted as `ImageFinished` when it ends."""
-        queue: asyncio.Queue[Action | None] = asyncio.Queue()
+        # Bounded: a first copy of a million images would otherwise hold every one of them as
+        # work (6.5 KB each) while the transfers catch up; a full queue pauses the walk instead.
+        queue: asyncio.Queue[Action | None] = asyncio.Queue(self._queued)
         workers = max(1, self._settings.concurrency)
         counts = {"queued": 0, "finished": 0}
 
         async def feed() -> None:
             async for action in actions:
                 counts["queued"] += 1
-                queue.put_nowait(action)  # unbounded: the work list is what a run may hold
+                await queue.put(action)
             for _ in range(workers):
-                queue.put_nowait(None)
+                await queue.put(None)
 
         async def worker() -> None:
             while (action := await queue.get()) is not None:
