@@ -110,68 +110,25 @@ def test_openrc_with_an_application_credential(regions: TwoRegions) -> None:
     assert regions.keystone.authentications() - before == 2  # once per side
 
 
+#: The two ways to name the regions of one cloud: a cloud per side, or one cloud for both.
+ONE_CLOUD_TWO_REGIONS = (
+    ("--source-cloud", "prod", "--target-cloud", "prod", "--target-region", "RegionTwo"),
+    ("--os-cloud", "prod", "--source-region", "RegionOne", "--target-region", "RegionTwo"),
+)
+
+
+def assert_each_form_copies_one_to_two(regions: TwoRegions, env: dict[str, str], size: int) -> None:
+    for form in ONE_CLOUD_TWO_REGIONS:
+        new = set(gc.seed_raw_images(regions.one.url, [size]))
+        assert_copied_one_to_two(regions, replicator("livecopy", "-", "-", *form, env=env), new)
+
+
 def test_dashboard_clouds_yaml_whose_region_name_is_a_default(regions: TwoRegions, tmp_path: Path) -> None:
-    env = regions.clouds_yaml(tmp_path, region_name="RegionOne")
-    new = set(gc.seed_raw_images(regions.one.url, [1000]))
-    result = replicator(
-        "livecopy",
-        "-",
-        "-",
-        "--source-cloud",
-        "prod",
-        "--target-cloud",
-        "prod",
-        "--target-region",
-        "RegionTwo",
-        env=env,
-    )
-    assert_copied_one_to_two(regions, result, new)
-    new = set(gc.seed_raw_images(regions.one.url, [2000]))
-    result = replicator(
-        "livecopy",
-        "-",
-        "-",
-        "--os-cloud",
-        "prod",
-        "--source-region",
-        "RegionOne",
-        "--target-region",
-        "RegionTwo",
-        env=env,
-    )
-    assert_copied_one_to_two(regions, result, new)
+    assert_each_form_copies_one_to_two(regions, regions.clouds_yaml(tmp_path, region_name="RegionOne"), 1000)
 
 
 def test_clouds_yaml_with_a_list_of_regions(regions: TwoRegions, tmp_path: Path) -> None:
-    env = regions.clouds_yaml(tmp_path, regions=["RegionOne"])
-    new = set(gc.seed_raw_images(regions.one.url, [4000]))
-    result = replicator(
-        "livecopy",
-        "-",
-        "-",
-        "--source-cloud",
-        "prod",
-        "--target-cloud",
-        "prod",
-        "--target-region",
-        "RegionTwo",
-        env=env,
-    )
-    assert_copied_one_to_two(regions, result, new)
-    new = set(gc.seed_raw_images(regions.one.url, [6000]))
-    result = replicator(
-        "livecopy",
-        "-",
-        "-",
-        "--os-cloud",
-        "prod",
-        "--source-region",
-        "RegionOne",
-        "--target-region",
-        "RegionTwo",
-        env=env,
-    )
-    assert_copied_one_to_two(regions, result, new)
+    assert_each_form_copies_one_to_two(regions, regions.clouds_yaml(tmp_path, regions=["RegionOne"]), 4000)
 
 
 def test_the_environment_region_is_a_default_too(regions: TwoRegions, tmp_path: Path) -> None:
