@@ -402,3 +402,13 @@ def test_a_deactivated_image_is_not_made_usable_on_a_v1_cloud(serve_one, start_s
     result = run("livecopy", serve_one.url, target)
     assert result.exit_code != 0 and "Glance v1 cannot deactivate its copy" in result.stderr
     assert list(v1_detail(target)) == [kept]
+
+
+@pytest.mark.parametrize(
+    "fake_server",
+    [(200, json.dumps({"images": [1, 2]}).encode()), (200, json.dumps({"images": [{"id": "../x"}]}).encode())],
+    indirect=True,
+)
+def test_a_v1_page_whose_last_entry_is_no_image_record_is_one_line(fake_server: str) -> None:
+    result = replicator("size", fake_server, "--retries", "0", "--api-version", "1")
+    assert_one_line_error(result, "the image listing holds a record without a valid image id")

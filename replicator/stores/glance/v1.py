@@ -81,7 +81,7 @@ class GlanceV1Store:
         """v1 has no `next` link: a page's last id is the next page's marker, until a page is empty."""
 
         def follow(body: Mapping[str, Any], entries: list[Any]) -> ApiPath | None:
-            return listing_path(str(entries[-1]["id"])) if entries else None
+            return listing_path(self._decode(entries[-1]).id) if entries else None
 
         return self._core.pages(listing_path(None), follow, self._decode)
 
