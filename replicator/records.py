@@ -174,9 +174,9 @@ def record_from_v2(raw: Mapping[str, Any]) -> ImageRecord:
         status=str(raw.get("status") or "queued"),
         attributes=attributes,
         size=int_or_none(raw.get("size")),
-        checksum=raw.get("checksum") or None,
-        hash_algo=raw.get("os_hash_algo") or None,
-        hash_value=raw.get("os_hash_value") or None,
+        checksum=text_or_none(raw, "checksum"),
+        hash_algo=text_or_none(raw, "os_hash_algo"),
+        hash_value=text_or_none(raw, "os_hash_value"),
         members=members_from(raw["members"]) if isinstance(raw.get("members"), list) else None,
         raw=dict(raw),
     )
@@ -191,6 +191,16 @@ def without_null_properties(attributes: dict[str, Any]) -> dict[str, Any]:
 def members_from(entries: list[Any]) -> tuple[tuple[str, str], ...]:
     """Glance's member records (`member_id`, `status`) as sorted pairs."""
     return tuple(sorted((str(e["member_id"]), str(e.get("status", "pending"))) for e in entries))
+
+
+def text_or_none(raw: Mapping[str, Any], key: str) -> str | None:
+    """A hash or checksum field: text, or absent; anything else is no record Glance writes."""
+    value = raw.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{key} is not text: {str(value)[:40]!r}")
+    return value
 
 
 def int_or_none(value: Any) -> int | None:

@@ -89,3 +89,11 @@ def test_server_reason_is_plain_text_from_webob_bodies():
     html = b"<html><head><title>409 Conflict</title></head><body><h1>409 Conflict</h1>Image with identifier x already exists!<br /><br /></body></html>"
     assert server_reason(html) == "Image with identifier x already exists!"
     assert server_reason(b'{"message": "bad thing<br /><br />\\n\\n", "code": "409 Conflict"}') == "bad thing"
+
+
+def test_hashes_that_are_not_text_are_no_image_record() -> None:
+    """A listing whose checksum is a list would otherwise fail deep in the copy, as a crash."""
+    with pytest.raises(ValueError, match="checksum is not text"):
+        record_from_v2({"id": IMAGE_ID, "status": "active", "checksum": ["a"]})
+    with pytest.raises(ValueError, match="os_hash_value is not text"):
+        record_from_v2({"id": IMAGE_ID, "status": "active", "os_hash_value": 7})

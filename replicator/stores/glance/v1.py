@@ -32,6 +32,7 @@ from replicator.records import (
     int_or_none,
     is_image_id,
     is_replicable,
+    text_or_none,
     without_null_properties,
 )
 from replicator.settings import Settings
@@ -312,7 +313,7 @@ def record_from_v1(raw: Mapping[str, Any]) -> ImageRecord:
         status=str(raw.get("status") or "queued"),
         attributes=without_null_properties(attributes),
         size=int_or_none(raw.get("size")),
-        checksum=raw.get("checksum") or None,
+        checksum=text_or_none(raw, "checksum"),
         raw=dict(raw),
     )
 
