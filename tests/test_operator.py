@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -474,8 +475,15 @@ def test_help_lists_every_exit_code_and_shell_completion_is_on() -> None:
         assert "Exit status:" in helped.stdout
         for code in ("0  done", "1  images failed", "2  the run could not happen", "130  interrupted", "143", "129"):
             assert code in helped.stdout, (args, code)
-    script = replicator_process("--show-completion", "bash")
-    assert script.returncode == 0 and "_REPLICATOR_COMPLETE" in script.stdout
+    # The script is for the shell that runs the command (Typer asks the process tree), as a user
+    # types it at a bash prompt; whatever shell runs the test suite.
+    script = subprocess.run(
+        ["bash", "-c", f"{shlex.quote(sys.executable)} -m replicator --show-completion"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert script.returncode == 0 and "_REPLICATOR_COMPLETE" in script.stdout, script.stdout + script.stderr
     completed = replicator_process(
         env={"_REPLICATOR_COMPLETE": "complete_bash", "COMP_WORDS": "replicator liv", "COMP_CWORD": "1"}
     )
