@@ -478,7 +478,8 @@ def test_help_lists_every_exit_code_and_shell_completion_is_on() -> None:
     # The script is for the shell that runs the command (Typer asks the process tree), as a user
     # types it at a bash prompt; whatever shell runs the test suite.
     script = subprocess.run(
-        ["bash", "-c", f"{shlex.quote(sys.executable)} -m replicator --show-completion"],
+        # (Two commands, so that bash stays the parent rather than exec the one.)
+        ["bash", "-c", f"{shlex.quote(sys.executable)} -m replicator --show-completion; exit $?"],
         capture_output=True,
         text=True,
         timeout=60,
