@@ -15,6 +15,7 @@ import dataclasses
 import functools
 import inspect
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -471,11 +472,12 @@ def _cacert(path: str | None) -> str | None:
     return path
 
 
-class SettingsPart(OptionGroup):
+class SettingsPart(OptionGroup, ABC):
     """A group whose options are fields of the run's `Settings`."""
 
+    @abstractmethod
     def settings(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The `Settings` fields this group's options set."""
 
 
 def build_settings(*parts: SettingsPart) -> Settings:
