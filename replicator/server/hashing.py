@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 from pathlib import Path
 
 BLOCK = 1024 * 1024
@@ -24,7 +25,10 @@ class HashingWriter:
         self.path = path
         self.size = 0
         self.head = b""
-        self._file = path.open("wb")
+        # A new file, never through a link left in the data directory: what an earlier,
+        # failed upload left is removed first (the name is the image's).
+        path.unlink(missing_ok=True)
+        self._file = os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600), "wb")
         self._md5 = hashlib.md5()
         self._sha512 = hashlib.sha512()
         self._buffer = bytearray()
