@@ -103,10 +103,9 @@ class GlanceCore:
                     if record.id != id_order(record.id):
                         repeated = record.id in capitals
                         capitals.add(record.id)
-                    elif repeated := previous is not None and record.id <= previous:
-                        pass
                     else:
-                        previous = record.id
+                        repeated = previous is not None and record.id <= previous
+                        previous = record.id if not repeated else previous
                     if repeated:
                         raise self.refuse(
                             f"the image listing loops or ignores the order asked for ({record.id} "
