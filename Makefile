@@ -31,10 +31,12 @@ $(KEYSTONE_STAMP):
 	$(KEYSTONE_VENV)/bin/python -m pip install --quiet keystone==30.0.0 gunicorn
 	touch $(KEYSTONE_STAMP)
 
-# ruff (lint and format) and mypy (strict on the engine and the stores): part of `make test`.
+# ruff (lint and format), the layers (import-linter, [tool.importlinter] in pyproject.toml) and
+# mypy (strict on the model, the engine and the stores): part of `make test`.
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check replicator tests benchmarks
 	$(VENV)/bin/ruff format --check replicator tests benchmarks
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/mypy
 
 test: lint $(KEYSTONE_STAMP)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from replicator.auth import resolve_choice
+from replicator.openstack.auth import resolve_choice
 from tests import glance_client as gc
 from tests.fake_keystone import FakeKeystone, clouds_yaml, tokens_from
 from tests.test_commands import run

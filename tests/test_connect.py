@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from replicator.connect import Side, open_glance
-from replicator.errors import ErrorKind, RunError
-from replicator.settings import Settings
+from replicator.model.errors import ErrorKind, RunError
+from replicator.model.settings import Settings
+from replicator.openstack.connect import Side, open_glance
 from tests.fake_keystone import FakeKeystone, clouds_yaml
 from tests.servers import free_port
 from tests.test_auth import OS_VARIABLES, write_clouds
@@ -80,7 +80,7 @@ async def test_a_version_discovery_404_is_a_not_found_run_error(fake_server: str
 
 
 async def test_a_static_token_refused_is_an_auth_error() -> None:
-    from replicator.auth import StaticToken
+    from replicator.stores.glance.transport import StaticToken
 
     with pytest.raises(RunError) as caught:
         await StaticToken("expired").renew("expired")

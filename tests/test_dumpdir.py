@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from replicator.errors import RunError, VerificationError
-from replicator.records import record_from_v2
-from replicator.settings import Settings
+from replicator.model.errors import RunError, VerificationError
+from replicator.model.records import record_from_v2
+from replicator.model.settings import Settings
 from replicator.stores.dumpdir import DumpDirStore
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from replicator.endpoints import parse_server
-from replicator.errors import RunError
+from replicator.model.errors import RunError
+from replicator.openstack.endpoints import parse_server
 
 
 @pytest.mark.parametrize(

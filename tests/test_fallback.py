@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from replicator.engine.actions import AttributeChange
 from replicator.engine.fallback import creation_fallbacks, update_fallbacks
-from replicator.errors import ImageError
-from replicator.settings import Settings
+from replicator.model.changes import AttributeChange
+from replicator.model.errors import ImageError
+from replicator.model.settings import Settings
 
 PUBLICIZE = ImageError(
     "create image x: 403 Forbidden: You are not authorized to complete publicize_image action.", status=403

@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 
-from replicator.connect import Side, open_glance
-from replicator.errors import ImageError
-from replicator.records import ImageRecord
-from replicator.settings import Settings
-from replicator.stores.glance.v1 import GlanceV1Store, held_attributes, record_from_v1, to_headers, v1_from_headers
+from replicator.model.errors import ImageError
+from replicator.model.records import ImageRecord
+from replicator.model.settings import Settings
+from replicator.openstack.connect import Side, open_glance
+from replicator.stores.glance.v1 import GlanceV1Store
+from replicator.stores.glance.v1_codec import held_attributes, record_from_v1, to_headers, v1_from_headers
 from tests import glance_client as gc
 from tests.test_bad_input import IMAGE_ID, assert_one_line_error, replicator
 from tests.test_commands import run, summary_count

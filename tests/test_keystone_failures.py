@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from replicator.auth import CloudChoice, KeystoneAuth
+from replicator.openstack.auth import CloudChoice, KeystoneAuth
 from tests import glance_client as gc
 from tests.fake_keystone import FakeKeystone, clouds_yaml
 from tests.servers import free_port

@@ -15,9 +15,9 @@ from contextlib import asynccontextmanager
 import pytest
 from aiohttp import web
 
-from replicator.connect import transport_for
-from replicator.errors import RunError
-from replicator.settings import Settings
+from replicator.model.errors import RunError
+from replicator.model.settings import Settings
+from replicator.openstack.connect import transport_for
 from replicator.stores.glance.v2 import GlanceV2Store
 
 FIRST_PAGE = [f"{digit * 8}-{digit * 4}-4{digit * 3}-8{digit * 3}-{digit * 12}" for digit in "124"]

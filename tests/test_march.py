@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from replicator.engine.march import march
-from replicator.errors import ErrorKind, RunError
-from replicator.records import ImageRecord
+from replicator.model.errors import ErrorKind, RunError
+from replicator.model.records import ImageRecord
 
 
 def record(image_id: str) -> ImageRecord:

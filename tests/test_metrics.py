@@ -12,6 +12,7 @@ import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
+from replicator.cli.views.metrics import LAST_SUCCESS, RunMetrics
 from replicator.engine.actions import Action, ActionKind, Outcome
 from replicator.engine.events import (
     BytesCopied,
@@ -22,9 +23,8 @@ from replicator.engine.events import (
     Listed,
     RunPlanned,
 )
-from replicator.errors import ErrorKind, RunError
-from replicator.metrics import LAST_SUCCESS, RunMetrics
-from replicator.records import ImageRecord
+from replicator.model.errors import ErrorKind, RunError
+from replicator.model.records import ImageRecord
 
 
 class Clock:

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from replicator import __version__, console, progress
-from replicator.connect import Side, open_glance
+from replicator import __version__
+from replicator.cli.views import console, progress
 from replicator.engine import run as engine
 from replicator.engine.events import (
     BytesCopied,
@@ -30,8 +30,9 @@ from replicator.engine.events import (
     fan_out,
 )
 from replicator.engine.plan import plan, totals
-from replicator.records import ImageRecord
-from replicator.settings import Settings
+from replicator.model.records import ImageRecord
+from replicator.model.settings import Settings
+from replicator.openstack.connect import Side, open_glance
 from tests import glance_client as gc
 from tests.report_file import header, image_lines
 from tests.test_commands import run, summary_count

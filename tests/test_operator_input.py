@@ -11,12 +11,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from replicator import config as config_file
 from replicator.cli import app
+from replicator.cli import config as config_file
 from replicator.cli.advice import error_line
 from replicator.cli.options import config_keys
-from replicator.connect import Side
-from replicator.errors import ErrorKind, RunError
+from replicator.model.errors import ErrorKind, RunError
+from replicator.openstack.connect import Side
 from tests.servers import free_port
 from tests.test_commands import run
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from replicator.engine.actions import MISSING, AttributeChange
 from replicator.engine.plan import attribute_changes, plan, totals
-from replicator.records import ImageRecord
-from replicator.settings import Settings
+from replicator.model.changes import MISSING, AttributeChange
+from replicator.model.records import ImageRecord
+from replicator.model.settings import Settings
 
 
 def image(status: str = "active", size: int | None = 10, checksum: str | None = "aa", **attributes) -> ImageRecord:

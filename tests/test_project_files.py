@@ -10,8 +10,8 @@ from pathlib import Path
 
 import typer
 
-from replicator import config as config_file
 from replicator.cli import app
+from replicator.cli import config as config_file
 from replicator.cli.options import (
     Fields,
     OneSide,

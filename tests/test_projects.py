@@ -11,14 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from replicator.auth import Project, StaticToken
-from replicator.console import compare_json, compare_text, summary
-from replicator.engine.actions import MISSING, MemberChange, Outcome
+from replicator.cli.views.console import compare_json, compare_text, summary
+from replicator.engine.actions import Outcome
 from replicator.engine.events import ImageResult
 from replicator.engine.plan import creation_attributes, decide
 from replicator.engine.run import Comparison, Walked
-from replicator.errors import ErrorKind, RunError
-from replicator.projects import (
+from replicator.model.changes import MISSING, MemberChange
+from replicator.model.errors import ErrorKind, RunError
+from replicator.model.records import ImageRecord
+from replicator.model.settings import Settings
+from replicator.openstack.auth import Project
+from replicator.openstack.projects import (
     ProjectMapper,
     ProjectMapping,
     counterpart,
@@ -27,8 +30,7 @@ from replicator.projects import (
     projects_of,
     read_table,
 )
-from replicator.records import ImageRecord
-from replicator.settings import Settings
+from replicator.stores.glance.transport import StaticToken
 from tests.test_bad_input import assert_one_line_error, replicator
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from replicator import console
+from replicator.cli.views import console
 from replicator.engine.actions import ActionKind, Category, Outcome
 from replicator.engine.events import ImageResult, RunTally
 from replicator.engine.plan import MARK, creation_attributes, decide, decide_prune
 from replicator.engine.run import PruneGuard, differs
-from replicator.records import ImageRecord
-from replicator.settings import Settings
+from replicator.model.records import ImageRecord
+from replicator.model.settings import Settings
 
 PRUNE = Settings(prune="deactivate", mark_property="replicated_by")
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from replicator.records import is_image_id, record_from_v2
+from replicator.model.records import is_image_id, record_from_v2
 from replicator.stores.dumpdir import record_from_dump
 
 IMAGE_ID = "0c43eaca-c2a8-4f79-8f2a-b265655883d3"
@@ -82,7 +82,7 @@ def test_ids_that_are_not_uuids_are_refused(bad):
 
 
 def test_server_reason_is_plain_text_from_webob_bodies():
-    from replicator.transport import server_reason
+    from replicator.stores.glance.transport import server_reason
 
     body = b"403 Forbidden\n\nYou are not authorized to complete upload_image action.&lt;br /&gt;&lt;br /&gt;\n\n\n"
     assert server_reason(body) == "403 Forbidden You are not authorized to complete upload_image action."

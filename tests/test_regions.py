@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from replicator.auth import CloudChoice, KeystoneAuth
+from replicator.openstack.auth import CloudChoice, KeystoneAuth
 from tests import glance_client as gc
 from tests.keystone_server import RealKeystone
 from tests.servers import ReplicatorServe

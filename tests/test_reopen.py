@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 import replicator.engine.reopen as reopen
-from replicator.errors import ImageError
-from replicator.records import ImageRecord
+from replicator.model.errors import ImageError
+from replicator.model.records import ImageRecord
 
 DATA = bytes(range(256)) * 400
 IMAGE = ImageRecord(id="0c43eaca-c2a8-4f79-8f2a-b265655883d3", status="active", attributes={}, size=len(DATA))

@@ -7,8 +7,8 @@ import uuid
 import pytest
 
 from replicator.cli.parsing import parse_order, parse_shard
-from replicator.records import ImageRecord
-from replicator.selection import Selection, shard_of
+from replicator.model.records import ImageRecord
+from replicator.model.selection import Selection, shard_of
 
 
 def image(

@@ -30,12 +30,12 @@ import pytest
 import yaml
 from rich.console import Console
 
-from replicator import progress
 from replicator.cli.session import open_pair
-from replicator.connect import Side
+from replicator.cli.views import progress
 from replicator.engine.events import BytesCopied, Event, FetchStage, ImageFetching
 from replicator.engine.run import replicate
-from replicator.settings import Settings
+from replicator.model.settings import Settings
+from replicator.openstack.connect import Side
 from tests import glance_client as gc
 from tests.conftest import start_all
 from tests.keystone_server import RealKeystone

@@ -16,15 +16,15 @@ import uuid
 
 from rich.console import Console
 
-from replicator import console, progress
 from replicator.cli.advice import error_line
 from replicator.cli.session import PrintableFormatter
+from replicator.cli.views import console, progress
 from replicator.engine.actions import ActionKind, Outcome
 from replicator.engine.events import BytesCopied, ImageFinished, ImageResult, ImageRetrying, ImageStarted, RunPlanned
 from replicator.engine.plan import plan, totals
-from replicator.errors import RunError
-from replicator.records import ImageRecord
-from replicator.settings import Settings
+from replicator.model.errors import RunError
+from replicator.model.records import ImageRecord
+from replicator.model.settings import Settings
 from tests import glance_client as gc
 
 CLEAR_SCREEN, RED = "\x1b[2J", "\x1b[31m"

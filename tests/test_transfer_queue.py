@@ -11,8 +11,8 @@ from typing import Any
 from replicator.engine.actions import Action, Outcome
 from replicator.engine.events import Event, ImageFinished
 from replicator.engine.transfer import Transfer
-from replicator.records import ImageRecord
-from replicator.settings import Settings
+from replicator.model.records import ImageRecord
+from replicator.model.settings import Settings
 
 
 class SlowTarget:

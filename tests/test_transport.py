@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from replicator.errors import ErrorKind, ImageError, RunError
-from replicator.transport import Transport, api_path
-from replicator.untrusted import UntrustedJsonError, load_json
+from replicator.model.errors import ErrorKind, ImageError, RunError
+from replicator.model.untrusted import UntrustedJsonError, load_json
+from replicator.stores.glance.transport import Transport, api_path
 
 VICTIM = "0c43eaca-c2a8-4f79-8f2a-b265655883d3"
 

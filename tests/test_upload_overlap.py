@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from replicator.connect import transport_for
-from replicator.records import ImageRecord
-from replicator.settings import Settings
+from replicator.model.records import ImageRecord
+from replicator.model.settings import Settings
+from replicator.openstack.connect import transport_for
 from replicator.stores.glance.v2 import GlanceV2Store
 
 DATA = b"x" * 100_000

@@ -5,8 +5,8 @@ import hashlib
 import pytest
 
 from replicator.engine.verify import StreamVerifier
-from replicator.errors import VerificationError
-from replicator.records import ImageRecord
+from replicator.model.errors import VerificationError
+from replicator.model.records import ImageRecord
 
 DATA = bytes(range(256)) * 1000
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from replicator.connect import Side
-from replicator.console import printable
-from replicator.errors import ErrorKind, ReplicatorError
+from replicator.cli.views.console import printable
+from replicator.model.errors import ErrorKind, ReplicatorError
+from replicator.openstack.connect import Side
 
 #: Where a static token for each side may come from, the side's own first.
 TOKEN_SOURCES = {

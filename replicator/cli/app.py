@@ -17,8 +17,8 @@ from typer.core import TyperGroup
 from replicator import __version__
 from replicator.cli import commands
 from replicator.cli.advice import error_line
-from replicator.console import printable
-from replicator.errors import RunError
+from replicator.cli.views.console import printable
+from replicator.model.errors import RunError
 
 #: A bug of ours: still one line, and a code of its own (BSD's EX_SOFTWARE).
 EXIT_INTERNAL = 70

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 import typer
 
-from replicator import console
 from replicator.cli import session
 from replicator.cli.options import (
     Fields,
@@ -28,9 +27,10 @@ from replicator.cli.options import (
     build_settings,
     grouped,
 )
-from replicator.connect import open_glance
+from replicator.cli.views import console
 from replicator.engine import run as engine
-from replicator.errors import ErrorKind, RunError
+from replicator.model.errors import ErrorKind, RunError
+from replicator.openstack.connect import open_glance
 from replicator.stores.dumpdir import DumpDirStore
 
 
@@ -212,6 +212,6 @@ def serve(ctx: typer.Context) -> None:
 
 def demo() -> None:
     """Start two local servers, fill one with a dozen images, livecopy them, and compare."""
-    from replicator.demo import run_demo
+    from replicator.cli.demo import run_demo
 
     session.run(run_demo)

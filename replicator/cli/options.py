@@ -23,12 +23,12 @@ from typing import Annotated, Any, get_type_hints
 
 import typer
 
-from replicator import config as config_file
+from replicator.cli import config as config_file
 from replicator.cli import parsing
-from replicator.connect import API_VERSIONS, Side
-from replicator.projects import ProjectMapping
-from replicator.selection import Selection
-from replicator.settings import Settings
+from replicator.model.selection import Selection
+from replicator.model.settings import Settings
+from replicator.openstack.connect import API_VERSIONS, Side
+from replicator.openstack.projects import ProjectMapping
 
 CONNECTION, SELECTION, TRANSFER, OUTPUT, SAFETY = "Connection", "Selection", "Transfer", "Output", "Safety"
 #: The `--help` panels, in the order they are listed.

@@ -11,13 +11,13 @@ import math
 from collections.abc import Iterable
 from pathlib import Path
 
-from replicator.config import closest
-from replicator.connect import API_VERSIONS
-from replicator.errors import RunError
-from replicator.projects import read_table
-from replicator.records import MEMBERS, SETTABLE_BASE, is_replicable, property_name_problem
-from replicator.selection import ORDER_KEYS
-from replicator.units import parse_size
+from replicator.cli.config import closest
+from replicator.model.errors import RunError
+from replicator.model.records import MEMBERS, SETTABLE_BASE, is_replicable, property_name_problem
+from replicator.model.selection import ORDER_KEYS
+from replicator.model.units import parse_size
+from replicator.openstack.connect import API_VERSIONS
+from replicator.openstack.projects import read_table
 
 KiB, MiB = 1024, 1024 * 1024
 

@@ -23,17 +23,18 @@ from typing import Any, NoReturn
 
 import typer
 
-from replicator import __version__, console, progress
+from replicator import __version__
 from replicator.cli.advice import error_line
 from replicator.cli.options import Metrics, Watching
-from replicator.connect import Side, allow_server_side_copy, open_glance, side_auth
-from replicator.console import printable
+from replicator.cli.views import console, progress
+from replicator.cli.views.console import printable
 from replicator.engine import run as engine
 from replicator.engine.events import Event, EventSink, RunTally, fan_out
-from replicator.errors import RunError
-from replicator.projects import ProjectMapper, ProjectMapping, open_mapper
-from replicator.selection import Selection
-from replicator.settings import Settings
+from replicator.model.errors import RunError
+from replicator.model.selection import Selection
+from replicator.model.settings import Settings
+from replicator.openstack.connect import Side, allow_server_side_copy, open_glance, side_auth
+from replicator.openstack.projects import ProjectMapper, ProjectMapping, open_mapper
 from replicator.stores.base import ImageStore
 
 #: Signals that stop a run the way Ctrl-C does: Kubernetes, systemd and `timeout` send
@@ -225,7 +226,7 @@ class MetricsWatcher:
     be written stops it there) and when it ends (so a scheduled run's times outlive it)."""
 
     def __init__(self, options: Metrics, command: str) -> None:
-        from replicator.metrics import RunMetrics  # prometheus_client costs start-up: only when asked for
+        from replicator.cli.views.metrics import RunMetrics
 
         self._options = options
         self._metrics = RunMetrics(command)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from replicator.engine.actions import Action, ActionKind, Outcome
-from replicator.errors import ErrorKind
+from replicator.model.errors import ErrorKind
 
 
 @dataclass(frozen=True)

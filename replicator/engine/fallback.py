@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from itertools import combinations
 from typing import Any
 
-from replicator.engine.actions import AttributeChange
-from replicator.errors import ErrorKind, ImageError
-from replicator.settings import Settings
+from replicator.model.changes import AttributeChange
+from replicator.model.errors import ErrorKind, ImageError
+from replicator.model.settings import Settings
 
 #: Visibilities a target may refuse to a project (Glance's publicize/communitize policies).
 PRIVILEGED_VISIBILITIES = ("public", "community")

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from replicator.errors import ErrorKind, RunError
-from replicator.records import ImageRecord, id_order
+from replicator.model.errors import ErrorKind, RunError
+from replicator.model.records import ImageRecord, id_order
 
 #: Report walking progress every this many images per side.
 PROGRESS_EVERY = 1000

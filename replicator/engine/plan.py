@@ -11,9 +11,10 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from replicator.engine.actions import MISSING, Action, AttributeChange, MemberChange
+from replicator.engine.actions import Action
 from replicator.engine.verify import can_verify
-from replicator.records import (
+from replicator.model.changes import MISSING, AttributeChange, MemberChange
+from replicator.model.records import (
     DELETED_STATUSES,
     MEMBERS,
     SETTABLE_BASE,
@@ -21,7 +22,7 @@ from replicator.records import (
     ImageRecord,
     property_name_problem,
 )
-from replicator.settings import Settings
+from replicator.model.settings import Settings
 
 #: The value of `Settings.mark_property` on the images the replicator creates.
 MARK = "replicator"

@@ -11,9 +11,9 @@ import asyncio
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 
-from replicator.errors import ImageError
-from replicator.records import ImageRecord
-from replicator.retry import backoff_delay
+from replicator.model.errors import ImageError
+from replicator.model.records import ImageRecord
+from replicator.model.retry import backoff_delay
 from replicator.stores.base import ImageStore
 
 

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 
 from replicator.engine.actions import Action, Category
 from replicator.engine.events import EventSink, Listed, RunPlanned, Unmapped, WorkFound, ignore
+from replicator.engine.mapping import RecordMapper
 from replicator.engine.march import Pair, march
 from replicator.engine.plan import decide, decide_prune, over_prune_limit
 from replicator.engine.transfer import Transfer
-from replicator.errors import ErrorKind, RunError
-from replicator.projects import ProjectMapper
-from replicator.records import MEMBERS, ImageRecord
-from replicator.settings import Settings
+from replicator.model.errors import ErrorKind, RunError
+from replicator.model.records import MEMBERS, ImageRecord
+from replicator.model.settings import Settings
 from replicator.stores.base import ImageStore
 
 #: Member lookups in flight while walking (small GETs, one per image that may be shared).
@@ -102,7 +102,7 @@ async def compare(
     *,
     every: bool = False,
     emit: EventSink = ignore,
-    projects: ProjectMapper | None = None,
+    projects: RecordMapper | None = None,
 ) -> Comparison:
     """The plan a copy would follow, for reporting: what is missing, what differs, and (when
     pruning) what is on the target only, with the prunes a run would refuse marked as such."""
@@ -137,7 +137,7 @@ async def replicate(
     target: ImageStore,
     settings: Settings,
     emit: EventSink = ignore,
-    projects: ProjectMapper | None = None,
+    projects: RecordMapper | None = None,
 ) -> Walked:
     """Bring `target` in line with `source`: create, upload and update what the plan says, each
     image as soon as the walk has planned it; prune (`Settings.prune`) once the walk has ended.
@@ -226,7 +226,7 @@ async def planned(
     settings: Settings,
     walked: Walked,
     emit: EventSink = ignore,
-    projects: ProjectMapper | None = None,
+    projects: RecordMapper | None = None,
 ) -> AsyncIterator[Action]:
     """One action per selected source image, as the walk of both listings passes it.
 

@@ -13,7 +13,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
-from replicator.engine.actions import Action, AttributeChange, Outcome
+from replicator.engine.actions import Action, Outcome
 from replicator.engine.bandwidth import BandwidthLimit
 from replicator.engine.events import (
     BytesCopied,
@@ -29,10 +29,11 @@ from replicator.engine.fallback import creation_fallbacks, update_fallbacks
 from replicator.engine.plan import creation_attributes
 from replicator.engine.reopen import reopening_stream
 from replicator.engine.verify import StreamVerifier, check_held
-from replicator.errors import ErrorKind, ImageError, VerificationError
-from replicator.records import DELETED_STATUSES
-from replicator.retry import with_retries
-from replicator.settings import Settings
+from replicator.model.changes import AttributeChange
+from replicator.model.errors import ErrorKind, ImageError, VerificationError
+from replicator.model.records import DELETED_STATUSES
+from replicator.model.retry import with_retries
+from replicator.model.settings import Settings
 from replicator.stores.base import ImageStore
 
 T = TypeVar("T")

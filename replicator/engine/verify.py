@@ -19,8 +19,8 @@ import hashlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from replicator.errors import VerificationError
-from replicator.records import ImageRecord
+from replicator.model.errors import VerificationError
+from replicator.model.records import ImageRecord
 
 
 def strongest_hash(image: ImageRecord) -> tuple[str, str] | None:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-from replicator.errors import RunError
-from replicator.units import parse_size
+from replicator.model.errors import RunError
+from replicator.model.units import parse_size
 
 Reader = Callable[[Any], Any]
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from typing import Any, Protocol
 
-from replicator.engine.actions import AttributeChange, MemberChange
-from replicator.records import ImageRecord
+from replicator.model.changes import AttributeChange, MemberChange
+from replicator.model.records import ImageRecord
 
 
 class ImageStore(Protocol):

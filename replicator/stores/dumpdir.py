@@ -31,12 +31,12 @@ from typing import Any
 import aiofiles
 import aiofiles.os
 
-from replicator.engine.actions import AttributeChange, MemberChange
-from replicator.errors import ErrorKind, ImageError, RunError
-from replicator.records import MEMBERS, ImageRecord, id_order, is_image_id, record_from_v2
-from replicator.settings import Settings
-from replicator.stores.glance.v1 import is_v1_record, record_from_v1
-from replicator.untrusted import UntrustedJsonError, load_json
+from replicator.model.changes import AttributeChange, MemberChange
+from replicator.model.errors import ErrorKind, ImageError, RunError
+from replicator.model.records import MEMBERS, ImageRecord, id_order, is_image_id, record_from_v2
+from replicator.model.settings import Settings
+from replicator.model.untrusted import UntrustedJsonError, load_json
+from replicator.stores.glance.v1_codec import is_v1_record, record_from_v1
 
 DATA_SUFFIX = ".img"
 PARTIAL_SUFFIX = ".img.part"

@@ -22,11 +22,11 @@ import re
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
-from replicator.errors import ErrorKind, ImageError, RunError
-from replicator.records import ImageRecord, id_order
-from replicator.retry import with_retries
-from replicator.settings import Settings
-from replicator.transport import ApiPath, Transport
+from replicator.model.errors import ErrorKind, ImageError, RunError
+from replicator.model.records import ImageRecord, id_order
+from replicator.model.retry import with_retries
+from replicator.model.settings import Settings
+from replicator.stores.glance.transport import ApiPath, Transport
 
 #: Ask for the largest page; Glance cuts `limit` to its own cap (api_limit_max, 1000 by default).
 PAGE_LIMIT = 1000

@@ -12,12 +12,12 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Se
 from dataclasses import dataclass, replace
 from typing import Any
 
-from replicator.engine.actions import MISSING, AttributeChange, MemberChange
-from replicator.errors import ErrorKind, ImageError, RunError
-from replicator.records import ImageRecord, members_from, record_from_v2
-from replicator.settings import Settings
+from replicator.model.changes import MISSING, AttributeChange, MemberChange
+from replicator.model.errors import ErrorKind, ImageError, RunError
+from replicator.model.records import ImageRecord, members_from, record_from_v2
+from replicator.model.settings import Settings
 from replicator.stores.glance.core import PAGE_LIMIT, GlanceCore, merge_by_id
-from replicator.transport import ApiPath, Transport, api_path
+from replicator.stores.glance.transport import ApiPath, Transport, api_path
 
 JSON_PATCH = "application/openstack-images-v2.1-json-patch"
 

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
-from replicator.errors import RunError
+from replicator.model.errors import RunError
 
 DEFAULT_FILE = Path("replicator.toml")
 

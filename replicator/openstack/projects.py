@@ -26,11 +26,12 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from replicator.auth import KeystoneAuth, Project, TokenSource
-from replicator.cloudfiles import parse_document
-from replicator.errors import ErrorKind, RunError
-from replicator.records import MEMBERS, ImageRecord
-from replicator.settings import Settings
+from replicator.model.errors import ErrorKind, RunError
+from replicator.model.records import MEMBERS, ImageRecord
+from replicator.model.settings import Settings
+from replicator.openstack.auth import KeystoneAuth, Project
+from replicator.openstack.cloudfiles import parse_document
+from replicator.stores.glance.transport import TokenSource
 
 #: The projects of one Keystone that have an id, or else a name (`KeystoneAuth.projects`).
 Lookup = Callable[[str], Awaitable[list[Project]]]

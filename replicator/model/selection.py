@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import TypeVar
 
-from replicator.records import ImageRecord
+from replicator.model.records import ImageRecord
 
 T = TypeVar("T")
 

@@ -25,7 +25,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from replicator.console import human_size, printable
+from replicator.cli.views.console import human_size, printable
 from replicator.engine.actions import Outcome
 from replicator.engine.events import (
     BytesCopied,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from replicator.selection import Selection
+from replicator.model.selection import Selection
 
 MiB = 1024 * 1024
 

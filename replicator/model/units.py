@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from replicator.errors import RunError
+from replicator.model.errors import RunError
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?\s*$", re.IGNORECASE)
 _POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}

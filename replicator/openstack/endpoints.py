@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from replicator.errors import RunError
+from replicator.model.errors import RunError
 
 _API_SUFFIXES = ("/v2", "/v1", "/v2.0", "/v1.0")
 

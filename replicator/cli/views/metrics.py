@@ -35,7 +35,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from replicator.engine.actions import ActionKind, Outcome
 from replicator.engine.events import BytesCopied, Event, ImageFinished, ImageRetrying, ImageStarted, Listed, RunPlanned
-from replicator.errors import ErrorKind, RunError
+from replicator.model.errors import ErrorKind, RunError
 
 #: The retry cause of an `ImageRetrying` event that does not say one.
 UNKNOWN_KIND = "unknown"

@@ -34,11 +34,11 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote, urlsplit
 
-from replicator.cloudfiles import CloudFiles, Warn, find_cloud_files
-from replicator.errors import ErrorKind, RunError
+from replicator.model.errors import ErrorKind, RunError
+from replicator.openstack.cloudfiles import CloudFiles, Warn, find_cloud_files
 
 LOG = logging.getLogger(__name__)
 
@@ -48,37 +48,6 @@ RENEW_AHEAD = datetime.timedelta(seconds=30)
 
 #: The environment's cloud, in messages (openstacksdk calls it "envvars"; users never do).
 ENVIRONMENT_CLOUD = "the cloud in the OS_* variables"
-
-
-class TokenSource(Protocol):
-    """What the transport asks for a token, and asks again when Glance refuses one (401)."""
-
-    async def token(self) -> str | None:
-        """The token to send now."""
-
-    async def renew(self, refused: str | None) -> str | None:
-        """A new token after `refused` got a 401; raises RunError if there can be none."""
-
-
-class StaticToken:
-    """A token given by the user: used as is, and never renewable (the command line says what
-    to do about it: `cli/advice.py`)."""
-
-    def __init__(self, token: str | None) -> None:
-        self._token = token or None
-
-    async def token(self) -> str | None:
-        return self._token
-
-    async def renew(self, refused: str | None) -> str | None:
-        if self._token is None:
-            raise RunError("the server requires a token (401 Unauthorized)", kind=ErrorKind.AUTH, status=401)
-        raise RunError(
-            "the token given was refused (401 Unauthorized): it has expired or is wrong, "
-            "and a static token cannot be renewed",
-            kind=ErrorKind.AUTH,
-            status=401,
-        )
 
 
 @dataclass(frozen=True)

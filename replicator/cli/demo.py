@@ -17,13 +17,13 @@ from typing import Any
 
 from aiohttp import web
 
-from replicator import console
-from replicator.connect import transport_for
+from replicator.cli.views import console
 from replicator.engine import run as engine
 from replicator.engine.events import RunTally, fan_out
-from replicator.records import ImageRecord
+from replicator.model.records import ImageRecord
+from replicator.model.settings import Settings
+from replicator.openstack.connect import transport_for
 from replicator.server import ServerConfig, create_app
-from replicator.settings import Settings
 from replicator.stores.glance.v2 import GlanceV2Store
 
 KiB, MiB = 1024, 1024 * 1024

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from replicator.errors import ErrorKind, RunError
+from replicator.model.errors import ErrorKind, RunError
 
 #: Settings whose value is a secret, wherever they sit in a cloud's entry.
 SECRET_WORDS = ("password", "secret", "token", "passcode")

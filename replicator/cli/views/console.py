@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from replicator import __version__
-from replicator.engine.actions import MISSING, Action, Category, Outcome
+from replicator.engine.actions import Action, Category, Outcome
 from replicator.engine.events import (
     Event,
     ImageFinished,
@@ -26,7 +26,8 @@ from replicator.engine.events import (
 )
 from replicator.engine.plan import totals as plan_totals
 from replicator.engine.run import Comparison, Inventory, Walked
-from replicator.errors import RunError
+from replicator.model.changes import MISSING
+from replicator.model.errors import RunError
 
 #: What must never reach a terminal as it is: C0 and C1 control characters (escape
 #: sequences, carriage returns and newlines that forge lines), DEL, lone surrogates (which

@@ -11,7 +11,7 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from replicator.errors import ImageError
+from replicator.model.errors import ImageError
 
 T = TypeVar("T")
 

@@ -14,15 +14,15 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from replicator.auth import CloudChoice, ConnectionSettings, KeystoneAuth, StaticToken, TokenSource, resolve_choice
-from replicator.endpoints import parse_server
-from replicator.errors import ErrorKind, ImageError, ReplicatorError, RunError
-from replicator.retry import with_retries
-from replicator.settings import Settings
+from replicator.model.errors import ErrorKind, ImageError, ReplicatorError, RunError
+from replicator.model.retry import with_retries
+from replicator.model.settings import Settings
+from replicator.openstack.auth import CloudChoice, ConnectionSettings, KeystoneAuth, resolve_choice
+from replicator.openstack.endpoints import parse_server
 from replicator.stores.base import ImageStore
+from replicator.stores.glance.transport import StaticToken, TokenSource, Transport, api_path, make_ssl_context
 from replicator.stores.glance.v1 import GlanceV1Store
 from replicator.stores.glance.v2 import GlanceV2Store, PullSource
-from replicator.transport import Transport, api_path, make_ssl_context
 
 LOG = logging.getLogger("replicator.connect")
 
