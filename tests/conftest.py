@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import glance_client
-from tests.servers import GlanceTemplate, Overrides, RealGlance, ReplicatorServe, ServerProcess
+from tests.support import glance_client
+from tests.support.servers import GlanceTemplate, Overrides, RealGlance, ReplicatorServe, ServerProcess
 
 REAL_GLANCE_FIXTURES = {"real_glance", "real_glance_pair", "start_real_glance"}
 

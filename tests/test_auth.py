@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from replicator.openstack.auth import resolve_choice
-from tests import glance_client as gc
-from tests.fake_keystone import FakeKeystone, clouds_yaml, tokens_from
+from tests.support import glance_client as gc
+from tests.support.fake_keystone import FakeKeystone, clouds_yaml, tokens_from
 from tests.test_commands import run
 
 OS_VARIABLES = (

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import glance_client as gc
-from tests.servers import free_port
+from tests.support import glance_client as gc
+from tests.support.servers import free_port
 
 IMAGE_ID = "0c43eaca-c2a8-4f79-8f2a-b265655883d3"
 

@@ -12,7 +12,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from replicator.cli import app
-from tests import glance_client as gc
+from tests.support import glance_client as gc
 
 #: Attributes Glance computes itself; everything else on a record is settable and must match.
 COMPUTED = {

@@ -21,10 +21,10 @@ import pytest
 import yaml
 from kubernetes_validate.utils import latest_version
 
-from tests import glance_client as gc
-from tests.fake_keystone import FakeKeystone, clouds_yaml
-from tests.report_file import image_lines
-from tests.servers import free_port
+from tests.support import glance_client as gc
+from tests.support.fake_keystone import FakeKeystone, clouds_yaml
+from tests.support.report_file import image_lines
+from tests.support.servers import free_port
 from tests.test_metrics import parse, scrape
 
 DEPLOY = Path(__file__).parent.parent / "deploy"

@@ -18,7 +18,7 @@ from replicator.model.settings import Settings
 from replicator.openstack.connect import Side, open_glance
 from replicator.stores.glance.v1 import GlanceV1Store
 from replicator.stores.glance.v1_codec import held_attributes, record_from_v1, to_headers, v1_from_headers
-from tests import glance_client as gc
+from tests.support import glance_client as gc
 from tests.test_bad_input import IMAGE_ID, assert_one_line_error, replicator
 from tests.test_commands import run, summary_count
 

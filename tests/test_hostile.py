@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from tests import glance_client as gc
-from tests.hostile_cli import (
+from tests.support import glance_client as gc
+from tests.support.hostile_cli import (
     assert_images_failed,
     assert_no_control_characters,
     assert_run_error,
@@ -30,7 +30,7 @@ from tests.hostile_cli import (
     replicator,
     report_entries,
 )
-from tests.hostile_glance import (
+from tests.support.hostile_glance import (
     FOREIGN_HOST,
     DeeplyNested,
     EndlessEmptyPages,

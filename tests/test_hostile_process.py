@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests import glance_client as gc
-from tests.hostile_cli import assert_run_error, describe, environment, replicator, report_entries
-from tests.hostile_glance import image
-from tests.servers import ReplicatorServe, free_port
+from tests.support import glance_client as gc
+from tests.support.hostile_cli import assert_run_error, describe, environment, replicator, report_entries
+from tests.support.hostile_glance import image
+from tests.support.servers import ReplicatorServe, free_port
 
 # --- 5. SIGTERM and SIGHUP stop a run as Ctrl-C does ----------------------------------------------
 

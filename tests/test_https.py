@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.fake_keystone import FakeKeystone, clouds_yaml
-from tests.servers import ReplicatorServe
+from tests.support.fake_keystone import FakeKeystone, clouds_yaml
+from tests.support.servers import ReplicatorServe
 from tests.test_auth import OS_VARIABLES, write_clouds
 from tests.test_bad_input import assert_one_line_error, replicator
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests import glance_client as gc
-from tests.keystone_server import REGION, RealKeystone
+from tests.support import glance_client as gc
+from tests.support.keystone_server import REGION, RealKeystone
 from tests.test_auth import write_private
 from tests.test_commands import run
 

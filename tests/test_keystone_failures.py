@@ -21,9 +21,9 @@ import pytest
 import yaml
 
 from replicator.openstack.auth import CloudChoice, KeystoneAuth
-from tests import glance_client as gc
-from tests.fake_keystone import FakeKeystone, clouds_yaml
-from tests.servers import free_port
+from tests.support import glance_client as gc
+from tests.support.fake_keystone import FakeKeystone, clouds_yaml
+from tests.support.servers import free_port
 from tests.test_auth import write_private
 from tests.test_bad_input import assert_one_line_error, replicator
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from tests import glance_client as gc
+from tests.support import glance_client as gc
 from tests.conftest import ServerPair
-from tests.report_file import image_lines
-from tests.servers import ReplicatorServe
+from tests.support.report_file import image_lines
+from tests.support.servers import ReplicatorServe
 
 MARK = "replicated_by"
 PRUNING = ["--prune", "deactivate", "--mark-property", MARK]

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import glance_client as gc
+from tests.support import glance_client as gc
 from tests.test_commands import run
 from tests.test_glance_v1 import v1_create, v1_detail
 

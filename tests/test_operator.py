@@ -33,8 +33,8 @@ from replicator.engine.plan import plan, totals
 from replicator.model.records import ImageRecord
 from replicator.model.settings import Settings
 from replicator.openstack.connect import Side, open_glance
-from tests import glance_client as gc
-from tests.report_file import header, image_lines
+from tests.support import glance_client as gc
+from tests.support.report_file import header, image_lines
 from tests.test_commands import run, summary_count
 
 MiB = 1024 * 1024

@@ -17,7 +17,7 @@ from replicator.cli.advice import error_line
 from replicator.cli.options import config_keys
 from replicator.model.errors import ErrorKind, RunError
 from replicator.openstack.connect import Side
-from tests.servers import free_port
+from tests.support.servers import free_port
 from tests.test_commands import run
 
 

@@ -8,8 +8,8 @@ import os
 import uuid
 from pathlib import Path
 
-from tests import glance_client as gc
-from tests.report_file import image_lines
+from tests.support import glance_client as gc
+from tests.support.report_file import image_lines
 from tests.test_commands import run
 
 

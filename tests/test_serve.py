@@ -25,8 +25,8 @@ from replicator.server.generated import generated_records
 from replicator.server.paging import Ordering
 from replicator.server.repository import ImageRepository
 from replicator.server.switches import SWITCHES
-from tests import glance_client as gc
-from tests.servers import ReplicatorServe
+from tests.support import glance_client as gc
+from tests.support.servers import ReplicatorServe
 
 Start = Callable[..., ReplicatorServe]
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from tests import glance_client as gc
-from tests.report_file import image_lines
-from tests.servers import ReplicatorServe
+from tests.support import glance_client as gc
+from tests.support.report_file import image_lines
+from tests.support.servers import ReplicatorServe
 
 IMAGE_SIZE = 3 * 1024 * 1024
 IMAGES = 6

@@ -25,7 +25,7 @@ from replicator.engine.plan import plan, totals
 from replicator.model.errors import RunError
 from replicator.model.records import ImageRecord
 from replicator.model.settings import Settings
-from tests import glance_client as gc
+from tests.support import glance_client as gc
 
 CLEAR_SCREEN, RED = "\x1b[2J", "\x1b[31m"
 #: Clears the screen, turns red, and starts a line that looks like one of ours.

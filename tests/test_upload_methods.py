@@ -8,7 +8,7 @@ import os
 import uuid
 from pathlib import Path
 
-from tests import glance_client as gc
+from tests.support import glance_client as gc
 from tests.test_commands import run
 
 
