@@ -18,32 +18,16 @@ from __future__ import annotations
 
 import http.server
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
 from tests.support import glance_client
+from tests.support.pairs import ServerPair, start_all
 from tests.support.servers import GlanceTemplate, Overrides, RealGlance, ReplicatorServe, ServerProcess
 
 REAL_GLANCE_FIXTURES = {"real_glance", "real_glance_pair", "start_real_glance"}
-
-
-@dataclass(frozen=True)
-class ServerPair:
-    """A source and a target server: `.source` and `.target` are base URLs."""
-
-    source_server: ServerProcess
-    target_server: ServerProcess
-
-    @property
-    def source(self) -> str:
-        return self.source_server.url
-
-    @property
-    def target(self) -> str:
-        return self.target_server.url
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -51,19 +35,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if REAL_GLANCE_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.realglance)
-
-
-def start_all(servers: Sequence[ServerProcess]) -> None:
-    """Boot servers side by side: launch them all, then wait for each."""
-    for server in servers:
-        server.launch()
-    try:
-        for server in servers:
-            server.wait_ready()
-    except BaseException:
-        for server in servers:
-            server.stop()
-        raise
 
 
 @pytest.fixture(scope="session")

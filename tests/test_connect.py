@@ -12,10 +12,10 @@ import yaml
 from replicator.model.errors import ErrorKind, RunError
 from replicator.model.settings import Settings
 from replicator.openstack.connect import Side, open_glance
+from tests.support.cli import assert_one_line_error, replicator
+from tests.support.clouds import OS_VARIABLES, write_clouds
 from tests.support.fake_keystone import FakeKeystone, clouds_yaml
 from tests.support.servers import free_port
-from tests.test_auth import OS_VARIABLES, write_clouds
-from tests.test_bad_input import assert_one_line_error, replicator
 
 
 @pytest.mark.parametrize("fake_server", [(404, b"<html><body>Not Found</body></html>")], indirect=True)

@@ -23,9 +23,9 @@ from kubernetes_validate.utils import latest_version
 
 from tests.support import glance_client as gc
 from tests.support.fake_keystone import FakeKeystone, clouds_yaml
+from tests.support.prometheus import parse, scrape
 from tests.support.report_file import image_lines
 from tests.support.servers import free_port
-from tests.test_metrics import parse, scrape
 
 DEPLOY = Path(__file__).parent.parent / "deploy"
 MANIFEST = DEPLOY / "livecopy-indexed-job.yaml"

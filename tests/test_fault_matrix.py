@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from tests.support import glance_client as gc
+from tests.support.cli import run
 from tests.support.report_file import image_lines
 from tests.support.servers import ReplicatorServe
-from tests.test_commands import run
 
 SIZES = (64 * 1024, 300_000, 1_200_000, 2_500_000)
 

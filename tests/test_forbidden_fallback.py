@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from tests.support import glance_client as gc
+from tests.support.cli import run
 from tests.support.glance_context import ADMIN_VARIABLE, PROJECT_ID
 from tests.support.report_file import image_lines
-from tests.test_commands import run
 
 pytestmark = pytest.mark.realglance
 

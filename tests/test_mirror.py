@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import glance_client as gc
-from tests.conftest import ServerPair
+from tests.support.pairs import ServerPair
 from tests.support.report_file import image_lines
 from tests.support.servers import ReplicatorServe
 

@@ -34,8 +34,8 @@ from replicator.model.records import ImageRecord
 from replicator.model.settings import Settings
 from replicator.openstack.connect import Side, open_glance
 from tests.support import glance_client as gc
+from tests.support.cli import run, summary_count
 from tests.support.report_file import header, image_lines
-from tests.test_commands import run, summary_count
 
 MiB = 1024 * 1024
 

@@ -31,7 +31,7 @@ from replicator.openstack.projects import (
     read_table,
 )
 from replicator.stores.glance.transport import StaticToken
-from tests.test_bad_input import assert_one_line_error, replicator
+from tests.support.cli import assert_one_line_error, replicator
 
 
 def image(owner: str | None = "s-alpha", members: tuple[tuple[str, str], ...] | None = ()) -> ImageRecord:

@@ -19,10 +19,10 @@ import yaml
 
 from replicator.openstack.auth import CloudChoice, KeystoneAuth
 from tests.support import glance_client as gc
+from tests.support.cli import assert_one_line_error, replicator
+from tests.support.clouds import write_private
 from tests.support.keystone_server import RealKeystone
 from tests.support.servers import ReplicatorServe
-from tests.test_auth import write_private
-from tests.test_bad_input import assert_one_line_error, replicator
 
 pytestmark = pytest.mark.realglance
 
