@@ -14,6 +14,9 @@ from tests.support.cli import assert_one_line_error, replicator
 from tests.support.records import IMAGE_ID
 from tests.support.servers import free_port
 
+# Exit codes and stderr as a shell sees them: the CLI runs as a process.
+pytestmark = pytest.mark.server
+
 
 @pytest.mark.parametrize("server", ["glance", "glance:notaport", "ftp://glance:21", "http://:9292", "glance:99999"])
 def test_malformed_server_string(server: str) -> None:

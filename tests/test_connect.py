@@ -18,6 +18,7 @@ from tests.support.fake_keystone import FakeKeystone, clouds_yaml
 from tests.support.servers import free_port
 
 
+@pytest.mark.server
 @pytest.mark.parametrize("fake_server", [(404, b"<html><body>Not Found</body></html>")], indirect=True)
 def test_a_url_that_is_not_a_glance_says_where_glance_usually_is(fake_server: str) -> None:
     assert_one_line_error(

@@ -282,6 +282,7 @@ def test_an_upload_cut_on_a_v1_target_kills_the_image_and_we_say_so(serve_one, s
     assert again.exit_code != 0 and "target image is killed" in again.stderr
 
 
+@pytest.mark.server
 @pytest.mark.parametrize(
     ("fake_server", "message"),
     [
@@ -381,6 +382,7 @@ def test_a_deactivated_image_is_not_made_usable_on_a_v1_cloud(serve_one, start_s
     assert list(v1_detail(target)) == [kept]
 
 
+@pytest.mark.server
 @pytest.mark.parametrize(
     "fake_server",
     [(200, json.dumps({"images": [1, 2]}).encode()), (200, json.dumps({"images": [{"id": "../x"}]}).encode())],

@@ -14,6 +14,9 @@ from tests.support.clouds import OS_VARIABLES, write_clouds
 from tests.support.fake_keystone import FakeKeystone, clouds_yaml
 from tests.support.servers import ReplicatorServe
 
+# The CLI runs as a process.
+pytestmark = pytest.mark.server
+
 
 @pytest.fixture
 def https_server(start_serve: Callable[..., ReplicatorServe], tmp_path: Path) -> tuple[ReplicatorServe, Path]:

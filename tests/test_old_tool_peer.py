@@ -29,6 +29,9 @@ from tests.support import glance_client as gc
 from tests.support.cli import run
 from tests.support.glance_v1 import v1_create, v1_detail
 
+# The old glance-replicator runs as a process.
+pytestmark = pytest.mark.server
+
 OLD_TOOL = Path(sys.executable).parent / "glance-replicator"
 BOTH = ("--api", "v1,v2")
 

@@ -275,6 +275,7 @@ def test_config_file_supplies_defaults_and_flags_win(seeded, tmp_path: Path, mon
     assert gc.list_all(pair.target) == []
 
 
+@pytest.mark.server
 def test_debug_logs_requests_and_never_the_token(serve_pair, tmp_path: Path) -> None:
     gc.seed_raw_images(serve_pair.source, [50_000])
     serve_pair.source_server.set_faults(token_ttl=600.0)
@@ -456,6 +457,7 @@ def replicator_process(*args: str, env: dict[str, str] | None = None) -> subproc
     )
 
 
+@pytest.mark.server
 def test_the_version_is_shown_by_version_debug_and_the_report(serve_pair, tmp_path: Path) -> None:
     shown = replicator_process("--version")
     assert shown.returncode == 0 and shown.stdout == f"replicator {__version__}\n"
@@ -469,6 +471,7 @@ def test_the_version_is_shown_by_version_debug_and_the_report(serve_pair, tmp_pa
     assert [line["result"] for line in image_lines(report)] == ["ok"]
 
 
+@pytest.mark.server
 def test_help_lists_every_exit_code_and_shell_completion_is_on() -> None:
     for args in (["--help"], ["livecopy", "--help"], ["size", "--help"]):
         helped = replicator_process(*args, env={"COLUMNS": "200"})
@@ -500,6 +503,7 @@ def test_help_lists_every_exit_code_and_shell_completion_is_on() -> None:
     assert values.stdout.split() == ["deactivated", "deleted"]
 
 
+@pytest.mark.server
 def test_debug_logs_every_attempt_with_how_it_ended(serve_pair) -> None:
     """A reset mid-upload is an attempt too: --debug once showed 4 lines for 6 attempts."""
     (image_id,) = gc.seed_raw_images(serve_pair.source, [600_000])
@@ -513,6 +517,7 @@ def test_debug_logs_every_attempt_with_how_it_ended(serve_pair) -> None:
     assert all("failed" in line or ", then " in line for line in uploads if " -> 204 in " not in line), uploads
 
 
+@pytest.mark.server
 def test_load_of_a_directory_that_holds_no_dump_is_exit_2(serve_one, tmp_path: Path) -> None:
     (tmp_path / "README").write_text("not a dump")
     loaded = replicator_process("load", serve_one.url, str(tmp_path))

@@ -136,6 +136,7 @@ def test_a_table_of_the_wrong_shape_is_refused_naming_the_file(tmp_path: Path, t
     assert raised.value.kind is ErrorKind.INPUT
 
 
+@pytest.mark.server
 def test_a_bad_table_stops_the_command_before_anything_is_contacted(tmp_path: Path):
     path = tmp_path / "projects.yaml"
     path.write_text("- alpha\n")
