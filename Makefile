@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.test-installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-fast lint bench clean
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -41,6 +41,11 @@ lint: $(TEST_STAMP)
 
 test: lint $(KEYSTONE_STAMP)
 	REPLICATOR_KEYSTONE_VENV=$(abspath $(KEYSTONE_VENV)) $(PY) -m pytest -q
+
+# The in-process part alone (marker `unit`: no child process, no real Glance or Keystone), for
+# the edit-test loop; `make test` runs it too, with the rest.
+test-fast: $(TEST_STAMP)
+	$(PY) -m pytest -q -m unit
 
 # The benchmarks' own tools (matplotlib, py-spy, python-glanceclient): `make bench BENCH_ARGS="-s 1 --quick"`.
 BENCH_STAMP := $(VENV)/.bench-installed

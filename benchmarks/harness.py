@@ -34,7 +34,7 @@ import psutil
 
 # The test suite's server helpers are reused as they are: benchmarks start servers exactly the
 # way the tests do.
-from tests.servers import GlanceTemplate, RealGlance, ReplicatorServe, ServerProcess
+from tests.support.servers import GlanceTemplate, RealGlance, ReplicatorServe, ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "benchmarks"

@@ -21,7 +21,7 @@ import time
 import aiohttp
 
 from benchmarks.harness import scratch_dir
-from tests.servers import ReplicatorServe
+from tests.support.servers import ReplicatorServe
 
 ORDERS = {"newest first": "", "by id ascending": "&sort_key=id&sort_dir=asc"}
 

@@ -6,64 +6,67 @@ Fixture map:
   test (see `real_glance` for what that does and does not reset).
 * `start_real_glance`: a factory for a private real Glance with other settings (threads, config
   overrides); stopped when the test ends.
-* `serve_one` / `serve_pair` / `start_serve`: fresh `python -m replicator.server` processes.
+* `serve_one` / `serve_pair` / `start_serve`: fresh project servers, run in this process
+  (`tests/support/inprocess.py`: the same application and command line, in a thread).
+* `start_serve_process`: a factory like `start_serve` for `python -m replicator.server` as a
+  child process, for tests of what only the process does.
 * `glance_kind` with `glance_any` / `glance_pair_any`: the same test once against the project's
   server and once against real Glance.
 
-Tests that use a real Glance get the `realglance` marker automatically, so
-`pytest -m "not realglance"` leaves them all out.
+Markers (registered in pyproject.toml), set here from the fixtures a test asks for:
+
+* `realglance`: a real Glance or Keystone (a fixture above, or the module's own mark).
+* `server`: a child process (`start_serve_process`, or the test's or module's own mark: the CLI
+  run as a process, the old glance-replicator, a server started by hand).
+* `unit`: everything else, in this process: `make test-fast` runs these alone. A `unit` test
+  that starts a process fails (`_unit_tests_start_no_process`), so the marks cannot drift.
 """
 
 from __future__ import annotations
 
 import http.server
+import subprocess
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
-from tests import glance_client
-from tests.servers import GlanceTemplate, Overrides, RealGlance, ReplicatorServe, ServerProcess
+from tests.support import glance_client
+from tests.support.inprocess import InProcessServe
+from tests.support.pairs import ServerPair, start_all
+from tests.support.servers import GlanceTemplate, Overrides, RealGlance, ReplicatorServe, ServerProcess
 
 REAL_GLANCE_FIXTURES = {"real_glance", "real_glance_pair", "start_real_glance"}
-
-
-@dataclass(frozen=True)
-class ServerPair:
-    """A source and a target server: `.source` and `.target` are base URLs."""
-
-    source_server: ServerProcess
-    target_server: ServerProcess
-
-    @property
-    def source(self) -> str:
-        return self.source_server.url
-
-    @property
-    def target(self) -> str:
-        return self.target_server.url
+PROCESS_FIXTURES = {"start_serve_process"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that asks for a real Glance fixture with `realglance`."""
+    """Give every test its marker: `realglance`, `server` or `unit` (see the module docstring)."""
     for item in items:
-        if REAL_GLANCE_FIXTURES & set(getattr(item, "fixturenames", ())):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if REAL_GLANCE_FIXTURES & fixtures:
             item.add_marker(pytest.mark.realglance)
+        elif PROCESS_FIXTURES & fixtures:
+            item.add_marker(pytest.mark.server)
+        if item.get_closest_marker("realglance") is None and item.get_closest_marker("server") is None:
+            item.add_marker(pytest.mark.unit)
 
 
-def start_all(servers: Sequence[ServerProcess]) -> None:
-    """Boot servers side by side: launch them all, then wait for each."""
-    for server in servers:
-        server.launch()
-    try:
-        for server in servers:
-            server.wait_ready()
-    except BaseException:
-        for server in servers:
-            server.stop()
-        raise
+@pytest.fixture(autouse=True)
+def _unit_tests_start_no_process(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `unit` test that starts a child process fails: it belongs under `server`.
+
+    Every way Python starts a program (subprocess, asyncio's subprocesses) goes through
+    `Popen._execute_child`; refusing there leaves the half-made Popen safe to collect.
+    """
+    if request.node.get_closest_marker("unit") is None:
+        return
+
+    def refuse(self: subprocess.Popen[bytes], args: object, *rest: object) -> None:
+        raise AssertionError(f"a test marked `unit` started a process ({args!r}): mark it `server`")
+
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", refuse)
 
 
 @pytest.fixture(scope="session")
@@ -138,14 +141,11 @@ def start_real_glance(
         glance.stop()
 
 
-@pytest.fixture
-def start_serve(tmp_path: Path) -> Iterator[Callable[..., ReplicatorServe]]:
-    """Factory `start(*extra_args, control=True) -> ReplicatorServe`: fresh servers, stopped after
-    the test (`control=False`: without the control paths, as an operator starts it)."""
+def _server_factory(kind: type[ReplicatorServe], folder: Path) -> Iterator[Callable[..., ReplicatorServe]]:
     started: list[ReplicatorServe] = []
 
     def start(*extra_args: str, control: bool = True) -> ReplicatorServe:
-        server = ReplicatorServe(tmp_path / f"serve-{len(started)}", extra_args=list(extra_args), control=control)
+        server = kind(folder / f"serve-{len(started)}", extra_args=list(extra_args), control=control)
         started.append(server)
         return server.start()
 
@@ -155,18 +155,32 @@ def start_serve(tmp_path: Path) -> Iterator[Callable[..., ReplicatorServe]]:
 
 
 @pytest.fixture
+def start_serve(tmp_path: Path) -> Iterator[Callable[..., ReplicatorServe]]:
+    """Factory `start(*extra_args, control=True) -> ReplicatorServe`: fresh in-process servers
+    taking `replicator serve`'s arguments, stopped after the test (`control=False`: without the
+    control paths, as an operator starts it)."""
+    yield from _server_factory(InProcessServe, tmp_path)
+
+
+@pytest.fixture
+def start_serve_process(tmp_path: Path) -> Iterator[Callable[..., ReplicatorServe]]:
+    """`start_serve`, but each server is `python -m replicator.server` as a child process."""
+    yield from _server_factory(ReplicatorServe, tmp_path / "process")
+
+
+@pytest.fixture
 def serve_one(tmp_path: Path) -> Iterator[ReplicatorServe]:
-    """A fresh, empty project server for this test."""
-    with ReplicatorServe(tmp_path / "serve") as server:
+    """A fresh, empty project server for this test (in process)."""
+    with InProcessServe(tmp_path / "serve") as server:
         yield server
 
 
 @pytest.fixture
 def serve_pair(tmp_path: Path) -> Iterator[ServerPair]:
-    """Two fresh, empty project servers, source and target, booted side by side."""
+    """Two fresh, empty project servers (in process), source and target."""
     servers: list[ServerProcess] = [
-        ReplicatorServe(tmp_path / "serve-source"),
-        ReplicatorServe(tmp_path / "serve-target"),
+        InProcessServe(tmp_path / "serve-source"),
+        InProcessServe(tmp_path / "serve-target"),
     ]
     start_all(servers)
     try:

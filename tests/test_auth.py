@@ -6,31 +6,16 @@ Keystone here is `fake_keystone.FakeKeystone`; `test_keystone.py` runs the real 
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import yaml
 
 from replicator.openstack.auth import resolve_choice
-from tests import glance_client as gc
-from tests.fake_keystone import FakeKeystone, clouds_yaml, tokens_from
-from tests.test_commands import run
-
-OS_VARIABLES = (
-    "OS_CLOUD",
-    "OS_REGION_NAME",
-    "OS_INTERFACE",
-    "OS_AUTH_URL",
-    "OS_USERNAME",
-    "OS_PASSWORD",
-    "OS_PROJECT_NAME",
-    "OS_AUTH_TYPE",
-    "OS_CLIENT_CONFIG_FILE",
-    "OS_CLIENT_SECURE_FILE",
-    "OS_TOKEN",
-)
+from tests.support import glance_client as gc
+from tests.support.cli import run
+from tests.support.clouds import OS_VARIABLES, write_clouds
+from tests.support.fake_keystone import FakeKeystone, clouds_yaml, tokens_from
+from tests.support.servers import free_port
 
 
 @pytest.fixture(autouse=True)
@@ -44,21 +29,6 @@ def keystone() -> Iterator[FakeKeystone]:
     fake = FakeKeystone().start()
     yield fake
     fake.stop()
-
-
-def write_private(path: Path, text: str) -> Path:
-    """A file only its owner may read, as a clouds.yaml holding a password should be."""
-    path.touch(mode=0o600)
-    path.chmod(0o600)
-    path.write_text(text)
-    return path
-
-
-def write_clouds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, document: dict, secure: dict | None = None) -> None:
-    path = write_private(tmp_path / "clouds.yaml", yaml.safe_dump(document))
-    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(path))
-    secure_path = write_private(tmp_path / "secure.yaml", yaml.safe_dump(secure or {"clouds": {}}))
-    monkeypatch.setenv("OS_CLIENT_SECURE_FILE", str(secure_path))
 
 
 def images_counted(*args: str) -> int:
@@ -152,12 +122,6 @@ def test_token_refused_mid_run_is_renewed_and_no_transfer_is_lost(start_serve, k
     assert all(records[image_id]["status"] == "active" for image_id in data)
     for token in keystone.issued:
         assert token not in result.stdout + result.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.mark.parametrize(

@@ -4,32 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
-from tests import glance_client as gc
-from tests.servers import free_port
+from tests.support import glance_client as gc
+from tests.support.cli import assert_one_line_error, replicator
+from tests.support.records import IMAGE_ID
+from tests.support.servers import free_port
 
-IMAGE_ID = "0c43eaca-c2a8-4f79-8f2a-b265655883d3"
-
-
-def replicator(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "replicator", *args], capture_output=True, text=True, timeout=60, env=env
-    )
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("replicator: error: ")
-    for fragment in fragments:
-        assert fragment in lines[0]
+# Exit codes and stderr as a shell sees them: the CLI runs as a process.
+pytestmark = pytest.mark.server
 
 
 @pytest.mark.parametrize("server", ["glance", "glance:notaport", "ftp://glance:21", "http://:9292", "glance:99999"])

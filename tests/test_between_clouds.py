@@ -18,12 +18,12 @@ import pytest
 import yaml
 
 from replicator.server.config import DEFAULT_PROJECT
-from tests import glance_client as gc
-from tests.keystone_server import RealKeystone
-from tests.report_file import image_lines
-from tests.servers import ReplicatorServe
-from tests.test_auth import write_private
-from tests.test_bad_input import assert_one_line_error, replicator
+from tests.support import glance_client as gc
+from tests.support.cli import assert_one_line_error, replicator
+from tests.support.clouds import write_private
+from tests.support.keystone_server import RealKeystone
+from tests.support.report_file import image_lines
+from tests.support.servers import ReplicatorServe
 
 pytestmark = pytest.mark.realglance
 

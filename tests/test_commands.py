@@ -9,48 +9,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from typer.testing import CliRunner
-
-from replicator.cli import app
-from tests import glance_client as gc
-
-#: Attributes Glance computes itself; everything else on a record is settable and must match.
-COMPUTED = {
-    "status",
-    "created_at",
-    "updated_at",
-    "size",
-    "virtual_size",
-    "checksum",
-    "os_hash_algo",
-    "os_hash_value",
-    "self",
-    "file",
-    "schema",
-    "stores",
-    "direct_url",
-    "locations",
-}
-
-
-def run(*args: str) -> Any:
-    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
-    return result
-
-
-def summary_count(stderr: str, action: str, result: str) -> int:
-    """Images the end-of-run summary table counts for one action and result (0 when absent)."""
-    for line in stderr.splitlines():
-        words = line.split()
-        if words[:2] == [action, result] and len(words) >= 3 and words[2].isdigit():
-            return int(words[2])
-    return 0
-
-
-def settable(record: dict[str, Any]) -> dict[str, Any]:
-    fields = {k: v for k, v in record.items() if k not in COMPUTED and not k.startswith("os_glance_")}
-    fields["tags"] = sorted(fields.get("tags", []))
-    return fields
+from tests.support import glance_client as gc
+from tests.support.cli import run, summary_count
+from tests.support.records import settable
 
 
 def by_id(base: str) -> dict[str, dict[str, Any]]:

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from tests import glance_client as gc
-from tests.servers import RealGlance, ReplicatorServe, ServerProcess
+from tests.support import glance_client as gc
+from tests.support.servers import RealGlance, ReplicatorServe, ServerProcess
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 

@@ -12,12 +12,13 @@ import yaml
 from replicator.model.errors import ErrorKind, RunError
 from replicator.model.settings import Settings
 from replicator.openstack.connect import Side, open_glance
-from tests.fake_keystone import FakeKeystone, clouds_yaml
-from tests.servers import free_port
-from tests.test_auth import OS_VARIABLES, write_clouds
-from tests.test_bad_input import assert_one_line_error, replicator
+from tests.support.cli import assert_one_line_error, replicator
+from tests.support.clouds import OS_VARIABLES, write_clouds
+from tests.support.fake_keystone import FakeKeystone, clouds_yaml
+from tests.support.servers import free_port
 
 
+@pytest.mark.server
 @pytest.mark.parametrize("fake_server", [(404, b"<html><body>Not Found</body></html>")], indirect=True)
 def test_a_url_that_is_not_a_glance_says_where_glance_usually_is(fake_server: str) -> None:
     assert_one_line_error(

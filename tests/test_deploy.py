@@ -21,11 +21,11 @@ import pytest
 import yaml
 from kubernetes_validate.utils import latest_version
 
-from tests import glance_client as gc
-from tests.fake_keystone import FakeKeystone, clouds_yaml
-from tests.report_file import image_lines
-from tests.servers import free_port
-from tests.test_metrics import parse, scrape
+from tests.support import glance_client as gc
+from tests.support.fake_keystone import FakeKeystone, clouds_yaml
+from tests.support.prometheus import parse, scrape
+from tests.support.report_file import image_lines
+from tests.support.servers import free_port
 
 DEPLOY = Path(__file__).parent.parent / "deploy"
 MANIFEST = DEPLOY / "livecopy-indexed-job.yaml"
@@ -133,6 +133,7 @@ def test_shard_count_matches_the_job() -> None:
     assert '--shard "$JOB_COMPLETION_INDEX/$SHARDS"' in container["command"][-1]
 
 
+@pytest.mark.server
 def test_the_pods_commands_copy_every_image_once(serve_pair, tmp_path: Path) -> None:
     """Each pod's command, run as the pod runs it, with a clouds.yaml naming the manifest's two
     clouds (their Keystones stand-ins whose catalogs point at the two servers)."""
@@ -165,6 +166,7 @@ def load_cronjob() -> dict:
     return cronjob
 
 
+@pytest.mark.server
 def test_the_cronjobs_runs_keep_the_target_in_step_and_their_reports(serve_pair, tmp_path: Path) -> None:
     """Two scheduled runs, as their pods run them (HOSTNAME is the pod's name): the first copies
     everything, the second only what was added since; each leaves its own report, and the
@@ -249,6 +251,7 @@ def scrape_while_running(pod: subprocess.Popen[str], port: int, until: Callable[
     raise AssertionError("the run's metrics never showed what was awaited")
 
 
+@pytest.mark.server
 def test_an_hourly_mirror_through_three_hours_ends_in_step(serve_pair, tmp_path: Path) -> None:
     """The CronJob's command, run as its pods run it, three "hours" in a row, with images added,
     changed and deleted on the source between them: each run copies what is new, updates what
@@ -384,6 +387,7 @@ def test_the_systemd_units_run_livecopy_hourly_stop_on_sigterm_and_catch_up() ->
     assert "Unit" not in timer["Timer"]  # so it starts the service of its own name
 
 
+@pytest.mark.server
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
 def test_the_systemd_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     """systemd's own check (unknown keys, bad values, missing units); the program path is the one
@@ -404,6 +408,7 @@ def systemd_command(exec_start: str, environment: Mapping[str, str], specifiers:
     return [re.sub(r"\$\{(\w+)\}", lambda m: environment.get(m.group(1), ""), word) for word in words]
 
 
+@pytest.mark.server
 def test_the_services_command_keeps_the_target_in_step(serve_pair, tmp_path: Path) -> None:
     """The service's ExecStart, expanded as systemd expands it (the clouds named in the
     environment file, the credential and state directories), run twice: the second run finds

@@ -10,13 +10,13 @@ from replicator.model.errors import RunError, VerificationError
 from replicator.model.records import record_from_v2
 from replicator.model.settings import Settings
 from replicator.stores.dumpdir import DumpDirStore
+from tests.support.records import IMAGE_ID
 
 
 async def listed_records(store: DumpDirStore) -> list:
     return [record async for record in store.walk()]
 
 
-IMAGE_ID = "0c43eaca-c2a8-4f79-8f2a-b265655883d3"
 RAW = {"id": IMAGE_ID, "status": "active", "name": "n", "size": 6, "checksum": None, "disk_format": "raw"}
 
 

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from tests import glance_client as gc
-from tests.report_file import image_lines
-from tests.servers import ReplicatorServe
-from tests.test_commands import run
+from tests.support import glance_client as gc
+from tests.support.cli import run
+from tests.support.report_file import image_lines
+from tests.support.servers import ReplicatorServe
 
 SIZES = (64 * 1024, 300_000, 1_200_000, 2_500_000)
 

@@ -8,8 +8,9 @@ import os
 import uuid
 from pathlib import Path
 
-from tests import glance_client as gc
-from tests.test_commands import run, settable, summary_count
+from tests.support import glance_client as gc
+from tests.support.cli import run, summary_count
+from tests.support.records import settable
 
 PROJECT_B, PROJECT_C = "2f0e3f1a9c5b4d6e8f7a6b5c4d3e2f1a", "9a8b7c6d5e4f4a3b2c1d0e9f8a7b6c5d"
 

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from tests import glance_client as gc
-from tests.glance_context import ADMIN_VARIABLE, PROJECT_ID
-from tests.report_file import image_lines
-from tests.test_commands import run
+from tests.support import glance_client as gc
+from tests.support.cli import run
+from tests.support.glance_context import ADMIN_VARIABLE, PROJECT_ID
+from tests.support.report_file import image_lines
 
 pytestmark = pytest.mark.realglance
 

@@ -8,7 +8,6 @@ import json
 import os
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,35 +17,12 @@ from replicator.model.settings import Settings
 from replicator.openstack.connect import Side, open_glance
 from replicator.stores.glance.v1 import GlanceV1Store
 from replicator.stores.glance.v1_codec import held_attributes, record_from_v1, to_headers, v1_from_headers
-from tests import glance_client as gc
-from tests.test_bad_input import IMAGE_ID, assert_one_line_error, replicator
-from tests.test_commands import run, summary_count
+from tests.support import glance_client as gc
+from tests.support.cli import assert_one_line_error, replicator, run, summary_count
+from tests.support.glance_v1 import v1_create, v1_detail
+from tests.support.records import IMAGE_ID
 
 V1_ONLY = ("--api", "v1")
-
-
-def v1_create(base: str, data: bytes | None, **meta: Any) -> str:
-    """Create an image the v1 way: metadata in headers, data (if any) as the POST body."""
-    image_id = meta.pop("id", None) or str(uuid.uuid4())
-    properties = meta.pop("properties", {})
-    headers = {
-        "x-image-meta-id": image_id,
-        "x-image-meta-disk_format": "raw",
-        "x-image-meta-container_format": "bare",
-        "Content-Type": "application/octet-stream",
-    }
-    headers.update({f"x-image-meta-{k}": str(v) for k, v in meta.items()})
-    headers.update({f"x-image-meta-property-{k}": v for k, v in properties.items()})
-    if data is not None:
-        headers["x-image-meta-size"] = str(len(data))
-    answer = gc.call("POST", f"{base}/v1/images", 201, data, headers)
-    assert answer.json()["image"]["status"] == ("active" if data is not None else "queued")
-    return image_id
-
-
-def v1_detail(base: str) -> dict[str, dict[str, Any]]:
-    images = gc.call("GET", f"{base}/v1/images/detail?is_public=None", 200).json()["images"]
-    return {image["id"]: image for image in images}
 
 
 @pytest.fixture
@@ -306,6 +282,7 @@ def test_an_upload_cut_on_a_v1_target_kills_the_image_and_we_say_so(serve_one, s
     assert again.exit_code != 0 and "target image is killed" in again.stderr
 
 
+@pytest.mark.server
 @pytest.mark.parametrize(
     ("fake_server", "message"),
     [
@@ -405,6 +382,7 @@ def test_a_deactivated_image_is_not_made_usable_on_a_v1_cloud(serve_one, start_s
     assert list(v1_detail(target)) == [kept]
 
 
+@pytest.mark.server
 @pytest.mark.parametrize(
     "fake_server",
     [(200, json.dumps({"images": [1, 2]}).encode()), (200, json.dumps({"images": [{"id": "../x"}]}).encode())],

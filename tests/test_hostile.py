@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from tests import glance_client as gc
-from tests.hostile_cli import (
+from tests.support import glance_client as gc
+from tests.support.hostile_cli import (
     assert_images_failed,
     assert_no_control_characters,
     assert_run_error,
@@ -30,7 +30,7 @@ from tests.hostile_cli import (
     replicator,
     report_entries,
 )
-from tests.hostile_glance import (
+from tests.support.hostile_glance import (
     FOREIGN_HOST,
     DeeplyNested,
     EndlessEmptyPages,
@@ -94,6 +94,7 @@ def test_a_member_id_never_deletes_another_image_on_real_glance(real_glance_pair
     assert any(failed_lines(run) for run in (first, second)), describe(first) + describe(second)
 
 
+@pytest.mark.server
 def test_a_member_id_never_deletes_another_image_on_a_v1_target(start_serve) -> None:
     """The v1 store builds member paths too: a target tenant adds the member `../../<victim>` to
     its copy; the next livecopy removes it, and must not `DELETE /v1/images/<victim>`."""
@@ -118,6 +119,7 @@ def test_a_member_id_never_deletes_another_image_on_a_v1_target(start_serve) -> 
 # --- 2. A token goes only to the origin it was configured for -------------------------------
 
 
+@pytest.mark.server
 @pytest.mark.parametrize("command", ["size", "livecopy"])
 def test_a_next_link_to_another_origin_gets_no_request_and_no_token(command: str, serve_one) -> None:
     with ForeignOrigin() as foreign, ForeignNextLink(foreign.url, [image(b"data")]) as source:
@@ -133,6 +135,7 @@ def test_a_next_link_to_another_origin_gets_no_request_and_no_token(command: str
 # --- 7. Listings are bounded ------------------------------------------------------------------
 
 
+@pytest.mark.server
 def test_a_listing_of_endless_empty_pages_ends_with_an_error() -> None:
     with EndlessEmptyPages(give_up_after=2000) as source:
         result = replicator("size", source.url)
@@ -142,6 +145,7 @@ def test_a_listing_of_endless_empty_pages_ends_with_an_error() -> None:
     assert_run_error(result)
 
 
+@pytest.mark.server
 def test_max_images_bounds_a_listing_that_never_ends() -> None:
     with EndlessNewImages(give_up_after=2000) as source:
         result = replicator("size", source.url, "--max-images", "50")
@@ -153,6 +157,7 @@ def test_max_images_bounds_a_listing_that_never_ends() -> None:
 # --- 8. A copy is verified only when a hash was checked ----------------------------------------
 
 
+@pytest.mark.server
 @pytest.mark.parametrize("hash_algo", ["sha3_1024", None], ids=["unknown os_hash_algo, no md5", "no hashes at all"])
 def test_a_copy_that_cannot_be_verified_says_unverified(hash_algo: str | None, start_serve, tmp_path: Path) -> None:
     data = os.urandom(50_000)
@@ -183,6 +188,7 @@ def test_a_copy_that_cannot_be_verified_says_unverified(hash_algo: str | None, s
 HOSTILE_NAME = '\x1b[2J\x1b[H\x1b]0;owned\x07evil\r\nFAILED  00000000-0000-0000-0000-000000000000 "forged": fake\x9b'
 
 
+@pytest.mark.server
 def test_image_names_with_terminal_escapes_reach_no_terminal(serve_pair) -> None:
     source, target = serve_pair.source, serve_pair.target
     named = new_image(source, os.urandom(1000), name=HOSTILE_NAME)
@@ -196,6 +202,7 @@ def test_image_names_with_terminal_escapes_reach_no_terminal(serve_pair) -> None
         assert not any(line.startswith("FAILED") for line in run.stdout.splitlines() + run.stderr.splitlines())
 
 
+@pytest.mark.server
 def test_server_errors_with_terminal_escapes_reach_no_terminal(serve_one) -> None:
     refused = image(os.urandom(1000), name="plain")
     with EscapingErrors([refused]) as source:
@@ -208,6 +215,7 @@ def test_server_errors_with_terminal_escapes_reach_no_terminal(serve_one) -> Non
 # --- 10. An id is a UUID, with nothing after it ---------------------------------------------------
 
 
+@pytest.mark.server
 def test_an_id_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
     with FakeGlance([image_with_newline_id(os.urandom(1000)), image(os.urandom(1000))]) as source:
         result = replicator("dump", source.url, str(tmp_path / "dump"))
@@ -225,6 +233,7 @@ def test_serve_refuses_an_id_with_a_trailing_newline(serve_one) -> None:
 # --- 12. A resumed download answered 200 restarts at byte 0 --------------------------------------
 
 
+@pytest.mark.server
 def test_a_resumed_download_answered_200_is_read_from_byte_0(serve_one) -> None:
     data = os.urandom(400_000)
     resumed = image(data)
@@ -265,6 +274,7 @@ def test_a_property_name_with_surrounding_whitespace_never_makes_an_image_public
 # --- 14. A 409 on create adopts only what a previous run of ours left ----------------------------
 
 
+@pytest.mark.server
 @pytest.mark.parametrize(
     ("found", "adopted"),
     [
@@ -328,6 +338,7 @@ def test_a_409_on_create_adopts_only_an_image_a_run_of_ours_left(
 # --- 15. v1: property names that no header can carry ----------------------------------------------
 
 
+@pytest.mark.server
 def test_v1_property_names_no_header_can_carry_fail_their_image_only(start_serve) -> None:
     source, target = start_serve(), start_serve("--api", "v1,v2")
     crlf = new_image(source.url, os.urandom(1000), name="crlf", **{"z\r\nx-image-meta-is_public": "True"})
@@ -348,6 +359,7 @@ def test_v1_property_names_no_header_can_carry_fail_their_image_only(start_serve
 # --- 16. Deeply nested JSON -----------------------------------------------------------------------
 
 
+@pytest.mark.server
 def test_deeply_nested_json_in_a_listing_is_a_clean_error() -> None:
     with DeeplyNested() as source:
         result = replicator("size", source.url)
@@ -357,6 +369,7 @@ def test_deeply_nested_json_in_a_listing_is_a_clean_error() -> None:
 # --- 17. A null custom property --------------------------------------------------------------------
 
 
+@pytest.mark.server
 def test_a_null_custom_property_settles_after_the_first_run(serve_one) -> None:
     nulled = image(os.urandom(1000), name="nulled", hw_rng_model=None)
     with FakeGlance([nulled]) as source:
@@ -372,6 +385,7 @@ def test_a_null_custom_property_settles_after_the_first_run(serve_one) -> None:
 # --- 18. Success is read back; answers are bounded -------------------------------------------------
 
 
+@pytest.mark.server
 @pytest.mark.parametrize(
     "lie", [UploadStoresNothing, UploadStoresOtherBytes], ids=["stores nothing", "stores other bytes"]
 )
@@ -394,12 +408,14 @@ def test_an_upload_the_target_did_not_keep_fails_its_image(lie: type, serve_pair
     assert gc.get_image(target, bystander)["status"] == "queued"
 
 
+@pytest.mark.server
 def test_a_listing_page_larger_than_its_limit_is_refused() -> None:
     with OversizedPage(factor=5) as source:
         result = replicator("size", source.url)
     assert_run_error(result)
 
 
+@pytest.mark.server
 def test_an_answer_past_the_size_cap_is_refused_without_reading_it_all() -> None:
     with OversizedBody(total=256 * 2**20) as source:
         result = replicator("size", source.url)

@@ -13,9 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests import glance_client as gc
-from tests.hostile_cli import assert_images_failed, assert_run_error, describe, failed_lines, replicator
-from tests.hostile_glance import FakeImage, image
+from tests.support import glance_client as gc
+from tests.support.hostile_cli import assert_images_failed, assert_run_error, describe, failed_lines, replicator
+from tests.support.hostile_glance import FakeImage, image
+
+# The CLI runs as a process against the hostile servers.
+pytestmark = pytest.mark.server
 
 
 def write_dump(folder: Path, *images: FakeImage, data: bool = True) -> None:

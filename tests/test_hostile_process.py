@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests import glance_client as gc
-from tests.hostile_cli import assert_run_error, describe, environment, replicator, report_entries
-from tests.hostile_glance import image
-from tests.servers import ReplicatorServe, free_port
+from tests.support import glance_client as gc
+from tests.support.hostile_cli import assert_run_error, describe, environment, replicator, report_entries
+from tests.support.hostile_glance import image
+from tests.support.servers import ReplicatorServe, free_port
 
 # --- 5. SIGTERM and SIGHUP stop a run as Ctrl-C does ----------------------------------------------
 
@@ -66,6 +66,7 @@ def slow_source(tmp_path: Path) -> Iterator[tuple[ReplicatorServe, set[str], str
         yield source, small, big
 
 
+@pytest.mark.server
 @pytest.mark.parametrize(
     ("how", "stop", "codes"),
     [
@@ -114,6 +115,7 @@ def test_a_termination_signal_stops_a_run_as_ctrl_c_does(
 # --- 11. Option values: a number in range, or a usage error ---------------------------------------
 
 
+@pytest.mark.server
 @pytest.mark.parametrize(
     ("command", "option", "value"),
     [
@@ -154,6 +156,7 @@ def test_an_option_value_out_of_range_is_a_usage_error(
 # --- 12. An unreachable Keystone is one line -------------------------------------------------------
 
 
+@pytest.mark.server
 def test_an_unreachable_keystone_is_one_line(tmp_path: Path) -> None:
     """With the default `password` auth type keystoneauth first tries version discovery and logs
     a warning when Keystone cannot be reached: that line must not reach the user."""
@@ -218,6 +221,7 @@ def test_serve_control_paths_need_the_admin_token_and_valid_values(start_serve) 
 SOURCE_TOKEN, TARGET_TOKEN = "src-" + uuid.uuid4().hex, "tgt-" + uuid.uuid4().hex
 
 
+@pytest.mark.server
 @pytest.mark.parametrize(
     "variables",
     [

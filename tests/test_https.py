@@ -3,46 +3,19 @@ skips the check. Each refusal is one line that says what to do."""
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
-from tests.fake_keystone import FakeKeystone, clouds_yaml
-from tests.servers import ReplicatorServe
-from tests.test_auth import OS_VARIABLES, write_clouds
-from tests.test_bad_input import assert_one_line_error, replicator
+from tests.support.certificates import self_signed
+from tests.support.cli import assert_one_line_error, replicator
+from tests.support.clouds import OS_VARIABLES, write_clouds
+from tests.support.fake_keystone import FakeKeystone, clouds_yaml
+from tests.support.servers import ReplicatorServe
 
-
-def self_signed(folder: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 signed by its own key: (certificate, key) PEM files."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "replicator test")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
-    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_file, key_file
+# The CLI runs as a process.
+pytestmark = pytest.mark.server
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests import glance_client as gc
-from tests.keystone_server import REGION, RealKeystone
-from tests.test_auth import write_private
-from tests.test_commands import run
+from tests.support import glance_client as gc
+from tests.support.cli import run
+from tests.support.clouds import write_private
+from tests.support.keystone_server import REGION, RealKeystone
 
 TOKEN_SECONDS = 60
 MiB = 1024 * 1024

@@ -21,11 +21,11 @@ import pytest
 import yaml
 
 from replicator.openstack.auth import CloudChoice, KeystoneAuth
-from tests import glance_client as gc
-from tests.fake_keystone import FakeKeystone, clouds_yaml
-from tests.servers import free_port
-from tests.test_auth import write_private
-from tests.test_bad_input import assert_one_line_error, replicator
+from tests.support import glance_client as gc
+from tests.support.cli import assert_one_line_error, replicator
+from tests.support.clouds import write_private
+from tests.support.fake_keystone import FakeKeystone, clouds_yaml
+from tests.support.servers import free_port
 
 
 @pytest.fixture
@@ -75,6 +75,7 @@ class SilentServer:
 # One line for every failure.
 
 
+@pytest.mark.server
 def test_a_keystone_that_does_not_answer_is_given_the_timeout(tmp_path: Path) -> None:
     silent = SilentServer()
     try:
@@ -100,6 +101,7 @@ def test_a_keystone_that_does_not_answer_is_given_the_timeout(tmp_path: Path) ->
     assert_one_line_error(result, "cloud 'slow' (--os-cloud): Keystone at", "did not answer within 1 s")
 
 
+@pytest.mark.server
 def test_an_unreachable_keystone_is_one_line_without_connection_pool_text(tmp_path: Path, keystone) -> None:
     document = clouds_yaml(keystone)
     document["clouds"]["test"]["auth"]["auth_url"] = f"http://127.0.0.1:{free_port()}/v3"
@@ -109,6 +111,7 @@ def test_an_unreachable_keystone_is_one_line_without_connection_pool_text(tmp_pa
         assert library_text not in result.stderr
 
 
+@pytest.mark.server
 def test_keystone_s_answer_body_is_never_shown(tmp_path: Path, keystone) -> None:
     """Keystone's 400 can quote what it was sent: the password, here."""
     keystone.answer = (
@@ -128,6 +131,7 @@ def test_keystone_s_answer_body_is_never_shown(tmp_path: Path, keystone) -> None
     assert "secret" not in result.stderr and "Invalid input" not in result.stderr
 
 
+@pytest.mark.server
 def test_keystone_s_server_error_is_one_line(tmp_path: Path, keystone) -> None:
     keystone.answer = (503, {"error": {"code": 503, "message": "down for maintenance: secret"}})
     result = replicator("size", "--os-cloud", "test", env=cloud_env(tmp_path, clouds_yaml(keystone)))
@@ -135,6 +139,7 @@ def test_keystone_s_server_error_is_one_line(tmp_path: Path, keystone) -> None:
     assert "secret" not in result.stderr
 
 
+@pytest.mark.server
 def test_the_environment_s_cloud_is_never_cloud_none(tmp_path: Path, keystone) -> None:
     clean = {name: value for name, value in os.environ.items() if not name.startswith("OS_")}
     env = {
@@ -158,6 +163,7 @@ def test_the_environment_s_cloud_is_never_cloud_none(tmp_path: Path, keystone) -
 # The files.
 
 
+@pytest.mark.server
 def test_an_unknown_cloud_lists_the_clouds_there_are(tmp_path: Path, keystone) -> None:
     document = {"clouds": {"prod": clouds_yaml(keystone)["clouds"]["test"], "staging": {"auth": {}}}}
     env = cloud_env(tmp_path, document)
@@ -173,6 +179,7 @@ def test_an_unknown_cloud_lists_the_clouds_there_are(tmp_path: Path, keystone) -
     )
 
 
+@pytest.mark.server
 @pytest.mark.parametrize(
     "text, problem",
     [
@@ -196,6 +203,7 @@ def test_a_malformed_file_is_an_input_error_naming_it(tmp_path: Path, keystone, 
     assert "secret" not in result.stderr
 
 
+@pytest.mark.server
 def test_a_secret_readable_by_others_is_one_warning(start_serve, tmp_path: Path, keystone) -> None:
     source, target = start_serve(), start_serve()
     keystone.catalog = [("RegionOne", "public", source.url), ("RegionTwo", "public", target.url)]
@@ -229,6 +237,7 @@ def test_a_secret_readable_by_others_is_one_warning(start_serve, tmp_path: Path,
 # One authentication per side.
 
 
+@pytest.mark.server
 def test_a_token_expired_on_arrival_is_one_warning_and_one_authentication(
     start_serve, tmp_path: Path, keystone
 ) -> None:

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.keystone_server import RealKeystone
-from tests.servers import ReplicatorServe
-from tests.test_auth import write_private
-from tests.test_bad_input import assert_one_line_error, replicator
-from tests.test_https import self_signed
+from tests.support.certificates import self_signed
+from tests.support.cli import assert_one_line_error, replicator
+from tests.support.clouds import write_private
+from tests.support.keystone_server import RealKeystone
+from tests.support.servers import ReplicatorServe
 
 pytestmark = pytest.mark.realglance
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
-from prometheus_client.parser import text_string_to_metric_families
 
 from replicator.cli.views.metrics import LAST_SUCCESS, RunMetrics
 from replicator.engine.actions import Action, ActionKind, Outcome
@@ -25,6 +24,7 @@ from replicator.engine.events import (
 )
 from replicator.model.errors import ErrorKind, RunError
 from replicator.model.records import ImageRecord
+from tests.support.prometheus import parse, scrape
 
 
 class Clock:
@@ -41,20 +41,6 @@ def image(image_id: str, size: int = 100) -> ImageRecord:
 
 def result(image_id: str, action: str, outcome: Outcome, size: int = 0) -> ImageFinished:
     return ImageFinished(ImageResult(image_id, f"img-{image_id}", action, outcome, size, 0.1))  # type: ignore[arg-type]
-
-
-def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample the endpoint serves, keyed by name and sorted labels."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
-        text = answer.read().decode()
-    return parse(text)
-
-
-def parse(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text) for sample in family.samples
-    }  # fmt: skip
 
 
 def test_a_run_is_counted_by_action_result_cause_and_side_and_served_over_http() -> None:

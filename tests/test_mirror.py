@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from tests import glance_client as gc
-from tests.conftest import ServerPair
-from tests.report_file import image_lines
-from tests.servers import ReplicatorServe
+from tests.support import glance_client as gc
+from tests.support.pairs import ServerPair
+from tests.support.report_file import image_lines
+from tests.support.servers import ReplicatorServe
 
 MARK = "replicated_by"
 PRUNING = ["--prune", "deactivate", "--mark-property", MARK]
@@ -68,6 +68,7 @@ def mirrored(pair: ServerPair, count: int = 3) -> list[str]:
     return ids
 
 
+@pytest.mark.server
 def test_an_image_deleted_on_the_source_is_deactivated_on_the_target_and_said_why(
     serve_pair: ServerPair, tmp_path: Path
 ) -> None:
@@ -88,6 +89,7 @@ def test_an_image_deleted_on_the_source_is_deactivated_on_the_target_and_said_wh
     assert report_by_id(report)[gone]["reason"] == "gone from the source; already deactivated"
 
 
+@pytest.mark.server
 def test_a_protected_image_is_never_pruned(serve_pair: ServerPair, tmp_path: Path) -> None:
     protected, plain = mirrored(serve_pair, 2)
     gc.patch(serve_pair.target, protected, [{"op": "replace", "path": "/protected", "value": True}])
@@ -107,6 +109,7 @@ def test_a_protected_image_is_never_pruned(serve_pair: ServerPair, tmp_path: Pat
     assert status_on(serve_pair.target, plain) is None  # deactivated, then deleted: the guard held only one
 
 
+@pytest.mark.server
 def test_more_than_max_prune_prunes_nothing_exits_2_names_the_count_and_still_copies(
     serve_pair: ServerPair, tmp_path: Path
 ) -> None:
@@ -160,6 +163,7 @@ def paged_pair(start_serve) -> Iterator[ServerPair]:
     yield ServerPair(start_serve("--page-cap", "2"), start_serve())
 
 
+@pytest.mark.server
 def test_a_source_listing_that_fails_midway_prunes_nothing(paged_pair: ServerPair) -> None:
     ids = mirrored(paged_pair, 5)
     gone = ids[0]
@@ -181,6 +185,7 @@ def test_a_source_listing_that_fails_midway_prunes_nothing(paged_pair: ServerPai
     assert status_on(paged_pair.target, gone) == "deactivated"
 
 
+@pytest.mark.server
 def test_images_the_replicator_did_not_create_are_pruned_only_with_prune_existing(
     serve_pair: ServerPair, tmp_path: Path
 ) -> None:
@@ -205,6 +210,7 @@ def test_images_the_replicator_did_not_create_are_pruned_only_with_prune_existin
     assert status_on(serve_pair.target, ours[0]) == "active"
 
 
+@pytest.mark.server
 def test_prune_without_a_mark_or_prune_existing_is_a_usage_error(serve_pair: ServerPair) -> None:
     """Such a run could never prune anything: said before anything is contacted."""
     completed = replicator("livecopy", serve_pair.source, serve_pair.target, "--prune", "deactivate")
@@ -215,6 +221,7 @@ def test_prune_without_a_mark_or_prune_existing_is_a_usage_error(serve_pair: Ser
     ]
 
 
+@pytest.mark.server
 @pytest.mark.parametrize("name", ["name", "visibility", "os_glance_mark", " pad", "members"])
 def test_a_mark_property_glance_gives_a_meaning_to_is_refused(serve_pair: ServerPair, name: str) -> None:
     completed = replicator("livecopy", serve_pair.source, serve_pair.target, *PRUNING[:2], "--mark-property", name)
@@ -223,6 +230,7 @@ def test_a_mark_property_glance_gives_a_meaning_to_is_refused(serve_pair: Server
     assert gc.list_all(serve_pair.target) == []
 
 
+@pytest.mark.server
 def test_dry_run_compare_summary_and_report_name_each_image_and_why(serve_pair: ServerPair, tmp_path: Path) -> None:
     first, second, protected, kept = mirrored(serve_pair, 4)
     gc.patch(serve_pair.target, protected, [{"op": "replace", "path": "/protected", "value": True}])
@@ -271,6 +279,7 @@ def test_dry_run_compare_summary_and_report_name_each_image_and_why(serve_pair: 
     assert f"extra     {first} " not in after.stdout and f"extra     {protected} " in after.stdout
 
 
+@pytest.mark.server
 def test_prune_delete_deletes(serve_pair: ServerPair, tmp_path: Path) -> None:
     kept, gone = mirrored(serve_pair, 2)
     gc.delete(serve_pair.source, gone)
@@ -286,6 +295,7 @@ def test_prune_delete_deletes(serve_pair: ServerPair, tmp_path: Path) -> None:
     assert (line["action"], line["result"], line["reason"]) == ("prune", "ok", "gone from the source: to be deleted")
 
 
+@pytest.mark.server
 def test_a_run_without_the_mark_option_keeps_the_marks(serve_pair: ServerPair) -> None:
     """A one-off copy by hand, without --mark-property, would otherwise remove the mark as a
     property the source lacks, and the image could never be pruned again."""
@@ -299,6 +309,7 @@ def test_a_run_without_the_mark_option_keeps_the_marks(serve_pair: ServerPair) -
     assert status_on(serve_pair.target, gone) == "deactivated"
 
 
+@pytest.mark.server
 def test_an_empty_record_left_on_the_target_is_deleted_not_deactivated(serve_pair: ServerPair) -> None:
     """Glance deactivates only an image with data: a marked record that never got its data
     (its upload cut, its source deleted since) holds nothing to keep."""
@@ -319,6 +330,7 @@ def wait_for(condition, what: str, timeout: float = 60.0) -> None:
         time.sleep(0.02)
 
 
+@pytest.mark.server
 def test_an_image_deleted_on_the_source_during_its_copy_leaves_nothing_behind(
     serve_pair: ServerPair, tmp_path: Path
 ) -> None:

@@ -25,9 +25,12 @@ from pathlib import Path
 
 import pytest
 
-from tests import glance_client as gc
-from tests.test_commands import run
-from tests.test_glance_v1 import v1_create, v1_detail
+from tests.support import glance_client as gc
+from tests.support.cli import run
+from tests.support.glance_v1 import v1_create, v1_detail
+
+# The old glance-replicator runs as a process.
+pytestmark = pytest.mark.server
 
 OLD_TOOL = Path(sys.executable).parent / "glance-replicator"
 BOTH = ("--api", "v1,v2")

@@ -17,8 +17,8 @@ from replicator.cli.advice import error_line
 from replicator.cli.options import config_keys
 from replicator.model.errors import ErrorKind, RunError
 from replicator.openstack.connect import Side
-from tests.servers import free_port
-from tests.test_commands import run
+from tests.support.cli import run
+from tests.support.servers import free_port
 
 
 def assert_refused(result, *fragments: str, absent: tuple[str, ...] = ()) -> str:

@@ -8,6 +8,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 import typer
 
 from replicator.cli import app
@@ -83,6 +84,7 @@ def make_dry_run(target: str) -> str:
     ).stdout
 
 
+@pytest.mark.server
 def test_make_demo_installs_the_package_alone_and_make_test_its_test_extras() -> None:
     demo = make_dry_run("demo")
     assert "pip install" in demo and "[test]" not in demo and "glance" not in demo

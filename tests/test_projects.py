@@ -31,7 +31,7 @@ from replicator.openstack.projects import (
     read_table,
 )
 from replicator.stores.glance.transport import StaticToken
-from tests.test_bad_input import assert_one_line_error, replicator
+from tests.support.cli import assert_one_line_error, replicator
 
 
 def image(owner: str | None = "s-alpha", members: tuple[tuple[str, str], ...] | None = ()) -> ImageRecord:
@@ -136,6 +136,7 @@ def test_a_table_of_the_wrong_shape_is_refused_naming_the_file(tmp_path: Path, t
     assert raised.value.kind is ErrorKind.INPUT
 
 
+@pytest.mark.server
 def test_a_bad_table_stops_the_command_before_anything_is_contacted(tmp_path: Path):
     path = tmp_path / "projects.yaml"
     path.write_text("- alpha\n")

@@ -8,9 +8,9 @@ import os
 import uuid
 from pathlib import Path
 
-from tests import glance_client as gc
-from tests.report_file import image_lines
-from tests.test_commands import run
+from tests.support import glance_client as gc
+from tests.support.cli import run
+from tests.support.report_file import image_lines
 
 
 def test_livecopy_at_concurrency_8_into_a_many_threaded_sqlite_glance(real_glance, start_real_glance, tmp_path: Path):

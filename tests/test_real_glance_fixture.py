@@ -7,8 +7,8 @@ import os
 import uuid
 from collections.abc import Callable
 
-from tests import glance_client as gc
-from tests.servers import RealGlance
+from tests.support import glance_client as gc
+from tests.support.servers import RealGlance
 
 
 def test_instance_answers_versions(real_glance: RealGlance) -> None:

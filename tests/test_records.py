@@ -4,8 +4,7 @@ import pytest
 
 from replicator.model.records import is_image_id, record_from_v2
 from replicator.stores.dumpdir import record_from_dump
-
-IMAGE_ID = "0c43eaca-c2a8-4f79-8f2a-b265655883d3"
+from tests.support.records import IMAGE_ID
 
 
 def test_v2_record_keeps_settable_attributes_and_drops_computed_ones():

@@ -18,11 +18,11 @@ import pytest
 import yaml
 
 from replicator.openstack.auth import CloudChoice, KeystoneAuth
-from tests import glance_client as gc
-from tests.keystone_server import RealKeystone
-from tests.servers import ReplicatorServe
-from tests.test_auth import write_private
-from tests.test_bad_input import assert_one_line_error, replicator
+from tests.support import glance_client as gc
+from tests.support.cli import assert_one_line_error, replicator
+from tests.support.clouds import write_private
+from tests.support.keystone_server import RealKeystone
+from tests.support.servers import ReplicatorServe
 
 pytestmark = pytest.mark.realglance
 

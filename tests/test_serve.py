@@ -25,8 +25,8 @@ from replicator.server.generated import generated_records
 from replicator.server.paging import Ordering
 from replicator.server.repository import ImageRepository
 from replicator.server.switches import SWITCHES
-from tests import glance_client as gc
-from tests.servers import ReplicatorServe
+from tests.support import glance_client as gc
+from tests.support.servers import ReplicatorServe
 
 Start = Callable[..., ReplicatorServe]
 
@@ -56,8 +56,9 @@ def test_control_paths_do_not_exist_without_control(start_serve: Start) -> None:
     assert lists(server) == 200  # no error switched on, no token required
 
 
-def test_control_paths_need_the_admin_token(start_serve: Start) -> None:
-    server = start_serve()
+def test_control_paths_need_the_admin_token(start_serve_process: Start) -> None:
+    # As a process: the admin token reaches it through its environment, as an operator gives it.
+    server = start_serve_process()
     api_token = server.issue_token()  # from now on the API needs a token: the admin one is not one
     attempts = {
         "none": {},
@@ -85,6 +86,7 @@ def serve_command(*args: str, environment: dict[str, str] | None = None) -> subp
     )  # fmt: skip
 
 
+@pytest.mark.server
 def test_command_line_refuses_control_without_a_token_and_bad_switch_values(tmp_path: Path) -> None:
     environment = {k: v for k, v in os.environ.items() if k != TOKEN_VARIABLE}
     no_token = subprocess.run(
@@ -328,6 +330,7 @@ def test_generated_images_look_like_users_snapshots_without_data(start_serve: St
     assert download.status == 204  # metadata only: no data is held
 
 
+@pytest.mark.server
 def test_two_servers_with_the_same_generated_images_compare_identical(start_serve: Start) -> None:
     source, target = start_serve("--generate-images", "1500"), start_serve("--generate-images", "1500")
 

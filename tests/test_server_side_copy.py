@@ -36,13 +36,13 @@ from replicator.engine.events import BytesCopied, Event, FetchStage, ImageFetchi
 from replicator.engine.run import replicate
 from replicator.model.settings import Settings
 from replicator.openstack.connect import Side
-from tests import glance_client as gc
-from tests.conftest import start_all
-from tests.keystone_server import RealKeystone
-from tests.report_file import image_lines
-from tests.servers import GlanceTemplate, RealGlance
-from tests.test_auth import write_private
-from tests.test_bad_input import assert_one_line_error
+from tests.support import glance_client as gc
+from tests.support.cli import assert_one_line_error
+from tests.support.clouds import write_private
+from tests.support.keystone_server import RealKeystone
+from tests.support.pairs import start_all
+from tests.support.report_file import image_lines
+from tests.support.servers import GlanceTemplate, RealGlance
 
 pytestmark = pytest.mark.realglance
 

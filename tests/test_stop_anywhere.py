@@ -21,9 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from tests import glance_client as gc
-from tests.report_file import image_lines
-from tests.servers import ReplicatorServe
+from tests.support import glance_client as gc
+from tests.support.report_file import image_lines
+from tests.support.servers import ReplicatorServe
+
+# Runs are killed and signalled: the CLI runs as a process.
+pytestmark = pytest.mark.server
 
 IMAGE_SIZE = 3 * 1024 * 1024
 IMAGES = 6

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import uuid
 
+import pytest
 from rich.console import Console
 
 from replicator.cli.advice import error_line
@@ -25,7 +26,7 @@ from replicator.engine.plan import plan, totals
 from replicator.model.errors import RunError
 from replicator.model.records import ImageRecord
 from replicator.model.settings import Settings
-from tests import glance_client as gc
+from tests.support import glance_client as gc
 
 CLEAR_SCREEN, RED = "\x1b[2J", "\x1b[31m"
 #: Clears the screen, turns red, and starts a line that looks like one of ours.
@@ -108,6 +109,7 @@ def replicator(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "replicator", *args], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.server
 def test_hostile_names_from_a_glance_reach_no_terminal_raw(serve_pair) -> None:
     """End to end through `replicator serve`: one image copies, one fails (the target holds
     other data under its id); dry run, copy, compare and the summary all print them escaped."""

@@ -8,8 +8,8 @@ import os
 import uuid
 from pathlib import Path
 
-from tests import glance_client as gc
-from tests.test_commands import run
+from tests.support import glance_client as gc
+from tests.support.cli import run
 
 
 def seed_active(base: str, count: int = 3) -> dict[str, bytes]:

@@ -8,7 +8,7 @@ import os
 import signal
 import ssl
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -113,11 +113,23 @@ def config_from(args: argparse.Namespace, control_token: str | None) -> ServerCo
     )  # fmt: skip
 
 
-async def serve(host: str, port: int, data_dir: Path, config: ServerConfig, tls: ssl.SSLContext | None = None) -> None:
-    """Serve until SIGINT or SIGTERM."""
+async def start(
+    host: str, port: int, data_dir: Path, config: ServerConfig, tls: ssl.SSLContext | None = None
+) -> web.AppRunner:
+    """The server listening on `host:port`; `await runner.cleanup()` stops it.
+
+    The one way to start it: the command below, and the tests' in-process server
+    (`tests/support/inprocess.py`), which runs the same application in a thread.
+    """
     runner = web.AppRunner(create_app(data_dir, config), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port, backlog=1024, ssl_context=tls).start()
+    return runner
+
+
+async def serve(host: str, port: int, data_dir: Path, config: ServerConfig, tls: ssl.SSLContext | None = None) -> None:
+    """Serve until SIGINT or SIGTERM."""
+    runner = await start(host, port, data_dir, config, tls)
     scheme = "https" if tls else "http"
     apis = " and ".join(config.apis)
     print(f"replicator serve: Glance {apis} API on {scheme}://{host}:{port}, data in {data_dir}", flush=True)
@@ -150,19 +162,29 @@ def tls_context(cert_file: Path | None, key_file: Path | None) -> ssl.SSLContext
     return context
 
 
-def main(argv: list[str] | None = None) -> None:
+def from_command_line(
+    argv: list[str] | None, environment: Mapping[str, str]
+) -> tuple[argparse.Namespace, ServerConfig, ssl.SSLContext | None]:
+    """The arguments, the configuration and the TLS context a command line asks for.
+
+    Usage errors exit 2 (argparse's); an unreadable certificate raises `OSError`.
+    """
     options = parser()
     args = options.parse_args(argv)
     control_token = None
     if args.control:
-        control_token = args.control_token or os.environ.get(TOKEN_VARIABLE)
+        control_token = args.control_token or environment.get(TOKEN_VARIABLE)
         if not control_token:
             options.error(f"--control needs the admin token: --control-token TOKEN, or {TOKEN_VARIABLE} set")
     if args.generate_images < 0:
         options.error("--generate-images takes a count of at least 0")
+    return args, config_from(args, control_token), tls_context(args.cert_file, args.key_file)
+
+
+def main(argv: list[str] | None = None) -> None:
     try:
-        tls = tls_context(args.cert_file, args.key_file)
-        run(args.host, args.port, args.data_dir, config_from(args, control_token), tls)
+        args, config, tls = from_command_line(argv, os.environ)
+        run(args.host, args.port, args.data_dir, config, tls)
     except OSError as exc:  # port in use, data folder not writable
         print(f"replicator serve: error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tests.servers import ReplicatorServe
+from tests.support.servers import ReplicatorServe
 
 
 @dataclass

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from replicator.server.control import TOKEN_VARIABLE
-from tests import glance_client
+from tests.support import glance_client
 
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0

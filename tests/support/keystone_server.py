@@ -18,7 +18,7 @@ from typing import Any
 from keystoneauth1 import session as ksa_session
 from keystoneauth1.identity import v3
 
-from tests.servers import ServerProcess
+from tests.support.servers import ServerProcess
 
 ADMIN_PASSWORD = "keystone-admin-secret"
 REGION = "RegionOne"

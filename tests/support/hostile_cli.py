@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.report_file import image_lines
+from tests.support.report_file import image_lines
 
 #: Seconds any one run may take; a run that hangs on an attack fails its test instead of the suite.
 RUN_TIMEOUT = 120
