@@ -33,7 +33,7 @@ from replicator.engine.events import Event, EventSink, RunTally, fan_out
 from replicator.model.errors import RunError
 from replicator.model.selection import Selection
 from replicator.model.settings import Settings
-from replicator.openstack.connect import Side, allow_server_side_copy, open_glance, side_auth
+from replicator.openstack.connect import Side, open_glance, side_auth
 from replicator.openstack.projects import ProjectMapper, ProjectMapping, open_mapper
 from replicator.stores.base import ImageStore
 
@@ -163,15 +163,9 @@ async def open_pair(source: Side, target: Side, settings: Settings, projects: Pr
     mapper = await open_mapper(projects, source_auth, target_auth, settings) if projects else None
     opened = await open_glance(source, settings, auth=source_auth)
     try:
-        other = await open_glance(target, settings, auth=target_auth)
+        other = await open_glance(target, settings, auth=target_auth, pull_from=source_auth)
     except BaseException:
         await opened.close()
-        raise
-    try:
-        await allow_server_side_copy(other, source_auth, target_auth, settings)
-    except BaseException:
-        await opened.close()
-        await other.close()
         raise
     return Opened(opened, other, mapper)
 

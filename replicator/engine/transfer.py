@@ -31,10 +31,10 @@ from replicator.engine.reopen import reopening_stream
 from replicator.engine.verify import StreamVerifier, check_held
 from replicator.model.changes import AttributeChange
 from replicator.model.errors import ErrorKind, ImageError, VerificationError
-from replicator.model.records import DELETED_STATUSES
+from replicator.model.records import DELETED_STATUSES, ImageRecord
 from replicator.model.retry import with_retries
 from replicator.model.settings import Settings
-from replicator.stores.base import ImageStore
+from replicator.stores.base import Deactivator, ImageStore, Puller
 
 T = TypeVar("T")
 
@@ -166,7 +166,7 @@ class Transfer:
                 await self._retrying(action, lambda: self._target.apply_members(image, action.member_changes))
             if action.set_status:
                 status = action.set_status
-                await self._retrying(action, lambda: self._target.set_status(image, status))
+                await self._retrying(action, lambda: self._set_status(image, status))
         except ImageError as exc:
             return finish(Outcome.FAILED, str(exc))
         return finish(Outcome.OK)
@@ -195,7 +195,7 @@ class Transfer:
         if action.prune == "delete":
             await self._target.delete_image(action.image)
         else:
-            await self._target.set_status(action.image, "deactivated")
+            await self._set_status(action.image, "deactivated")
 
     async def _create(self, action: Action, notes: list[str]) -> None:
         attributes = creation_attributes(action.image, self._settings)
@@ -234,7 +234,7 @@ class Transfer:
         except VerificationError as exc:
             if held is not None and held.status == "active":
                 try:
-                    await self._target.set_status(image, "deactivated")
+                    await self._set_status(image, "deactivated")
                 except ImageError as failure:
                     raise exc.again(f"{exc}; deactivating the target copy failed too: {failure}") from None
                 raise exc.again(f"{exc}; the target copy was deactivated") from None
@@ -245,8 +245,8 @@ class Transfer:
         """Whether the target fetched the data itself (server-side, between two regions), its
         progress reported as `ImageFetching`; when it cannot, the note says why and the image is
         streamed as any other (Glance puts an image whose import failed back to `queued`)."""
-        image = action.image
-        if not self._target.can_pull(image):
+        image, target = action.image, self._target
+        if not (isinstance(target, Puller) and target.can_pull(image)):
             return False
         stages = {"queued": FetchStage.WAITING, "uploading": FetchStage.IMPORTING, "importing": FetchStage.IMPORTING}
         seen: list[FetchStage] = []
@@ -259,7 +259,7 @@ class Transfer:
 
         on_status("queued")  # asked for and not begun, until Glance says otherwise
         try:
-            await self._retrying(action, lambda: self._target.pull(image, on_status))
+            await self._retrying(action, lambda: target.pull(image, on_status))
         except ImageError as exc:
             notes.append(f"streamed: the target could not fetch it itself ({exc})")
             return False
@@ -288,6 +288,13 @@ class Transfer:
             await self._target.write_data(image, verifier.verified(paced, on_bytes))
         return verifier.bytes, verifier.checked is not None
 
+    async def _set_status(self, image: ImageRecord, status: str) -> None:
+        """Deactivate or reactivate the target's copy; a target that cannot (no `Deactivator`: a
+        Glance v1) fails the step, saying so."""
+        if not isinstance(self._target, Deactivator):
+            raise cannot_deactivate(self._target, image)
+        await self._target.set_status(image, status)
+
     def _budget_spent(self) -> bool:
         """Whether the transfer budget is spent: no new transfer starts, those under way finish."""
         limit = self._settings.max_transfer
@@ -301,6 +308,16 @@ class Transfer:
 
     async def _retrying(self, action: Action, step: Callable[[], Awaitable[T]]) -> T:
         return await with_retries(step, self._settings.retries, self._on_retry(action))
+
+
+def cannot_deactivate(store: ImageStore, image: ImageRecord) -> ImageError:
+    """The error of a step that needs the target `store` to deactivate or reactivate `image`
+    when it cannot: the image fails, saying why, and the run goes on (never retried)."""
+    return ImageError(
+        f"image {image.id}: {store.description} cannot deactivate or reactivate an image",
+        kind=ErrorKind.UNSUPPORTED,
+        side="target",
+    )
 
 
 def _source_gone(error: ImageError) -> bool:

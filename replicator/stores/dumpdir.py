@@ -23,7 +23,7 @@ import errno
 import json
 import os
 import stat
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -188,12 +188,6 @@ class DumpDirStore:
             reason = "it is a symlink, which a dump never holds" if exc.errno == errno.ELOOP else exc.strerror
             raise ImageError(f"cannot read {path}: {reason}", kind=ErrorKind.INPUT) from None
 
-    def can_pull(self, image: ImageRecord) -> bool:
-        return False
-
-    async def pull(self, image: ImageRecord, on_status: Callable[[str], None]) -> None:
-        raise ImageError(f"{self.description} cannot fetch image data itself", kind=ErrorKind.UNSUPPORTED)
-
     async def stat(self, image: ImageRecord) -> ImageRecord | None:
         """The dumped copy as the disk has it: its size (its hashes were checked in flight)."""
         size = await self._data_size(image.id)
@@ -217,6 +211,8 @@ class DumpDirStore:
             await _remove_quietly(path)
 
     async def set_status(self, image: ImageRecord, status: str) -> None:
+        """A dump keeps the source's whole record, its status with it (`Deactivator`): the record
+        is written again, as the source has it."""
         await self._write_record(image)
 
     async def _write_record(self, image: ImageRecord) -> None:

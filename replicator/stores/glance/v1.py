@@ -19,7 +19,7 @@ under which the image is listed for the member, as it was under v1).
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -109,12 +109,6 @@ class GlanceV1Store:
 
         await self._core.create_or_adopt(image, attributes, create, lambda: self.stat(image))
 
-    def can_pull(self, image: ImageRecord) -> bool:
-        return False
-
-    async def pull(self, image: ImageRecord, on_status: Callable[[str], None]) -> None:
-        raise ImageError(f"{self.description} cannot fetch image data itself", kind=ErrorKind.UNSUPPORTED)
-
     async def stat(self, image: ImageRecord) -> ImageRecord | None:
         """The target copy as `HEAD` (v1's metadata call) describes it; None when there is none."""
         async with self._transport.request(
@@ -181,13 +175,6 @@ class GlanceV1Store:
 
     async def delete_image(self, image: ImageRecord) -> None:
         await self._transport.send("DELETE", image_path(image), expected=(200, 204), what=f"delete image {image.id}")
-
-    async def set_status(self, image: ImageRecord, status: str) -> None:
-        raise ImageError(
-            f"image {image.id}: Glance v1 cannot deactivate or reactivate an image",
-            kind=ErrorKind.UNSUPPORTED,
-            side=self._transport.side,
-        )
 
     async def close(self) -> None:
         await self._core.close()

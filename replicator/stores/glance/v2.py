@@ -60,15 +60,15 @@ class PullSource:
 class GlanceV2Store:
     """Images of one Glance, through `/v2/images`."""
 
-    def __init__(self, transport: Transport, settings: Settings) -> None:
+    def __init__(self, transport: Transport, settings: Settings, pull_from: PullSource | None = None) -> None:
         self._core = GlanceCore(transport, settings, f"Glance at {transport.base_url}", "v2")
         self._transport = transport
         self._settings = settings
         self.description = self._core.description
         self._upload_method = settings.upload_method
-        #: Where this Glance may fetch images itself (set by `connect.allow_server_side_copy`).
-        self.pull_from: PullSource | None = None
-        self._import_methods: frozenset[str] | None = None
+        #: Where this Glance may fetch images itself (`Puller`): decided before it is made, by
+        #: `openstack/connect`, only where it can (None: every image is streamed).
+        self.pull_from = pull_from
 
     def walk(self) -> AsyncIterator[ImageRecord]:
         return merge_by_id(*(self._walk_listing(hidden) for hidden in (False, True)))
@@ -168,8 +168,8 @@ class GlanceV2Store:
 
     def can_pull(self, image: ImageRecord) -> bool:
         """Whether this Glance is to fetch `image` itself from the source's region (glance-download)
-        instead of having its bytes streamed through us: set up by `connect.allow_server_side_copy`
-        only where it can (whatever the upload method has switched to since)."""
+        instead of having its bytes streamed through us: only when it was made with a source to
+        fetch from (whatever the upload method has switched to since)."""
         return self.pull_from is not None
 
     async def pull(self, image: ImageRecord, on_status: StatusCallback = _unwatched) -> None:
@@ -201,20 +201,6 @@ class GlanceV2Store:
                     "that import failed"
                 ) from None
             raise
-
-    async def offers_import(self, method: str) -> bool:
-        """Whether this Glance lists `method` among its import methods (`/v2/info/import`), asked
-        once; a Glance older than Queens has no such list, and imports nothing."""
-        if self._import_methods is None:
-            try:
-                body = await self._core.get_json(api_path("v2", "info", "import"), "list the import methods")
-            except RunError as exc:
-                if exc.kind is not ErrorKind.NOT_FOUND:
-                    raise
-                body = None
-            value = body.get("import-methods", {}).get("value") if isinstance(body, dict) else None
-            self._import_methods = frozenset(str(name) for name in value) if isinstance(value, list) else frozenset()
-        return method in self._import_methods
 
     async def _import(
         self,
@@ -346,6 +332,22 @@ class GlanceV2Store:
 
     async def close(self) -> None:
         await self._core.close()
+
+
+async def import_methods(transport: Transport, settings: Settings) -> frozenset[str]:
+    """The import methods a Glance v2 offers (`/v2/info/import`), asked before its store is made
+    (to decide whether it may fetch images itself); a Glance older than Queens has no such list,
+    and imports nothing."""
+    core = GlanceCore(transport, settings, f"Glance at {transport.base_url}", "v2")
+    try:
+        body = await core.get_json(api_path("v2", "info", "import"), "list the import methods")
+    except RunError as exc:
+        if exc.kind is not ErrorKind.NOT_FOUND:
+            raise
+        body = None
+    methods = body.get("import-methods") if isinstance(body, dict) else None
+    value = methods.get("value") if isinstance(methods, dict) else None
+    return frozenset(str(name) for name in value) if isinstance(value, list) else frozenset()
 
 
 def _member_pairs(body: Any) -> tuple[tuple[str, str], ...] | None:
