@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from replicator.engine.actions import Action, Outcome
+from replicator.engine.actions import Action, ActionKind, Outcome
 from replicator.engine.events import Event, ImageFetching, ImageFinished, ImageResult
 from replicator.engine.transfer import Transfer, cannot_deactivate
 from replicator.model.changes import AttributeChange, MemberChange
@@ -166,7 +166,7 @@ async def test_glance_v2_pulls_only_when_made_with_a_source() -> None:
 async def test_a_target_that_cannot_pull_gets_the_data_streamed() -> None:
     image = _image()
     source, target = MemoryStore([image]), MemoryStore()
-    [result], events = await _run(source, target, Action(image, None, create=True, upload=True))
+    [result], events = await _run(source, target, Action(ActionKind.CREATE, image, None, upload=True))
     assert result.result == Outcome.OK, result
     assert target.data[image.id] == DATA and result.bytes == len(DATA)
     assert not [event for event in events if isinstance(event, ImageFetching)]
@@ -175,7 +175,7 @@ async def test_a_target_that_cannot_pull_gets_the_data_streamed() -> None:
 async def test_a_target_that_can_pull_fetches_the_data_itself() -> None:
     image = _image()
     source, target = MemoryStore([image]), PullingStore()
-    [result], events = await _run(source, target, Action(image, None, create=True, upload=True))
+    [result], events = await _run(source, target, Action(ActionKind.CREATE, image, None, upload=True))
     assert result.result == Outcome.OK, result
     assert target.pulled == [image.id] and target.written == []
     assert "fetched by the target" in result.reason
@@ -185,7 +185,9 @@ async def test_a_target_that_can_pull_fetches_the_data_itself() -> None:
 async def test_a_target_that_cannot_deactivate_fails_the_image_saying_so() -> None:
     image = _image("deactivated")
     source, target = MemoryStore([image]), MemoryStore()
-    [result], _ = await _run(source, target, Action(image, None, create=True, upload=True, set_status="deactivated"))
+    [result], _ = await _run(
+        source, target, Action(ActionKind.CREATE, image, None, upload=True, set_status="deactivated")
+    )
     assert result.result == Outcome.FAILED
     assert result.error == f"image {image.id}: memory store cannot deactivate or reactivate an image"
     assert target.data[image.id] == DATA  # the data was copied before the step that cannot be done
@@ -194,7 +196,9 @@ async def test_a_target_that_cannot_deactivate_fails_the_image_saying_so() -> No
 async def test_a_prune_by_deactivation_on_a_target_that_cannot_deactivate_fails() -> None:
     image = _image()
     target = MemoryStore([image])
-    prune = Action(image, image, gone_from_source=True, prune="deactivate", reason="gone from the source")
+    prune = Action(
+        ActionKind.PRUNE, image, image, gone_from_source=True, prune="deactivate", reason="gone from the source"
+    )
     [result], _ = await _run(MemoryStore(), target, prune)
     assert result.result == Outcome.FAILED and "cannot deactivate" in (result.error or "")
     assert image.id in target.images  # nothing else was done to it
@@ -203,7 +207,9 @@ async def test_a_prune_by_deactivation_on_a_target_that_cannot_deactivate_fails(
 async def test_a_target_that_can_deactivate_is_asked_to() -> None:
     image = _image("deactivated")
     source, target = MemoryStore([image]), PullingStore()
-    [result], _ = await _run(source, target, Action(image, None, create=True, upload=True, set_status="deactivated"))
+    [result], _ = await _run(
+        source, target, Action(ActionKind.CREATE, image, None, upload=True, set_status="deactivated")
+    )
     assert result.result == Outcome.OK, result
     assert target.statuses == [(image.id, "deactivated")]
 

@@ -11,9 +11,9 @@ import asyncio
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import TypeVar, assert_never
 
-from replicator.engine.actions import Action, Outcome
+from replicator.engine.actions import Action, ActionKind, Outcome
 from replicator.engine.bandwidth import BandwidthLimit
 from replicator.engine.events import (
     BytesCopied,
@@ -110,66 +110,64 @@ class Transfer:
         )
 
     async def _execute(self, action: Action) -> ImageResult:
-        image = action.image
-        started = time.monotonic()
-        copied = 0
-        notes: list[str] = []  # what was done differently from the source (fallbacks)
-
-        verified: list[bool] = []  # set once data was copied and checked
-
-        def finish(result: Outcome, error: str | None = None, budget: int | None = None) -> ImageResult:
-            return ImageResult(
-                image_id=image.id,
-                name=image.name,
-                action=action.kind,
-                result=result,
-                bytes=copied,
-                seconds=round(time.monotonic() - started, 3),
-                reason="; ".join([action.reason, *notes]).strip("; "),
-                error=error,
-                deferred_by_budget=budget,
-                verified=verified[0] if verified else None,
-                unmapped_projects=image.unmapped_projects,
-            )
-
-        if action.problem:
-            return finish(Outcome.FAILED, action.reason)
-        if not action.has_work:
-            return finish(Outcome.SKIPPED)
+        done = _Ending(action)
+        match action.kind:
+            case ActionKind.PROBLEM:
+                return done.result(Outcome.FAILED, action.reason)
+            case ActionKind.SKIP:
+                return done.result(Outcome.SKIPPED)
+            case ActionKind.CREATE | ActionKind.UPLOAD | ActionKind.UPDATE | ActionKind.PRUNE:
+                pass
+            case unreachable:
+                assert_never(unreachable)
         if action.upload and self._budget_spent():
-            return finish(Outcome.SKIPPED, budget=self._settings.max_transfer)
+            return done.result(Outcome.SKIPPED, budget=self._settings.max_transfer)
         self._emit(ImageStarted(action))
         try:
-            if action.prune:
-                await self._retrying(action, lambda: self._prune(action))
-                return finish(Outcome.OK)
-            if action.create:
-                await self._retrying(action, lambda: self._create(action, notes))
-            if action.changes:
-                await self._retrying(action, lambda: self._update(action, notes))
-            if action.upload:
-                try:
-                    if await self._pulled(action, notes):
-                        copied, checked = image.size or 0, False
-                    else:
-                        copied, checked = await self._retrying(action, lambda: self._copy_data(action))
-                except ImageError as exc:
-                    if not (action.create and _source_gone(exc)):
-                        raise
-                    await self._remove_orphan(action, notes, "the empty record")
-                    return finish(Outcome.SKIPPED)
-                if action.create and await self._gone_meanwhile(action):
-                    await self._remove_orphan(action, notes, "the copy")
-                    return finish(Outcome.SKIPPED)
-                verified.append(await self._read_back(action, checked))
-            if action.member_changes:
-                await self._retrying(action, lambda: self._target.apply_members(image, action.member_changes))
-            if action.set_status:
-                status = action.set_status
-                await self._retrying(action, lambda: self._set_status(image, status))
+            return done.result(await self._carry_out(action, done))
         except ImageError as exc:
-            return finish(Outcome.FAILED, str(exc))
-        return finish(Outcome.OK)
+            return done.result(Outcome.FAILED, str(exc))
+
+    async def _carry_out(self, action: Action, done: _Ending) -> Outcome:
+        """The steps of an action with work, in order: the record, its metadata, its data, its
+        members, its status. SKIPPED when the source deleted the image meanwhile."""
+        image = action.image
+        if action.kind is ActionKind.PRUNE:
+            await self._retrying(action, lambda: self._prune(action))
+            return Outcome.OK
+        if action.kind is ActionKind.CREATE:
+            await self._retrying(action, lambda: self._create(action, done.notes))
+        if action.changes:
+            await self._retrying(action, lambda: self._update(action, done.notes))
+        if action.upload and not await self._upload(action, done):
+            return Outcome.SKIPPED
+        if action.member_changes:
+            await self._retrying(action, lambda: self._target.apply_members(image, action.member_changes))
+        if action.set_status:
+            status = action.set_status
+            await self._retrying(action, lambda: self._set_status(image, status))
+        return Outcome.OK
+
+    async def _upload(self, action: Action, done: _Ending) -> bool:
+        """Put the image's data into the target (fetched by it, or streamed) and read it back;
+        False when the source deleted the image during its copy (what this run created for it is
+        then removed)."""
+        try:
+            if await self._pulled(action, done.notes):
+                copied, checked = action.image.size or 0, False
+            else:
+                copied, checked = await self._retrying(action, lambda: self._copy_data(action))
+        except ImageError as exc:
+            if not (action.create and _source_gone(exc)):
+                raise
+            await self._remove_orphan(action, done.notes, "the empty record")
+            return False
+        done.copied = copied
+        if action.create and await self._gone_meanwhile(action):
+            await self._remove_orphan(action, done.notes, "the copy")
+            return False
+        done.verified = await self._read_back(action, checked)
+        return True
 
     async def _gone_meanwhile(self, action: Action) -> bool:
         """Whether the source deleted the image while it was being copied: a server that holds
@@ -308,6 +306,35 @@ class Transfer:
 
     async def _retrying(self, action: Action, step: Callable[[], Awaitable[T]]) -> T:
         return await with_retries(step, self._settings.retries, self._on_retry(action))
+
+
+class _Ending:
+    """How one action ends, gathered as its steps go: the bytes copied, what was done otherwise
+    than the source has it (fallbacks, notes), whether the copy was verified."""
+
+    def __init__(self, action: Action) -> None:
+        self.action = action
+        self.started = time.monotonic()
+        self.copied = 0
+        self.notes: list[str] = []
+        #: Set once data was copied and checked.
+        self.verified: bool | None = None
+
+    def result(self, result: Outcome, error: str | None = None, budget: int | None = None) -> ImageResult:
+        image = self.action.image
+        return ImageResult(
+            image_id=image.id,
+            name=image.name,
+            action=self.action.kind,
+            result=result,
+            bytes=self.copied,
+            seconds=round(time.monotonic() - self.started, 3),
+            reason="; ".join([self.action.reason, *self.notes]).strip("; "),
+            error=error,
+            deferred_by_budget=budget,
+            verified=self.verified,
+            unmapped_projects=image.unmapped_projects,
+        )
 
 
 def cannot_deactivate(store: ImageStore, image: ImageRecord) -> ImageError:
