@@ -38,7 +38,7 @@ class MemoryStore:
         self.data: dict[str, bytes] = {}
         self.written: list[str] = []
 
-    async def walk(self) -> AsyncIterator[ImageRecord]:
+    async def walk(self) -> AsyncGenerator[ImageRecord, None]:
         for key in sorted(self.images):
             yield self.images[key]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import types
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar, assert_never
@@ -34,6 +35,7 @@ from replicator.model.errors import ErrorKind, ImageError, VerificationError
 from replicator.model.records import DELETED_STATUSES, ImageRecord
 from replicator.model.retry import with_retries
 from replicator.model.settings import Settings
+from replicator.model.tasks import all_of
 from replicator.stores.base import Deactivator, ImageStore, Puller
 
 T = TypeVar("T")
@@ -80,14 +82,9 @@ class Transfer:
                 self._emit(ImageFinished(result))
 
         # A RunError (a listing that breaks, a token that cannot be renewed) ends the run: the
-        # workers are cancelled, their uploads cut, and the error is raised as itself.
-        try:
-            async with asyncio.TaskGroup() as group:
-                group.create_task(feed())
-                for _ in range(workers):
-                    group.create_task(worker())
-        except ExceptionGroup as stopped:
-            raise stopped.exceptions[0] from None
+        # workers are cancelled, their uploads cut, and the error is raised as itself; another
+        # worker's error at the same time is logged (--debug), never dropped.
+        await all_of(feed(), *(worker() for _ in range(workers)))
         if counts["finished"] != counts["queued"]:
             # A worker ended without an error (a stray CancelledError): never lose images silently.
             raise RuntimeError(f"{counts['queued'] - counts['finished']} images were neither done nor reported")
@@ -377,13 +374,12 @@ async def _closing(stream: AsyncGenerator[bytes, None]) -> AsyncIterator[AsyncGe
     """Close the source stream when the copy ends, however it ends.
 
     On cancellation (Ctrl-C) the HTTP client's body-writer task may still be inside the
-    stream: it is being cancelled too, and the stream closes as that task unwinds, so a
-    "generator already running" here is expected and harmless.
+    stream (`ag_running`): it is being cancelled too, and the stream closes as that task
+    unwinds; closing it here would be "generator already running". Any other error of the
+    close is raised.
     """
     try:
         yield stream
     finally:
-        try:
+        if not (isinstance(stream, types.AsyncGeneratorType) and stream.ag_running):
             await stream.aclose()
-        except RuntimeError:
-            pass

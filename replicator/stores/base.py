@@ -32,7 +32,7 @@ class ImageStore(Protocol):
     #: Shown in messages: "Glance at http://host:9292", "dump directory /srv/dump".
     description: str
 
-    def walk(self) -> AsyncIterator[ImageRecord]:
+    def walk(self) -> AsyncGenerator[ImageRecord, None]:
         """Every image this store holds, in ascending `records.id_order`, one at a time.
 
         The engine walks a source and a target side by side in this order (rclone's march), so

@@ -104,7 +104,7 @@ class DumpDirStore:
         except OSError:
             return False
 
-    async def walk(self) -> AsyncIterator[ImageRecord]:
+    async def walk(self) -> AsyncGenerator[ImageRecord, None]:
         """Every record, in id order (the order a Glance lists them in)."""
         if self._for_writing and not self._path.exists():
             return

@@ -65,7 +65,7 @@ class GlanceV1Store:
         self._settings = settings
         self.description = self._core.description
 
-    def walk(self) -> AsyncIterator[ImageRecord]:
+    def walk(self) -> AsyncGenerator[ImageRecord, None]:
         """v1 has no `next` link: a page's last id is the next page's marker, until a page is empty."""
 
         def follow(body: Mapping[str, Any], entries: list[Any]) -> ApiPath | None:

@@ -70,10 +70,10 @@ class GlanceV2Store:
         #: `openstack/connect`, only where it can (None: every image is streamed).
         self.pull_from = pull_from
 
-    def walk(self) -> AsyncIterator[ImageRecord]:
+    def walk(self) -> AsyncGenerator[ImageRecord, None]:
         return merge_by_id(*(self._walk_listing(hidden) for hidden in (False, True)))
 
-    def _walk_listing(self, hidden: bool) -> AsyncIterator[ImageRecord]:
+    def _walk_listing(self, hidden: bool) -> AsyncGenerator[ImageRecord, None]:
         first = listing_path(hidden)
 
         def follow(body: Mapping[str, Any], entries: list[Any]) -> ApiPath | None:
