@@ -8,6 +8,7 @@ One image's failure never stops the others; each ends with exactly one `ImageRes
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import types
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
@@ -39,6 +40,8 @@ from replicator.model.tasks import all_of
 from replicator.stores.base import Deactivator, ImageStore, Puller
 
 T = TypeVar("T")
+
+LOG = logging.getLogger("replicator.transfer")
 
 #: Actions waiting for a worker at most (about 6.5 KB each): the walk waits when they are all taken.
 QUEUED_ACTIONS = 10_000
@@ -123,6 +126,7 @@ class Transfer:
         try:
             return done.result(await self._carry_out(action, done))
         except ImageError as exc:
+            LOG.debug("image %s failed: %s", action.image.id, exc, exc_info=exc)  # --debug: with its causes
             return done.result(Outcome.FAILED, str(exc))
 
     async def _carry_out(self, action: Action, done: _Ending) -> Outcome:
@@ -231,8 +235,8 @@ class Transfer:
                 try:
                     await self._set_status(image, "deactivated")
                 except ImageError as failure:
-                    raise exc.again(f"{exc}; deactivating the target copy failed too: {failure}") from None
-                raise exc.again(f"{exc}; the target copy was deactivated") from None
+                    raise exc.again(f"{exc}; deactivating the target copy failed too: {failure}") from exc
+                raise exc.again(f"{exc}; the target copy was deactivated") from exc
             raise
         return checked_in_flight or confirmed
 

@@ -68,7 +68,7 @@ class Side:
             try:
                 return parse_server(explicit)
             except RunError as exc:
-                raise exc.again(side=self.role) from None
+                raise exc.again(side=self.role) from exc
         if self.token is not None or self.cloud_choice() is None:
             raise RunError(
                 f"no server given: name one (host:port or a URL), or a cloud ({self.cloud_option}, OS_CLOUD) "
@@ -156,7 +156,7 @@ async def _open(side: Side, settings: Settings, auth: TokenSource) -> tuple[Tran
             version = await with_retries(lambda: discover_version(http), settings.retries)
         except ImageError as exc:
             await http.close()
-            raise exc.as_run_error() from None
+            raise exc.as_run_error() from exc
         except BaseException:
             await http.close()
             raise
@@ -214,7 +214,7 @@ async def discover_version(http: Transport) -> str:
                 f"{http.base_url}/ answered 404 to GET /versions: not a Glance endpoint? {_USUAL_ENDPOINTS}",
                 kind=ErrorKind.NOT_FOUND,
                 status=404,
-            ) from None
+            ) from exc
         raise
     listed = answer.get("versions") if isinstance(answer, dict) else None
     ids = [str(v.get("id", "")) for v in listed if isinstance(v, dict)] if isinstance(listed, list) else []

@@ -65,7 +65,7 @@ def read_table(path: Path) -> dict[str, str]:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise RunError(f"cannot read {path}: {exc.strerror}", kind=ErrorKind.INPUT) from None
+        raise RunError(f"cannot read {path}: {exc.strerror}", kind=ErrorKind.INPUT) from exc
     document = parse_document(str(path), raw, "a table of projects")
     if not isinstance(document, dict):
         raise RunError(
@@ -272,4 +272,4 @@ async def _asking(lookup: Lookup, name_or_id: str) -> list[Project]:
     except RunError as exc:
         if exc.kind is not ErrorKind.FORBIDDEN:
             raise
-        raise exc.again(f"{exc} (mapping projects needs the right to list projects: an admin)") from None
+        raise exc.again(f"{exc} (mapping projects needs the right to list projects: an admin)") from exc

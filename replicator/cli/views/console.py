@@ -135,7 +135,7 @@ class JsonLinesReport:
         try:
             self._stream = open(path, "w", encoding="utf-8")
         except OSError as exc:
-            raise RunError(f"cannot write the report {path}: {exc.strerror}") from None
+            raise RunError(f"cannot write the report {path}: {exc.strerror}") from exc
         started = datetime.now(UTC).isoformat(timespec="seconds")
         try:
             self._write({"record": "header", "replicator": __version__, "command": command, "started": started})
@@ -165,13 +165,13 @@ class JsonLinesReport:
             self._stream.write(json.dumps(record) + "\n")
             self._stream.flush()
         except OSError as exc:
-            raise RunError(f"cannot write the report {self._path}: {exc.strerror}") from None
+            raise RunError(f"cannot write the report {self._path}: {exc.strerror}") from exc
 
     def close(self) -> None:
         try:
             self._stream.close()
         except OSError as exc:
-            raise RunError(f"cannot write the report {self._path}: {exc.strerror}") from None
+            raise RunError(f"cannot write the report {self._path}: {exc.strerror}") from exc
 
     def _discard(self) -> None:
         try:

@@ -55,7 +55,7 @@ class GlanceCore:
         try:
             return await with_retries(lambda: self.transport.json("GET", path, what=what), self.settings.retries)
         except ImageError as exc:
-            raise exc.as_run_error() from None
+            raise exc.as_run_error() from exc
 
     def refuse(self, message: str) -> RunError:
         """A listing this Glance answered that no Glance would: the run stops, naming the server."""
@@ -158,13 +158,13 @@ class GlanceCore:
                 raise exc.again(
                     f"{exc}; the id belonged to an image deleted on the target, and Glance never reuses ids",
                     retryable=False,
-                ) from None
+                ) from exc
             foreign = foreign_holder(found, attributes)
             if foreign:
                 raise exc.again(
                     f"create image {image.id}: the id is taken on the target by {foreign}; not ours, so not touched",
                     retryable=False,
-                ) from None
+                ) from exc
 
     async def read(self, path: ApiPath, image: ImageRecord, offset: int, what: str) -> AsyncGenerator[bytes, None]:
         """The data at `path` from byte `offset` on.

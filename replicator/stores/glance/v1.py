@@ -27,6 +27,7 @@ from replicator.model.changes import MISSING, AttributeChange, MemberChange
 from replicator.model.errors import ErrorKind, ImageError
 from replicator.model.records import (
     ImageRecord,
+    RecordError,
     is_image_id,
 )
 from replicator.model.settings import Settings
@@ -78,8 +79,8 @@ class GlanceV1Store:
             raise self._core.refuse(f"the image listing holds a record without a valid image id: {str(raw)[:80]!r}")
         try:
             return record_from_v1(raw)
-        except (TypeError, ValueError, AttributeError) as exc:
-            raise self._core.refuse(f"bad record for image {raw.get('id')} in the listing: {exc}") from None
+        except RecordError as exc:
+            raise self._core.refuse(f"bad record for image {raw.get('id')} in the listing: {exc}") from exc
 
     def known_members(self, image: ImageRecord) -> ImageRecord | None:
         """Only a non-public image has members to copy, so only it costs a request."""
@@ -120,12 +121,12 @@ class GlanceV1Store:
         raw["id"] = image.id
         try:
             return record_from_v1(raw)
-        except (TypeError, ValueError, AttributeError):
+        except RecordError as exc:
             raise ImageError(
                 f"look up image {image.id}: its headers are not a v1 image record",
                 kind=ErrorKind.PROTOCOL,
                 side=self._transport.side,
-            ) from None
+            ) from exc
 
     async def write_data(self, image: ImageRecord, chunks: AsyncIterator[bytes]) -> None:
         """v1 takes the data of a queued image as the body of a `PUT` of that image."""
@@ -146,7 +147,7 @@ class GlanceV1Store:
                     raise exc.again(
                         f"{what}: the target Glance v1 marked it 'killed' after an earlier upload "
                         "failed, and takes no data for it again; delete it there to copy it anew"
-                    ) from None
+                    ) from exc
             raise
 
     async def update_metadata(
@@ -183,8 +184,8 @@ class GlanceV1Store:
 def _headers_for(image: ImageRecord, attributes: Mapping[str, Any]) -> dict[str, str]:
     try:
         return to_headers(attributes)
-    except ValueError as exc:
-        raise ImageError(f"image {image.id}: {exc}", kind=ErrorKind.UNSAFE) from None
+    except RecordError as exc:
+        raise ImageError(f"image {image.id}: {exc}", kind=ErrorKind.UNSAFE) from exc
 
 
 def _refuse_deactivated(image: ImageRecord) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from replicator.model.changes import MISSING, AttributeChange, MemberChange
 from replicator.model.errors import ErrorKind, ImageError, RunError
-from replicator.model.records import ImageRecord, members_from, record_from_v2
+from replicator.model.records import ImageRecord, RecordError, members_from, record_from_v2
 from replicator.model.settings import Settings
 from replicator.stores.glance.core import PAGE_LIMIT, GlanceCore, merge_by_id
 from replicator.stores.glance.transport import ApiPath, Transport, api_path
@@ -91,8 +91,8 @@ class GlanceV2Store:
             raise self._core.refuse("the image listing holds an entry that is not an object")
         try:
             return record_from_v2(raw)
-        except (ValueError, TypeError) as exc:
-            raise self._core.refuse(f"bad image record in the listing: {exc}") from None
+        except RecordError as exc:
+            raise self._core.refuse(f"bad image record in the listing: {exc}") from exc
 
     def known_members(self, image: ImageRecord) -> ImageRecord | None:
         """Only `shared` images can have members, so only they cost a request."""
@@ -129,8 +129,8 @@ class GlanceV2Store:
         try:
             if isinstance(body, dict) and body.get("id") == image.id:
                 return record_from_v2(body)
-        except (ValueError, TypeError):
-            pass
+        except RecordError:
+            pass  # described below, as every answer that is not this image's record
         raise ImageError(
             f"{what}: the answer is not this image's record", kind=ErrorKind.PROTOCOL, side=self._transport.side
         )
@@ -147,9 +147,7 @@ class GlanceV2Store:
                 # This Glance refuses direct upload: use the interoperable import from now on, and
                 # have this image sent again (the source stream is spent).
                 self._upload_method = "glance-direct"
-                raise exc.again(
-                    f"{exc}; switching to the glance-direct import", retryable=True, retry_after=0
-                ) from None
+                raise exc.again(f"{exc}; switching to the glance-direct import", retryable=True, retry_after=0) from exc
             raise
 
     async def _stream(self, image: ImageRecord, chunks: AsyncIterator[bytes], endpoint: str, what: str) -> None:
@@ -199,7 +197,7 @@ class GlanceV2Store:
                 raise exc.again(
                     f"{exc}: Glance keeps an earlier import's lock on it (task {lock}) for an hour after "
                     "that import failed"
-                ) from None
+                ) from exc
             raise
 
     async def _import(
@@ -356,7 +354,7 @@ def _member_pairs(body: Any) -> tuple[tuple[str, str], ...] | None:
         return None
     try:
         return members_from(entries)
-    except (KeyError, TypeError, AttributeError):
+    except RecordError:
         return None
 
 
