@@ -124,44 +124,41 @@ class Action:
         return (self.image.size or 0) if self.upload else 0
 
 
+#: The optional fields each kind may carry (set: true or non-empty), and those it must.
+_ALLOWED: dict[ActionKind, frozenset[str]] = {
+    ActionKind.CREATE: frozenset({"upload", "member_changes", "set_status"}),
+    ActionKind.UPLOAD: frozenset({"upload", "changes", "member_changes", "set_status"}),
+    ActionKind.UPDATE: frozenset({"changes", "member_changes", "set_status"}),
+    ActionKind.PRUNE: frozenset({"prune", "gone_from_source"}),
+    ActionKind.SKIP: frozenset({"identical", "gone_from_source"}),
+    ActionKind.PROBLEM: frozenset({"changes", "member_changes"}),
+}
+_REQUIRED: dict[ActionKind, frozenset[str]] = {
+    ActionKind.UPLOAD: frozenset({"upload"}),
+    ActionKind.PRUNE: frozenset({"prune", "gone_from_source"}),
+}
+assert set(_ALLOWED) == set(ActionKind), "every kind says which fields it takes"
+_OPTIONAL = ("upload", "changes", "member_changes", "set_status", "identical", "gone_from_source", "prune")
+
+
 def _contradiction(action: Action) -> str | None:
     """What makes `action` one no plan makes, or None: each kind takes only its own fields."""
     kind = action.kind
-    if action.upload and kind not in (ActionKind.CREATE, ActionKind.UPLOAD):
-        return "uploads no data"
+    given = {name for name in _OPTIONAL if getattr(action, name)}
+    if given - _ALLOWED[kind]:
+        return f"does not take {', '.join(sorted(given - _ALLOWED[kind]))}"
+    if _REQUIRED.get(kind, frozenset()) - given:
+        return f"needs {', '.join(sorted(_REQUIRED[kind] - given))}"
     if action.set_status not in (None, *TARGET_STATUSES):
         return f"cannot set status {action.set_status!r}"
-    if action.identical and kind is not ActionKind.SKIP:
-        return "is not identical: only a skip is"
-    if (action.prune is not None) != (kind is ActionKind.PRUNE):
-        return "prunes only when it is a prune"
-    if action.gone_from_source and kind not in (ActionKind.PRUNE, ActionKind.SKIP):
-        return "is not about a target image gone from the source"
-    match kind:
-        case ActionKind.CREATE:
-            if action.current is not None or action.changes:
-                return "creates only what the target does not have"
-        case ActionKind.UPLOAD:
-            if action.current is None or not action.upload:
-                return "uploads data into a copy that exists"
-        case ActionKind.UPDATE:
-            if not (action.changes or action.member_changes or action.set_status):
-                return "has nothing to update"
-        case ActionKind.PRUNE:
-            if action.prune not in PRUNE_MODES or not action.gone_from_source:
-                return f"prunes by {PRUNE_MODES}, a target image gone from the source"
-            if action.changes or action.member_changes or action.set_status:
-                return "changes nothing but the image's existence"
-        case ActionKind.SKIP:
-            if action.changes or action.member_changes or action.set_status:
-                return "has nothing to do"
-            if action.gone_from_source and action.current is None:
-                return "needs the target's record"
-        case ActionKind.PROBLEM:
-            if action.set_status:
-                return "is not carried out"
-        case unreachable:
-            assert_never(unreachable)
+    if action.prune is not None and action.prune not in PRUNE_MODES:
+        return f"prunes by {' or '.join(PRUNE_MODES)}, not {action.prune!r}"
+    if kind is ActionKind.CREATE and action.current is not None:
+        return "creates only what the target does not have"
+    if (kind is ActionKind.UPLOAD or action.gone_from_source) and action.current is None:
+        return "needs the target's copy"
+    if kind is ActionKind.UPDATE and not given:
+        return "has nothing to update"
     return None
 
 
