@@ -4,6 +4,11 @@
 and `load` walk two and hand each image that needs work to the transfer as soon as it is
 planned, so copying starts with the first page of the listings. Memory grows with the work
 found, never with the images listed (`--order-by` needs the whole work list, and holds that).
+
+Every listing, march and plan this module reads is closed with `contextlib.aclosing` however
+the reading ends; the member look-ups `planned` starts ahead of its consumer are owned by a
+`model/tasks.Ahead`, cancelled and awaited when it is closed, so a walk stopped early (an error,
+Ctrl-C, `--max-images`) leaves no task behind.
 """
 
 from __future__ import annotations

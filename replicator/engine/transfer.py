@@ -3,6 +3,12 @@
 Memory is bounded by the pool size times a couple of chunks, whatever the image sizes: the
 source is read only as fast as the target accepts (back-pressure through the async iterators).
 One image's failure never stops the others; each ends with exactly one `ImageResult`.
+
+What only some targets can do is asked of their optional protocols (`stores/base`): a `Puller`
+fetches the data itself, any other target has it streamed; a step that needs a `Deactivator`
+fails the image on a target that is none (`cannot_deactivate`). The workers run in one task
+group (`model/tasks.all_of`): an error that ends the run is raised as itself, and another
+worker's error at the same moment is logged (`--debug`), never dropped.
 """
 
 from __future__ import annotations

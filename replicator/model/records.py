@@ -9,6 +9,10 @@ Which attributes are replicated (the one documented list):
   `SETTABLE_BASE` and every custom property (any other top-level key);
 - never the attributes Glance computes itself (`READ_ONLY`), nor the ones reserved for its
   own use (`os_glance_*`), nor what the user names in `--dontreplicate`.
+
+A record is written by a server or a tenant: the decoders check the type of every field they
+read and raise `RecordError` for one that is not what Glance writes. Callers catch that and
+only that, so an error of ours in a decoder is never mistaken for a bad record.
 """
 
 from __future__ import annotations

@@ -4,6 +4,11 @@ The CLI gathers the options that name and reach one Glance (its SERVER argument,
 certificates, API version, cloud) into a `Side`; `open_glance` turns a side
 into a store. Everything about choosing an API version or obtaining credentials lives behind
 this one call, so the commands never change when a new way to reach a Glance is added.
+
+Whether a v2 target fetches images from the source's region itself (`server_side_copy`) is
+decided here, before its store is made, and given to it as its `PullSource`: nothing switches a
+store on from outside afterwards. What that asks of the two sides' token sources is a
+capability (`RegionTokens`: a cloud's tokens know their Keystone, region and endpoints).
 """
 
 from __future__ import annotations
