@@ -290,7 +290,8 @@ class Transfer:
         source = reopening_stream(self._source, image, self._settings.retries, self._on_retry(action))
         async with _closing(source) as chunks:
             paced = self._limit.limited(chunks) if self._limit else chunks
-            await self._target.write_data(image, verifier.verified(paced, on_bytes))
+            async with _closing(paced) as paced_chunks, _closing(verifier.verified(paced_chunks, on_bytes)) as body:
+                await self._target.write_data(image, body)
         return verifier.bytes, verifier.checked is not None
 
     async def _set_status(self, image: ImageRecord, status: str) -> None:
@@ -381,7 +382,8 @@ async def _first_accepted(
 
 @asynccontextmanager
 async def _closing(stream: AsyncGenerator[bytes, None]) -> AsyncIterator[AsyncGenerator[bytes, None]]:
-    """Close the source stream when the copy ends, however it ends.
+    """Close a stream of the copy (the source's, the paced, the verified) when the copy ends,
+    however it ends.
 
     On cancellation (Ctrl-C) the HTTP client's body-writer task may still be inside the
     stream (`ag_running`): it is being cancelled too, and the stream closes as that task
