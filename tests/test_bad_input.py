@@ -147,3 +147,18 @@ def test_dump_rerun_writes_again_an_img_of_the_wrong_size(serve_one, tmp_path: P
 
     assert replicator("dump", serve_one.url, str(tmp_path)).returncode == 0
     assert (tmp_path / f"{image_id}.img").read_bytes() == payload
+
+
+def test_debug_shows_what_an_error_was_raised_from() -> None:
+    """`raise ... from exc`: the user sees one line; `--debug` also shows the chain of causes."""
+    server = f"127.0.0.1:{free_port()}"
+    quiet = replicator("size", server, "--retries", "0")
+    assert_one_line_error(quiet, "cannot connect")
+    loud = replicator("size", server, "--retries", "0", "--debug")
+    assert loud.returncode == 2
+    assert loud.stderr.splitlines()[-1] == quiet.stderr.strip()  # the same one line ends it
+    assert "The above exception was the direct cause of the following exception" in loud.stderr
+    assert "ConnectionRefusedError" in loud.stderr  # the OS's error, under the transport's
+    # Every line of the chain is escaped and indented: nothing in it can pass for a log line.
+    chain = [line for line in loud.stderr.splitlines() if "Traceback" in line]
+    assert chain and all(line.startswith("  | ") for line in chain)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 
 import pytest
 from aiohttp import web
@@ -93,3 +93,22 @@ async def test_a_page_asked_ahead_that_fails_stops_the_walk_only_where_it_is_rea
 
     # The merge of the two listings (hidden images apart) holds one image ahead of the walk.
     assert seen == FIRST_PAGE[:-1]
+
+
+async def test_a_walk_closed_early_leaves_no_page_request_running():
+    release = asyncio.Event()
+
+    async def second_page() -> web.Response:
+        await release.wait()  # asked for ahead, never answered while the walk is open
+        return listing(SECOND_PAGE)
+
+    def page_requests() -> list[asyncio.Task]:
+        return [task for task in asyncio.all_tasks() if "get_json" in task.get_coro().__qualname__]
+
+    async with glance(second_page) as store:
+        async with aclosing(store.walk()) as walk:
+            await anext(walk)
+            assert page_requests()  # the second page is being asked for
+        # Closed: the request asked ahead was cancelled and has ended before the close returned.
+        assert page_requests() == []
+        release.set()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from replicator.model.records import is_image_id, record_from_v2
+from replicator.model.records import RecordError, is_image_id, record_from_v2
 from replicator.stores.dumpdir import record_from_dump
 from tests.support.records import IMAGE_ID
 
@@ -96,3 +96,43 @@ def test_hashes_that_are_not_text_are_no_image_record() -> None:
         record_from_v2({"id": IMAGE_ID, "status": "active", "checksum": ["a"]})
     with pytest.raises(ValueError, match="os_hash_value is not text"):
         record_from_v2({"id": IMAGE_ID, "status": "active", "os_hash_value": 7})
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"id": IMAGE_ID, "size": {"a": 1}},
+        {"id": IMAGE_ID, "size": "lots"},
+        {"id": IMAGE_ID, "size": True},
+        {"id": IMAGE_ID, "size": float("inf")},
+        {"id": IMAGE_ID, "members": ["p"]},
+        {"id": IMAGE_ID, "members": [{"status": "accepted"}]},
+        {"id": IMAGE_ID, "properties": ["a"], "is_public": True},  # v1: properties not an object
+        {"id": IMAGE_ID, "properties": {}, "min_ram": "much"},
+        {"id": IMAGE_ID, "properties": {}, "tags": 7},
+        {"id": IMAGE_ID, "properties": {}, "size": []},
+    ],
+)
+def test_a_record_of_the_wrong_shape_is_a_record_error(raw) -> None:
+    """Bad input is a RecordError, the only error the stores turn into "bad record"."""
+    with pytest.raises(RecordError):
+        record_from_dump(raw)
+
+
+async def test_a_bug_in_a_decoder_is_not_reported_as_a_bad_record(monkeypatch) -> None:
+    """Only RecordError means a bad record: an error of ours in a decoder stays itself."""
+    from replicator.model import records
+    from replicator.model.settings import Settings
+    from replicator.openstack.connect import transport_for
+    from replicator.stores.glance.v2 import GlanceV2Store
+
+    def broken(attributes):
+        raise TypeError("a bug of ours")
+
+    monkeypatch.setattr(records, "without_null_properties", broken)
+    store = GlanceV2Store(transport_for("http://127.0.0.1:9", Settings(), True, None, None), Settings())
+    try:
+        with pytest.raises(TypeError, match="a bug of ours"):
+            store._decode({"id": IMAGE_ID, "status": "active"})
+    finally:
+        await store.close()

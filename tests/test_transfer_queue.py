@@ -8,7 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from replicator.engine.actions import Action, Outcome
+from replicator.engine.actions import Action, ActionKind, Outcome
 from replicator.engine.events import Event, ImageFinished
 from replicator.engine.transfer import Transfer
 from replicator.model.records import ImageRecord
@@ -35,7 +35,7 @@ async def test_the_walk_waits_when_the_queue_of_work_is_full() -> None:
         for _ in range(50):
             found += 1
             image = ImageRecord(id=str(uuid.uuid4()), status="queued", attributes={"name": "n"})
-            yield Action(image, None, create=True)
+            yield Action(ActionKind.CREATE, image, None)
 
     transfer = Transfer(None, target, Settings(concurrency=2, metaonly=True), results.append, queued=5)  # type: ignore[arg-type]
     running = asyncio.create_task(transfer.run(work()))

@@ -53,7 +53,7 @@ def defaults_for(path: Path | None, commands: Mapping[str, Mapping[str, str]]) -
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise RunError(f"config file {path} is not valid TOML: {exc}") from None
+        raise RunError(f"config file {path} is not valid TOML: {exc}") from exc
     problems = _Problems(path, text)
     shared = {key(k): v for k, v in document.items() if not isinstance(v, dict)}
     known = {k: p for keys in commands.values() for k, p in keys.items()}
@@ -77,9 +77,9 @@ def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise RunError(f"cannot read the config file {path}: {exc.strerror}") from None
+        raise RunError(f"cannot read the config file {path}: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
-        raise RunError(f"config file {path} is not UTF-8 text (byte {exc.start} cannot be read)") from None
+        raise RunError(f"config file {path} is not UTF-8 text (byte {exc.start} cannot be read)") from exc
 
 
 class _Problems:

@@ -63,7 +63,7 @@ def size(option: str, text: str, *, at_least: int = 0, at_most: int | None = Non
     try:
         value = parse_size(text)
     except RunError as exc:
-        raise OptionError(f"{option}: {exc}") from None
+        raise OptionError(f"{option}: {exc}") from exc
     if value < at_least or (at_most is not None and value > at_most):
         bounds = f"between {_size_text(at_least)} and {_size_text(at_most)}" if at_most else f"at least {at_least}"
         raise OptionError(f"{option} {text}: must be {bounds}")
@@ -89,8 +89,8 @@ def parse_shard(text: str) -> tuple[int, int]:
     try:
         k_text, n_text = text.split("/")
         k, n = int(k_text), int(n_text)
-    except ValueError:
-        raise OptionError(f"--shard takes K/N, e.g. 0/4, not {text!r}") from None
+    except ValueError as exc:
+        raise OptionError(f"--shard takes K/N, e.g. 0/4, not {text!r}") from exc
     if not 0 <= k < n:
         raise OptionError(f"--shard {text}: K must be at least 0 and below N")
     return k, n
@@ -110,9 +110,9 @@ def read_ids(path: Path) -> set[str]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
-        raise OptionError(f"cannot read --ids-from {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise OptionError(f"--ids-from {path} is not a text file") from None
+        raise OptionError(f"cannot read --ids-from {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise OptionError(f"--ids-from {path} is not a text file") from exc
     ids = {line.split("#", 1)[0].strip() for line in lines} - {""}
     if not ids:
         raise OptionError(f"--ids-from {path}: the file names no image id")
@@ -125,7 +125,7 @@ def project_table(option: str, path: Path) -> dict[str, str]:
     try:
         return read_table(path)
     except RunError as exc:
-        raise OptionError(f"{option}: {exc}") from None
+        raise OptionError(f"{option}: {exc}") from exc
 
 
 def mark_property(option: str, name: str) -> str:

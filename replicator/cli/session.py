@@ -16,6 +16,7 @@ import platform
 import signal
 import sys
 import time
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass
@@ -33,9 +34,11 @@ from replicator.engine.events import Event, EventSink, RunTally, fan_out
 from replicator.model.errors import RunError
 from replicator.model.selection import Selection
 from replicator.model.settings import Settings
-from replicator.openstack.connect import Side, allow_server_side_copy, open_glance, side_auth
+from replicator.openstack.connect import Side, open_glance, side_auth
 from replicator.openstack.projects import ProjectMapper, ProjectMapping, open_mapper
 from replicator.stores.base import ImageStore
+
+LOG = logging.getLogger("replicator.session")
 
 #: Signals that stop a run the way Ctrl-C does: Kubernetes, systemd and `timeout` send
 #: SIGTERM, a closed terminal SIGHUP.
@@ -68,6 +71,7 @@ def run(work: Callable[[], Awaitable[int]], sides: Mapping[str, Side] | None = N
     try:
         code = _run_loop(_stoppable(work))
     except RunError as exc:
+        LOG.debug("the run stopped: %s", exc, exc_info=exc)  # --debug: the causes it was raised from
         print(error_line(exc, sides), file=sys.stderr)
         code = 2
     except Interrupted as stop:
@@ -111,9 +115,9 @@ async def _stoppable(work: Callable[[], Awaitable[int]]) -> int:
         loop.add_signal_handler(signum, stop, signum)
     try:
         code = await work()
-    except asyncio.CancelledError:
+    except asyncio.CancelledError as exc:
         if received:
-            raise Interrupted(received[0]) from None
+            raise Interrupted(received[0]) from exc
         raise
     finally:
         for signum in STOP_SIGNALS:
@@ -137,10 +141,22 @@ def start_logging(debug: bool) -> None:
 
 
 class PrintableFormatter(logging.Formatter):
-    """Log lines hold URLs and answers from servers: escaped like every other line printed."""
+    """Log lines hold URLs and answers from servers: escaped like every other line printed.
+
+    An error logged with its traceback (`exc_info`: the cause chain an error was raised
+    `from`) follows its line, each line of it escaped and indented behind `  | `, so nothing a
+    server wrote into a message can begin a log line of its own."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return printable(super().format(record))
+        error, record.exc_info, record.exc_text = record.exc_info, None, None
+        try:
+            line = printable(super().format(record))
+        finally:
+            record.exc_info = error
+        if not error or error[1] is None:
+            return line
+        trace = traceback.format_exception(error[1])
+        return "\n".join([line, *(f"  | {printable(part)}" for chunk in trace for part in chunk.splitlines())])
 
 
 @asynccontextmanager
@@ -163,15 +179,9 @@ async def open_pair(source: Side, target: Side, settings: Settings, projects: Pr
     mapper = await open_mapper(projects, source_auth, target_auth, settings) if projects else None
     opened = await open_glance(source, settings, auth=source_auth)
     try:
-        other = await open_glance(target, settings, auth=target_auth)
+        other = await open_glance(target, settings, auth=target_auth, pull_from=source_auth)
     except BaseException:
         await opened.close()
-        raise
-    try:
-        await allow_server_side_copy(other, source_auth, target_auth, settings)
-    except BaseException:
-        await opened.close()
-        await other.close()
         raise
     return Opened(opened, other, mapper)
 

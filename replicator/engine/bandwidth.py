@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 
 Clock = Callable[[], float]
 """Seconds on a clock that never goes back (`time.monotonic`)."""
@@ -38,7 +38,7 @@ class BandwidthLimit:
         self._free_at = max(now, self._free_at) + count / self.rate
         await self._sleep(self._free_at - now)
 
-    async def limited(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    async def limited(self, chunks: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
         async for chunk in chunks:
             await self.take(len(chunk))
             yield chunk

@@ -8,7 +8,7 @@ pages, and planning starts with the first page.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 
 from replicator.model.errors import ErrorKind, RunError
@@ -30,7 +30,7 @@ async def march(
     source: AsyncIterator[ImageRecord],
     target: AsyncIterator[ImageRecord],
     on_listed: Callable[[str, int, bool], None] | None = None,
-) -> AsyncIterator[Pair]:
+) -> AsyncGenerator[Pair, None]:
     """Every id of either listing once: the lower-case ids in order, then the rest.
 
     Glance sorts ids as its database compares them: byte by byte on SQLite and PostgreSQL,

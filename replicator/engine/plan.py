@@ -11,7 +11,7 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from replicator.engine.actions import Action
+from replicator.engine.actions import Action, ActionKind
 from replicator.engine.verify import can_verify
 from replicator.model.changes import MISSING, AttributeChange, MemberChange
 from replicator.model.records import (
@@ -73,13 +73,16 @@ def _unmapped_notes(image: ImageRecord, current: ImageRecord | None) -> list[str
 def _decide(image: ImageRecord, current: ImageRecord | None, settings: Settings) -> Action:
     refused = _refusal(image, current, settings)
     if refused:
-        return Action(image, current, problem=True, reason=refused)
+        return Action(ActionKind.PROBLEM, image, current, reason=refused)
     if image.status in TRANSIENT_STATUSES:
         return Action(
-            image, current, reason=f"source image is {image.status} (an upload is under way there); rerun later"
+            ActionKind.SKIP,
+            image,
+            current,
+            reason=f"source image is {image.status} (an upload is under way there); rerun later",
         )
     if image.status in DEAD_STATUSES:
-        return Action(image, current, reason=f"source image is {image.status}")
+        return Action(ActionKind.SKIP, image, current, reason=f"source image is {image.status}")
     wants_data = image.has_readable_data and not settings.metaonly
     # A deactivated image can only be deactivated once it has data: Glance refuses it otherwise.
     deactivate = "deactivated" if image.status == "deactivated" and wants_data else None
@@ -91,7 +94,13 @@ def _decide(image: ImageRecord, current: ImageRecord | None, settings: Settings)
             else f"missing on target (source is {image.status}: metadata only)"
         )
         return Action(
-            image, None, create=True, upload=wants_data, member_changes=members, set_status=deactivate, reason=reason
+            ActionKind.CREATE,
+            image,
+            None,
+            upload=wants_data,
+            member_changes=members,
+            set_status=deactivate,
+            reason=reason,
         )
 
     excluded = settings.not_compared | marks_kept(image, current)
@@ -99,19 +108,22 @@ def _decide(image: ImageRecord, current: ImageRecord | None, settings: Settings)
     same = not (changes or members)
     reason = "identical" if same else "metadata differs"
     # Every action below also brings the metadata and the members in line.
-    update = partial(Action, image, current, changes=changes, member_changes=members)
+    update = partial(Action, image=image, current=current, changes=changes, member_changes=members)
+    in_line = Action(ActionKind.SKIP, image, current, reason=reason, identical=True) if same else None
     if not wants_data:
-        return update(reason=reason, identical=same)
+        return in_line or update(ActionKind.UPDATE, reason=reason)
     if current.status == "queued":
-        return update(upload=True, set_status=deactivate, reason="data missing on target")
+        return update(ActionKind.UPLOAD, upload=True, set_status=deactivate, reason="data missing on target")
     if current.status not in ("active", "deactivated"):
-        return update(problem=True, reason=f"target image is {current.status}; its data cannot be written now")
+        return update(ActionKind.PROBLEM, reason=f"target image is {current.status}; its data cannot be written now")
     if not same_data(image, current):
-        return update(problem=True, reason="target holds different data (size or checksum differ); not overwritten")
+        return update(
+            ActionKind.PROBLEM, reason="target holds different data (size or checksum differ); not overwritten"
+        )
     status = image.status if image.status != current.status else None
     if status:
-        reason = f"status differs ({image.status} on source)"
-    return update(set_status=status, reason=reason, identical=same and not status)
+        return update(ActionKind.UPDATE, set_status=status, reason=f"status differs ({image.status} on source)")
+    return in_line or update(ActionKind.UPDATE, reason=reason)
 
 
 def _refusal(image: ImageRecord, current: ImageRecord | None, settings: Settings) -> str | None:
@@ -229,6 +241,7 @@ def decide_prune(current: ImageRecord, settings: Settings) -> Action:
 
     def gone(reason: str, prune: str | None = None, *, in_step: bool = False) -> Action:
         return Action(
+            ActionKind.SKIP if prune is None else ActionKind.PRUNE,
             current,
             current,
             gone_from_source=True,
@@ -267,5 +280,6 @@ def over_prune_limit(action: Action, settings: Settings) -> Action:
 
 
 def totals(actions: Sequence[Action]) -> tuple[int, int]:
-    """(images with work, bytes to copy): exact, because both listings are complete."""
-    return sum(1 for a in actions if a.has_work), sum(a.bytes_to_copy for a in actions)
+    """(images with work, bytes to copy): exact, because both listings are complete. An image the
+    run cannot bring in line counts as work, as in a run's `RunPlanned` (it is not in step)."""
+    return sum(1 for a in actions if a.has_work or a.problem), sum(a.bytes_to_copy for a in actions)

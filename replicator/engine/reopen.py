@@ -41,7 +41,7 @@ async def reopening_stream(
         except ImageError as exc:
             failures = 1 if offset > reached else failures + 1
             if not exc.retryable or failures > retries:
-                raise exc.again(retryable=False) from None
+                raise exc.again(retryable=False) from exc
             if on_retry is not None:
                 on_retry(failures, exc.again(f"{exc}; resuming at byte {offset}", retryable=True))
             await asyncio.sleep(backoff_delay(failures, exc.retry_after))

@@ -4,13 +4,18 @@
 and `load` walk two and hand each image that needs work to the transfer as soon as it is
 planned, so copying starts with the first page of the listings. Memory grows with the work
 found, never with the images listed (`--order-by` needs the whole work list, and holds that).
+
+Every listing, march and plan this module reads is closed with `contextlib.aclosing` however
+the reading ends; the member look-ups `planned` starts ahead of its consumer are owned by a
+`model/tasks.Ahead`, cancelled and awaited when it is closed, so a walk stopped early (an error,
+Ctrl-C, `--max-images`) leaves no task behind.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 
 from replicator.engine.actions import Action, Category
@@ -22,6 +27,7 @@ from replicator.engine.transfer import Transfer
 from replicator.model.errors import ErrorKind, RunError
 from replicator.model.records import MEMBERS, ImageRecord
 from replicator.model.settings import Settings
+from replicator.model.tasks import Ahead, all_of
 from replicator.stores.base import ImageStore
 
 #: Member lookups in flight while walking (small GETs, one per image that may be shared).
@@ -83,15 +89,16 @@ async def measure(source: ImageStore, settings: Settings) -> Inventory:
     selection = settings.selection
     active = size = listed = 0
     seen: set[str] = set()
-    async for record in source.walk():
-        if not selection.keeps(record):
-            continue
-        listed += 1
-        if record.id in selection.ids:
-            seen.add(record.id)
-        if record.status == "active":
-            active += 1
-            size += record.size or 0
+    async with aclosing(source.walk()) as records:
+        async for record in records:
+            if not selection.keeps(record):
+                continue
+            listed += 1
+            if record.id in selection.ids:
+                seen.add(record.id)
+            if record.status == "active":
+                active += 1
+                size += record.size or 0
     return Inventory(images=active, bytes=size, listed=listed, missing_ids=tuple(sorted(selection.ids - seen)))
 
 
@@ -111,14 +118,15 @@ async def compare(
     counts: Counter[Category] = Counter()
     unmapped = Unmapped()
     guard = PruneGuard(settings)
-    async for action in planned(source, target, settings, walked, emit, projects):
-        counts[action.category] += 1
-        if not action.gone_from_source:
-            unmapped.add(action.image.unmapped_projects)
-        if action.prune:
-            guard.hold(action)
-        if every or differs(action):
-            kept.append(action)
+    async with aclosing(planned(source, target, settings, walked, emit, projects)) as actions:
+        async for action in actions:
+            counts[action.category] += 1
+            if not action.gone_from_source:
+                unmapped.add(action.image.unmapped_projects)
+            if action.prune:
+                guard.hold(action)
+            if every or differs(action):
+                kept.append(action)
     if guard.exceeded:
         kept = [over_prune_limit(action, settings) if action.prune else action for action in kept]
     refused = guard.count if guard.exceeded else 0
@@ -147,25 +155,26 @@ async def replicate(
     transfer = Transfer(source, target, settings, emit)
     guard = PruneGuard(settings)
 
-    async def work() -> AsyncIterator[Action]:
+    async def work() -> AsyncGenerator[Action, None]:
         images = with_work = size = 0
         held: list[Action] = []  # only with --order-by, which needs the whole work list
-        async for action in planned(source, target, settings, walked, emit, projects):
-            images += not action.gone_from_source
-            if action.prune:
-                for refused in guard.hold(action):
-                    transfer.finish_without_work(refused)
-                continue
-            if not (action.has_work or action.problem):
-                transfer.finish_without_work(action)
-                continue
-            with_work += 1
-            size += action.bytes_to_copy
-            emit(WorkFound(action))
-            if settings.selection.order_by is None:
-                yield action
-            else:
-                held.append(action)
+        async with aclosing(planned(source, target, settings, walked, emit, projects)) as actions:
+            async for action in actions:
+                images += not action.gone_from_source
+                if action.prune:
+                    for refused in guard.hold(action):
+                        transfer.finish_without_work(refused)
+                    continue
+                if not (action.has_work or action.problem):
+                    transfer.finish_without_work(action)
+                    continue
+                with_work += 1
+                size += action.bytes_to_copy
+                emit(WorkFound(action))
+                if settings.selection.order_by is None:
+                    yield action
+                else:
+                    held.append(action)
         prunes = guard.release()
         for action in prunes:
             emit(WorkFound(action))
@@ -173,7 +182,8 @@ async def replicate(
         for action in [*settings.selection.ordered(held, _image), *prunes]:
             yield action
 
-    await transfer.run(work())
+    async with aclosing(work()) as actions:
+        await transfer.run(actions)
     if guard.exceeded:
         raise guard.refusal()  # after the copies, which the guard does not hold back
     return walked
@@ -227,7 +237,7 @@ async def planned(
     walked: Walked,
     emit: EventSink = ignore,
     projects: RecordMapper | None = None,
-) -> AsyncIterator[Action]:
+) -> AsyncGenerator[Action, None]:
     """One action per selected source image, as the walk of both listings passes it.
 
     Members are looked up (where a store must ask) for the planned pairs only, up to `LOOKUPS`
@@ -243,7 +253,7 @@ async def planned(
         emit(Listed(side, images, done))
 
     async def plan_pair(pair: Pair) -> Action:
-        image, current = await asyncio.gather(_members(source, pair.source), _members(target, pair.target))
+        image, current = await all_of(_members(source, pair.source), _members(target, pair.target))
         assert image is not None
         if projects is not None:
             image = await projects.mapped(image)
@@ -265,34 +275,36 @@ async def planned(
             image = mapped
         return decide(target.as_held(image), current, settings)
 
-    lookups: set[asyncio.Task[Action]] = set()
+    lookups: Ahead[Action] = Ahead()  # owned here: closed (cancelled and awaited) however the walk ends
     try:
-        async for pair in march(source.walk(), target.walk(), listed):
-            if pair.source is None:
-                if settings.prune and pair.target is not None and selection.keeps(pair.target):
-                    yield decide_prune(pair.target, settings)
-                continue
-            if not selection.keeps(pair.source):
-                continue
-            walked.listed += 1
-            if pair.source.id in walked.wanted_ids:
-                walked.seen_ids.add(pair.source.id)
-            ready = known(pair.source, pair.target)
-            if ready is not None:
-                yield ready
-                continue
-            if len(lookups) >= LOOKUPS:
-                finished, lookups = await asyncio.wait(lookups, return_when=asyncio.FIRST_COMPLETED)
-                for task in finished:
-                    yield task.result()
-            lookups.add(asyncio.create_task(plan_pair(pair)))
+        async with (
+            aclosing(source.walk()) as source_records,
+            aclosing(target.walk()) as target_records,
+            aclosing(march(source_records, target_records, listed)) as pairs,
+        ):
+            async for pair in pairs:
+                if pair.source is None:
+                    if settings.prune and pair.target is not None and selection.keeps(pair.target):
+                        yield decide_prune(pair.target, settings)
+                    continue
+                if not selection.keeps(pair.source):
+                    continue
+                walked.listed += 1
+                if pair.source.id in walked.wanted_ids:
+                    walked.seen_ids.add(pair.source.id)
+                ready = known(pair.source, pair.target)
+                if ready is not None:
+                    yield ready
+                    continue
+                if len(lookups) >= LOOKUPS:
+                    for action in await lookups.finished():
+                        yield action
+                lookups.start(plan_pair(pair))
         while lookups:
-            finished, lookups = await asyncio.wait(lookups, return_when=asyncio.FIRST_COMPLETED)
-            for task in finished:
-                yield task.result()
+            for action in await lookups.finished():
+                yield action
     finally:
-        for task in lookups:
-            task.cancel()
+        await lookups.close()
 
 
 async def _members(store: ImageStore, record: ImageRecord | None) -> ImageRecord | None:

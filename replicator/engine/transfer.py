@@ -3,17 +3,25 @@
 Memory is bounded by the pool size times a couple of chunks, whatever the image sizes: the
 source is read only as fast as the target accepts (back-pressure through the async iterators).
 One image's failure never stops the others; each ends with exactly one `ImageResult`.
+
+What only some targets can do is asked of their optional protocols (`stores/base`): a `Puller`
+fetches the data itself, any other target has it streamed; a step that needs a `Deactivator`
+fails the image on a target that is none (`cannot_deactivate`). The workers run in one task
+group (`model/tasks.all_of`): an error that ends the run is raised as itself, and another
+worker's error at the same moment is logged (`--debug`), never dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+import types
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import TypeVar, assert_never
 
-from replicator.engine.actions import Action, Outcome
+from replicator.engine.actions import Action, ActionKind, Outcome
 from replicator.engine.bandwidth import BandwidthLimit
 from replicator.engine.events import (
     BytesCopied,
@@ -31,12 +39,15 @@ from replicator.engine.reopen import reopening_stream
 from replicator.engine.verify import StreamVerifier, check_held
 from replicator.model.changes import AttributeChange
 from replicator.model.errors import ErrorKind, ImageError, VerificationError
-from replicator.model.records import DELETED_STATUSES
+from replicator.model.records import DELETED_STATUSES, ImageRecord
 from replicator.model.retry import with_retries
 from replicator.model.settings import Settings
-from replicator.stores.base import ImageStore
+from replicator.model.tasks import all_of
+from replicator.stores.base import Deactivator, ImageStore, Puller
 
 T = TypeVar("T")
+
+LOG = logging.getLogger("replicator.transfer")
 
 #: Actions waiting for a worker at most (about 6.5 KB each): the walk waits when they are all taken.
 QUEUED_ACTIONS = 10_000
@@ -80,14 +91,9 @@ class Transfer:
                 self._emit(ImageFinished(result))
 
         # A RunError (a listing that breaks, a token that cannot be renewed) ends the run: the
-        # workers are cancelled, their uploads cut, and the error is raised as itself.
-        try:
-            async with asyncio.TaskGroup() as group:
-                group.create_task(feed())
-                for _ in range(workers):
-                    group.create_task(worker())
-        except ExceptionGroup as stopped:
-            raise stopped.exceptions[0] from None
+        # workers are cancelled, their uploads cut, and the error is raised as itself; another
+        # worker's error at the same time is logged (--debug), never dropped.
+        await all_of(feed(), *(worker() for _ in range(workers)))
         if counts["finished"] != counts["queued"]:
             # A worker ended without an error (a stray CancelledError): never lose images silently.
             raise RuntimeError(f"{counts['queued'] - counts['finished']} images were neither done nor reported")
@@ -110,66 +116,65 @@ class Transfer:
         )
 
     async def _execute(self, action: Action) -> ImageResult:
-        image = action.image
-        started = time.monotonic()
-        copied = 0
-        notes: list[str] = []  # what was done differently from the source (fallbacks)
-
-        verified: list[bool] = []  # set once data was copied and checked
-
-        def finish(result: Outcome, error: str | None = None, budget: int | None = None) -> ImageResult:
-            return ImageResult(
-                image_id=image.id,
-                name=image.name,
-                action=action.kind,
-                result=result,
-                bytes=copied,
-                seconds=round(time.monotonic() - started, 3),
-                reason="; ".join([action.reason, *notes]).strip("; "),
-                error=error,
-                deferred_by_budget=budget,
-                verified=verified[0] if verified else None,
-                unmapped_projects=image.unmapped_projects,
-            )
-
-        if action.problem:
-            return finish(Outcome.FAILED, action.reason)
-        if not action.has_work:
-            return finish(Outcome.SKIPPED)
+        done = _Ending(action)
+        match action.kind:
+            case ActionKind.PROBLEM:
+                return done.result(Outcome.FAILED, action.reason)
+            case ActionKind.SKIP:
+                return done.result(Outcome.SKIPPED)
+            case ActionKind.CREATE | ActionKind.UPLOAD | ActionKind.UPDATE | ActionKind.PRUNE:
+                pass
+            case unreachable:
+                assert_never(unreachable)
         if action.upload and self._budget_spent():
-            return finish(Outcome.SKIPPED, budget=self._settings.max_transfer)
+            return done.result(Outcome.SKIPPED, budget=self._settings.max_transfer)
         self._emit(ImageStarted(action))
         try:
-            if action.prune:
-                await self._retrying(action, lambda: self._prune(action))
-                return finish(Outcome.OK)
-            if action.create:
-                await self._retrying(action, lambda: self._create(action, notes))
-            if action.changes:
-                await self._retrying(action, lambda: self._update(action, notes))
-            if action.upload:
-                try:
-                    if await self._pulled(action, notes):
-                        copied, checked = image.size or 0, False
-                    else:
-                        copied, checked = await self._retrying(action, lambda: self._copy_data(action))
-                except ImageError as exc:
-                    if not (action.create and _source_gone(exc)):
-                        raise
-                    await self._remove_orphan(action, notes, "the empty record")
-                    return finish(Outcome.SKIPPED)
-                if action.create and await self._gone_meanwhile(action):
-                    await self._remove_orphan(action, notes, "the copy")
-                    return finish(Outcome.SKIPPED)
-                verified.append(await self._read_back(action, checked))
-            if action.member_changes:
-                await self._retrying(action, lambda: self._target.apply_members(image, action.member_changes))
-            if action.set_status:
-                status = action.set_status
-                await self._retrying(action, lambda: self._target.set_status(image, status))
+            return done.result(await self._carry_out(action, done))
         except ImageError as exc:
-            return finish(Outcome.FAILED, str(exc))
-        return finish(Outcome.OK)
+            LOG.debug("image %s failed: %s", action.image.id, exc, exc_info=exc)  # --debug: with its causes
+            return done.result(Outcome.FAILED, str(exc))
+
+    async def _carry_out(self, action: Action, done: _Ending) -> Outcome:
+        """The steps of an action with work, in order: the record, its metadata, its data, its
+        members, its status. SKIPPED when the source deleted the image meanwhile."""
+        image = action.image
+        if action.kind is ActionKind.PRUNE:
+            await self._retrying(action, lambda: self._prune(action))
+            return Outcome.OK
+        if action.kind is ActionKind.CREATE:
+            await self._retrying(action, lambda: self._create(action, done.notes))
+        if action.changes:
+            await self._retrying(action, lambda: self._update(action, done.notes))
+        if action.upload and not await self._upload(action, done):
+            return Outcome.SKIPPED
+        if action.member_changes:
+            await self._retrying(action, lambda: self._target.apply_members(image, action.member_changes))
+        if action.set_status:
+            status = action.set_status
+            await self._retrying(action, lambda: self._set_status(image, status))
+        return Outcome.OK
+
+    async def _upload(self, action: Action, done: _Ending) -> bool:
+        """Put the image's data into the target (fetched by it, or streamed) and read it back;
+        False when the source deleted the image during its copy (what this run created for it is
+        then removed)."""
+        try:
+            if await self._pulled(action, done.notes):
+                copied, checked = action.image.size or 0, False
+            else:
+                copied, checked = await self._retrying(action, lambda: self._copy_data(action))
+        except ImageError as exc:
+            if not (action.create and _source_gone(exc)):
+                raise
+            await self._remove_orphan(action, done.notes, "the empty record")
+            return False
+        done.copied = copied
+        if action.create and await self._gone_meanwhile(action):
+            await self._remove_orphan(action, done.notes, "the copy")
+            return False
+        done.verified = await self._read_back(action, checked)
+        return True
 
     async def _gone_meanwhile(self, action: Action) -> bool:
         """Whether the source deleted the image while it was being copied: a server that holds
@@ -195,7 +200,7 @@ class Transfer:
         if action.prune == "delete":
             await self._target.delete_image(action.image)
         else:
-            await self._target.set_status(action.image, "deactivated")
+            await self._set_status(action.image, "deactivated")
 
     async def _create(self, action: Action, notes: list[str]) -> None:
         attributes = creation_attributes(action.image, self._settings)
@@ -234,10 +239,10 @@ class Transfer:
         except VerificationError as exc:
             if held is not None and held.status == "active":
                 try:
-                    await self._target.set_status(image, "deactivated")
+                    await self._set_status(image, "deactivated")
                 except ImageError as failure:
-                    raise exc.again(f"{exc}; deactivating the target copy failed too: {failure}") from None
-                raise exc.again(f"{exc}; the target copy was deactivated") from None
+                    raise exc.again(f"{exc}; deactivating the target copy failed too: {failure}") from exc
+                raise exc.again(f"{exc}; the target copy was deactivated") from exc
             raise
         return checked_in_flight or confirmed
 
@@ -245,8 +250,8 @@ class Transfer:
         """Whether the target fetched the data itself (server-side, between two regions), its
         progress reported as `ImageFetching`; when it cannot, the note says why and the image is
         streamed as any other (Glance puts an image whose import failed back to `queued`)."""
-        image = action.image
-        if not self._target.can_pull(image):
+        image, target = action.image, self._target
+        if not (isinstance(target, Puller) and target.can_pull(image)):
             return False
         stages = {"queued": FetchStage.WAITING, "uploading": FetchStage.IMPORTING, "importing": FetchStage.IMPORTING}
         seen: list[FetchStage] = []
@@ -259,7 +264,7 @@ class Transfer:
 
         on_status("queued")  # asked for and not begun, until Glance says otherwise
         try:
-            await self._retrying(action, lambda: self._target.pull(image, on_status))
+            await self._retrying(action, lambda: target.pull(image, on_status))
         except ImageError as exc:
             notes.append(f"streamed: the target could not fetch it itself ({exc})")
             return False
@@ -285,8 +290,16 @@ class Transfer:
         source = reopening_stream(self._source, image, self._settings.retries, self._on_retry(action))
         async with _closing(source) as chunks:
             paced = self._limit.limited(chunks) if self._limit else chunks
-            await self._target.write_data(image, verifier.verified(paced, on_bytes))
+            async with _closing(paced) as paced_chunks, _closing(verifier.verified(paced_chunks, on_bytes)) as body:
+                await self._target.write_data(image, body)
         return verifier.bytes, verifier.checked is not None
+
+    async def _set_status(self, image: ImageRecord, status: str) -> None:
+        """Deactivate or reactivate the target's copy; a target that cannot (no `Deactivator`: a
+        Glance v1) fails the step, saying so."""
+        if not isinstance(self._target, Deactivator):
+            raise cannot_deactivate(self._target, image)
+        await self._target.set_status(image, status)
 
     def _budget_spent(self) -> bool:
         """Whether the transfer budget is spent: no new transfer starts, those under way finish."""
@@ -301,6 +314,45 @@ class Transfer:
 
     async def _retrying(self, action: Action, step: Callable[[], Awaitable[T]]) -> T:
         return await with_retries(step, self._settings.retries, self._on_retry(action))
+
+
+class _Ending:
+    """How one action ends, gathered as its steps go: the bytes copied, what was done otherwise
+    than the source has it (fallbacks, notes), whether the copy was verified."""
+
+    def __init__(self, action: Action) -> None:
+        self.action = action
+        self.started = time.monotonic()
+        self.copied = 0
+        self.notes: list[str] = []
+        #: Set once data was copied and checked.
+        self.verified: bool | None = None
+
+    def result(self, result: Outcome, error: str | None = None, budget: int | None = None) -> ImageResult:
+        image = self.action.image
+        return ImageResult(
+            image_id=image.id,
+            name=image.name,
+            action=self.action.kind,
+            result=result,
+            bytes=self.copied,
+            seconds=round(time.monotonic() - self.started, 3),
+            reason="; ".join([self.action.reason, *self.notes]).strip("; "),
+            error=error,
+            deferred_by_budget=budget,
+            verified=self.verified,
+            unmapped_projects=image.unmapped_projects,
+        )
+
+
+def cannot_deactivate(store: ImageStore, image: ImageRecord) -> ImageError:
+    """The error of a step that needs the target `store` to deactivate or reactivate `image`
+    when it cannot: the image fails, saying why, and the run goes on (never retried)."""
+    return ImageError(
+        f"image {image.id}: {store.description} cannot deactivate or reactivate an image",
+        kind=ErrorKind.UNSUPPORTED,
+        side="target",
+    )
 
 
 def _source_gone(error: ImageError) -> bool:
@@ -330,16 +382,16 @@ async def _first_accepted(
 
 @asynccontextmanager
 async def _closing(stream: AsyncGenerator[bytes, None]) -> AsyncIterator[AsyncGenerator[bytes, None]]:
-    """Close the source stream when the copy ends, however it ends.
+    """Close a stream of the copy (the source's, the paced, the verified) when the copy ends,
+    however it ends.
 
     On cancellation (Ctrl-C) the HTTP client's body-writer task may still be inside the
-    stream: it is being cancelled too, and the stream closes as that task unwinds, so a
-    "generator already running" here is expected and harmless.
+    stream (`ag_running`): it is being cancelled too, and the stream closes as that task
+    unwinds; closing it here would be "generator already running". Any other error of the
+    close is raised.
     """
     try:
         yield stream
     finally:
-        try:
+        if not (isinstance(stream, types.AsyncGeneratorType) and stream.ag_running):
             await stream.aclose()
-        except RuntimeError:
-            pass

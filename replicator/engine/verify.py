@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 from replicator.model.errors import VerificationError
@@ -53,7 +53,7 @@ class StreamVerifier:
 
     async def verified(
         self, chunks: AsyncIterator[bytes], on_bytes: Callable[[int], None] | None = None
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """Yield `chunks` one behind, hashing each in a worker thread while the previous one is sent."""
         loop = asyncio.get_running_loop()
         held: bytes | None = None

@@ -9,6 +9,10 @@ Which attributes are replicated (the one documented list):
   `SETTABLE_BASE` and every custom property (any other top-level key);
 - never the attributes Glance computes itself (`READ_ONLY`), nor the ones reserved for its
   own use (`os_glance_*`), nor what the user names in `--dontreplicate`.
+
+A record is written by a server or a tenant: the decoders check the type of every field they
+read and raise `RecordError` for one that is not what Glance writes. Callers catch that and
+only that, so an error of ours in a decoder is never mistaken for a bad record.
 """
 
 from __future__ import annotations
@@ -164,10 +168,19 @@ class ImageRecord:
         return {k: v for k, v in self.attributes.items() if k not in excluded}
 
 
+class RecordError(ValueError):
+    """A record a server or a dump wrote that is no image record (a field of the wrong type, an
+    id that is no UUID). The decoders raise only this for bad input, and their callers catch only
+    this: any other error in a decoder is a bug of ours, never reported as a bad record."""
+
+
 def record_from_v2(raw: Mapping[str, Any]) -> ImageRecord:
-    """Map a Glance v2 image record (as the API or our dump writes it) to an `ImageRecord`."""
+    """Map a Glance v2 image record (as the API or our dump writes it) to an `ImageRecord`;
+    RecordError for one that is not."""
+    if not isinstance(raw, Mapping):
+        raise RecordError(f"not an object: {str(raw)[:40]!r}")
     if not is_image_id(raw.get("id")):
-        raise ValueError(f"image id {raw.get('id')!r} is not a UUID")
+        raise RecordError(f"image id {raw.get('id')!r} is not a UUID")
     attributes = without_null_properties({k: v for k, v in raw.items() if is_replicable(k)})
     return ImageRecord(
         id=str(raw["id"]),
@@ -189,8 +202,14 @@ def without_null_properties(attributes: dict[str, Any]) -> dict[str, Any]:
 
 
 def members_from(entries: list[Any]) -> tuple[tuple[str, str], ...]:
-    """Glance's member records (`member_id`, `status`) as sorted pairs."""
-    return tuple(sorted((str(e["member_id"]), str(e.get("status", "pending"))) for e in entries))
+    """Glance's member records (`member_id`, `status`) as sorted pairs; RecordError for an entry
+    that is not one."""
+    pairs = []
+    for entry in entries:
+        if not isinstance(entry, Mapping) or "member_id" not in entry:
+            raise RecordError(f"a member entry is not a member record: {str(entry)[:40]!r}")
+        pairs.append((str(entry["member_id"]), str(entry.get("status", "pending"))))
+    return tuple(sorted(pairs))
 
 
 def text_or_none(raw: Mapping[str, Any], key: str) -> str | None:
@@ -199,11 +218,17 @@ def text_or_none(raw: Mapping[str, Any], key: str) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise ValueError(f"{key} is not text: {str(value)[:40]!r}")
+        raise RecordError(f"{key} is not text: {str(value)[:40]!r}")
     return value
 
 
-def int_or_none(value: Any) -> int | None:
+def int_or_none(value: Any, key: str = "size") -> int | None:
+    """A whole-number field (a size, `min_ram`): a number or its digits, or absent."""
     if value is None or value == "":
         return None
-    return int(value)
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise RecordError(f"{key} is not a number: {str(value)[:40]!r}")
+    try:
+        return int(value)
+    except (ValueError, OverflowError) as exc:  # int() of these three types fails only so
+        raise RecordError(f"{key} is not a whole number: {str(value)[:40]!r}") from exc

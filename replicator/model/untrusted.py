@@ -31,10 +31,10 @@ def load_json(data: bytes | str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
         raise UntrustedJsonError(f"larger than {MAX_JSON_BYTES // 2**20} MiB")
     try:
         value = json.loads(data)
-    except RecursionError:
-        raise UntrustedJsonError(f"nested deeper than {max_depth} levels") from None
+    except RecursionError as exc:
+        raise UntrustedJsonError(f"nested deeper than {max_depth} levels") from exc
     except ValueError as exc:
-        raise UntrustedJsonError(f"not JSON ({exc.__class__.__name__}: {str(exc)[:80]})") from None
+        raise UntrustedJsonError(f"not JSON ({exc.__class__.__name__}: {str(exc)[:80]})") from exc
     if _depth_exceeds(value, max_depth):
         raise UntrustedJsonError(f"nested deeper than {max_depth} levels")
     return value

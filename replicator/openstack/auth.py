@@ -257,7 +257,7 @@ class KeystoneAuth:
         try:
             files = find_cloud_files(self._warn)
         except RunError as exc:
-            raise exc.again(side=self._side) from None
+            raise exc.again(side=self._side) from exc
         try:
             config = OpenStackConfig(
                 app_name="replicator",
@@ -273,15 +273,15 @@ class KeystoneAuth:
             timeout = given.timeout if given.timeout is not None else self._region.config.get("api_timeout")
             timeout = float(timeout) if timeout else None
         except OpenStackConfigException as exc:
-            raise self._error(_first_line(exc), ErrorKind.INPUT) from None
+            raise self._error(_first_line(exc), ErrorKind.INPUT) from exc
         except ksa.ClientException as exc:
-            raise self._keystone_error(exc) from None
+            raise self._keystone_error(exc) from exc
         except (TypeError, AttributeError, ValueError, KeyError) as exc:
             # A shape cloudfiles does not check that the loader cannot take.
             where = " and ".join(path for path in (files.clouds, files.secure) if path) or "the OS_* variables"
             raise self._error(
                 f"the settings in {where} cannot be used ({type(exc).__name__})", ErrorKind.INPUT
-            ) from None
+            ) from exc
         if given.insecure:
             verify = False
         elif given.cacert:
@@ -321,7 +321,7 @@ class KeystoneAuth:
         try:
             access = session.auth.get_auth_ref(session)
         except ksa.ClientException as exc:
-            raise self._keystone_error(exc) from None
+            raise self._keystone_error(exc) from exc
         token = getattr(access, "auth_token", None)
         if not token:
             raise self._error("Keystone gave no token", ErrorKind.AUTH)
@@ -416,7 +416,7 @@ class KeystoneAuth:
                 headers={"X-Auth-Token": login.token, "Accept": "application/json"},
             )
         except ksa.ClientException as exc:
-            raise self._keystone_error(exc) from None
+            raise self._keystone_error(exc) from exc
 
     def _identity_url(self, catalog: Any) -> str:
         """The v3 identity API: the catalog's, else the URL this side authenticated at."""

@@ -84,7 +84,7 @@ def _first_readable(paths: list[str]) -> tuple[str | None, Any]:
         except PermissionError:
             continue
         except OSError as exc:
-            raise RunError(f"cannot read {path}: {exc.strerror}", kind=ErrorKind.INPUT) from None
+            raise RunError(f"cannot read {path}: {exc.strerror}", kind=ErrorKind.INPUT) from exc
         return path, parse_document(path, raw)
     return None, None
 
@@ -94,20 +94,20 @@ def parse_document(path: str, raw: bytes, what: str = "a clouds file") -> Any:
     the file and the place of the problem, never quoting its text (it may hold a secret)."""
     try:
         text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise RunError(f"{path} is not UTF-8 text", kind=ErrorKind.INPUT) from None
+    except UnicodeDecodeError as exc:
+        raise RunError(f"{path} is not UTF-8 text", kind=ErrorKind.INPUT) from exc
     try:
         return json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
     except json.JSONDecodeError as exc:
-        raise RunError(f"{path} is not valid JSON: {exc.msg} (line {exc.lineno})", kind=ErrorKind.INPUT) from None
+        raise RunError(f"{path} is not valid JSON: {exc.msg} (line {exc.lineno})", kind=ErrorKind.INPUT) from exc
     except yaml.YAMLError as exc:
         # The problem and its place only: the library's full text quotes the line, which may be a password.
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
         problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise RunError(f"{path} is not valid YAML: {problem}{where}", kind=ErrorKind.INPUT) from None
-    except RecursionError:
-        raise RunError(f"{path} is nested too deeply to be {what}", kind=ErrorKind.INPUT) from None
+        raise RunError(f"{path} is not valid YAML: {problem}{where}", kind=ErrorKind.INPUT) from exc
+    except RecursionError as exc:
+        raise RunError(f"{path} is nested too deeply to be {what}", kind=ErrorKind.INPUT) from exc
 
 
 def _check_shape(path: str, document: Any) -> list[str]:

@@ -4,6 +4,11 @@ The CLI gathers the options that name and reach one Glance (its SERVER argument,
 certificates, API version, cloud) into a `Side`; `open_glance` turns a side
 into a store. Everything about choosing an API version or obtaining credentials lives behind
 this one call, so the commands never change when a new way to reach a Glance is added.
+
+Whether a v2 target fetches images from the source's region itself (`server_side_copy`) is
+decided here, before its store is made, and given to it as its `PullSource`: nothing switches a
+store on from outside afterwards. What that asks of the two sides' token sources is a
+capability (`RegionTokens`: a cloud's tokens know their Keystone, region and endpoints).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import ssl
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 from replicator.model.errors import ErrorKind, ImageError, ReplicatorError, RunError
 from replicator.model.retry import with_retries
@@ -22,7 +28,7 @@ from replicator.openstack.endpoints import parse_server
 from replicator.stores.base import ImageStore
 from replicator.stores.glance.transport import StaticToken, TokenSource, Transport, api_path, make_ssl_context
 from replicator.stores.glance.v1 import GlanceV1Store
-from replicator.stores.glance.v2 import GlanceV2Store, PullSource
+from replicator.stores.glance.v2 import GlanceV2Store, PullSource, import_methods
 
 LOG = logging.getLogger("replicator.connect")
 
@@ -67,7 +73,7 @@ class Side:
             try:
                 return parse_server(explicit)
             except RunError as exc:
-                raise exc.again(side=self.role) from None
+                raise exc.again(side=self.role) from exc
         if self.token is not None or self.cloud_choice() is None:
             raise RunError(
                 f"no server given: name one (host:port or a URL), or a cloud ({self.cloud_option}, OS_CLOUD) "
@@ -90,8 +96,27 @@ def print_warning(message: str) -> None:
     print(f"replicator: warning: {printable}", file=sys.stderr)
 
 
+@runtime_checkable
+class RegionTokens(Protocol):
+    """A token source that knows its Keystone and the region and interface of its image endpoint
+    (a cloud's): what deciding on a server-side copy asks of both sides' tokens."""
+
+    region: str | None
+    interface: str | None
+
+    def same_keystone(self, other: Any) -> bool:
+        """Whether `other` asks the same Keystone for its tokens."""
+
+    async def image_endpoints(self, interface: str | None = None) -> dict[str, str]:
+        """The image endpoints this side's token sees, by region."""
+
+
 async def open_glance(
-    side: Side, settings: Settings, warn: Callable[[str], None] = print_warning, auth: TokenSource | None = None
+    side: Side,
+    settings: Settings,
+    warn: Callable[[str], None] = print_warning,
+    auth: TokenSource | None = None,
+    pull_from: TokenSource | None = None,
 ) -> ImageStore:
     """A store for the Glance `side` names; call `check()` on every side first, so that a
     typo in the second argument is reported before any connection is made.
@@ -102,16 +127,28 @@ async def open_glance(
     `auth` is the side's token source when the caller needs it too (`side_auth`: to ask a
     cloud's Keystone more than a token); else one is made here.
     Every error raised says which side it belongs to (`side`), when the side has a role.
+
+    `pull_from` is the source's token source, for a target that may fetch the source's images
+    itself (`server_side_copy`): a v2 store is made knowing whether it does.
     """
+    auth = auth or side_auth(side, settings, warn)
     try:
-        return await _open(side, settings, auth or side_auth(side, settings, warn))
+        http, version = await _open(side, settings, auth)
     except ReplicatorError as exc:
         if exc.side is None and side.role is not None:
-            raise exc.again(side=side.role) from None
+            raise exc.again(side=side.role) from exc
         raise
+    try:
+        source = None
+        if pull_from is not None:
+            source = await server_side_copy(http if version == "2" else None, pull_from, auth, settings)
+    except BaseException:
+        await http.close()
+        raise
+    return GlanceV1Store(http, settings) if version == "1" else GlanceV2Store(http, settings, pull_from=source)
 
 
-async def _open(side: Side, settings: Settings, auth: TokenSource) -> ImageStore:
+async def _open(side: Side, settings: Settings, auth: TokenSource) -> tuple[Transport, str]:
     url = side.check()
     if url is None:  # check() let it through: a cloud is named, whose catalog has the endpoint
         if not isinstance(auth, KeystoneAuth):
@@ -124,11 +161,11 @@ async def _open(side: Side, settings: Settings, auth: TokenSource) -> ImageStore
             version = await with_retries(lambda: discover_version(http), settings.retries)
         except ImageError as exc:
             await http.close()
-            raise exc.as_run_error() from None
+            raise exc.as_run_error() from exc
         except BaseException:
             await http.close()
             raise
-    return GlanceV1Store(http, settings) if version == "1" else GlanceV2Store(http, settings)
+    return http, version
 
 
 def transport_for(
@@ -182,7 +219,7 @@ async def discover_version(http: Transport) -> str:
                 f"{http.base_url}/ answered 404 to GET /versions: not a Glance endpoint? {_USUAL_ENDPOINTS}",
                 kind=ErrorKind.NOT_FOUND,
                 status=404,
-            ) from None
+            ) from exc
         raise
     listed = answer.get("versions") if isinstance(answer, dict) else None
     ids = [str(v.get("id", "")) for v in listed if isinstance(v, dict)] if isinstance(listed, list) else []
@@ -196,30 +233,31 @@ async def discover_version(http: Transport) -> str:
     )
 
 
-async def allow_server_side_copy(
-    target: ImageStore, source_auth: TokenSource, target_auth: TokenSource, settings: Settings
-) -> None:
-    """Let a v2 target fetch images from the source's region itself (`glance-download`) where it
-    can: the data then never crosses this machine.
+async def server_side_copy(
+    target: Transport | None, source_auth: TokenSource, target_auth: TokenSource, settings: Settings
+) -> PullSource | None:
+    """Where a v2 target (reached through `target`; None: not a v2) may fetch images from the source's region
+    itself (`glance-download`): the data then never crosses this machine. None: it streams.
 
     `--upload-method glance-download` asks for it and is refused (exit 2, saying why) where it
     cannot be; `auto` takes it where it can, and streams otherwise, as between any two Glances."""
     if settings.upload_method not in ("auto", "glance-download"):
-        return
+        return None
     try:
-        source = await _pull_source(target, source_auth, target_auth)
+        source = await _pull_source(target, source_auth, target_auth, settings)
     except ReplicatorError as exc:
-        raise exc.as_run_error() from None
+        raise exc.as_run_error() from exc
     if isinstance(source, PullSource):
-        assert isinstance(target, GlanceV2Store)
-        target.pull_from = source
-    elif settings.upload_method == "glance-download":
+        return source
+    if settings.upload_method == "glance-download":
         raise RunError(f"--upload-method glance-download cannot be used here: {source}", kind=ErrorKind.UNSUPPORTED)
-    else:
-        LOG.debug("images are streamed, not fetched by the target itself: %s", source)
+    LOG.debug("images are streamed, not fetched by the target itself: %s", source)
+    return None
 
 
-async def _pull_source(target: ImageStore, source_auth: TokenSource, target_auth: TokenSource) -> PullSource | str:
+async def _pull_source(
+    target: Transport | None, source_auth: TokenSource, target_auth: TokenSource, settings: Settings
+) -> PullSource | str:
     """Where the target can fetch the source's images from itself, or why it cannot.
 
     Glance's `glance-download` looks the source region's image endpoint up in the service catalog
@@ -227,21 +265,22 @@ async def _pull_source(target: ImageStore, source_auth: TokenSource, target_auth
     Keystone, and the Glance it finds there must be the one this run reads (a source given by
     its address may be another: verifying against its records would then deactivate good copies).
     """
-    if not isinstance(target, GlanceV2Store):
+    if target is None:
         return "the target is not a Glance v2"
-    if not (isinstance(source_auth, KeystoneAuth) and isinstance(target_auth, KeystoneAuth)):
+    source_cloud, target_cloud = source_auth, target_auth
+    if not (isinstance(source_cloud, RegionTokens) and isinstance(target_cloud, RegionTokens)):
         return "both sides need a cloud (clouds.yaml or OS_* variables), whose Keystone the target asks too"
-    if not source_auth.same_keystone(target_auth):
+    if not source_cloud.same_keystone(target_cloud):
         return "the source and the target are not regions of one Keystone"
-    region, interface = source_auth.region, source_auth.interface
+    region, interface = source_cloud.region, source_cloud.interface
     if region is None or interface is None:
         return "the source must be its cloud's image endpoint from the catalog (no SOURCE server, no --source-endpoint)"
-    if region == target_auth.region:
+    if region == target_cloud.region:
         return f"the source and the target are both in region {region}"
-    reads = (await source_auth.image_endpoints(interface)).get(region)
-    sees = (await target_auth.image_endpoints(interface)).get(region)
+    reads = (await source_cloud.image_endpoints(interface)).get(region)
+    sees = (await target_cloud.image_endpoints(interface)).get(region)
     if sees is None or sees != reads:
         return f"the target's token does not list the source's {interface} image endpoint in region {region}"
-    if not await target.offers_import("glance-download"):
+    if "glance-download" not in await import_methods(target, settings):
         return "the target does not offer the glance-download import (its enabled_import_methods)"
     return PullSource(region, interface)

@@ -25,7 +25,7 @@ def parse_server(text: str) -> str:
         parts = urlsplit(value)
         port = parts.port
     except ValueError as exc:
-        raise RunError(f"invalid server {text!r}: {exc}") from None
+        raise RunError(f"invalid server {text!r}: {exc}") from exc
     if parts.scheme not in ("http", "https"):
         raise RunError(f"invalid server {text!r}: scheme must be http or https")
     if not parts.hostname:

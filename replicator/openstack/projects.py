@@ -29,6 +29,7 @@ from pathlib import Path
 from replicator.model.errors import ErrorKind, RunError
 from replicator.model.records import MEMBERS, ImageRecord
 from replicator.model.settings import Settings
+from replicator.model.tasks import all_of
 from replicator.openstack.auth import KeystoneAuth, Project
 from replicator.openstack.cloudfiles import parse_document
 from replicator.stores.glance.transport import TokenSource
@@ -64,7 +65,7 @@ def read_table(path: Path) -> dict[str, str]:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise RunError(f"cannot read {path}: {exc.strerror}", kind=ErrorKind.INPUT) from None
+        raise RunError(f"cannot read {path}: {exc.strerror}", kind=ErrorKind.INPUT) from exc
     document = parse_document(str(path), raw, "a table of projects")
     if not isinstance(document, dict):
         raise RunError(
@@ -181,7 +182,7 @@ class ProjectMapper:
 
     async def mapped(self, image: ImageRecord) -> ImageRecord:
         """`image` mapped, looking up the projects not resolved yet."""
-        await asyncio.gather(*(self._resolve(project) for project in set(self._named(image))))
+        await all_of(*(self._resolve(project) for project in set(self._named(image))))
         return self._apply(image)
 
     def _named(self, image: ImageRecord) -> list[str]:
@@ -258,7 +259,7 @@ async def _check_targets(mapping: ProjectMapping, target: Lookup) -> None:
         return f"{value!r} names {len(found)} projects of the target (domains {domains}): write the id of one"
 
     values = sorted(set(mapping.table.values()))
-    problems = [problem for problem in await asyncio.gather(*map(check, values)) if problem]
+    problems = [problem for problem in await all_of(*map(check, values)) if problem]
     if problems:
         more = f"; and {len(problems) - NAMED} more" if len(problems) > NAMED else ""
         raise RunError(f"{mapping.origin}: {'; '.join(problems[:NAMED])}{more}", kind=ErrorKind.INPUT)
@@ -271,4 +272,4 @@ async def _asking(lookup: Lookup, name_or_id: str) -> list[Project]:
     except RunError as exc:
         if exc.kind is not ErrorKind.FORBIDDEN:
             raise
-        raise exc.again(f"{exc} (mapping projects needs the right to list projects: an admin)") from None
+        raise exc.again(f"{exc} (mapping projects needs the right to list projects: an admin)") from exc

@@ -98,7 +98,7 @@ def _cli(read: Reader) -> Callable[[str], Any]:
         try:
             return read(text)
         except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
+            raise argparse.ArgumentTypeError(str(exc)) from exc
 
     return parse
 

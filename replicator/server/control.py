@@ -56,7 +56,7 @@ async def change_faults(request: web.Request) -> web.Response:
     try:
         state.faults(request).update(body)
     except ValueError as exc:
-        raise Problem(400, str(exc)) from None
+        raise Problem(400, str(exc)) from exc
     return await show_faults(request)
 
 

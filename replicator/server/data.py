@@ -187,8 +187,8 @@ def _requested_range(request: web.Request, size: int) -> tuple[int, int]:
     unsatisfiable = Problem(416, "Requested range not satisfiable", {"Content-Range": f"bytes */{size}"})
     try:
         wanted = request.http_range
-    except ValueError:
-        raise unsatisfiable from None
+    except ValueError as exc:
+        raise unsatisfiable from exc
     if wanted.start is None:
         return 0, size
     start, stop, _ = wanted.indices(size)
@@ -265,8 +265,8 @@ def _declared_size(request: web.Request) -> int | None:
         return None
     try:
         return int(value)
-    except ValueError:
-        raise Problem(400, f"{SIZE_HEADER} must be an integer, not {value!r}") from None
+    except ValueError as exc:
+        raise Problem(400, f"{SIZE_HEADER} must be an integer, not {value!r}") from exc
 
 
 def _require_octet_stream(request: web.Request) -> None:

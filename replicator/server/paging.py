@@ -118,8 +118,8 @@ def page_limit(value: str | None, default: int, cap: int) -> int:
         return min(default, cap)
     try:
         limit = int(value)
-    except ValueError:
-        raise Problem(400, "limit param must be an integer") from None
+    except ValueError as exc:
+        raise Problem(400, "limit param must be an integer") from exc
     if limit < 0:
         raise Problem(400, "limit param must be positive")
     return min(limit, cap)

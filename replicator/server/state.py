@@ -43,5 +43,5 @@ async def json_body(request: web.Request) -> Any:
     """The request body as JSON, whatever its content type; 400 when it is not JSON."""
     try:
         return json.loads(await request.read())
-    except ValueError:
-        raise Problem(400, "Malformed JSON in request body.") from None
+    except ValueError as exc:
+        raise Problem(400, "Malformed JSON in request body.") from exc

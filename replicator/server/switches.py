@@ -26,8 +26,8 @@ def whole(value: Any) -> int:
     if isinstance(value, str):
         try:
             value = int(value.strip())
-        except ValueError:
-            raise ValueError(f"not a whole number: {value!r}") from None
+        except ValueError as exc:
+            raise ValueError(f"not a whole number: {value!r}") from exc
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ValueError(f"not a whole number of at least 0: {value!r}")
     return value
@@ -39,7 +39,7 @@ def byte_count(value: Any) -> int:
         try:
             return parse_size(value)
         except RunError as exc:
-            raise ValueError(str(exc)) from None
+            raise ValueError(str(exc)) from exc
     return whole(value)
 
 
@@ -56,8 +56,8 @@ def number(value: Any) -> float:
     if isinstance(value, str):
         try:
             value = float(value.strip())
-        except ValueError:
-            raise ValueError(f"not a number: {value!r}") from None
+        except ValueError as exc:
+            raise ValueError(f"not a number: {value!r}") from exc
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
         raise ValueError(f"not a finite number: {value!r}")
     return float(value)
@@ -92,8 +92,8 @@ def seed(value: Any) -> int:
     if isinstance(value, str):
         try:
             return int(value.strip())
-        except ValueError:
-            raise ValueError(f"not a whole number: {value!r}") from None
+        except ValueError as exc:
+            raise ValueError(f"not a whole number: {value!r}") from exc
     if not isinstance(value, int) or isinstance(value, bool):
         raise ValueError(f"not a whole number: {value!r}")
     return value
@@ -158,5 +158,5 @@ def read_switches(changes: dict[str, Any]) -> dict[str, Any]:
         try:
             values[name] = SWITCHES[name].read(value)
         except ValueError as exc:
-            raise ValueError(f"{name}: {exc}") from None
+            raise ValueError(f"{name}: {exc}") from exc
     return values

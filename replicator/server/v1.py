@@ -296,8 +296,8 @@ def _meta_from_headers(request: web.Request) -> tuple[dict[str, Any], dict[str, 
         if meta.get(key) is not None:
             try:
                 meta[key] = int(meta[key])
-            except ValueError:
-                raise Problem(400, f"Cannot convert image {key} '{meta[key]}' to an integer.") from None
+            except ValueError as exc:
+                raise Problem(400, f"Cannot convert image {key} '{meta[key]}' to an integer.") from exc
             if meta[key] < 0:
                 raise Problem(400, f"Invalid value '{meta[key]}' for parameter '{key}': Cannot be a negative value.")
     for key in BOOLEANS:

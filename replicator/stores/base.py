@@ -1,25 +1,38 @@
-"""The image store protocol: what the engine needs from a Glance or a dump directory.
+"""The image store protocols: what the engine needs from a Glance or a dump directory.
 
-The engine plans and copies against this interface only, so a new kind of store (Glance v1,
+The engine plans and copies against these interfaces only, so a new kind of store (Glance v1,
 an object store for dumps) is one new module and no change to the engine.
+
+rclone's shape (`fs.Fs` and its optional interfaces): `ImageStore` is the core every store
+implements; what only some stores can do is an optional protocol of its own, implemented only
+by the stores that can do it, and asked for with `isinstance` (the protocols are
+`runtime_checkable`):
+
+- `Puller`: the store fetches an image's data itself from the source (a Glance v2 importing
+  from another region); without it the engine streams the data, as it always can;
+- `Deactivator`: the store deactivates and reactivates its copies; without it the engine reports
+  that the target cannot (`engine/transfer.cannot_deactivate`), where a step needs it.
+
+A store never implements an optional protocol by raising: it leaves the protocol out.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from replicator.model.changes import AttributeChange, MemberChange
 from replicator.model.records import ImageRecord
 
 
 class ImageStore(Protocol):
-    """A place images live: listed, read, created, written and updated by id."""
+    """A place images live: listed, read, created, written and updated by id (the core every
+    store implements; see `Puller` and `Deactivator` for what only some can do)."""
 
     #: Shown in messages: "Glance at http://host:9292", "dump directory /srv/dump".
     description: str
 
-    def walk(self) -> AsyncIterator[ImageRecord]:
+    def walk(self) -> AsyncGenerator[ImageRecord, None]:
         """Every image this store holds, in ascending `records.id_order`, one at a time.
 
         The engine walks a source and a target side by side in this order (rclone's march), so
@@ -55,15 +68,6 @@ class ImageStore(Protocol):
         ever becomes a usable image (Glance: the upload is cut; a dump: the file is not renamed).
         """
 
-    def can_pull(self, image: ImageRecord) -> bool:
-        """Whether this store fetches `image`'s data itself from the source (a Glance importing
-        from another region), so its bytes need not cross this machine."""
-
-    async def pull(self, image: ImageRecord, on_status: Callable[[str], None]) -> None:
-        """Fetch the data server-side, telling `on_status` each status the store reports for the
-        image on the way ("queued", "importing", "active"); an ImageError leaves the image as it
-        was, to be streamed."""
-
     async def stat(self, image: ImageRecord) -> ImageRecord | None:
         """The stored copy of `image` as the store describes it now (None if there is none):
         read back after every upload, so success is what the target holds, not what it said."""
@@ -80,8 +84,28 @@ class ImageStore(Protocol):
         """Delete the stored copy (pruning; or an empty record whose source vanished mid-run).
         A Glance never gives the id back: never used to start an image over."""
 
-    async def set_status(self, image: ImageRecord, status: str) -> None:
-        """Deactivate (`status="deactivated"`) or reactivate (`"active"`) the stored copy."""
-
     async def close(self) -> None:
         """Release connections and files."""
+
+
+@runtime_checkable
+class Puller(Protocol):
+    """A store that can fetch images' data itself from the source (a Glance v2 given, when it was
+    made, a source region it may import from with `glance-download`)."""
+
+    def can_pull(self, image: ImageRecord) -> bool:
+        """Whether this store is to fetch `image`'s data itself, so its bytes need not cross this
+        machine (False: the engine streams it)."""
+
+    async def pull(self, image: ImageRecord, on_status: Callable[[str], None]) -> None:
+        """Fetch the data server-side, telling `on_status` each status the store reports for the
+        image on the way ("queued", "importing", "active"); an ImageError leaves the image as it
+        was, to be streamed."""
+
+
+@runtime_checkable
+class Deactivator(Protocol):
+    """A store whose copies can be deactivated (nothing can read their data) and reactivated."""
+
+    async def set_status(self, image: ImageRecord, status: str) -> None:
+        """Deactivate (`status="deactivated"`) or reactivate (`"active"`) the stored copy."""

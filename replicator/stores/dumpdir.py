@@ -23,7 +23,7 @@ import errno
 import json
 import os
 import stat
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ import aiofiles.os
 
 from replicator.model.changes import AttributeChange, MemberChange
 from replicator.model.errors import ErrorKind, ImageError, RunError
-from replicator.model.records import MEMBERS, ImageRecord, id_order, is_image_id, record_from_v2
+from replicator.model.records import MEMBERS, ImageRecord, RecordError, id_order, is_image_id, record_from_v2
 from replicator.model.settings import Settings
 from replicator.model.untrusted import UntrustedJsonError, load_json
 from replicator.stores.glance.v1_codec import is_v1_record, record_from_v1
@@ -79,7 +79,7 @@ class DumpDirStore:
             try:
                 path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
             except OSError as exc:
-                raise RunError(f"cannot create dump directory {path}: {exc.strerror}") from None
+                raise RunError(f"cannot create dump directory {path}: {exc.strerror}") from exc
         if not path.is_dir():
             raise RunError(f"dump directory {path} does not exist or is not a directory")
         mode = path.stat().st_mode
@@ -104,14 +104,14 @@ class DumpDirStore:
         except OSError:
             return False
 
-    async def walk(self) -> AsyncIterator[ImageRecord]:
+    async def walk(self) -> AsyncGenerator[ImageRecord, None]:
         """Every record, in id order (the order a Glance lists them in)."""
         if self._for_writing and not self._path.exists():
             return
         try:
             names = await aiofiles.os.listdir(self._path)
         except OSError as exc:
-            raise RunError(f"cannot read {self.description}: {exc.strerror}") from None
+            raise RunError(f"cannot read {self.description}: {exc.strerror}") from exc
         for name in sorted((name for name in names if is_image_id(name)), key=id_order):
             record = await self._load_record(name)
             if record is not None:
@@ -127,19 +127,19 @@ class DumpDirStore:
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.EISDIR):
                 return None  # a symlink or a directory under an id's name is not a record of ours
-            raise RunError(f"cannot read dump file {path}: {exc.strerror}") from None
+            raise RunError(f"cannot read dump file {path}: {exc.strerror}") from exc
         try:
             raw = load_json(text)
         except UntrustedJsonError as exc:
-            raise RunError(f"dump file {path} is not valid JSON: {exc}") from None
+            raise RunError(f"dump file {path} is not valid JSON: {exc}") from exc
         if not isinstance(raw, dict):
             raise RunError(f"dump file {path} does not hold an image record (a JSON object)")
         if raw.get("id") != name:
             raise RunError(f"dump file {path} holds image id {raw.get('id')!r}, not the id in its name")
         try:
             record = record_from_dump(raw)
-        except (ValueError, TypeError, AttributeError) as exc:
-            raise RunError(f"dump file {path} holds a bad image record: {exc}") from None
+        except RecordError as exc:
+            raise RunError(f"dump file {path} holds a bad image record: {exc}") from exc
         return await self._with_data_state(record)
 
     async def _with_data_state(self, record: ImageRecord) -> ImageRecord:
@@ -186,13 +186,7 @@ class DumpDirStore:
                     yield chunk
         except OSError as exc:
             reason = "it is a symlink, which a dump never holds" if exc.errno == errno.ELOOP else exc.strerror
-            raise ImageError(f"cannot read {path}: {reason}", kind=ErrorKind.INPUT) from None
-
-    def can_pull(self, image: ImageRecord) -> bool:
-        return False
-
-    async def pull(self, image: ImageRecord, on_status: Callable[[str], None]) -> None:
-        raise ImageError(f"{self.description} cannot fetch image data itself", kind=ErrorKind.UNSUPPORTED)
+            raise ImageError(f"cannot read {path}: {reason}", kind=ErrorKind.INPUT) from exc
 
     async def stat(self, image: ImageRecord) -> ImageRecord | None:
         """The dumped copy as the disk has it: its size (its hashes were checked in flight)."""
@@ -217,6 +211,8 @@ class DumpDirStore:
             await _remove_quietly(path)
 
     async def set_status(self, image: ImageRecord, status: str) -> None:
+        """A dump keeps the source's whole record, its status with it (`Deactivator`): the record
+        is written again, as the source has it."""
         await self._write_record(image)
 
     async def _write_record(self, image: ImageRecord) -> None:
@@ -256,7 +252,7 @@ class DumpDirStore:
             await aiofiles.os.replace(temporary, final)
         except OSError as exc:
             await _remove_quietly(temporary)
-            raise ImageError(f"cannot write {final}: {exc.strerror}", kind=ErrorKind.INPUT) from None
+            raise ImageError(f"cannot write {final}: {exc.strerror}", kind=ErrorKind.INPUT) from exc
         except BaseException:
             await _remove_quietly(temporary)
             raise

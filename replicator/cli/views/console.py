@@ -11,10 +11,10 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any, TextIO, assert_never
 
 from replicator import __version__
-from replicator.engine.actions import Action, Category, Outcome
+from replicator.engine.actions import Action, ActionKind, Category, Outcome
 from replicator.engine.events import (
     Event,
     ImageFinished,
@@ -135,7 +135,7 @@ class JsonLinesReport:
         try:
             self._stream = open(path, "w", encoding="utf-8")
         except OSError as exc:
-            raise RunError(f"cannot write the report {path}: {exc.strerror}") from None
+            raise RunError(f"cannot write the report {path}: {exc.strerror}") from exc
         started = datetime.now(UTC).isoformat(timespec="seconds")
         try:
             self._write({"record": "header", "replicator": __version__, "command": command, "started": started})
@@ -165,13 +165,13 @@ class JsonLinesReport:
             self._stream.write(json.dumps(record) + "\n")
             self._stream.flush()
         except OSError as exc:
-            raise RunError(f"cannot write the report {self._path}: {exc.strerror}") from None
+            raise RunError(f"cannot write the report {self._path}: {exc.strerror}") from exc
 
     def close(self) -> None:
         try:
             self._stream.close()
         except OSError as exc:
-            raise RunError(f"cannot write the report {self._path}: {exc.strerror}") from None
+            raise RunError(f"cannot write the report {self._path}: {exc.strerror}") from exc
 
     def _discard(self) -> None:
         try:
@@ -304,17 +304,22 @@ def compare_text(comparison: Comparison | Sequence[Action]) -> str:
     lines = []
     for action in comparison.differences:
         image = action.image
-        if action.create:
-            lines.append(f"missing   {_image(image.id, image.name)}")
-            continue
-        if action.gone_from_source:
-            lines.append(f"extra     {_image(image.id, image.name)}: {printable(action.reason)}")
-            continue
-        if action.problem or action.upload:
-            lines.append(
-                f"{'problem' if action.problem else 'no data':<9} {_image(image.id, image.name)}: "
-                f"{printable(action.reason)}"
-            )
+        match action.kind:
+            case ActionKind.CREATE:
+                lines.append(f"missing   {_image(image.id, image.name)}")
+                continue
+            case ActionKind.PRUNE | ActionKind.SKIP if action.gone_from_source:
+                lines.append(f"extra     {_image(image.id, image.name)}: {printable(action.reason)}")
+                continue
+            case ActionKind.PROBLEM | ActionKind.UPLOAD:
+                lines.append(
+                    f"{'problem' if action.problem else 'no data':<9} {_image(image.id, image.name)}: "
+                    f"{printable(action.reason)}"
+                )
+            case ActionKind.UPDATE | ActionKind.SKIP | ActionKind.PRUNE:
+                pass
+            case unreachable:
+                assert_never(unreachable)
         for change in action.changes:
             lines.append(
                 f"differs   {_image(image.id, image.name)}: {printable(change.key)}: "

@@ -205,7 +205,7 @@ class RunMetrics:
         except OSError as exc:
             raise RunError(
                 f"cannot serve metrics on {address}:{port}: {exc.strerror or exc}", kind=ErrorKind.INPUT
-            ) from None
+            ) from exc
         return MetricsServer(server, thread)
 
     def write_textfile(self, path: str | os.PathLike[str]) -> None:
@@ -228,7 +228,7 @@ class RunMetrics:
         except OSError as exc:
             raise RunError(
                 f"cannot write the metrics file {target}: {exc.strerror or exc}", kind=ErrorKind.INPUT
-            ) from None
+            ) from exc
 
 
 class MetricsServer:

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any
 
 from replicator.model.errors import ErrorKind, ImageError, RunError
 from replicator.model.records import ImageRecord, id_order
 from replicator.model.retry import with_retries
 from replicator.model.settings import Settings
+from replicator.model.tasks import Ahead
 from replicator.stores.glance.transport import ApiPath, Transport
 
 #: Ask for the largest page; Glance cuts `limit` to its own cap (api_limit_max, 1000 by default).
@@ -54,7 +55,7 @@ class GlanceCore:
         try:
             return await with_retries(lambda: self.transport.json("GET", path, what=what), self.settings.retries)
         except ImageError as exc:
-            raise exc.as_run_error() from None
+            raise exc.as_run_error() from exc
 
     def refuse(self, message: str) -> RunError:
         """A listing this Glance answered that no Glance would: the run stops, naming the server."""
@@ -65,7 +66,7 @@ class GlanceCore:
         first: ApiPath,
         follow: Callable[[Mapping[str, Any], list[Any]], ApiPath | None],
         decode: Callable[[Any], ImageRecord],
-    ) -> AsyncIterator[ImageRecord]:
+    ) -> AsyncGenerator[ImageRecord, None]:
         """Every record of one listing, in ascending id order, page by page.
 
         `follow(body, entries)` gives the next page's path (None at the end); `decode` turns an
@@ -74,16 +75,19 @@ class GlanceCore:
         The next page is asked for as soon as its link is known, before this page's records are
         handed out: the server prepares it while the caller decodes and plans this one (walking
         two listings one request at a time left both servers and the caller waiting on each
-        other in turn). One page ahead is held, never more.
+        other in turn). One page ahead is held, never more; the request for it is owned by this
+        listing (`model/tasks.Ahead`): when the walk ends early or fails, it is cancelled and
+        waited for before the listing is closed, so no request outlives it.
         """
         what = f"list images on {self.transport.base_url}"
-        following: asyncio.Task[Any] | None = asyncio.create_task(self.get_json(first, what))
+        ahead: Ahead[Any] = Ahead()  # the page asked for ahead: cancelled and awaited however the walk ends
+        following: asyncio.Task[Any] | None = ahead.start(self.get_json(first, what))
         previous: str | None = None
         capitals: set[str] = set()  # ids with capitals sort apart (see engine.march): held, they are rare
         listed = 0
         try:
             while following is not None:
-                body = await following
+                body = await ahead.result(following)
                 following = None
                 entries = body.get("images") if isinstance(body, dict) else None
                 if not isinstance(entries, list):
@@ -97,7 +101,7 @@ class GlanceCore:
                 if not entries and path is not None:
                     raise self.refuse("the image listing sent an empty page that points to another; not followed")
                 if path is not None:
-                    following = asyncio.create_task(self.get_json(path, what))
+                    following = ahead.start(self.get_json(path, what))
                 for raw in entries:
                     record = decode(raw)
                     if record.id != id_order(record.id):
@@ -122,8 +126,7 @@ class GlanceCore:
                         )
                     yield record
         finally:
-            if following is not None:
-                _drop(following)
+            await ahead.close()
 
     async def members(
         self, path: ApiPath, image: ImageRecord, parse: Callable[[Any], tuple[tuple[str, str], ...] | None]
@@ -155,13 +158,13 @@ class GlanceCore:
                 raise exc.again(
                     f"{exc}; the id belonged to an image deleted on the target, and Glance never reuses ids",
                     retryable=False,
-                ) from None
+                ) from exc
             foreign = foreign_holder(found, attributes)
             if foreign:
                 raise exc.again(
                     f"create image {image.id}: the id is taken on the target by {foreign}; not ours, so not touched",
                     retryable=False,
-                ) from None
+                ) from exc
 
     async def read(self, path: ApiPath, image: ImageRecord, offset: int, what: str) -> AsyncGenerator[bytes, None]:
         """The data at `path` from byte `offset` on.
@@ -219,30 +222,25 @@ def _check_range(header: str | None, offset: int, what: str, side: str | None) -
         )
 
 
-def _drop(task: asyncio.Task[Any]) -> None:
-    """Give up a page asked for ahead that nobody will read (the walk ended early or failed): no
-    request left running, and no error of it reported as never retrieved."""
-    if task.done():
-        if not task.cancelled():
-            task.exception()
-    else:
-        task.cancel()
-
-
-async def merge_by_id(*streams: AsyncIterator[ImageRecord]) -> AsyncIterator[ImageRecord]:
+async def merge_by_id(*streams: AsyncGenerator[ImageRecord, None]) -> AsyncGenerator[ImageRecord, None]:
     """Records of several id-ordered listings as one id-ordered stream; an image listed by more
-    than one (a Glance that ignores a filter) is given once."""
-    heads: dict[int, ImageRecord] = {}
-    for index, stream in enumerate(streams):
-        if (first := await anext(stream, None)) is not None:
-            heads[index] = first
-    previous: str | None = None
-    while heads:
-        index = min(heads, key=lambda i: id_order(heads[i].id))
-        record = heads.pop(index)
-        if (following := await anext(streams[index], None)) is not None:
-            heads[index] = following
-        key = id_order(record.id)
-        if key != previous:
-            previous = key
-            yield record
+    than one (a Glance that ignores a filter) is given once. The streams are this merge's: it
+    closes every one of them when it ends, however it ends."""
+    try:
+        heads: dict[int, ImageRecord] = {}
+        for index, stream in enumerate(streams):
+            if (first := await anext(stream, None)) is not None:
+                heads[index] = first
+        previous: str | None = None
+        while heads:
+            index = min(heads, key=lambda i: id_order(heads[i].id))
+            record = heads.pop(index)
+            if (following := await anext(streams[index], None)) is not None:
+                heads[index] = following
+            key = id_order(record.id)
+            if key != previous:
+                previous = key
+                yield record
+    finally:
+        for stream in streams:
+            await stream.aclose()

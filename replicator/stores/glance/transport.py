@@ -122,7 +122,7 @@ def make_ssl_context(
             context.load_cert_chain(certificate, key)
     except (OSError, ssl.SSLError) as exc:
         files = ", ".join(name for name in (cacert, certificate, key) if name)
-        raise RunError(f"cannot use the certificate file(s) {files}: {exc.strerror or exc}") from None
+        raise RunError(f"cannot use the certificate file(s) {files}: {exc.strerror or exc}") from exc
     return context
 
 
@@ -248,7 +248,7 @@ class Transport:
                 _log_attempt(method, url, _ending(status, error or exc), started)
                 if error is None:
                     raise
-                raise error from None
+                raise error from exc
 
     async def send(
         self, method: str, path: ApiPath, *, what: str, expected: tuple[int, ...] = (200,), **kwargs: Any
@@ -271,7 +271,7 @@ class Transport:
                 f"({exc}: {_snippet(body)}); is it a Glance API endpoint?",
                 kind=ErrorKind.PROTOCOL,
                 side=self.side,
-            ) from None
+            ) from exc
 
     async def send_body(
         self,
@@ -310,8 +310,9 @@ class Transport:
             # (an ImageError fails this image; a RunError, such as a refused token, stops the run).
             # (Not a CancelledError: aiohttp cancels the body's writer itself when the server
             # answers before reading all of it, and the server's answer is then the reason.)
-            if source_failure and isinstance(source_failure[0], Exception):
-                raise source_failure[0] from None
+            first = source_failure[0] if source_failure else None
+            if isinstance(first, Exception):
+                raise first from first.__cause__  # as itself: its own cause chain, not aiohttp's report
             raise
         if source_failure:
             failure = source_failure[0]
@@ -341,7 +342,7 @@ class Transport:
             error = self._client_error(exc, what)
             if error is None:
                 raise
-            raise error from None
+            raise error from exc
         return bytes(body)
 
     def _too_large(self, what: str, cap: int) -> ImageError:

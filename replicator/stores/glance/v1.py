@@ -19,7 +19,7 @@ under which the image is listed for the member, as it was under v1).
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -27,6 +27,7 @@ from replicator.model.changes import MISSING, AttributeChange, MemberChange
 from replicator.model.errors import ErrorKind, ImageError
 from replicator.model.records import (
     ImageRecord,
+    RecordError,
     is_image_id,
 )
 from replicator.model.settings import Settings
@@ -65,7 +66,7 @@ class GlanceV1Store:
         self._settings = settings
         self.description = self._core.description
 
-    def walk(self) -> AsyncIterator[ImageRecord]:
+    def walk(self) -> AsyncGenerator[ImageRecord, None]:
         """v1 has no `next` link: a page's last id is the next page's marker, until a page is empty."""
 
         def follow(body: Mapping[str, Any], entries: list[Any]) -> ApiPath | None:
@@ -78,8 +79,8 @@ class GlanceV1Store:
             raise self._core.refuse(f"the image listing holds a record without a valid image id: {str(raw)[:80]!r}")
         try:
             return record_from_v1(raw)
-        except (TypeError, ValueError, AttributeError) as exc:
-            raise self._core.refuse(f"bad record for image {raw.get('id')} in the listing: {exc}") from None
+        except RecordError as exc:
+            raise self._core.refuse(f"bad record for image {raw.get('id')} in the listing: {exc}") from exc
 
     def known_members(self, image: ImageRecord) -> ImageRecord | None:
         """Only a non-public image has members to copy, so only it costs a request."""
@@ -109,12 +110,6 @@ class GlanceV1Store:
 
         await self._core.create_or_adopt(image, attributes, create, lambda: self.stat(image))
 
-    def can_pull(self, image: ImageRecord) -> bool:
-        return False
-
-    async def pull(self, image: ImageRecord, on_status: Callable[[str], None]) -> None:
-        raise ImageError(f"{self.description} cannot fetch image data itself", kind=ErrorKind.UNSUPPORTED)
-
     async def stat(self, image: ImageRecord) -> ImageRecord | None:
         """The target copy as `HEAD` (v1's metadata call) describes it; None when there is none."""
         async with self._transport.request(
@@ -126,12 +121,12 @@ class GlanceV1Store:
         raw["id"] = image.id
         try:
             return record_from_v1(raw)
-        except (TypeError, ValueError, AttributeError):
+        except RecordError as exc:
             raise ImageError(
                 f"look up image {image.id}: its headers are not a v1 image record",
                 kind=ErrorKind.PROTOCOL,
                 side=self._transport.side,
-            ) from None
+            ) from exc
 
     async def write_data(self, image: ImageRecord, chunks: AsyncIterator[bytes]) -> None:
         """v1 takes the data of a queued image as the body of a `PUT` of that image."""
@@ -152,7 +147,7 @@ class GlanceV1Store:
                     raise exc.again(
                         f"{what}: the target Glance v1 marked it 'killed' after an earlier upload "
                         "failed, and takes no data for it again; delete it there to copy it anew"
-                    ) from None
+                    ) from exc
             raise
 
     async def update_metadata(
@@ -182,13 +177,6 @@ class GlanceV1Store:
     async def delete_image(self, image: ImageRecord) -> None:
         await self._transport.send("DELETE", image_path(image), expected=(200, 204), what=f"delete image {image.id}")
 
-    async def set_status(self, image: ImageRecord, status: str) -> None:
-        raise ImageError(
-            f"image {image.id}: Glance v1 cannot deactivate or reactivate an image",
-            kind=ErrorKind.UNSUPPORTED,
-            side=self._transport.side,
-        )
-
     async def close(self) -> None:
         await self._core.close()
 
@@ -196,8 +184,8 @@ class GlanceV1Store:
 def _headers_for(image: ImageRecord, attributes: Mapping[str, Any]) -> dict[str, str]:
     try:
         return to_headers(attributes)
-    except ValueError as exc:
-        raise ImageError(f"image {image.id}: {exc}", kind=ErrorKind.UNSAFE) from None
+    except RecordError as exc:
+        raise ImageError(f"image {image.id}: {exc}", kind=ErrorKind.UNSAFE) from exc
 
 
 def _refuse_deactivated(image: ImageRecord) -> None:

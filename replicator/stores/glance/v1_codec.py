@@ -15,6 +15,7 @@ from typing import Any
 from replicator.model.records import (
     SETTABLE_BASE,
     ImageRecord,
+    RecordError,
     int_or_none,
     is_image_id,
     is_replicable,
@@ -78,7 +79,7 @@ def to_headers(attributes: Mapping[str, Any]) -> dict[str, str]:
     properties `x-image-meta-property-*`; what v1 cannot hold is left out. An unset value
     (None) is sent empty, which v1 reads as unset.
 
-    ValueError for a name or value no header can carry (a line break, a colon)."""
+    RecordError for a name or value no header can carry (a line break, a colon)."""
     headers = {}
     for key, value in attributes.items():
         if key in NOT_HELD:
@@ -89,7 +90,7 @@ def to_headers(attributes: Mapping[str, Any]) -> dict[str, str]:
             headers[META + key] = _header_value(key, value)
         elif key not in SETTABLE_BASE:
             if not _HEADER_TOKEN.fullmatch(key):
-                raise ValueError(
+                raise RecordError(
                     f"property name {key!r} cannot be a v1 header name (it holds a character "
                     "a header name cannot carry)"
                 )
@@ -123,24 +124,30 @@ def record_from_v1(raw: Mapping[str, Any]) -> ImageRecord:
     v1 had no `visibility`: `is_public` true means public, false private. v1 custom
     properties sit in `properties`; v2 keeps them at the top level.
     """
+    if not isinstance(raw, Mapping):
+        raise RecordError(f"not an object: {str(raw)[:40]!r}")
     if not is_image_id(raw.get("id")):
-        raise ValueError(f"image id {raw.get('id')!r} is not a UUID")
+        raise RecordError(f"image id {raw.get('id')!r} is not a UUID")
     attributes: dict[str, Any] = {}
     for key in ("name", "disk_format", "container_format", "owner"):
         if key in raw:
             attributes[key] = raw[key]
     for key in ("min_ram", "min_disk"):
         if raw.get(key) is not None:
-            attributes[key] = int(raw[key])
+            attributes[key] = int_or_none(raw[key], key)
     if "protected" in raw:
         attributes["protected"] = _v1_bool(raw["protected"])
     if "is_public" in raw:
         attributes["visibility"] = "public" if _v1_bool(raw["is_public"]) else "private"
     properties = raw.get("properties") or {}
+    if not isinstance(properties, Mapping):
+        raise RecordError(f"properties are not an object: {str(properties)[:40]!r}")
     for key, value in properties.items():
-        if is_replicable(key) and key not in SETTABLE_BASE:
+        if is_replicable(str(key)) and key not in SETTABLE_BASE:
             attributes[key] = value
     if raw.get("tags"):
+        if not isinstance(raw["tags"], list):
+            raise RecordError(f"tags are not a list: {str(raw['tags'])[:40]!r}")
         attributes["tags"] = list(raw["tags"])
     return ImageRecord(
         id=str(raw["id"]),
@@ -156,7 +163,7 @@ def _header_value(key: str, value: Any) -> str:
     """A value as v1 carries it: a string (v1 properties had no other type)."""
     text = "" if value is None else value if isinstance(value, str) else str(value)
     if "\r" in text or "\n" in text or "\0" in text:
-        raise ValueError(f"attribute {key!r} holds a line break, which a v1 header cannot carry")
+        raise RecordError(f"attribute {key!r} holds a line break, which a v1 header cannot carry")
     return text
 
 

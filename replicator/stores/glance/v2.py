@@ -14,7 +14,7 @@ from typing import Any
 
 from replicator.model.changes import MISSING, AttributeChange, MemberChange
 from replicator.model.errors import ErrorKind, ImageError, RunError
-from replicator.model.records import ImageRecord, members_from, record_from_v2
+from replicator.model.records import ImageRecord, RecordError, members_from, record_from_v2
 from replicator.model.settings import Settings
 from replicator.stores.glance.core import PAGE_LIMIT, GlanceCore, merge_by_id
 from replicator.stores.glance.transport import ApiPath, Transport, api_path
@@ -60,20 +60,20 @@ class PullSource:
 class GlanceV2Store:
     """Images of one Glance, through `/v2/images`."""
 
-    def __init__(self, transport: Transport, settings: Settings) -> None:
+    def __init__(self, transport: Transport, settings: Settings, pull_from: PullSource | None = None) -> None:
         self._core = GlanceCore(transport, settings, f"Glance at {transport.base_url}", "v2")
         self._transport = transport
         self._settings = settings
         self.description = self._core.description
         self._upload_method = settings.upload_method
-        #: Where this Glance may fetch images itself (set by `connect.allow_server_side_copy`).
-        self.pull_from: PullSource | None = None
-        self._import_methods: frozenset[str] | None = None
+        #: Where this Glance may fetch images itself (`Puller`): decided before it is made, by
+        #: `openstack/connect`, only where it can (None: every image is streamed).
+        self.pull_from = pull_from
 
-    def walk(self) -> AsyncIterator[ImageRecord]:
+    def walk(self) -> AsyncGenerator[ImageRecord, None]:
         return merge_by_id(*(self._walk_listing(hidden) for hidden in (False, True)))
 
-    def _walk_listing(self, hidden: bool) -> AsyncIterator[ImageRecord]:
+    def _walk_listing(self, hidden: bool) -> AsyncGenerator[ImageRecord, None]:
         first = listing_path(hidden)
 
         def follow(body: Mapping[str, Any], entries: list[Any]) -> ApiPath | None:
@@ -91,8 +91,8 @@ class GlanceV2Store:
             raise self._core.refuse("the image listing holds an entry that is not an object")
         try:
             return record_from_v2(raw)
-        except (ValueError, TypeError) as exc:
-            raise self._core.refuse(f"bad image record in the listing: {exc}") from None
+        except RecordError as exc:
+            raise self._core.refuse(f"bad image record in the listing: {exc}") from exc
 
     def known_members(self, image: ImageRecord) -> ImageRecord | None:
         """Only `shared` images can have members, so only they cost a request."""
@@ -129,8 +129,8 @@ class GlanceV2Store:
         try:
             if isinstance(body, dict) and body.get("id") == image.id:
                 return record_from_v2(body)
-        except (ValueError, TypeError):
-            pass
+        except RecordError:
+            pass  # described below, as every answer that is not this image's record
         raise ImageError(
             f"{what}: the answer is not this image's record", kind=ErrorKind.PROTOCOL, side=self._transport.side
         )
@@ -147,9 +147,7 @@ class GlanceV2Store:
                 # This Glance refuses direct upload: use the interoperable import from now on, and
                 # have this image sent again (the source stream is spent).
                 self._upload_method = "glance-direct"
-                raise exc.again(
-                    f"{exc}; switching to the glance-direct import", retryable=True, retry_after=0
-                ) from None
+                raise exc.again(f"{exc}; switching to the glance-direct import", retryable=True, retry_after=0) from exc
             raise
 
     async def _stream(self, image: ImageRecord, chunks: AsyncIterator[bytes], endpoint: str, what: str) -> None:
@@ -168,8 +166,8 @@ class GlanceV2Store:
 
     def can_pull(self, image: ImageRecord) -> bool:
         """Whether this Glance is to fetch `image` itself from the source's region (glance-download)
-        instead of having its bytes streamed through us: set up by `connect.allow_server_side_copy`
-        only where it can (whatever the upload method has switched to since)."""
+        instead of having its bytes streamed through us: only when it was made with a source to
+        fetch from (whatever the upload method has switched to since)."""
         return self.pull_from is not None
 
     async def pull(self, image: ImageRecord, on_status: StatusCallback = _unwatched) -> None:
@@ -199,22 +197,8 @@ class GlanceV2Store:
                 raise exc.again(
                     f"{exc}: Glance keeps an earlier import's lock on it (task {lock}) for an hour after "
                     "that import failed"
-                ) from None
+                ) from exc
             raise
-
-    async def offers_import(self, method: str) -> bool:
-        """Whether this Glance lists `method` among its import methods (`/v2/info/import`), asked
-        once; a Glance older than Queens has no such list, and imports nothing."""
-        if self._import_methods is None:
-            try:
-                body = await self._core.get_json(api_path("v2", "info", "import"), "list the import methods")
-            except RunError as exc:
-                if exc.kind is not ErrorKind.NOT_FOUND:
-                    raise
-                body = None
-            value = body.get("import-methods", {}).get("value") if isinstance(body, dict) else None
-            self._import_methods = frozenset(str(name) for name in value) if isinstance(value, list) else frozenset()
-        return method in self._import_methods
 
     async def _import(
         self,
@@ -348,13 +332,29 @@ class GlanceV2Store:
         await self._core.close()
 
 
+async def import_methods(transport: Transport, settings: Settings) -> frozenset[str]:
+    """The import methods a Glance v2 offers (`/v2/info/import`), asked before its store is made
+    (to decide whether it may fetch images itself); a Glance older than Queens has no such list,
+    and imports nothing."""
+    core = GlanceCore(transport, settings, f"Glance at {transport.base_url}", "v2")
+    try:
+        body = await core.get_json(api_path("v2", "info", "import"), "list the import methods")
+    except RunError as exc:
+        if exc.kind is not ErrorKind.NOT_FOUND:
+            raise
+        body = None
+    methods = body.get("import-methods") if isinstance(body, dict) else None
+    value = methods.get("value") if isinstance(methods, dict) else None
+    return frozenset(str(name) for name in value) if isinstance(value, list) else frozenset()
+
+
 def _member_pairs(body: Any) -> tuple[tuple[str, str], ...] | None:
     entries = body.get("members") if isinstance(body, dict) else None
     if not isinstance(entries, list):
         return None
     try:
         return members_from(entries)
-    except (KeyError, TypeError, AttributeError):
+    except RecordError:
         return None
 
 
