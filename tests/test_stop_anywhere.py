@@ -8,6 +8,7 @@ the server's bandwidth switch so that the stop lands mid-transfer.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import resource
@@ -109,8 +110,16 @@ def test_livecopy_stopped_mid_run_then_rerun_completes(slow_pair, stop: signal.S
 
 
 def wait_for_first_copy(report: Path) -> None:
-    """Until the report holds a finished image: the run is well under way, handlers in place."""
-    wait_for(lambda: report.exists() and any(line["result"] == "ok" for line in image_lines(report)))
+    """Until the report holds a finished image: the run is well under way, handlers in place.
+
+    The run creates the file before it writes the header, so an empty file (or a last line
+    still being written) means "not yet", not a broken report."""
+
+    def copied() -> bool:
+        complete = report.read_text().split("\n")[:-1] if report.exists() else []
+        return any(json.loads(line).get("result") == "ok" for line in complete[1:])
+
+    wait_for(copied)
 
 
 @pytest.mark.parametrize(
