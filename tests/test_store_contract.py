@@ -3,11 +3,11 @@
 The engine plans and copies against `stores/base.ImageStore` only, so what it relies on is
 written here once, as calls on the protocol, and run against each store: Glance v2 and Glance
 v1 on the built-in server (in process), the dump directory, and real Glance 33 (marked
-`realglance`). A new store is one more parameter of `store`.
+`realglance`). A new store is one more parameter of the `contract` fixture.
 
-Only the core of the protocol is required; what a store may lack (members today, and any
-optional protocol: `Deactivator` today, found by `isinstance`) is tested where the store has it, and skipped
-where it has not.
+Only the core of the protocol is required; the optional protocols (`Deactivator`, found by
+`isinstance`) and members (by `hasattr`) are tested where a store has them, and skipped where
+it has not.
 """
 
 from __future__ import annotations
