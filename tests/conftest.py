@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import http.server
 import subprocess
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from tests.support import glance_client
 from tests.support.inprocess import InProcessServe
 from tests.support.pairs import ServerPair, start_all
 from tests.support.servers import GlanceTemplate, Overrides, RealGlance, ReplicatorServe, ServerProcess
+from tests.support.threaded import serve_in_thread
 
 REAL_GLANCE_FIXTURES = {"real_glance", "real_glance_pair", "start_real_glance"}
 PROCESS_FIXTURES = {"start_serve_process"}
@@ -232,6 +232,6 @@ def fake_server(request: pytest.FixtureRequest) -> Iterator[str]:
     status, body = request.param
     handler = type("Handler", (_Answer,), {"status": status, "body": body})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_thread(server)
     yield f"127.0.0.1:{server.server_address[1]}"
     server.shutdown()

@@ -21,9 +21,9 @@ from replicator.server.config import DEFAULT_PROJECT
 from tests.support import glance_client as gc
 from tests.support.cli import assert_one_line_error, replicator
 from tests.support.clouds import write_private
+from tests.support.inprocess import InProcessServe
 from tests.support.keystone_server import RealKeystone
 from tests.support.report_file import image_lines
-from tests.support.servers import ReplicatorServe
 
 pytestmark = pytest.mark.realglance
 
@@ -35,8 +35,8 @@ class TwoClouds:
         self.folder = folder
         self.old = RealKeystone(folder / "old-keystone", token_seconds=3600)
         self.new = RealKeystone(folder / "new-keystone", token_seconds=3600)
-        self.old_glance = ReplicatorServe(folder / "old-glance")
-        self.new_glance = ReplicatorServe(folder / "new-glance")
+        self.old_glance = InProcessServe(folder / "old-glance")
+        self.new_glance = InProcessServe(folder / "new-glance")
         #: Project ids by name, on each side.
         self.source: dict[str, str] = {}
         self.target: dict[str, str] = {}

@@ -21,6 +21,7 @@ import yaml
 from tests.support import glance_client as gc
 from tests.support.hostile_cli import assert_run_error, describe, environment, replicator, report_entries
 from tests.support.hostile_glance import image
+from tests.support.inprocess import InProcessServe
 from tests.support.servers import ReplicatorServe, free_port
 
 # --- 5. SIGTERM and SIGHUP stop a run as Ctrl-C does ----------------------------------------------
@@ -59,10 +60,10 @@ def slow_source(tmp_path: Path) -> Iterator[tuple[ReplicatorServe, set[str], str
     The server's bandwidth switch paces uploads too, so the images are seeded first and the same
     server folder is then served again with the switch on."""
     folder = tmp_path / "source"
-    with ReplicatorServe(folder) as seeding:
+    with InProcessServe(folder) as seeding:
         small = set(gc.seed_raw_images(seeding.url, [10_000, 10_000]))
         [big] = gc.seed_raw_images(seeding.url, [BIG])
-    with ReplicatorServe(folder, extra_args=["--bandwidth", SOURCE_RATE]) as source:
+    with InProcessServe(folder, extra_args=["--bandwidth", SOURCE_RATE]) as source:
         yield source, small, big
 
 

@@ -19,8 +19,8 @@ import yaml
 from tests.support.certificates import self_signed
 from tests.support.cli import assert_one_line_error, replicator
 from tests.support.clouds import write_private
+from tests.support.inprocess import InProcessServe
 from tests.support.keystone_server import RealKeystone
-from tests.support.servers import ReplicatorServe
 
 pytestmark = pytest.mark.realglance
 
@@ -30,10 +30,10 @@ class TlsCloud:
         folder.mkdir(parents=True, exist_ok=True)
         self.cert, key = self_signed(folder)
         self.keystone = RealKeystone(folder / "keystone", token_seconds=3600, tls=(self.cert, key))
-        self.https = ReplicatorServe(
+        self.https = InProcessServe(
             folder / "https", extra_args=["--cert-file", str(self.cert), "--key-file", str(key)]
         )
-        self.http = ReplicatorServe(folder / "http")
+        self.http = InProcessServe(folder / "http")
         self.servers = (self.keystone, self.https, self.http)
 
     def start(self) -> None:

@@ -21,8 +21,8 @@ from replicator.openstack.auth import CloudChoice, KeystoneAuth
 from tests.support import glance_client as gc
 from tests.support.cli import assert_one_line_error, replicator
 from tests.support.clouds import write_private
+from tests.support.inprocess import InProcessServe
 from tests.support.keystone_server import RealKeystone
-from tests.support.servers import ReplicatorServe
 
 pytestmark = pytest.mark.realglance
 
@@ -32,8 +32,8 @@ class TwoRegions:
 
     def __init__(self, folder: Path) -> None:
         self.keystone = RealKeystone(folder / "keystone", token_seconds=3600)
-        self.one = ReplicatorServe(folder / "region-one")
-        self.two = ReplicatorServe(folder / "region-two")
+        self.one = InProcessServe(folder / "region-one")
+        self.two = InProcessServe(folder / "region-two")
 
     def start(self) -> None:
         for server in (self.keystone, self.one, self.two):

@@ -3,11 +3,11 @@
 The engine plans and copies against `stores/base.ImageStore` only, so what it relies on is
 written here once, as calls on the protocol, and run against each store: Glance v2 and Glance
 v1 on the built-in server (in process), the dump directory, and real Glance 33 (marked
-`realglance`). A new store is one more parameter of `store`.
+`realglance`). A new store is one more parameter of the `contract` fixture.
 
-Only the core of the protocol is required; what a store may lack (members today, and any
-optional protocol the engine learns to ask for) is tested where the store has it, and skipped
-where it has not.
+Only the core of the protocol is required; the optional protocols (`Deactivator`, found by
+`isinstance`) and members (by `hasattr`) are tested where a store has them, and skipped where
+it has not.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from replicator.model.changes import MISSING, MemberChange
 from replicator.model.records import DELETED_STATUSES, ImageRecord, id_order, record_from_v2
 from replicator.model.settings import Settings
 from replicator.openstack.connect import Side, open_glance
-from replicator.stores.base import ImageStore
+from replicator.stores.base import Deactivator, ImageStore
 from replicator.stores.dumpdir import DumpDirStore
 from tests.support.servers import ReplicatorServe
 
@@ -273,6 +273,24 @@ async def test_members_are_added_and_removed_where_the_store_keeps_them(contract
         desired = store.as_held(replace(image, members=members))
         await store.apply_members(desired, changes)
         assert await members_held() == desired.members
+
+
+# --- optional protocols ------------------------------------------------------------------------
+
+
+async def test_a_deactivator_deactivates_and_reactivates_and_keeps_the_data(contract: Contract) -> None:
+    store = contract.store
+    if not isinstance(store, Deactivator):
+        pytest.skip(f"{contract.kind} is no Deactivator")
+    data = os.urandom(CHUNK)
+    image = source_image(data=data)
+    await put(store, image, data)
+
+    for status in ("deactivated", "active"):
+        # The source's record once its status changed, as the engine hands it over.
+        await store.set_status(store.as_held(source_image(image.id, data, status=status)), status)
+        assert (await listed_by_id(store))[image.id].status == status
+    assert await read_all(store, (await listed_by_id(store))[image.id]) == data
 
 
 # --- delete --------------------------------------------------------------------------------------

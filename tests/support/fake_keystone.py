@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import http.server
 import json
-import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tests.support.servers import ReplicatorServe
+from tests.support.threaded import serve_in_thread
 
 
 @dataclass
@@ -86,7 +86,7 @@ class FakeKeystone:
                 self.wfile.write(data)
 
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        serve_in_thread(self._server)
         return self
 
     @property
