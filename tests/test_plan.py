@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from replicator.engine.plan import attribute_changes, plan, totals
+from replicator.engine.plan import STAGED, attribute_changes, plan, totals
 from replicator.model.changes import MISSING, AttributeChange
 from replicator.model.records import ImageRecord
 from replicator.model.settings import Settings
@@ -96,6 +96,26 @@ def test_target_stuck_in_saving_is_a_problem():
     source = image()
     (action,) = plan([source], [copy_of(source, status="saving")], Settings())
     assert action.problem and "saving" in action.reason
+
+
+def staged(record: ImageRecord, size: int | None, **changed) -> ImageRecord:
+    """`record`'s copy left `uploading` with `size` bytes staged (no data of its own yet)."""
+    attrs = {**record.attributes, **changed}
+    return ImageRecord(id=record.id, status="uploading", attributes=attrs, size=size, checksum=None)
+
+
+def test_a_copy_left_uploading_with_all_its_data_staged_is_imported():
+    source = image(owner="p1")
+    (action,) = plan([source], [staged(source, 10)], Settings())
+    assert (action.kind, action.upload, action.problem) == ("upload", True, False)
+    assert action.reason == STAGED
+
+
+def test_an_upload_under_way_or_another_owner_s_staged_data_is_left_alone():
+    source = image(owner="p1")
+    for target in (staged(source, None), staged(source, 9), staged(source, 10, owner="p2")):
+        (action,) = plan([source], [target], Settings())
+        assert action.problem and not action.upload and "uploading" in action.reason, target
 
 
 def test_source_in_transient_state_is_skipped_with_reason():

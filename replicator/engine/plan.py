@@ -114,6 +114,8 @@ def _decide(image: ImageRecord, current: ImageRecord | None, settings: Settings)
         return in_line or update(ActionKind.UPDATE, reason=reason)
     if current.status == "queued":
         return update(ActionKind.UPLOAD, upload=True, set_status=deactivate, reason="data missing on target")
+    if staged_whole(image, current):
+        return update(ActionKind.UPLOAD, upload=True, set_status=deactivate, reason=STAGED)
     if current.status not in ("active", "deactivated"):
         return update(ActionKind.PROBLEM, reason=f"target image is {current.status}; its data cannot be written now")
     if not same_data(image, current):
@@ -163,6 +165,29 @@ def _member_changes(image: ImageRecord, current: ImageRecord | None, settings: S
     changes = [MemberChange(m, have.get(m, MISSING), s) for m, s in want.items() if have.get(m) != s]
     changes += [MemberChange(m, s, MISSING) for m, s in have.items() if m not in want]
     return tuple(changes)
+
+
+#: The reason of an image whose data an earlier run staged (glance-direct) and did not import.
+STAGED = "its data is staged on the target (an earlier run stopped before importing it): imported now"
+
+
+def staged_whole(image: ImageRecord, current: ImageRecord) -> bool:
+    """Whether `current` is a copy of `image` left `uploading` with all of its data staged: what
+    a run leaves when it stops between staging and importing (Glance then refuses a second
+    stage, so the copy is finished by importing it, and read back as every copy is).
+
+    Ours to finish only if it has the source's size staged, no data of its own yet (no
+    checksum) and the source's owner, where the source names one; anything else `uploading`
+    is someone's upload under way.
+    """
+    owner = image.attributes.get("owner")
+    return (
+        current.status == "uploading"
+        and image.size is not None
+        and current.size == image.size
+        and not current.checksum
+        and (owner is None or current.attributes.get("owner") == owner)
+    )
 
 
 def same_data(image: ImageRecord, current: ImageRecord) -> bool:
