@@ -127,3 +127,11 @@ class ImportTasks(Protocol):
     async def import_task_state(self, image: ImageRecord) -> str | None:
         """What the newest import task of `image` says (its status and message), for an image
         left `importing`, `saving` or `uploading`; None when the store keeps no such task."""
+
+
+@runtime_checkable
+class NamedStores(Protocol):
+    """A store with backends of its own to choose from (a multi-store Glance)."""
+
+    async def store_ids(self) -> frozenset[str] | None:
+        """The ids of the backends it lists; None when it lists none (no multi-store API)."""

@@ -227,6 +227,21 @@ class GlanceV2Store:
                 ) from exc
             raise
 
+    async def store_ids(self) -> frozenset[str] | None:
+        """The store ids `/v2/info/stores` lists (a Glance without multiple stores answers 404)."""
+        try:
+            body = await self._core.get_json(api_path("v2", "info", "stores"), "list the stores")
+        except RunError as exc:
+            if exc.kind is not ErrorKind.NOT_FOUND:
+                raise
+            return None
+        listed = body.get("stores") if isinstance(body, dict) else None
+        if not isinstance(listed, list):
+            return None
+        return frozenset(
+            entry["id"] for entry in listed if isinstance(entry, dict) and isinstance(entry.get("id"), str)
+        )
+
     async def _import(
         self,
         image: ImageRecord,
