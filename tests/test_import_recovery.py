@@ -13,15 +13,11 @@ import socket
 import time
 from pathlib import Path
 
-import pytest
-
-from tests import glance_client as gc
-from tests.cutting_proxy import CuttingProxy, first
-from tests.report_file import image_lines
-from tests.test_commands import run
+from tests.support import glance_client as gc
+from tests.support.cli import run
+from tests.support.cutting_proxy import CuttingProxy, first
+from tests.support.report_file import image_lines
 from tests.test_upload_methods import assert_active_copies, seed_active
-
-pytestmark = pytest.mark.realglance
 
 
 def import_only_target(glance_template, start_real_glance, tmp_path: Path):

@@ -7,11 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests import glance_client as gc
-from tests.test_bad_input import assert_one_line_error, replicator
+from tests.support import glance_client as gc
+from tests.support.cli import assert_one_line_error, replicator
 from tests.test_upload_methods import assert_active_copies, seed_active
-
-pytestmark = pytest.mark.realglance
 
 
 @pytest.fixture
