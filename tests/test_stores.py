@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import glance_client as gc
-from tests.support.cli import assert_one_line_error, replicator
+from tests.support.cli import assert_one_line_error, replicator, run
 from tests.test_upload_methods import assert_active_copies, seed_active
 
 
@@ -60,6 +60,8 @@ def test_store_given_twice_with_one_name_is_that_store(real_glance, two_stores):
 def test_the_project_server_refuses_a_store_it_lacks_the_same_way(serve_pair):
     """The project's server lists its stores too: a name it lacks is refused the same way."""
     gc.seed_raw_images(serve_pair.source, [100])
-    result = replicator("livecopy", serve_pair.source, serve_pair.target, "--store", "nowhere")
-    assert_one_line_error(result, "--store 'nowhere'", "has no such store")
+    result = run("livecopy", serve_pair.source, serve_pair.target, "--store", "nowhere")
+    assert result.exit_code == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("replicator: error: --store 'nowhere'") and "has no such store" in line
     assert gc.list_all(serve_pair.target) == []
