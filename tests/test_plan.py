@@ -138,3 +138,29 @@ def test_plan_follows_source_order_and_ignores_target_only_images():
     first, second = image(), image()
     actions = plan([first, second], [image()], Settings())
     assert [a.image.id for a in actions] == [first.id, second.id]
+
+
+def converted(record: ImageRecord, virtual_size: int | None, **changed) -> ImageRecord:
+    """`record`'s copy as a target that converts on import holds it: raw, other size and md5."""
+    attrs = {**record.attributes, "disk_format": "raw", **changed}
+    raw = {"virtual_size": virtual_size} if virtual_size is not None else {}
+    return ImageRecord(id=record.id, status="active", attributes=attrs, size=99, checksum="cc", raw=raw)
+
+
+def test_a_copy_the_target_converted_is_compared_by_metadata_and_virtual_size():
+    source = ImageRecord(
+        id=str(uuid.uuid4()),
+        status="active",
+        attributes={"name": "img", "disk_format": "qcow2", "container_format": "bare"},
+        size=10,
+        checksum="aa",
+        raw={"virtual_size": 64},
+    )
+    for virtual_size in (64, None):  # equal, or unknown on one side
+        (action,) = plan([source], [converted(source, virtual_size)], Settings())
+        assert action.identical and not action.problem and not action.changes
+        assert "converted by the target (qcow2 -> raw)" in action.reason
+    (action,) = plan([source], [converted(source, 64, name="new")], Settings())
+    assert [change.key for change in action.changes] == ["name"]  # never disk_format
+    (action,) = plan([source], [converted(source, 32)], Settings())
+    assert action.problem and "different data" in action.reason

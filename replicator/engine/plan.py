@@ -12,7 +12,7 @@ from functools import partial
 from typing import Any
 
 from replicator.engine.actions import Action, ActionKind
-from replicator.engine.verify import can_verify
+from replicator.engine.verify import CONVERTED_ATTRIBUTES, can_verify, converted_note, target_conversion
 from replicator.model.changes import MISSING, AttributeChange, MemberChange
 from replicator.model.records import (
     DELETED_STATUSES,
@@ -103,10 +103,16 @@ def _decide(image: ImageRecord, current: ImageRecord | None, settings: Settings)
             reason=reason,
         )
 
-    excluded = settings.not_compared | marks_kept(image, current)
+    # A copy the target converted on import holds other bytes by design: compared by what can
+    # still be compared (metadata but its formats; the virtual size, in `target_conversion`).
+    conversion = target_conversion(image, current) if not same_data(image, current) else None
+    converted = CONVERTED_ATTRIBUTES if conversion else frozenset()
+    excluded = settings.not_compared | marks_kept(image, current) | converted
     changes = tuple(attribute_changes(image.replicated(excluded), current.replicated(excluded), excluded))
     same = not (changes or members)
     reason = "identical" if same else "metadata differs"
+    if conversion:
+        reason = f"{reason} ({converted_note(conversion)}: compared by metadata and virtual size)"
     # Every action below also brings the metadata and the members in line.
     update = partial(Action, image=image, current=current, changes=changes, member_changes=members)
     in_line = Action(ActionKind.SKIP, image, current, reason=reason, identical=True) if same else None
@@ -118,7 +124,7 @@ def _decide(image: ImageRecord, current: ImageRecord | None, settings: Settings)
         return update(ActionKind.UPLOAD, upload=True, set_status=deactivate, reason=STAGED)
     if current.status not in ("active", "deactivated"):
         return update(ActionKind.PROBLEM, reason=f"target image is {current.status}; its data cannot be written now")
-    if not same_data(image, current):
+    if not (same_data(image, current) or conversion):
         return update(
             ActionKind.PROBLEM, reason="target holds different data (size or checksum differ); not overwritten"
         )

@@ -36,7 +36,7 @@ from replicator.engine.events import (
 from replicator.engine.fallback import creation_fallbacks, update_fallbacks
 from replicator.engine.plan import creation_attributes, staged_whole
 from replicator.engine.reopen import reopening_stream
-from replicator.engine.verify import StreamVerifier, check_held
+from replicator.engine.verify import StreamVerifier, check_held, converted_note, target_conversion
 from replicator.model.changes import AttributeChange
 from replicator.model.errors import ErrorKind, ImageError, VerificationError
 from replicator.model.records import DELETED_STATUSES, TRANSIENT_STATUSES, ImageRecord
@@ -176,7 +176,7 @@ class Transfer:
         if action.create and await self._gone_meanwhile(action):
             await self._remove_orphan(action, done.notes, "the copy")
             return False
-        done.verified = await self._read_back(action, checked)
+        done.verified = await self._read_back(action, checked, done)
         return True
 
     async def _problem(self, action: Action) -> str:
@@ -247,17 +247,24 @@ class Transfer:
 
             await _first_accepted(update_fallbacks(action.changes, exc, self._settings), exc, notes, update)
 
-    async def _read_back(self, action: Action, checked_in_flight: bool) -> bool:
+    async def _read_back(self, action: Action, checked_in_flight: bool, done: _Ending) -> bool:
         """Whether the copy is verified, after asking the target what it now holds.
 
         A target that holds no data, another size or other hashes fails the image, and its copy
-        is deactivated (never deleted: Glance never gives an id back), so nothing uses it.
+        is deactivated (never deleted: Glance never gives an id back), so nothing uses it. Unless
+        the target converted it on import (`verify.target_conversion`) and its bytes were
+        verified in flight against the source's hash before that: a good copy, said so.
         """
         image = action.image
         held = await self._retrying(action, lambda: self._target.stat(image))
         try:
             confirmed = check_held(image, held)
         except VerificationError as exc:
+            conversion = target_conversion(image, held) if checked_in_flight else None
+            if conversion is not None:
+                done.converted = conversion
+                done.notes.append(converted_note(conversion))
+                return True
             if held is not None and held.status == "active":
                 try:
                     await self._set_status(image, "deactivated")
@@ -356,6 +363,8 @@ class _Ending:
         self.notes: list[str] = []
         #: Set once data was copied and checked.
         self.verified: bool | None = None
+        #: Set when the target converted the copy on import ("qcow2 -> raw").
+        self.converted: str | None = None
 
     def result(self, result: Outcome, error: str | None = None, budget: int | None = None) -> ImageResult:
         image = self.action.image
@@ -370,6 +379,7 @@ class _Ending:
             error=error,
             deferred_by_budget=budget,
             verified=self.verified,
+            converted=self.converted,
             unmapped_projects=image.unmapped_projects,
         )
 
