@@ -15,9 +15,9 @@ from pathlib import Path
 
 from tests.support import glance_client as gc
 from tests.support.cli import run
+from tests.support.copies import assert_active_copies, seed_active
 from tests.support.cutting_proxy import CuttingProxy, first
 from tests.support.report_file import image_lines
-from tests.test_upload_methods import assert_active_copies, seed_active
 
 
 def import_only_target(glance_template, start_real_glance, tmp_path: Path):

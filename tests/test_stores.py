@@ -9,7 +9,7 @@ import pytest
 
 from tests.support import glance_client as gc
 from tests.support.cli import assert_one_line_error, replicator, run
-from tests.test_upload_methods import assert_active_copies, seed_active
+from tests.support.copies import assert_active_copies, seed_active
 
 
 @pytest.fixture

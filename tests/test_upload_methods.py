@@ -4,30 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import uuid
 from pathlib import Path
 
 from tests.support import glance_client as gc
 from tests.support.cli import run
-
-
-def seed_active(base: str, count: int = 3) -> dict[str, bytes]:
-    data = {}
-    for index in range(count):
-        image_id = str(uuid.uuid4())
-        gc.create_image(base, id=image_id, name=f"img-{index}", disk_format="raw", container_format="bare")
-        data[image_id] = os.urandom(10_000 * (index + 1))
-        gc.upload(base, image_id, data[image_id])
-    return data
-
-
-def assert_active_copies(target: str, data: dict[str, bytes]) -> None:
-    for image_id, payload in data.items():
-        image = gc.get_image(target, image_id)
-        assert image["status"] == "active", image
-        assert image["checksum"] == hashlib.md5(payload).hexdigest()
-        assert gc.download(target, image_id) == payload
+from tests.support.copies import assert_active_copies, seed_active
 
 
 def test_auto_switches_to_glance_direct_where_direct_upload_is_refused(
