@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.test-installed
 
-.PHONY: demo test test-fast lint bench clean
+.PHONY: demo test test-fast lint bench clean qemu-img
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -39,7 +39,13 @@ lint: $(TEST_STAMP)
 	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/mypy
 
-test: lint $(KEYSTONE_STAMP)
+# qemu-img, which Glance's image_conversion import plugin runs for the tests of a target that
+# converts what it receives (tests/test_converting_target.py): Debian's qemu-utils, installed
+# with apt-get where it is missing (as root, as CI runs).
+qemu-img:
+	@command -v qemu-img >/dev/null || (apt-get update -q && apt-get install -y -q qemu-utils)
+
+test: lint $(KEYSTONE_STAMP) qemu-img
 	REPLICATOR_KEYSTONE_VENV=$(abspath $(KEYSTONE_VENV)) $(PY) -m pytest -q
 
 # The in-process part alone (marker `unit`: no child process, no real Glance or Keystone), for

@@ -34,6 +34,7 @@ import psutil
 
 # The test suite's server helpers are reused as they are: benchmarks start servers exactly the
 # way the tests do.
+from tests.support.glance_database import SqliteDatabases
 from tests.support.servers import GlanceTemplate, RealGlance, ReplicatorServe, ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -227,7 +228,8 @@ class Servers:
         folder = self.workdir / f"server-{self._count}"
         if self._real:
             if self._template is None:
-                self._template = GlanceTemplate.build(self.workdir / "glance-template")
+                # SQLite, one thread: the configuration the published numbers were measured on.
+                self._template = GlanceTemplate.build(self.workdir / "glance-template", SqliteDatabases)
             server: ServerProcess = RealGlance(self._template, folder)
         else:
             # No control paths: the benchmarks set their faults on the command line.

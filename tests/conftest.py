@@ -70,9 +70,14 @@ def _unit_tests_start_no_process(request: pytest.FixtureRequest, monkeypatch: py
 
 
 @pytest.fixture(scope="session")
-def glance_template(tmp_path_factory: pytest.TempPathFactory) -> GlanceTemplate:
-    """The migrated SQLite file and allow-all policy every real Glance of the session copies."""
-    return GlanceTemplate.build(tmp_path_factory.mktemp("glance-template"))
+def glance_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GlanceTemplate]:
+    """The allow-all policy and the database (a server, by default: see `glance_database`) every
+    real Glance of the session uses; the database server stops when the session ends."""
+    template = GlanceTemplate.build(tmp_path_factory.mktemp("glance-template"))
+    try:
+        yield template
+    finally:
+        template.close()
 
 
 @pytest.fixture(scope="session")
@@ -94,7 +99,7 @@ def _session_glances(
 
 @pytest.fixture
 def real_glance(_session_glances: tuple[RealGlance, RealGlance]) -> RealGlance:
-    """A real Glance 33 (one gunicorn thread), shared by the session and emptied for this test.
+    """A real Glance 33 on the session's database, shared by the session and emptied for this test.
 
     Starting Glance per test would cost seconds each, so one instance lives for the session and
     every image on it is deleted before each test. Deletion in Glance is soft: a deleted image's
@@ -121,18 +126,24 @@ def real_glance_pair(_session_glances: tuple[RealGlance, RealGlance]) -> ServerP
 def start_real_glance(
     glance_template: GlanceTemplate, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Callable[..., RealGlance]]:
-    """Factory `start(threads=1, overrides=None, env=None) -> RealGlance` for a private, started
-    instance (`env`: extra environment variables of the server process).
+    """Factory `start(threads=None, overrides=None, env=None, sqlite=False) -> RealGlance` for a
+    private, started instance (`env`: extra environment variables of the server process; `sqlite`:
+    on an SQLite file instead of the session's database, `threads` its gunicorn threads).
 
-    For tests that need settings the shared instances must not have: many gunicorn threads
+    For tests that need settings the shared instances must not have: SQLite with many threads
     (tests of retries against "database is locked"), direct upload disabled, a second store.
     Every instance started is stopped when the test ends.
     """
     started: list[RealGlance] = []
 
-    def start(threads: int = 1, overrides: Overrides | None = None, env: Mapping[str, str] | None = None) -> RealGlance:
+    def start(
+        threads: int | None = None,
+        overrides: Overrides | None = None,
+        env: Mapping[str, str] | None = None,
+        sqlite: bool = False,
+    ) -> RealGlance:
         workdir = tmp_path_factory.mktemp("glance")
-        glance = RealGlance(glance_template, workdir, threads=threads, overrides=overrides, env=env)
+        glance = RealGlance(glance_template, workdir, threads=threads, sqlite=sqlite, overrides=overrides, env=env)
         started.append(glance)
         return glance.start()
 

@@ -71,7 +71,10 @@ CELLS = {
     ),
     "403 on upload and on staging fails each image at once": Cell(
         target={"error_rate": 1.0, "error_status": 403, "error_paths": ["/file", "/stage"]},
-        # Each image fails on its first 403, except the one that switched to the import (two).
+        # One at a time, so that the count is exact: the first image meets the 403 on /file and
+        # switches the run to the import, which meets it too (two); every later image is staged
+        # at once (one each). At -j N, every image in flight when the switch came is staged too.
+        args=("--concurrency", "1"),
         fired={"errors": len(SIZES) + 1},
         all_copied=False,
         reason="403",

@@ -367,6 +367,24 @@ def test_the_summary_of_a_stopped_run_counts_the_bytes_of_cut_transfers() -> Non
     assert "2.5 MiB sent by 2 transfers that did not complete: the next run sends them again" in text
 
 
+def test_a_failed_image_whose_data_went_whole_is_no_transfer_to_send_again() -> None:
+    """An image that failed after its data was sent whole (its read-back differs, its members
+    were refused) is not "sent by transfers that did not complete": the next run does not send it."""
+    actions, by_name = planned_run()
+    tally = progress.Tally()
+    for event in planned_events(actions):
+        tally.update(event)
+    big, small = by_name["big"], by_name["small"]
+    for event in (
+        BytesCopied(big.image.id, 3 * MiB),
+        ImageFinished(result(big, "failed", 3 * MiB)),
+        BytesCopied(small.image.id, MiB // 2),
+        ImageFinished(result(small, "failed", 0)),
+    ):
+        tally.update(event)
+    assert tally.unfinished() == (MiB // 2, 1)
+
+
 def test_bytes_of_a_failed_upload_are_in_the_summary(serve_pair) -> None:
     gc.seed_raw_images(serve_pair.source, [500_000] * 3)
     serve_pair.target_server.set_faults(drop_upload_after_bytes=200_000, drop_count=1)

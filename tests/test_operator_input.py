@@ -130,6 +130,19 @@ def test_a_typo_in_the_config_file_is_checked_like_a_flag(tmp_path: Path) -> Non
     )
 
 
+def test_two_target_stores_are_refused_and_one_in_the_file_is_a_store(tmp_path: Path) -> None:
+    assert_refused(
+        run("livecopy", closed(), closed(), "--store", "fast", "--store", "slow"),
+        "--store given 2 times (fast, slow)",
+        "one target store",
+    )
+    settings = tmp_path / "replicator.toml"
+    settings.write_text('store = "fast"\n')
+    result = run("livecopy", closed(), closed(), "--config", str(settings))
+    assert result.exit_code == 2 and "Value must be an iterable" not in result.stderr, result.stderr
+    assert "--store" not in result.stderr  # got as far as the (closed) source
+
+
 def test_chunk_sizes_at_the_bounds_are_accepted(tmp_path: Path) -> None:
     for chunk in ("4K", "64M"):
         result = run("load", closed(), str(tmp_path / "absent"), "--chunksize", chunk)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from replicator.engine.plan import attribute_changes, plan, totals
+from replicator.engine.plan import STAGED, attribute_changes, plan, totals
 from replicator.model.changes import MISSING, AttributeChange
 from replicator.model.records import ImageRecord
 from replicator.model.settings import Settings
@@ -98,6 +98,26 @@ def test_target_stuck_in_saving_is_a_problem():
     assert action.problem and "saving" in action.reason
 
 
+def staged(record: ImageRecord, size: int | None, **changed) -> ImageRecord:
+    """`record`'s copy left `uploading` with `size` bytes staged (no data of its own yet)."""
+    attrs = {**record.attributes, **changed}
+    return ImageRecord(id=record.id, status="uploading", attributes=attrs, size=size, checksum=None)
+
+
+def test_a_copy_left_uploading_with_all_its_data_staged_is_imported():
+    source = image(owner="p1")
+    (action,) = plan([source], [staged(source, 10)], Settings())
+    assert (action.kind, action.upload, action.problem) == ("upload", True, False)
+    assert action.reason == STAGED
+
+
+def test_an_upload_under_way_or_another_owner_s_staged_data_is_left_alone():
+    source = image(owner="p1")
+    for target in (staged(source, None), staged(source, 9), staged(source, 10, owner="p2")):
+        (action,) = plan([source], [target], Settings())
+        assert action.problem and not action.upload and "uploading" in action.reason, target
+
+
 def test_source_in_transient_state_is_skipped_with_reason():
     (action,) = plan([image(status="importing")], [], Settings())
     assert not action.has_work and "rerun later" in action.reason
@@ -118,3 +138,29 @@ def test_plan_follows_source_order_and_ignores_target_only_images():
     first, second = image(), image()
     actions = plan([first, second], [image()], Settings())
     assert [a.image.id for a in actions] == [first.id, second.id]
+
+
+def converted(record: ImageRecord, virtual_size: int | None, **changed) -> ImageRecord:
+    """`record`'s copy as a target that converts on import holds it: raw, other size and md5."""
+    attrs = {**record.attributes, "disk_format": "raw", **changed}
+    raw = {"virtual_size": virtual_size} if virtual_size is not None else {}
+    return ImageRecord(id=record.id, status="active", attributes=attrs, size=99, checksum="cc", raw=raw)
+
+
+def test_a_copy_the_target_converted_is_compared_by_metadata_and_virtual_size():
+    source = ImageRecord(
+        id=str(uuid.uuid4()),
+        status="active",
+        attributes={"name": "img", "disk_format": "qcow2", "container_format": "bare"},
+        size=10,
+        checksum="aa",
+        raw={"virtual_size": 64},
+    )
+    for virtual_size in (64, None):  # equal, or unknown on one side
+        (action,) = plan([source], [converted(source, virtual_size)], Settings())
+        assert action.identical and not action.problem and not action.changes
+        assert "converted by the target (qcow2 -> raw)" in action.reason
+    (action,) = plan([source], [converted(source, 64, name="new")], Settings())
+    assert [change.key for change in action.changes] == ["name"]  # never disk_format
+    (action,) = plan([source], [converted(source, 32)], Settings())
+    assert action.problem and "different data" in action.reason

@@ -1,5 +1,8 @@
 """Real Glance on SQLite with many threads cuts parallel uploads and answers "database is locked":
-the retry path must still end with every image active and verified, or named with its reason."""
+the retry path must still end with every image active and verified, or named with its reason.
+
+The only test that asks for SQLite with many threads: the faults it needs are SQLite's (the
+suite's other Glances run on a server database, see `glance_database`)."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from tests.support.report_file import image_lines
 
 
 def test_livecopy_at_concurrency_8_into_a_many_threaded_sqlite_glance(real_glance, start_real_glance, tmp_path: Path):
-    target = start_real_glance(threads=8)
+    target = start_real_glance(threads=8, sqlite=True)
     data: dict[str, bytes] = {}
     for index in range(12):
         image_id = str(uuid.uuid4())

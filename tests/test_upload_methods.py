@@ -4,30 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import uuid
 from pathlib import Path
 
 from tests.support import glance_client as gc
 from tests.support.cli import run
-
-
-def seed_active(base: str, count: int = 3) -> dict[str, bytes]:
-    data = {}
-    for index in range(count):
-        image_id = str(uuid.uuid4())
-        gc.create_image(base, id=image_id, name=f"img-{index}", disk_format="raw", container_format="bare")
-        data[image_id] = os.urandom(10_000 * (index + 1))
-        gc.upload(base, image_id, data[image_id])
-    return data
-
-
-def assert_active_copies(target: str, data: dict[str, bytes]) -> None:
-    for image_id, payload in data.items():
-        image = gc.get_image(target, image_id)
-        assert image["status"] == "active", image
-        assert image["checksum"] == hashlib.md5(payload).hexdigest()
-        assert gc.download(target, image_id) == payload
+from tests.support.copies import assert_active_copies, seed_active
 
 
 def test_auto_switches_to_glance_direct_where_direct_upload_is_refused(
@@ -62,7 +43,6 @@ def test_direct_only_reports_the_refusal(real_glance, start_real_glance, glance_
 
 def test_explicit_glance_direct_with_a_named_store(glance_pair_any):
     data = seed_active(glance_pair_any.source)
-    # One at a time: real Glance on SQLite loses parallel imports (see test_parallel_imports...).
     result = run(
         "livecopy",
         glance_pair_any.source,
@@ -72,7 +52,7 @@ def test_explicit_glance_direct_with_a_named_store(glance_pair_any):
         "--store",
         "fs",
         "--concurrency",
-        "1",
+        "3",
     )
     assert result.exit_code == 0, result.output
     assert_active_copies(glance_pair_any.target, data)
@@ -83,9 +63,9 @@ def test_unknown_upload_method_is_a_usage_error():
     assert result.exit_code == 2 and "--upload-method" in result.stderr
 
 
-def test_parallel_imports_that_glance_fails_are_reported_not_waited_for(real_glance_pair):
-    """Real Glance on SQLite fails some of several simultaneous imports and leaves them
-    `importing` with `os_glance_failed_import` set: each is reported, and nothing hangs."""
+def test_parallel_imports_into_a_glance_on_a_server_database_all_succeed(real_glance_pair):
+    """Glance on a server database with several workers and threads, as production runs it,
+    takes six imports at once: every copy is active and verified."""
     data = seed_active(real_glance_pair.source, 6)
     result = run(
         "livecopy",
@@ -98,7 +78,27 @@ def test_parallel_imports_that_glance_fails_are_reported_not_waited_for(real_gla
         "--retries",
         "0",
     )
-    copied = {i["id"]: i for i in gc.list_all(real_glance_pair.target)}
+    assert result.exit_code == 0, result.output
+    assert_active_copies(real_glance_pair.target, data)
+
+
+def test_parallel_imports_that_glance_fails_are_reported_not_waited_for(real_glance, start_real_glance):
+    """Real Glance on SQLite fails some of several simultaneous imports and leaves them
+    `importing` with `os_glance_failed_import` set: each is reported, and nothing hangs."""
+    target = start_real_glance(sqlite=True)
+    data = seed_active(real_glance.url, 6)
+    result = run(
+        "livecopy",
+        real_glance.url,
+        target.url,
+        "--upload-method",
+        "glance-direct",
+        "--concurrency",
+        "6",
+        "--retries",
+        "0",
+    )
+    copied = {i["id"]: i for i in gc.list_all(target.url)}
     for image_id, payload in data.items():
         if copied[image_id]["status"] == "active":
             assert copied[image_id]["checksum"] == hashlib.md5(payload).hexdigest()

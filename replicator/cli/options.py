@@ -237,7 +237,12 @@ UploadMethod = Annotated[
     ),
 ]
 Store = Annotated[
-    str | None, _option("--store", panel=TRANSFER, help="Target store on a multi-store Glance (see /v2/info/stores).")
+    list[str] | None,
+    _option(
+        "--store",
+        panel=TRANSFER,
+        help="Target store on a multi-store Glance (one of its /v2/info/stores; checked before anything is created).",
+    ),
 ]
 # Output: what the operator sees.
 Verbose = Annotated[bool, _option("--verbose", "-v", panel=OUTPUT, help="Also log skipped images.")]
@@ -553,7 +558,7 @@ class Upload(SettingsPart):
             "upload_method": parsing.one_of(
                 "--upload-method", self.upload_method, parsing.UPLOAD_METHODS, "upload method"
             ),
-            "store": self.store,
+            "store": parsing.at_most_one("--store", self.store, "a run writes each image into one target store"),
             "fallback_visibility": None
             if fallback is None
             else parsing.one_of(
@@ -713,7 +718,13 @@ def _apply_config(ctx: typer.Context, path: Path | None) -> Path | None:
     # A RunError here names the file and the line, and is shown as it is: the file may be
     # ./replicator.toml, read without any --config.
     defaults = config_file.defaults_for(path, commands)
-    ctx.default_map = {**(ctx.default_map or {}), **defaults.get(ctx.info_name or "", {})}
+    # A repeatable option given once in the file (`store = "fast"`) is a list of one.
+    repeatable = {param.name for param in ctx.command.params if getattr(param, "multiple", False)}
+    own = {
+        name: [value] if name in repeatable and isinstance(value, str) else value
+        for name, value in defaults.get(ctx.info_name or "", {}).items()
+    }
+    ctx.default_map = {**(ctx.default_map or {}), **own}
     return path
 
 

@@ -58,6 +58,15 @@ def one_of(option: str, value: str, choices: Iterable[str], noun: str) -> str:
     raise OptionError(f"{option} {value!r}: {noun} must be one of {', '.join(valid)}{hint}")
 
 
+def at_most_one(option: str, values: Iterable[str] | None, why: str) -> str | None:
+    """The one value of an option that may be given once only; given again with another value
+    it is refused (`why`: what one value means), not quietly the last one."""
+    distinct = list(dict.fromkeys(values or ()))
+    if len(distinct) > 1:
+        raise OptionError(f"{option} given {len(distinct)} times ({', '.join(distinct)}): {why}; give it once")
+    return distinct[0] if distinct else None
+
+
 def size(option: str, text: str, *, at_least: int = 0, at_most: int | None = None) -> int:
     """A size as people write it (`64K`, `4M`, `1.5G`), within bounds."""
     try:

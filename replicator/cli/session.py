@@ -26,7 +26,9 @@ import typer
 
 from replicator import __version__
 from replicator.cli.advice import error_line
+from replicator.cli.config import closest
 from replicator.cli.options import Metrics, Watching
+from replicator.cli.parsing import OptionError
 from replicator.cli.views import console, progress
 from replicator.cli.views.console import printable
 from replicator.engine import run as engine
@@ -36,7 +38,7 @@ from replicator.model.selection import Selection
 from replicator.model.settings import Settings
 from replicator.openstack.connect import Side, open_glance, side_auth
 from replicator.openstack.projects import ProjectMapper, ProjectMapping, open_mapper
-from replicator.stores.base import ImageStore
+from replicator.stores.base import ImageStore, NamedStores
 
 LOG = logging.getLogger("replicator.session")
 
@@ -183,6 +185,12 @@ async def open_pair(source: Side, target: Side, settings: Settings, projects: Pr
     except BaseException:
         await opened.close()
         raise
+    try:
+        await check_store(other, settings)
+    except BaseException:
+        await opened.close()
+        await other.close()
+        raise
     return Opened(opened, other, mapper)
 
 
@@ -192,7 +200,29 @@ async def open_target(
     """The Glance a dump is loaded into, and the mapper of the dump's projects to its own."""
     target_auth = side_auth(target, settings)
     mapper = await open_mapper(projects, None, target_auth, settings) if projects else None
-    return await open_glance(target, settings, auth=target_auth), mapper
+    opened = await open_glance(target, settings, auth=target_auth)
+    try:
+        await check_store(opened, settings)
+    except BaseException:
+        await opened.close()
+        raise
+    return opened, mapper
+
+
+async def check_store(target: ImageStore, settings: Settings) -> None:
+    """`--store` must name one of the target's stores, checked before anything is created: a
+    typo would otherwise leave one empty `queued` record per image, each refused its data."""
+    wanted = settings.store
+    if wanted is None:
+        return
+    stores = await target.store_ids() if isinstance(target, NamedStores) else None
+    if stores is None:
+        raise OptionError(f"--store {wanted!r}: {target.description} lists no stores (/v2/info/stores) to choose from")
+    if wanted not in stores:
+        meant = closest(wanted, stores)
+        hint = f"; did you mean {meant!r}?" if meant else ""
+        listed = ", ".join(sorted(stores)) or "none"
+        raise OptionError(f"--store {wanted!r}: {target.description} has no such store (its stores: {listed}){hint}")
 
 
 def copy(

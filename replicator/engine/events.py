@@ -104,6 +104,8 @@ class ImageResult:
     verified: bool | None = None
     #: Between two clouds: the source projects of the image with no counterpart on the target.
     unmapped_projects: tuple[str, ...] = ()
+    #: A copy the target converted on import ("qcow2 -> raw"); None when it holds what was sent.
+    converted: str | None = None
 
     @property
     def deferred(self) -> bool:
@@ -161,6 +163,8 @@ class RunTally:
         self.pruned: list[ImageResult] = []
         self.deferred = 0
         self.unverified = 0
+        #: Copies the target converted on import (verified in flight, before it converted them).
+        self.converted = 0
         self.unmapped = Unmapped()
         #: Whether the walk reached its end (a failure before it has less to sum up).
         self.planned = False
@@ -175,6 +179,7 @@ class RunTally:
             self.pruned.append(result)
         self.deferred += result.deferred
         self.unverified += result.verified is False and result.result == Outcome.OK
+        self.converted += result.converted is not None and result.result == Outcome.OK
         self.unmapped.add(result.unmapped_projects)
 
     @property

@@ -12,7 +12,7 @@ from functools import partial
 from typing import Any
 
 from replicator.engine.actions import Action, ActionKind
-from replicator.engine.verify import can_verify
+from replicator.engine.verify import CONVERTED_ATTRIBUTES, can_verify, converted_note, target_conversion
 from replicator.model.changes import MISSING, AttributeChange, MemberChange
 from replicator.model.records import (
     DELETED_STATUSES,
@@ -103,10 +103,16 @@ def _decide(image: ImageRecord, current: ImageRecord | None, settings: Settings)
             reason=reason,
         )
 
-    excluded = settings.not_compared | marks_kept(image, current)
+    # A copy the target converted on import holds other bytes by design: compared by what can
+    # still be compared (metadata but its formats; the virtual size, in `target_conversion`).
+    conversion = target_conversion(image, current) if not same_data(image, current) else None
+    converted = CONVERTED_ATTRIBUTES if conversion else frozenset()
+    excluded = settings.not_compared | marks_kept(image, current) | converted
     changes = tuple(attribute_changes(image.replicated(excluded), current.replicated(excluded), excluded))
     same = not (changes or members)
     reason = "identical" if same else "metadata differs"
+    if conversion:
+        reason = f"{reason} ({converted_note(conversion)}: compared by metadata and virtual size)"
     # Every action below also brings the metadata and the members in line.
     update = partial(Action, image=image, current=current, changes=changes, member_changes=members)
     in_line = Action(ActionKind.SKIP, image, current, reason=reason, identical=True) if same else None
@@ -114,9 +120,11 @@ def _decide(image: ImageRecord, current: ImageRecord | None, settings: Settings)
         return in_line or update(ActionKind.UPDATE, reason=reason)
     if current.status == "queued":
         return update(ActionKind.UPLOAD, upload=True, set_status=deactivate, reason="data missing on target")
+    if staged_whole(image, current):
+        return update(ActionKind.UPLOAD, upload=True, set_status=deactivate, reason=STAGED)
     if current.status not in ("active", "deactivated"):
         return update(ActionKind.PROBLEM, reason=f"target image is {current.status}; its data cannot be written now")
-    if not same_data(image, current):
+    if not (same_data(image, current) or conversion):
         return update(
             ActionKind.PROBLEM, reason="target holds different data (size or checksum differ); not overwritten"
         )
@@ -163,6 +171,29 @@ def _member_changes(image: ImageRecord, current: ImageRecord | None, settings: S
     changes = [MemberChange(m, have.get(m, MISSING), s) for m, s in want.items() if have.get(m) != s]
     changes += [MemberChange(m, s, MISSING) for m, s in have.items() if m not in want]
     return tuple(changes)
+
+
+#: The reason of an image whose data an earlier run staged (glance-direct) and did not import.
+STAGED = "its data is staged on the target (an earlier run stopped before importing it): imported now"
+
+
+def staged_whole(image: ImageRecord, current: ImageRecord) -> bool:
+    """Whether `current` is a copy of `image` left `uploading` with all of its data staged: what
+    a run leaves when it stops between staging and importing (Glance then refuses a second
+    stage, so the copy is finished by importing it, and read back as every copy is).
+
+    Ours to finish only if it has the source's size staged, no data of its own yet (no
+    checksum) and the source's owner, where the source names one; anything else `uploading`
+    is someone's upload under way.
+    """
+    owner = image.attributes.get("owner")
+    return (
+        current.status == "uploading"
+        and image.size is not None
+        and current.size == image.size
+        and not current.checksum
+        and (owner is None or current.attributes.get("owner") == owner)
+    )
 
 
 def same_data(image: ImageRecord, current: ImageRecord) -> bool:

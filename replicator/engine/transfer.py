@@ -34,16 +34,16 @@ from replicator.engine.events import (
     ImageStarted,
 )
 from replicator.engine.fallback import creation_fallbacks, update_fallbacks
-from replicator.engine.plan import creation_attributes
+from replicator.engine.plan import creation_attributes, staged_whole
 from replicator.engine.reopen import reopening_stream
-from replicator.engine.verify import StreamVerifier, check_held
+from replicator.engine.verify import StreamVerifier, check_held, converted_note, target_conversion
 from replicator.model.changes import AttributeChange
 from replicator.model.errors import ErrorKind, ImageError, VerificationError
-from replicator.model.records import DELETED_STATUSES, ImageRecord
+from replicator.model.records import DELETED_STATUSES, TRANSIENT_STATUSES, ImageRecord
 from replicator.model.retry import with_retries
 from replicator.model.settings import Settings
 from replicator.model.tasks import all_of
-from replicator.stores.base import Deactivator, ImageStore, Puller
+from replicator.stores.base import Deactivator, ImageStore, ImportTasks, Puller, StagedImports
 
 T = TypeVar("T")
 
@@ -119,7 +119,7 @@ class Transfer:
         done = _Ending(action)
         match action.kind:
             case ActionKind.PROBLEM:
-                return done.result(Outcome.FAILED, action.reason)
+                return done.result(Outcome.FAILED, await self._problem(action))
             case ActionKind.SKIP:
                 return done.result(Outcome.SKIPPED)
             case ActionKind.CREATE | ActionKind.UPLOAD | ActionKind.UPDATE | ActionKind.PRUNE:
@@ -160,7 +160,10 @@ class Transfer:
         False when the source deleted the image during its copy (what this run created for it is
         then removed)."""
         try:
-            if await self._pulled(action, done.notes):
+            if action.current is not None and staged_whole(action.image, action.current):
+                await self._retrying(action, lambda: self._import_staged(action))
+                copied, checked = 0, False
+            elif await self._pulled(action, done.notes):
                 copied, checked = action.image.size or 0, False
             else:
                 copied, checked = await self._retrying(action, lambda: self._copy_data(action))
@@ -173,8 +176,26 @@ class Transfer:
         if action.create and await self._gone_meanwhile(action):
             await self._remove_orphan(action, done.notes, "the copy")
             return False
-        done.verified = await self._read_back(action, checked)
+        done.verified = await self._read_back(action, checked, done)
         return True
+
+    async def _problem(self, action: Action) -> str:
+        """Why the image cannot be copied: the plan's reason, and for a copy stuck in an upload or
+        an import, what the target's import task says of it and what the operator can do."""
+        current = action.current
+        if current is None or current.status not in TRANSIENT_STATUSES or not isinstance(self._target, ImportTasks):
+            return action.reason
+        try:
+            state = await self._target.import_task_state(current)
+        except ImageError:
+            state = None
+        if state is None:
+            return action.reason
+        return (
+            f"{action.reason}; {state}; an upload or import that no longer runs leaves it so until the "
+            "target's operator resets or deletes it (this tool never deletes a copy to start over: Glance "
+            "never gives its id back)"
+        )
 
     async def _gone_meanwhile(self, action: Action) -> bool:
         """Whether the source deleted the image while it was being copied: a server that holds
@@ -226,17 +247,24 @@ class Transfer:
 
             await _first_accepted(update_fallbacks(action.changes, exc, self._settings), exc, notes, update)
 
-    async def _read_back(self, action: Action, checked_in_flight: bool) -> bool:
+    async def _read_back(self, action: Action, checked_in_flight: bool, done: _Ending) -> bool:
         """Whether the copy is verified, after asking the target what it now holds.
 
         A target that holds no data, another size or other hashes fails the image, and its copy
-        is deactivated (never deleted: Glance never gives an id back), so nothing uses it.
+        is deactivated (never deleted: Glance never gives an id back), so nothing uses it. Unless
+        the target converted it on import (`verify.target_conversion`) and its bytes were
+        verified in flight against the source's hash before that: a good copy, said so.
         """
         image = action.image
         held = await self._retrying(action, lambda: self._target.stat(image))
         try:
             confirmed = check_held(image, held)
         except VerificationError as exc:
+            conversion = target_conversion(image, held) if checked_in_flight else None
+            if conversion is not None:
+                done.converted = conversion
+                done.notes.append(converted_note(conversion))
+                return True
             if held is not None and held.status == "active":
                 try:
                     await self._set_status(image, "deactivated")
@@ -272,6 +300,14 @@ class Transfer:
         self._emit(ImageFetching(image.id, FetchStage.DONE, image.size or 0))
         notes.append("fetched by the target from the source region (glance-download)")
         return True
+
+    async def _import_staged(self, action: Action) -> None:
+        """Finish a copy an earlier run staged and did not import (`plan.staged_whole`)."""
+        if not isinstance(self._target, StagedImports):
+            raise ImageError(
+                f"{self._target.description} cannot import data staged for image {action.image.id}", side="target"
+            )
+        await self._target.import_staged(action.image)
 
     async def _copy_data(self, action: Action) -> tuple[int, bool]:
         """Stream the whole image into the target once: (bytes, whether a hash was checked in flight).
@@ -327,6 +363,8 @@ class _Ending:
         self.notes: list[str] = []
         #: Set once data was copied and checked.
         self.verified: bool | None = None
+        #: Set when the target converted the copy on import ("qcow2 -> raw").
+        self.converted: str | None = None
 
     def result(self, result: Outcome, error: str | None = None, budget: int | None = None) -> ImageResult:
         image = self.action.image
@@ -341,6 +379,7 @@ class _Ending:
             error=error,
             deferred_by_budget=budget,
             verified=self.verified,
+            converted=self.converted,
             unmapped_projects=image.unmapped_projects,
         )
 

@@ -20,7 +20,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 from replicator.model.errors import VerificationError
-from replicator.model.records import ImageRecord
+from replicator.model.records import ImageRecord, int_or_none
 
 
 def strongest_hash(image: ImageRecord) -> tuple[str, str] | None:
@@ -130,3 +130,32 @@ def check_held(image: ImageRecord, held: ImageRecord | None) -> bool:
             )
         confirmed = True
     return confirmed
+
+
+#: What a converting target changes of a copy's metadata on import (Glance's `image_conversion`
+#: plugin sets both): neither copied nor compared on a copy it converted.
+CONVERTED_ATTRIBUTES: frozenset[str] = frozenset({"disk_format", "container_format"})
+
+
+def target_conversion(image: ImageRecord, held: ImageRecord | None) -> str | None:
+    """ "qcow2 -> raw" when `held` is what a target that converts on import made of `image`, or
+    None: active, in another `disk_format`, with the same `virtual_size` where both record one.
+
+    Such a copy's size and hashes are the converted data's, never the source's, so they cannot
+    be compared again; the bytes are known good only where they were verified in flight against
+    the source's hash before the target converted them (the transfer's decision, not this one).
+    """
+    if held is None or held.status != "active":
+        return None
+    before, after = image.attributes.get("disk_format"), held.attributes.get("disk_format")
+    if not (isinstance(before, str) and isinstance(after, str) and before and after) or before == after:
+        return None
+    virtual = int_or_none(image.raw.get("virtual_size")), int_or_none(held.raw.get("virtual_size"))
+    if None not in virtual and virtual[0] != virtual[1]:
+        return None
+    return f"{before} -> {after}"
+
+
+def converted_note(conversion: str) -> str:
+    """The words for a copy the target converted, in results, reports and plans alike."""
+    return f"converted by the target ({conversion})"

@@ -109,3 +109,29 @@ class Deactivator(Protocol):
 
     async def set_status(self, image: ImageRecord, status: str) -> None:
         """Deactivate (`status="deactivated"`) or reactivate (`"active"`) the stored copy."""
+
+
+@runtime_checkable
+class StagedImports(Protocol):
+    """A store that can hold data staged and not yet imported (Glance v2's `glance-direct`)."""
+
+    async def import_staged(self, image: ImageRecord) -> None:
+        """Import the data staged for `image` (all of it: see `engine.plan.staged_whole`) and
+        wait until the image is active; what it holds is read back after, as for any copy."""
+
+
+@runtime_checkable
+class ImportTasks(Protocol):
+    """A store that runs imports as tasks it can be asked about (Glance v2, Wallaby and later)."""
+
+    async def import_task_state(self, image: ImageRecord) -> str | None:
+        """What the newest import task of `image` says (its status and message), for an image
+        left `importing`, `saving` or `uploading`; None when the store keeps no such task."""
+
+
+@runtime_checkable
+class NamedStores(Protocol):
+    """A store with backends of its own to choose from (a multi-store Glance)."""
+
+    async def store_ids(self) -> frozenset[str] | None:
+        """The ids of the backends it lists; None when it lists none (no multi-store API)."""

@@ -18,7 +18,6 @@ import configparser
 import json
 import os
 import secrets
-import shutil
 import signal
 import socket
 import ssl
@@ -27,13 +26,13 @@ import sys
 import time
 import urllib.error
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Self
 
 from replicator.server.control import TOKEN_VARIABLE
 from tests.support import glance_client
+from tests.support.glance_database import GlanceDatabases, SqliteDatabases, databases_from_environment
 
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
@@ -160,43 +159,52 @@ class ServerProcess(ABC):
         raise RuntimeError(f"{type(self).__name__} at {self.url} {reason}; log tail:\n{tail}")
 
 
-@dataclass(frozen=True)
 class GlanceTemplate:
     """What every Glance instance of a test session shares, built once.
 
-    `glance-manage db_sync` takes seconds, and the allow-all policy needs Glance imported; both
-    results are the same for every instance, so instances copy the migrated SQLite file and
-    point at the one policy file.
+    The allow-all policy needs Glance imported, and each database is a copy of one migrated by
+    `glance-manage db_sync` (see `glance_database`): both take seconds and are the same for every
+    instance. `databases` is the session's choice (a server database unless told otherwise);
+    `sqlite()` gives SQLite files for the tests that need SQLite itself.
     """
 
-    policy_file: Path
-    database: Path
-    paste_ini: Path
+    def __init__(self, folder: Path, databases: GlanceDatabases) -> None:
+        self.folder = folder
+        self.policy_file = folder / "policy.json"
+        self.paste_ini = folder / "glance-api-paste.ini"
+        self.databases = databases
+        self._sqlite = databases if isinstance(databases, SqliteDatabases) else None
 
     @classmethod
-    def build(cls, folder: Path) -> GlanceTemplate:
+    def build(
+        cls, folder: Path, databases: Callable[[Path], GlanceDatabases] = databases_from_environment
+    ) -> GlanceTemplate:
         folder.mkdir(parents=True, exist_ok=True)
-        template = cls(folder / "policy.json", folder / "glance.sqlite", folder / "glance-api-paste.ini")
-        write_paste_ini(template.paste_ini)
-        config = folder / "glance-api.conf"
-        write_glance_config(config, folder, template, {})
+        write_paste_ini(folder / "glance-api-paste.ini")
         # The two steps are independent: run them side by side.
         policy = subprocess.Popen(
-            [sys.executable, "-c", _ALLOW_ALL_POLICY_SCRIPT, str(template.policy_file)],
+            [sys.executable, "-c", _ALLOW_ALL_POLICY_SCRIPT, str(folder / "policy.json")],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
-        db_sync = subprocess.run(
-            [venv_bin("glance-manage"), "--config-file", str(config), "db_sync"],
-            capture_output=True,
-            text=True,
-        )
-        policy_output, _ = policy.communicate()
+        try:
+            template = cls(folder, databases(folder / "database"))
+        finally:
+            policy_output, _ = policy.communicate()
         if policy.returncode != 0:
+            template.close()
             raise RuntimeError(f"policy generation failed:\n{policy_output.decode()}")
-        if db_sync.returncode != 0:
-            raise RuntimeError(f"glance-manage db_sync failed:\n{db_sync.stdout}{db_sync.stderr}")
         return template
+
+    def sqlite(self) -> SqliteDatabases:
+        """SQLite files, migrated on first use."""
+        if self._sqlite is None:
+            self._sqlite = SqliteDatabases(self.folder / "sqlite")
+        return self._sqlite
+
+    def close(self) -> None:
+        """Stop the database server the session started, if any (call after every Glance stopped)."""
+        self.databases.close()
 
 
 # Every policy rule Glance knows, each allowed to anyone ("@"): with Glance's default rules even
@@ -226,11 +234,14 @@ def write_paste_ini(path: Path) -> None:
     path.write_text(text.replace(NO_AUTH_CONTEXT, ADMIN_PROJECT_CONTEXT))
 
 
-def write_glance_config(path: Path, workdir: Path, template: GlanceTemplate, overrides: Overrides) -> None:
-    """Write a glance-api.conf for one instance whose files live in `workdir`."""
+def write_glance_config(
+    path: Path, workdir: Path, template: GlanceTemplate, connection: str, overrides: Overrides
+) -> None:
+    """Write a glance-api.conf for one instance whose files live in `workdir`, its records in the
+    database at `connection`."""
     sections: dict[str, dict[str, str]] = {
         "DEFAULT": {"enabled_backends": "fs:file"},
-        "database": {"connection": f"sqlite:///{workdir / template.database.name}"},
+        "database": {"connection": connection},
         # Empty flavor: the no-auth pipeline (an admin context, see `glance_context`).
         "paste_deploy": {"flavor": "", "config_file": str(template.paste_ini)},
         "glance_store": {"default_backend": "fs"},
@@ -254,11 +265,13 @@ def write_glance_config(path: Path, workdir: Path, template: GlanceTemplate, ove
 
 
 class RealGlance(ServerProcess):
-    """A real OpenStack Glance 33 API under gunicorn, with its own SQLite file and stores.
+    """A real OpenStack Glance 33 API under gunicorn, with its own database and stores.
 
-    `threads` is gunicorn's thread count: keep 1 where correctness matters (SQLite refuses
-    parallel uploads with "database is locked" and cut connections); use more only in tests of
-    the replicator's retries. `overrides` adds or replaces glance-api.conf options.
+    It runs on the session's database (`GlanceTemplate.databases`: a server database unless
+    `REPLICATOR_TEST_GLANCE_DB` says otherwise) with that database's `workers` and `threads` unless
+    given. `sqlite=True` runs it on an SQLite file instead, for the tests about SQLite itself
+    (which refuses parallel uploads with "database is locked" and cut connections once it has
+    more than one thread). `overrides` adds or replaces glance-api.conf options.
     """
 
     def __init__(
@@ -266,25 +279,29 @@ class RealGlance(ServerProcess):
         template: GlanceTemplate,
         workdir: Path,
         *,
-        threads: int = 1,
+        workers: int | None = None,
+        threads: int | None = None,
+        sqlite: bool = False,
         overrides: Overrides | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(workdir)
         self.template = template
-        self.threads = threads
+        self.databases = template.sqlite() if sqlite else template.databases
+        self.workers = workers or self.databases.workers
+        self.threads = threads or self.databases.threads
         self.overrides = overrides or {}
         self.env = dict(env or {})
 
     def prepare(self) -> None:
-        shutil.copy(self.template.database, self.workdir)
-        write_glance_config(self.workdir / "glance-api.conf", self.workdir, self.template, self.overrides)
+        connection = self.databases.new_database(self.workdir)
+        write_glance_config(self.workdir / "glance-api.conf", self.workdir, self.template, connection, self.overrides)
 
     def command(self) -> list[str]:
         return [
             venv_bin("gunicorn"),
             "--bind", f"127.0.0.1:{self.port}",
-            "--workers", "1",
+            "--workers", str(self.workers),
             "--threads", str(self.threads),
             # A stop should not wait the default 30 s for requests still in flight.
             "--graceful-timeout", "2",

@@ -157,6 +157,7 @@ class JsonLinesReport:
                     "reason": reason_text(result),
                     "error": result.error,
                     "verified": result.verified,
+                    "converted": result.converted,
                 }
             )
 
@@ -214,6 +215,11 @@ def summary(results: Iterable[ImageResult] | RunTally, seconds: float, unfinishe
         lines.append(f"{human_size(sent)} sent by {transfers} {them} again (Glance cannot resume an upload)")
     if tally.unverified:
         lines.append(f"{tally.unverified} copies {UNVERIFIED}")
+    if tally.converted:
+        lines.append(
+            f"{tally.converted} copies converted by the target on import (verified in flight before; "
+            "compared by metadata and virtual size from now on)"
+        )
     if tally.deferred:
         lines.append(f"--max-transfer reached: {tally.deferred} images not started; the same command again goes on")
     if tally.unmapped.images:

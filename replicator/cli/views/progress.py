@@ -84,10 +84,12 @@ class Tally:
         elif isinstance(event, ImageFinished):
             result = event.result
             self.results[result.result] += 1
-            if result.result == Outcome.OK:
+            expected = self._expected.pop(result.image_id, 0)
+            if result.result == Outcome.OK or (expected and result.bytes >= expected):
+                # Its data went whole (a failure after it, a read-back that differs, is no
+                # transfer the next run sends again).
                 self._completed.add(result.image_id)
-            else:  # what it will not send leaves the total
-                expected = self._expected.pop(result.image_id, 0)
+            if result.result != Outcome.OK:  # what it will not send leaves the total
                 self.total_bytes -= expected - min(self._sent[result.image_id], expected)
 
     def _progress(self, image_id: str, before: int, after: int) -> int:
@@ -99,8 +101,8 @@ class Tally:
         return min(after, expected) - min(before, expected)
 
     def unfinished(self) -> tuple[int, int]:
-        """Bytes sent by the transfers that did not complete (failed, or cut by a stop), and
-        how many transfers: the next run sends them again."""
+        """Bytes sent by the transfers that did not complete (failed before their data went whole,
+        or cut by a stop), and how many transfers: the next run sends them again."""
         cut = [count for image_id, count in self._sent.items() if count and image_id not in self._completed]
         return sum(cut), len(cut)
 

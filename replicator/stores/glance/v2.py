@@ -15,6 +15,7 @@ from typing import Any
 from replicator.model.changes import MISSING, AttributeChange, MemberChange
 from replicator.model.errors import ErrorKind, ImageError, RunError
 from replicator.model.records import ImageRecord, RecordError, members_from, record_from_v2
+from replicator.model.retry import with_retries
 from replicator.model.settings import Settings
 from replicator.stores.glance.core import PAGE_LIMIT, GlanceCore, merge_by_id
 from replicator.stores.glance.transport import ApiPath, Transport, api_path
@@ -136,19 +137,45 @@ class GlanceV2Store:
         )
 
     async def write_data(self, image: ImageRecord, chunks: AsyncIterator[bytes]) -> None:
-        if self._upload_method == "glance-direct":
+        method = self._upload_method  # as it was when this image began: another may switch it meanwhile
+        if method == "glance-direct":
             await self._stream(image, chunks, "stage", f"stage image {image.id}")
-            await self._import(image, {"name": "glance-direct"})  # what Glance stored is read back after
+            await self.import_staged(image)  # what Glance stored is read back after
             return
         try:
             await self._stream(image, chunks, "file", f"upload image {image.id}")
         except ImageError as exc:
-            if self._upload_method == "auto" and exc.kind is ErrorKind.FORBIDDEN:
+            if method == "auto" and exc.kind is ErrorKind.FORBIDDEN:
                 # This Glance refuses direct upload: use the interoperable import from now on, and
-                # have this image sent again (the source stream is spent).
+                # have this image sent again (the source stream is spent). Images that began
+                # before the switch and meet the same refusal after it are sent again the same way.
                 self._upload_method = "glance-direct"
                 raise exc.again(f"{exc}; switching to the glance-direct import", retryable=True, retry_after=0) from exc
             raise
+
+    async def import_staged(self, image: ImageRecord) -> None:
+        """Import the data staged (glance-direct: just now, or by an earlier run that stopped
+        before its import), retrying the import request by itself.
+
+        Staging again would be refused (Glance answers 409 "uploading to uploading" while the
+        data waits in staging), so a lost answer to `POST .../import` is retried here, not by
+        sending the data again: the retry first looks at the image, and waits for an import
+        Glance had begun (`importing`) instead of asking for a second one.
+        """
+        attempts = 0
+
+        async def ask() -> None:
+            nonlocal attempts
+            attempts += 1
+            started = False
+            if attempts > 1:
+                status = (await self._record(image, f"look up image {image.id}")).get("status")
+                if status == "active":
+                    return
+                started = status == "importing"
+            await self._import(image, {"name": "glance-direct"}, already_started=started)
+
+        await with_retries(ask, self._settings.retries)
 
     async def _stream(self, image: ImageRecord, chunks: AsyncIterator[bytes], endpoint: str, what: str) -> None:
         """Send the image's bytes as one request body."""
@@ -200,6 +227,21 @@ class GlanceV2Store:
                 ) from exc
             raise
 
+    async def store_ids(self) -> frozenset[str] | None:
+        """The store ids `/v2/info/stores` lists (a Glance without multiple stores answers 404)."""
+        try:
+            body = await self._core.get_json(api_path("v2", "info", "stores"), "list the stores")
+        except RunError as exc:
+            if exc.kind is not ErrorKind.NOT_FOUND:
+                raise
+            return None
+        listed = body.get("stores") if isinstance(body, dict) else None
+        if not isinstance(listed, list):
+            return None
+        return frozenset(
+            entry["id"] for entry in listed if isinstance(entry, dict) and isinstance(entry.get("id"), str)
+        )
+
     async def _import(
         self,
         image: ImageRecord,
@@ -238,17 +280,18 @@ class GlanceV2Store:
                 raise ImageError(f"{what}: Glance ended it as {status}", side=self._transport.side)
             failed = record.get("os_glance_failed_import")
             mark = bool(failed) and not record.get("os_glance_importing_to_stores")
-            if mark or status == "queued":
-                task = await self._import_task(image)
-                if task is not None and task[0] == "failure":
-                    where = f" into store {failed}" if failed else ""
-                    raise ImageError(f"{what}: Glance's import{where} failed: {task[1]}", side=self._transport.side)
-                marked = marked + 1 if mark and (task is None or task[0] != "pending") else 0
-                if marked >= 2:
-                    raise ImageError(
-                        f"{what}: Glance failed to import it into store {failed} (status {status})",
-                        side=self._transport.side,
-                    )
+            # Asked at every poll, `importing` too: a task Glance has marked failed ends the wait
+            # at once, with its reason, whatever the image's status still says.
+            task = await self._import_task(image)
+            if task is not None and task[0] == "failure":
+                where = f" into store {failed}" if failed else ""
+                raise ImageError(f"{what}: Glance's import{where} failed: {task[1]}", side=self._transport.side)
+            marked = marked + 1 if mark and (task is None or task[0] != "pending") else 0
+            if marked >= 2:
+                raise ImageError(
+                    f"{what}: Glance failed to import it into store {failed} (status {status})",
+                    side=self._transport.side,
+                )
             if asyncio.get_running_loop().time() > deadline:
                 raise ImageError(
                     f"{what}: still {status} after {import_wait_seconds(image.size):.0f}s", side=self._transport.side
@@ -264,6 +307,13 @@ class GlanceV2Store:
                 f"{what}: the answer is not an image record", kind=ErrorKind.PROTOCOL, side=self._transport.side
             )
         return record
+
+    async def import_task_state(self, image: ImageRecord) -> str | None:
+        task = await self._import_task(image)
+        if task is None:
+            return None
+        status, message = task
+        return f"Glance's newest import task for it is {status}: {message}"
 
     async def _import_task(self, image: ImageRecord) -> tuple[str, str] | None:
         """The newest import task of `image` (the one this run asked for: Glance adds it before it
