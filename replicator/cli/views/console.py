@@ -143,11 +143,13 @@ class JsonLinesReport:
             self._discard()
             raise
 
-    def __call__(self, event: Event) -> None:
+    def __call__(self, event: Event, target: str | None = None) -> None:
+        """Write an image's line; with several targets, `target` (its name) is a field of it."""
         if isinstance(event, ImageFinished):
             result = event.result
             self._write(
-                {
+                ({"target": target} if target is not None else {})
+                | {
                     "id": result.image_id,
                     "name": result.name,
                     "action": result.action,
