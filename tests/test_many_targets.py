@@ -57,3 +57,63 @@ def test_three_targets_read_the_source_once(four: tuple[ReplicatorServe, list[Re
         assert sorted(line["id"] for line in mine) == sorted(data)
         assert all(line["result"] == "ok" and line["verified"] for line in mine)
     print(result.stderr)
+
+
+def rows(stderr: str) -> dict[str, list[str]]:
+    """The summary's row per target: {name: [images, ok, failed, bytes, unit, status...]}."""
+    table: dict[str, list[str]] = {}
+    for line in stderr.splitlines():
+        words = line.split()
+        if len(words) >= 7 and words[0].startswith("http://") and words[1].isdigit():
+            table[words[0]] = words[1:]
+    return table
+
+
+def test_a_failing_and_a_slow_target_end_faithful_after_a_rerun(
+    four: tuple[ReplicatorServe, list[ReplicatorServe]], tmp_path: Path
+):
+    source, (steady, failing, slow) = four
+    data = gc.seed_raw_images(source.url, SIZES)
+    large = {image_id for image_id, payload in data.items() if len(payload) > 200_000}
+    # Every upload takes one of the count, the small one too (it ends before the cut).
+    failing.set_faults(drop_upload_after_bytes=200_000, drop_count=len(data))
+    slow.set_faults(bandwidth=2 * 1024 * 1024)
+    report = tmp_path / "report.jsonl"
+    urls = [steady.url, failing.url, slow.url]
+
+    result = run("livecopy", source.url, *urls, "--report", str(report))
+
+    assert result.exit_code == 1, result.stderr
+    assert failing.faults()["fired"]["upload_drops"] == len(data)
+    faithful(steady.url, data)
+    faithful(slow.url, data)
+    # Read once for the three, though one target dropped out of three images midway.
+    assert served(source) == sum(SIZES)
+    lines = image_lines(report)
+    by_target = {url: {line["id"]: line for line in lines if line["target"] == url} for url in urls}
+    for url in (steady.url, slow.url):
+        assert set(by_target[url]) == set(data)
+        assert all(line["result"] == "ok" for line in by_target[url].values())
+    failed = {image_id for image_id, line in by_target[failing.url].items() if line["result"] == "failed"}
+    assert failed == large
+    assert set(by_target[failing.url]) == set(data)
+    table = rows(result.stderr)
+    assert table[steady.url][:3] == ["4", "4", "0"] and table[steady.url][-2:] == ["in", "line"]
+    assert table[failing.url][:3] == ["4", "1", "3"] and table[failing.url][-2:] == ["3", "failed"]
+    assert table[slow.url][:3] == ["4", "4", "0"]
+    for image_id in large:
+        assert f"[{failing.url}] FAILED  {image_id}" in result.stderr
+
+    # The rerun completes the failed images on that target alone, reading only them again.
+    failing.set_faults(drop_upload_after_bytes=None)
+    slow.set_faults(bandwidth=None)
+    again = tmp_path / "again.jsonl"
+    result = run("livecopy", source.url, *urls, "--report", str(again))
+
+    assert result.exit_code == 0, result.stderr
+    for url in urls:
+        faithful(url, data)
+    assert served(source) == sum(SIZES) + sum(len(data[image_id]) for image_id in large)
+    copied = [(line["target"], line["id"]) for line in image_lines(again) if line["action"] != "skip"]
+    assert sorted(copied) == sorted((failing.url, image_id) for image_id in large)
+    assert run("compare", source.url, *urls).exit_code == 0
