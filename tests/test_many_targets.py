@@ -117,3 +117,89 @@ def test_a_failing_and_a_slow_target_end_faithful_after_a_rerun(
     copied = [(line["target"], line["id"]) for line in image_lines(again) if line["action"] != "skip"]
     assert sorted(copied) == sorted((failing.url, image_id) for image_id in large)
     assert run("compare", source.url, *urls).exit_code == 0
+
+
+def test_a_stalled_target_drops_out_of_the_image_and_the_others_go_on(
+    four: tuple[ReplicatorServe, list[ReplicatorServe]], tmp_path: Path
+):
+    source, (first, stalled, third) = four
+    # Large enough that the stalled upload fills every buffer between us and the server.
+    data = gc.seed_raw_images(source.url, (24 * 1024 * 1024,))
+    (image_id,) = data
+    stalled.set_faults(stall_seconds=6, stall_count=1)
+    report = tmp_path / "report.jsonl"
+
+    result = run("livecopy", source.url, first.url, stalled.url, third.url, "--timeout", "1", "--report", str(report))
+
+    assert result.exit_code == 1, result.stderr
+    assert stalled.faults()["fired"]["stalls"] == 1
+    faithful(first.url, data)
+    faithful(third.url, data)
+    lines = {line["target"]: line for line in image_lines(report)}
+    assert lines[first.url]["result"] == lines[third.url]["result"] == "ok"
+    assert lines[stalled.url]["result"] == "failed"
+    assert "took no data for 1s" in lines[stalled.url]["error"]
+    assert served(source) == len(data[image_id])
+    assert gc.get_image(stalled.url, image_id)["status"] != "active"
+
+    assert run("livecopy", source.url, first.url, stalled.url, third.url).exit_code == 0
+    faithful(stalled.url, data)
+
+
+def test_each_target_has_its_own_token_in_order(start_serve: Callable[..., ReplicatorServe]):
+    source = start_serve("--token", "source-secret")
+    targets = [start_serve("--token", f"target-{n}-secret") for n in range(3)]
+    gc.authorize(source.url, "source-secret")
+    data = gc.seed_raw_images(source.url, SIZES[:2])
+    tokens = [arg for n in range(3) for arg in ("--targettoken", f"target-{n}-secret")]
+
+    result = run("livecopy", source.url, *(t.url for t in targets), "--sourcetoken", "source-secret", *tokens)
+
+    assert result.exit_code == 0, result.stderr
+    for n, target in enumerate(targets):
+        assert target.faults()["fired"].get("unauthorized", 0) == 0
+        gc.authorize(target.url, f"target-{n}-secret")
+        records = {r["id"]: r for r in gc.list_all(target.url)}
+        assert set(records) == set(data) and all(r["status"] == "active" for r in records.values())
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (("--target-region", "R1", "--target-region", "R2"), "--target-region is given 2 times for 3 targets"),
+        (("--targettoken", "a", "--targettoken", "b"), "--targettoken is given 2 times for 3 targets"),
+    ],
+)
+def test_a_repeated_option_that_does_not_match_the_targets_is_one_line(args: tuple[str, ...], problem: str):
+    result = run("livecopy", "127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3", "127.0.0.1:4", *args)
+    assert result.exit_code == 2
+    assert problem in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_same_target_twice_is_refused():
+    result = run("livecopy", "127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:2")
+    assert result.exit_code == 2
+    assert "the same target is named twice: 127.0.0.1:2" in result.stderr
+
+
+def test_compare_and_dry_run_take_every_target(four: tuple[ReplicatorServe, list[ReplicatorServe]]):
+    source, targets = four
+    data = gc.seed_raw_images(source.url, SIZES[:2])
+    urls = [t.url for t in targets]
+    assert run("livecopy", source.url, urls[0], urls[2]).exit_code == 0
+
+    compared = run("compare", source.url, *urls)
+    assert compared.exit_code == 1
+    assert compared.stdout.count("target ") == 3
+    behind = compared.stdout.split(f"target {urls[1]}:")[1].split("target ")[0]
+    assert all(image_id in behind for image_id in data)
+    ahead = compared.stdout.split(f"target {urls[2]}:")[1]
+    assert not any(image_id in ahead for image_id in data)
+
+    assert served(source) == sum(SIZES[:2])  # the copy went to two targets: read once
+
+    planned = run("livecopy", source.url, *urls, "--dry-run")
+    assert planned.exit_code == 0, planned.stderr
+    assert planned.stdout.count("target ") == 3
+    assert "2 of 2 images need work" in planned.stdout.split(f"target {urls[1]}:")[1].split("target ")[0]
+    assert gc.list_all(urls[1]) == []  # --dry-run wrote nothing
