@@ -16,6 +16,9 @@ import pytest
 
 from tests.support import glance_client as gc
 from tests.support.cli import run
+from tests.support.clouds import OS_VARIABLES, write_clouds
+from tests.support.fake_keystone import FakeKeystone, clouds_yaml
+from tests.support.pairs import ServerPair
 from tests.support.report_file import image_lines
 from tests.support.servers import ReplicatorServe
 
@@ -203,3 +206,98 @@ def test_compare_and_dry_run_take_every_target(four: tuple[ReplicatorServe, list
     assert planned.stdout.count("target ") == 3
     assert "2 of 2 images need work" in planned.stdout.split(f"target {urls[1]}:")[1].split("target ")[0]
     assert gc.list_all(urls[1]) == []  # --dry-run wrote nothing
+
+
+def test_regions_of_one_cloud_are_targets_named_by_cloud_and_region(
+    start_serve: Callable[..., ReplicatorServe], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    for name in OS_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    source, one, two = start_serve(), start_serve(), start_serve()
+    keystone = FakeKeystone(
+        catalog=[("Home", "public", source.url), ("RegionOne", "public", one.url), ("RegionTwo", "public", two.url)]
+    ).start()
+    try:
+        write_clouds(tmp_path, monkeypatch, clouds_yaml(keystone))
+        data = gc.seed_raw_images(source.url, SIZES[:2])
+        report = tmp_path / "report.jsonl"
+        regions = ("--target-region", "RegionOne", "--target-region", "RegionTwo")
+
+        result = run("livecopy", "--os-cloud", "test", "--source-region", "Home", *regions, "--report", str(report))
+
+        assert result.exit_code == 0, result.stderr
+        faithful(one.url, data)
+        faithful(two.url, data)
+        assert served(source) == sum(SIZES[:2])
+        assert {line["target"] for line in image_lines(report)} == {"test/RegionOne", "test/RegionTwo"}
+        assert "test/RegionOne" in result.stderr and "test/RegionTwo" in result.stderr
+        assert run("compare", "--os-cloud", "test", "--source-region", "Home", *regions).exit_code == 0
+    finally:
+        keystone.stop()
+
+
+def test_the_config_file_lists_the_targets(four: tuple[ReplicatorServe, list[ReplicatorServe]], tmp_path: Path):
+    source, targets = four
+    data = gc.seed_raw_images(source.url, SIZES[:1])
+    config = tmp_path / "replicator.toml"
+    endpoints = ", ".join(f'"{t.url}"' for t in targets[:2])
+    config.write_text(f"[livecopy]\ntarget-endpoint = [{endpoints}]\n")
+
+    result = run("livecopy", source.url, "--config", str(config))
+
+    assert result.exit_code == 0, result.stderr
+    for target in targets[:2]:
+        faithful(target.url, data)
+        assert target.url in result.stderr
+    assert gc.list_all(targets[2].url) == []
+
+
+@pytest.mark.realglance
+def test_two_real_glance_targets_from_one_source(
+    start_serve: Callable[..., ReplicatorServe], real_glance_pair: ServerPair, tmp_path: Path
+):
+    source = start_serve()
+    data = gc.seed_raw_images(source.url, SIZES[:3])
+    urls = [real_glance_pair.source, real_glance_pair.target]
+    report = tmp_path / "report.jsonl"
+
+    result = run("livecopy", source.url, *urls, "--report", str(report))
+
+    assert result.exit_code == 0, result.stderr
+    for url in urls:
+        faithful(url, data)
+    assert served(source) == sum(SIZES[:3])
+    lines = image_lines(report)
+    for url in urls:
+        mine = [line for line in lines if line["target"] == url]
+        assert sorted(line["id"] for line in mine) == sorted(data)
+        assert all(line["result"] == "ok" and line["verified"] for line in mine)
+    assert run("compare", source.url, *urls).exit_code == 0
+    again = run("livecopy", source.url, *urls)
+    assert again.exit_code == 0 and served(source) == sum(SIZES[:3])  # nothing to copy: nothing read
+
+
+@pytest.mark.unit
+def test_target_metrics_carry_the_target_s_name_and_the_source_s_bytes():
+    from prometheus_client import CollectorRegistry
+
+    from replicator.cli.views.target_metrics import TargetMetrics
+    from replicator.engine.actions import ActionKind, Outcome
+    from replicator.engine.events import BytesCopied, ImageFinished, ImageResult
+
+    registry = CollectorRegistry()
+    metrics = TargetMetrics(registry, ["east", "west"])
+    finished = ImageResult("an-id", "a name", ActionKind.CREATE, Outcome.OK, 10, 0.1)
+    metrics.event("east", BytesCopied("an-id", 10))
+    metrics.event("east", ImageFinished(finished))
+    metrics.source_read(10)
+    metrics.source_read(10)  # a total, not an increment
+
+    def sample(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, labels)
+
+    assert sample("replicator_target_copied_bytes_total", target="east") == 10
+    assert sample("replicator_target_copied_bytes_total", target="west") == 0
+    assert sample("replicator_target_images_total", target="east", action="create", result="ok") == 1
+    assert sample("replicator_target_images_total", target="west", action="create", result="ok") == 0
+    assert sample("replicator_source_read_bytes_total") == 10
