@@ -301,3 +301,51 @@ def test_target_metrics_carry_the_target_s_name_and_the_source_s_bytes():
     assert sample("replicator_target_images_total", target="east", action="create", result="ok") == 1
     assert sample("replicator_target_images_total", target="west", action="create", result="ok") == 0
     assert sample("replicator_source_read_bytes_total") == 10
+
+
+def test_walks_at_different_paces_with_one_worker_each_all_finish(
+    start_serve: Callable[..., ReplicatorServe], monkeypatch: pytest.MonkeyPatch
+):
+    """Pages of 3, a hub that lets a walk be 2 images ahead of the others, one worker per
+    target, one target that already has half the images and one that answers slowly: the
+    waiting rules (one order for the shared images; no walk waits when another waits for it)
+    let every target finish, and each image is still read once for all that need it."""
+    from replicator.engine import fanout
+
+    monkeypatch.setattr(fanout, "AHEAD", 2)
+    source = start_serve("--api-limit-max", "3")
+    fresh, half, slow = (start_serve("--api-limit-max", "3") for _ in range(3))
+    first = gc.seed_raw_images(source.url, [1000 + n for n in range(6)])
+    assert run("livecopy", source.url, half.url).exit_code == 0
+    later = gc.seed_raw_images(source.url, [2000 + n for n in range(6)])
+    data = first | later
+    slow.set_faults(latency=0.02)
+    before = served(source)
+
+    result = run("livecopy", source.url, fresh.url, half.url, slow.url, "--concurrency", "1")
+
+    assert result.exit_code == 0, result.stderr
+    for target in (fresh, half, slow):
+        faithful(target.url, data)
+    assert served(source) - before == sum(len(payload) for payload in data.values())
+    table = rows(result.stderr)
+    assert table[half.url][:3] == ["12", "6", "0"]  # six copied, six it already had
+    assert table[fresh.url][:3] == table[slow.url][:3] == ["12", "12", "0"]
+
+
+def test_a_target_whose_run_cannot_go_on_is_stopped_and_the_others_finish(
+    start_serve: Callable[..., ReplicatorServe], tmp_path: Path
+):
+    source, good, refusing = start_serve(), start_serve(), start_serve("--token", "the-right-one")
+    data = gc.seed_raw_images(source.url, SIZES[:2])
+
+    result = run("livecopy", source.url, good.url, refusing.url, "--targettoken", "any", "--targettoken", "a-wrong-one")
+
+    assert result.exit_code == 2, result.stderr
+    faithful(good.url, data)
+    table = rows(result.stderr)
+    assert table[good.url][-2:] == ["in", "line"]
+    assert table[refusing.url][-1] == "stopped"
+    assert f"{refusing.url}: stopped: " in result.stderr
+    assert "a-wrong-one" not in result.stderr
+    assert served(source) == sum(SIZES[:2])

@@ -146,11 +146,13 @@ class FanoutTransfer(Transfer):
 
 
 class _Outbox:
-    """The actions handed to one target's worker pool, in the hub's order."""
+    """The actions handed to one target's worker pool, in the hub's order; `taken` is called
+    as its pool takes each (a walk may be waiting for the outbox to shrink)."""
 
-    def __init__(self) -> None:
+    def __init__(self, taken: Callable[[], None]) -> None:
         self.queue: asyncio.Queue[Action | None] = asyncio.Queue()
         self.closed = False
+        self._taken = taken
 
     def put(self, action: Action) -> None:
         self.queue.put_nowait(action)
@@ -162,6 +164,7 @@ class _Outbox:
 
     async def actions(self) -> AsyncGenerator[Action, None]:
         while (action := await self.queue.get()) is not None:
+            self._taken()
             yield action
 
 
@@ -186,7 +189,7 @@ class Hub:
         self._pending: dict[str, _Pending] = {}
         self._ended: set[str] = set()  # walks that have ended: they decide nothing more
         self._finished: set[str] = set()  # targets whose run has ended: they join nothing more
-        self._outboxes = {name: _Outbox() for name in names}
+        self._outboxes = {name: _Outbox(self._notify) for name in names}
         self._broadcasts: dict[str, Broadcast] = {}
         self._readers: set[asyncio.Task[None]] = set()
         self._moved = asyncio.Event()
