@@ -104,8 +104,11 @@ def test_a_failing_and_a_slow_target_end_faithful_after_a_rerun(
     assert table[steady.url][:3] == ["4", "4", "0"] and table[steady.url][-2:] == ["in", "line"]
     assert table[failing.url][:3] == ["4", "1", "3"] and table[failing.url][-2:] == ["3", "failed"]
     assert table[slow.url][:3] == ["4", "4", "0"]
+    summary = result.stderr.split("target ")[-1]
+    assert f"{failing.url}: 3 failed:" in summary
     for image_id in large:
         assert f"[{failing.url}] FAILED  {image_id}" in result.stderr
+        assert f"  {image_id} " in summary
 
     # The rerun completes the failed images on that target alone, reading only them again.
     failing.set_faults(drop_upload_after_bytes=None)
@@ -349,3 +352,19 @@ def test_a_target_whose_run_cannot_go_on_is_stopped_and_the_others_finish(
     assert f"{refusing.url}: stopped: " in result.stderr
     assert "a-wrong-one" not in result.stderr
     assert served(source) == sum(SIZES[:2])
+
+
+def test_a_source_cut_midway_is_resumed_once_for_every_target(four: tuple[ReplicatorServe, list[ReplicatorServe]]):
+    source, targets = four
+    data = gc.seed_raw_images(source.url, SIZES[2:])
+    source.set_faults(drop_after_bytes=500_000, drop_count=2)
+
+    result = run("livecopy", source.url, *(t.url for t in targets))
+
+    assert result.exit_code == 0, result.stderr
+    assert source.faults()["fired"]["drops"] == 2
+    for target in targets:
+        faithful(target.url, data)
+        assert result.stderr.count(f"[{target.url}] retry 1 for ") == 2  # each target is told of each reopening
+    # Resumed where it was cut (Range), not read again from the start for anyone.
+    assert served(source) == sum(SIZES[2:])

@@ -136,7 +136,9 @@ class FanoutTransfer(Transfer):
             self.copied += count
             self._emit(BytesCopied(image.id, count))
 
-        return await broadcast.feed(self.name, lambda body: self._target.write_data(image, body), on_bytes)
+        return await broadcast.feed(
+            self.name, lambda body: self._target.write_data(image, body), on_bytes, self._on_retry(action)
+        )
 
     def _needs_data(self, action: Action) -> bool:
         if not action.upload or action.gone_from_source or action.prune:
@@ -312,9 +314,11 @@ _END = object()
 
 
 class _Subscriber:
-    def __init__(self) -> None:
+    """One target's share of a read: its queue, and where a reopening of the source is told."""
+
+    def __init__(self, on_retry: Callable[[int, ImageError], None]) -> None:
         self.queue: asyncio.Queue[object] = asyncio.Queue(CHUNKS_PER_TARGET)
-        self.dropped: ImageError | None = None
+        self.on_retry = on_retry
 
     def fail(self, error: BaseException) -> None:
         """Hand `error` to the consumer at once, whatever its queue holds (it fails anyway)."""
@@ -357,11 +361,15 @@ class Broadcast:
         self._hub.start(self)
 
     async def feed(
-        self, name: str, write: Callable[[AsyncIterator[bytes]], Awaitable[None]], on_bytes: Callable[[int], None]
+        self,
+        name: str,
+        write: Callable[[AsyncIterator[bytes]], Awaitable[None]],
+        on_bytes: Callable[[int], None],
+        on_retry: Callable[[int, ImageError], None],
     ) -> tuple[int, bool]:
         """Join the read and hand this target's share to `write` (its upload): (bytes it took,
         whether the source's hash was checked). Its failure is final for this run."""
-        subscriber = self._subscribers[name] = _Subscriber()
+        subscriber = self._subscribers[name] = _Subscriber(on_retry)
         self._expected.discard(name)
         self._maybe_start()
         received = 0
@@ -394,7 +402,7 @@ class Broadcast:
         settings = self._hub.settings
         verifier = StreamVerifier(self.image, hashes=settings.verify)
         try:
-            source = reopening_stream(self._hub.source, self.image, settings.retries)
+            source = reopening_stream(self._hub.source, self.image, settings.retries, self._reopened)
             async with aclosing(self._counted(source)) as chunks:
                 limit = self._hub.limit
                 paced = limit.limited(chunks) if limit else chunks
@@ -412,6 +420,11 @@ class Broadcast:
                 raise
         finally:
             self._hub.ended(self)
+
+    def _reopened(self, attempt: int, error: ImageError) -> None:
+        """The source was cut and is reopened: every target still taking the image is told."""
+        for subscriber in list(self._subscribers.values()):
+            subscriber.on_retry(attempt, error)
 
     async def _counted(self, chunks: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
         async for chunk in chunks:

@@ -390,6 +390,10 @@ def _image(image_id: str, name: str) -> str:
     return f'{printable(image_id)} "{printable(name)}"' if name else f"{printable(image_id)} (unnamed)"
 
 
+#: The same, for the other views (a run with several targets).
+image_line = _image
+
+
 def _value(value: Any) -> str:
     """A value as JSON, which escapes control characters (and, with `default=str`, a value
     JSON cannot hold is shown by its text, escaped too)."""

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from replicator.cli.views.console import human_size, printable
+from replicator.cli.views.console import human_size, image_line, printable
 from replicator.engine.actions import Outcome
 from replicator.engine.events import RunTally
 
@@ -76,6 +76,10 @@ def targets_summary(rows: Sequence[TargetRow], source_bytes: int, seconds: float
         f"source: {human_size(source_bytes)} read for {human_size(sent)} sent to {len(rows)} targets in {seconds:.1f}s"
     )
     for row in rows:
+        name = printable(row.name)
         if row.stopped is not None:
-            lines.append(f"{printable(row.name)}: stopped: {row.stopped}")
+            lines.append(f"{name}: stopped: {row.stopped}")
+        if row.tally.failed:
+            lines.append(f"{name}: {len(row.tally.failed)} failed:")
+            lines.extend(f"  {image_line(r.image_id, r.name)}: {printable(r.error)}" for r in row.tally.failed)
     return "\n".join(lines)
