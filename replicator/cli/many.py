@@ -149,10 +149,13 @@ async def _copy(
     started = time.monotonic()
     rows = [TargetRow(target.name, RunTally()) for target in targets]
     named: list[NamedTarget] = []
+    views: list[progress.ProgressLines] = []
     for target, row in zip(targets, rows, strict=True):
         stream = Prefixed(target.name)
+        view = progress.ProgressLines(stream)  # type: ignore[arg-type]
+        views.append(view)
         sinks: list[EventSink] = [
-            progress.ProgressLines(stream),  # type: ignore[arg-type]
+            view,
             console.LineLog(stream, verbose=watch.verbose, quiet=watch.quiet),  # type: ignore[arg-type]
             row.tally,
         ]
@@ -164,6 +167,8 @@ async def _copy(
     read = SourceRead()
 
     def summary(interrupted: bool = False) -> str:
+        for row, view in zip(rows, views, strict=True):
+            row.cut = view.tally.unfinished()[0]
         return targets_summary(rows, read.bytes, time.monotonic() - started, interrupted)
 
     try:

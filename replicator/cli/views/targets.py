@@ -45,6 +45,8 @@ class TargetRow:
     name: str
     tally: RunTally
     stopped: str | None = None
+    #: Bytes sent by its transfers that did not complete (the next run sends them again).
+    cut: int = 0
 
 
 def status(row: TargetRow, interrupted: bool = False) -> str:
@@ -71,7 +73,7 @@ def targets_summary(rows: Sequence[TargetRow], source_bytes: int, seconds: float
             f"{printable(row.name):<{width}} {tally.total_images:>7} {ok:>7} {len(tally.failed):>7} "
             f"{human_size(tally.total_bytes):>11}  {status(row, interrupted)}"
         )
-    sent = sum(row.tally.total_bytes for row in rows)
+    sent = sum(row.tally.total_bytes + row.cut for row in rows)
     lines.append(
         f"source: {human_size(source_bytes)} read for {human_size(sent)} sent to {len(rows)} targets in {seconds:.1f}s"
     )
