@@ -366,5 +366,7 @@ def test_a_source_cut_midway_is_resumed_once_for_every_target(four: tuple[Replic
     for target in targets:
         faithful(target.url, data)
         assert result.stderr.count(f"[{target.url}] retry 1 for ") == 2  # each target is told of each reopening
-    # Resumed where it was cut (Range), not read again from the start for anyone.
-    assert served(source) == sum(SIZES[2:])
+    # Resumed where it was cut (Range), not read again from the start for anyone: at most what
+    # each cut had written and the client never got is served twice (a read again of even one
+    # image for the other two targets would be 2 x 1.2 MB more).
+    assert sum(SIZES[2:]) <= served(source) <= sum(SIZES[2:]) + 2 * 500_000
