@@ -189,6 +189,9 @@ class Hub:
         self._read = read
         self._limit = BandwidthLimit(settings.bwlimit) if settings.bwlimit else None
         self._pending: dict[str, _Pending] = {}
+        #: Per target, the unsettled images that wait for its decision, and those it wants.
+        self._missing = dict.fromkeys(names, 0)
+        self._wanted = dict.fromkeys(names, 0)
         self._ended: set[str] = set()  # walks that have ended: they decide nothing more
         self._finished: set[str] = set()  # targets whose run has ended: they join nothing more
         self._outboxes = {name: _Outbox(self._notify) for name in names}
@@ -218,9 +221,14 @@ class Hub:
         pending = self._pending.get(image_id)
         if pending is None:
             pending = self._pending[image_id] = _Pending(action.image)
-        pending.decided.add(name)
-        if wants:
+            for other in self._names:
+                self._missing[other] += 1
+        if name not in pending.decided:
+            pending.decided.add(name)
+            self._missing[name] -= 1
+        if wants and name not in pending.wanting:
             pending.wanting[name] = action
+            self._wanted[name] += 1
         self._settle(image_id)
 
     def walk_ended(self, name: str) -> None:
@@ -236,6 +244,9 @@ class Hub:
         if not all(name in pending.decided or name in self._ended for name in self._names):
             return
         del self._pending[image_id]
+        for name in self._names:
+            self._missing[name] -= name not in pending.decided
+            self._wanted[name] -= name in pending.wanting
         if pending.wanting:
             self._broadcasts[image_id] = Broadcast(self, pending.image, set(pending.wanting))
             for name, action in pending.wanting.items():
@@ -245,11 +256,12 @@ class Hub:
             self._close_outbox_if_done(name)
 
     def _awaited(self, name: str) -> bool:
-        return any(name not in pending.decided for pending in self._pending.values())
+        """Whether an unsettled image waits for `name`'s decision."""
+        return self._missing[name] > 0
 
     def _close_outbox_if_done(self, name: str) -> None:
         """A target's workers stop once its walk has ended and no image it wants is unsettled."""
-        if name in self._ended and not any(name in pending.wanting for pending in self._pending.values()):
+        if name in self._ended and not self._wanted[name]:
             self._outboxes[name].close()
 
     def _notify(self) -> None:
