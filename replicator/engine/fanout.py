@@ -6,9 +6,12 @@ All of them share one `Hub`, which learns every target's decision about every so
 its walk makes it. Once every target has decided about an image (or its walk has ended), the set
 of targets that need its data is known, and the image is handed to each of them in the same
 order (the order its decisions completed): so the targets' workers reach the shared images in
-one order, and none waits for a target whose workers wait for it. The first worker that reaches
-the data step joins the image's `Broadcast`; the source is opened once every target that needs
-the data has joined (or dropped out before its data: a create that failed, a spent budget).
+one order, and none waits for a target whose workers wait for it. Each target's worker that
+reaches the data step joins the image's `Broadcast`; the source is opened once every target that
+needs the data has joined (or dropped out before its data: a create that failed, a spent budget).
+`FanoutTransfer` hooks into `Transfer` at four seams, kept as they are for that reason: `run`
+(the actions as planned), `finish_without_work`, `_execute` (however an image ends) and
+`_copy_data` (the one step that reads the source); every other step is the one-target code.
 
 A `Broadcast` is one reader and k bounded queues: the source's chunks (reopened at the byte
 reached if cut, paced by the run's one `--bwlimit`, hashed once by one `StreamVerifier`) are put
