@@ -9,6 +9,7 @@ once, however many targets it went to. Faults are switched on one target at a ti
 from __future__ import annotations
 
 import hashlib
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -370,3 +371,32 @@ def test_a_source_cut_midway_is_resumed_once_for_every_target(four: tuple[Replic
     # each cut had written and the client never got is served twice (a read again of even one
     # image for the other two targets would be 2 x 1.2 MB more).
     assert sum(SIZES[2:]) <= served(source) <= sum(SIZES[2:]) + 2 * 500_000
+
+
+@pytest.mark.server
+def test_ctrl_c_stops_every_target_and_the_same_command_finishes_them(start_serve: Callable[..., ReplicatorServe]):
+    from tests.test_stop_anywhere import assert_target_holds_only_good_data, finish, replicator, settle, wait_for
+
+    source, targets = start_serve(), [start_serve(), start_serve()]
+    data = gc.seed_raw_images(source.url, [3 * 1024 * 1024] * 6)
+    source.set_faults(bandwidth=4 * 1024 * 1024)
+    urls = [t.url for t in targets]
+    process = replicator("livecopy", source.url, *urls, "--concurrency", "2")
+    wait_for(lambda: any(record["status"] == "active" for record in gc.list_all(urls[0])))
+
+    process.send_signal(signal.SIGINT)
+    code, stderr = finish(process)
+
+    assert code == 130, stderr
+    assert "Traceback" not in stderr
+    assert stderr.count("interrupted") >= 3  # each target's row, then the run's line
+    for url in urls:
+        settle(url)
+        assert_target_holds_only_good_data(url, data)
+    assert sum(record["status"] == "active" for record in gc.list_all(urls[0])) < len(data)
+
+    source.set_faults(bandwidth=None)
+    code, stderr = finish(replicator("livecopy", source.url, *urls))
+    assert code == 0, stderr
+    for url in urls:
+        faithful(url, data)
