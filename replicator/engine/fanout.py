@@ -38,6 +38,7 @@ from replicator.engine.actions import Action
 from replicator.engine.bandwidth import BandwidthLimit
 from replicator.engine.events import BytesCopied, EventSink, ImageResult
 from replicator.engine.mapping import RecordMapper
+from replicator.engine.plan import staged_whole
 from replicator.engine.reopen import reopening_stream
 from replicator.engine.run import Walked, replicate
 from replicator.engine.transfer import Transfer, _closing
@@ -144,7 +145,11 @@ class FanoutTransfer(Transfer):
         )
 
     def _needs_data(self, action: Action) -> bool:
+        """Whether the action streams the source's data: not one whose data the target already
+        holds staged (it is imported), nor one the target fetches itself (`Puller`)."""
         if not action.upload or action.gone_from_source or action.prune:
+            return False
+        if action.current is not None and staged_whole(action.image, action.current):
             return False
         target = self._target
         return not (isinstance(target, Puller) and target.can_pull(action.image))
