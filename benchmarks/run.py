@@ -21,11 +21,12 @@ from typing import Any
 
 from benchmarks import report, scenarios
 from benchmarks.harness import BENCH_DIR, Servers, scratch_dir
+from benchmarks.many_targets import many_targets
 from benchmarks.scale import scale
 from benchmarks.scenarios import Options
 
 RESULTS = BENCH_DIR / "results"
-SCENARIOS = {**scenarios.SCENARIOS, 8: scale}
+SCENARIOS = {**scenarios.SCENARIOS, 8: scale, 9: many_targets}
 
 
 def main() -> int:

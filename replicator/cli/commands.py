@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from replicator.cli import session
+from replicator.cli import many, session
 from replicator.cli.options import (
     Fields,
     Listing,
@@ -50,13 +50,16 @@ LoadDir = Annotated[Path, _argument("DIR", "A dump directory (ours or the old gl
 CopySource = Annotated[
     str | None, _argument("SOURCE", "The Glance to copy from (- or nothing: the source cloud's catalog).")
 ]
-CopyTarget = Annotated[
-    str | None, _argument("TARGET", "The Glance to copy to (- or nothing: the target cloud's catalog).")
+CopyTargets = Annotated[
+    list[str] | None,
+    _argument("TARGET...", "The Glances to copy to, one or several (- or nothing: the target cloud's catalog)."),
 ]
 Reference = Annotated[
     str | None, _argument("SOURCE", "The reference Glance (- or nothing: the source cloud's catalog).")
 ]
-Checked = Annotated[str | None, _argument("TARGET", "The Glance to check (- or nothing: the target cloud's catalog).")]
+Checked = Annotated[
+    list[str] | None, _argument("TARGET...", "The Glances to check (- or nothing: the target cloud's catalog).")
+]
 
 
 @grouped
@@ -145,7 +148,7 @@ def load(
 @grouped
 def livecopy(
     source: CopySource = None,
-    target: CopyTarget = None,
+    targets: CopyTargets = None,
     *,
     connection: TwoSides,
     requests: Requests,
@@ -158,10 +161,16 @@ def livecopy(
     watch: Watching,
     metrics: Metrics,
 ) -> None:
-    """Copy images straight from SOURCE to TARGET, data streamed through, never staged on disk."""
+    """Copy images straight from SOURCE to TARGET, data streamed through, never staged on disk.
+
+    Several targets (TARGET TARGET..., or --target-cloud/--target-region repeated): each image
+    is read from SOURCE once and sent to every target that needs it."""
     settings = build_settings(requests, selection, transfer, fields, upload, owners, pruning)
-    source_side, target_side = connection.sides(source, target)
+    source_side, named = connection.sides_many(source, targets or [])
     projects = owners.mapping()
+    if len(named) > 1:
+        many.copy_many(source_side, named, settings, watch, projects, metrics)
+    target_side = named[0].side
     session.copy(
         lambda: session.open_pair(source_side, target_side, settings, projects),
         settings,
@@ -175,7 +184,7 @@ def livecopy(
 @grouped
 def compare(
     source: Reference = None,
-    target: Checked = None,
+    targets: Checked = None,
     *,
     connection: TwoSides,
     requests: Requests,
@@ -188,9 +197,12 @@ def compare(
     """Report images missing from TARGET or whose metadata differs, field by field (with
     --prune, also those a livecopy would prune; between two clouds, with the projects mapped)."""
     settings = build_settings(requests, selection, fields, owners, pruning)
-    source_side, target_side = connection.sides(source, target)
+    source_side, named = connection.sides_many(source, targets or [])
     projects = owners.mapping()
     session.start_logging(output.debug)
+    if len(named) > 1:
+        many.compare_many(source_side, named, settings, projects, output.json)
+    target_side = named[0].side
 
     async def work() -> int:
         opened = await session.open_pair(source_side, target_side, settings, projects)

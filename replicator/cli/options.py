@@ -64,8 +64,13 @@ SourceToken = Annotated[
     _option("--sourcetoken", panel=CONNECTION, envvar="REPLICATOR_SOURCE_TOKEN", help="Token for the source server."),
 ]
 TargetToken = Annotated[
-    str | None,
-    _option("--targettoken", panel=CONNECTION, envvar="REPLICATOR_TARGET_TOKEN", help="Token for the target server."),
+    list[str] | None,
+    _option(
+        "--targettoken",
+        panel=CONNECTION,
+        envvar="REPLICATOR_TARGET_TOKEN",
+        help="Token for the target server; repeated, one per target, in their order.",
+    ),
 ]
 OsCloud = Annotated[
     str | None, _option("--os-cloud", panel=CONNECTION, help="Cloud of clouds.yaml for both sides (default: OS_CLOUD).")
@@ -74,7 +79,8 @@ SourceCloud = Annotated[
     str | None, _option("--source-cloud", panel=CONNECTION, help="Cloud of clouds.yaml for the source.")
 ]
 TargetCloud = Annotated[
-    str | None, _option("--target-cloud", panel=CONNECTION, help="Cloud of clouds.yaml for the target.")
+    list[str] | None,
+    _option("--target-cloud", panel=CONNECTION, help="Cloud of clouds.yaml for the target; repeated: several targets."),
 ]
 OsRegion = Annotated[
     str | None,
@@ -86,7 +92,10 @@ SourceRegion = Annotated[
     str | None, _option("--source-region", panel=CONNECTION, help="Region of the source's image endpoint.")
 ]
 TargetRegion = Annotated[
-    str | None, _option("--target-region", panel=CONNECTION, help="Region of the target's image endpoint.")
+    list[str] | None,
+    _option(
+        "--target-region", panel=CONNECTION, help="Region of the target's image endpoint; repeated: several targets."
+    ),
 ]
 OsInterface = Annotated[
     str | None,
@@ -100,7 +109,12 @@ SourceEndpoint = Annotated[
     str | None, _option("--source-endpoint", panel=CONNECTION, help="Source image endpoint, overriding the catalog's.")
 ]
 TargetEndpoint = Annotated[
-    str | None, _option("--target-endpoint", panel=CONNECTION, help="Target image endpoint, overriding the catalog's.")
+    list[str] | None,
+    _option(
+        "--target-endpoint",
+        panel=CONNECTION,
+        help="Target image endpoint, overriding the catalog's; repeated, one per target.",
+    ),
 ]
 ApiVersion = Annotated[
     str,
@@ -439,30 +453,89 @@ class TwoSides(OneSide):
     target_api_version: TargetApiVersion = None
 
     def sides(self, source: str | None, target: str | None) -> tuple[Side, Side]:
-        return (
-            self._side(
-                source,
-                self.sourcetoken or self.token,
-                self.source_api_version or self.api_version,
-                self.source_cloud or self.os_cloud,
-                self.source_region or self.os_region_name,
-                self.source_endpoint,
-                "--source-cloud" if self.source_cloud else "--os-cloud",
-                "--source-api-version" if self.source_api_version else "--api-version",
-                role="source",
-            ),
-            self._side(
-                target,
-                self.targettoken or self.token,
+        """The source and the one target (`livecopy` and `compare` with one target)."""
+        source_side, targets = self.sides_many(source, [target] if target is not None else [])
+        if len(targets) > 1:
+            raise parsing.OptionError("this command takes one target; the target options name several")
+        return source_side, targets[0].side
+
+    def source_side(self, source: str | None) -> Side:
+        return self._side(
+            source,
+            self.sourcetoken or self.token,
+            self.source_api_version or self.api_version,
+            self.source_cloud or self.os_cloud,
+            self.source_region or self.os_region_name,
+            self.source_endpoint,
+            "--source-cloud" if self.source_cloud else "--os-cloud",
+            "--source-api-version" if self.source_api_version else "--api-version",
+            role="source",
+        )
+
+    def sides_many(self, source: str | None, targets: list[str]) -> tuple[Side, list[NamedSide]]:
+        """The source, and every target in order: one per TARGET argument, per repeated
+        `--target-cloud`, `--target-region` or `--target-endpoint`, whichever names most. Each
+        repeated option is given once (for every target) or once per target (`--targettoken`
+        too, in the targets' order)."""
+        clouds, regions, endpoints = self.target_cloud or [], self.target_region or [], self.target_endpoint or []
+        tokens = self.targettoken or []
+        count = max(len(targets), len(clouds), len(regions), len(endpoints), 1)
+        given = {
+            "TARGET": targets,
+            "--target-cloud": clouds,
+            "--target-region": regions,
+            "--target-endpoint": endpoints,
+            "--targettoken": tokens,
+        }
+        for name, values in given.items():
+            if len(values) not in (0, 1, count):
+                raise parsing.OptionError(
+                    f"{name} is given {len(values)} times for {count} targets: give it once, or once per target"
+                )
+
+        def nth(values: list[str], index: int) -> str | None:
+            return values[index if len(values) == count else 0] if values else None
+
+        named: list[NamedSide] = []
+        for index in range(count):
+            server = targets[index] if len(targets) == count else (targets[0] if targets else None)
+            cloud = nth(clouds, index)
+            side = self._side(
+                server,
+                nth(tokens, index) or self.token,
                 self.target_api_version or self.api_version,
-                self.target_cloud or self.os_cloud,
-                self.target_region or self.os_region_name,
-                self.target_endpoint,
-                "--target-cloud" if self.target_cloud else "--os-cloud",
+                cloud or self.os_cloud,
+                nth(regions, index) or self.os_region_name,
+                nth(endpoints, index),
+                "--target-cloud" if cloud else "--os-cloud",
                 "--target-api-version" if self.target_api_version else "--api-version",
                 role="target",
-            ),
-        )
+            )
+            named.append(NamedSide(target_name(server, side, index), side))
+        names = [target.name for target in named]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise parsing.OptionError(f"the same target is named twice: {', '.join(twice)}")
+        return self.source_side(source), named
+
+
+@dataclass(frozen=True)
+class NamedSide:
+    """A target and its name: as the operator gave it, never a value a server wrote."""
+
+    name: str
+    side: Side
+
+
+def target_name(server: str | None, side: Side, index: int) -> str:
+    """A target's name in the summary, the report and the metrics: its TARGET argument, else its
+    cloud and region, else its endpoint; `target N` when nothing names it apart."""
+    if server and server != "-":
+        return server
+    parts = [part for part in (side.cloud, side.region) if part]
+    if parts:
+        return "/".join(parts)
+    return side.endpoint or f"target {index + 1}"
 
 
 def _cacert(path: str | None) -> str | None:

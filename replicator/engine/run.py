@@ -146,13 +146,16 @@ async def replicate(
     settings: Settings,
     emit: EventSink = ignore,
     projects: RecordMapper | None = None,
+    *,
+    transfer: Transfer | None = None,
 ) -> Walked:
     """Bring `target` in line with `source`: create, upload and update what the plan says, each
     image as soon as the walk has planned it; prune (`Settings.prune`) once the walk has ended.
     Between two clouds, `projects` gives the source's records the target's projects before they
-    are planned."""
+    are planned. `transfer` executes the work (one of several targets: `engine/fanout.py`'s,
+    which shares each image's read); by default a `Transfer` of this pair's own."""
     walked = Walked(wanted_ids=settings.selection.ids)
-    transfer = Transfer(source, target, settings, emit)
+    transfer = transfer or Transfer(source, target, settings, emit)
     guard = PruneGuard(settings)
 
     async def work() -> AsyncGenerator[Action, None]:

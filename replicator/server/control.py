@@ -43,9 +43,12 @@ def _admin_only(handler: Handler) -> Handler:
 
 
 async def show_faults(request: web.Request) -> web.Response:
-    """The switches, and how often each fault fired (so a test can tell that its fault happened)."""
+    """The switches, how often each fault fired (so a test can tell that its fault happened), and
+    the bytes of image data served (so a test can tell how often the data was read)."""
     injector = state.faults(request)
-    return web.json_response({**injector.config.as_dict(), "fired": dict(injector.fired)})
+    return web.json_response(
+        {**injector.config.as_dict(), "fired": dict(injector.fired), "served_bytes": injector.served_bytes}
+    )
 
 
 async def change_faults(request: web.Request) -> web.Response:

@@ -132,11 +132,17 @@ async def send_data(
     path = state.repository(request).data_path(image.id)
     if image.status not in ("active", "deactivated") or not path.exists():
         return web.Response(status=204, headers=headers)
-    faults = state.faults(request).for_download()
+    injector = state.faults(request)
+    faults = injector.for_download()
     ranged = "Range" in request.headers
     if ranged and not honour_range:
         request = request.clone(headers={k: v for k, v in request.headers.items() if k.lower() != "range"})
     if not faults.active:
+        try:
+            start, stop = _requested_range(request, path.stat().st_size)
+        except Problem:
+            start = stop = 0  # aiohttp answers it (416), as Glance does
+        injector.served_bytes += stop - start
         # sendfile: the fastest path, and aiohttp answers Range requests itself.
         response = web.FileResponse(path, chunk_size=256 * 1024, headers=headers)
         if ranged and not honour_range:
@@ -164,6 +170,7 @@ async def _stream_with_faults(
             block = await asyncio.to_thread(file.read, min(DOWNLOAD_BLOCK, stop - start - sent))
             if faults.drop_after is not None and sent + len(block) >= faults.drop_after:
                 await response.write(block[: faults.drop_after - sent])
+                state.faults(request).served_bytes += faults.drop_after - sent
                 _cut(request)
                 return response
             if faults.corrupt_at is not None and sent <= faults.corrupt_at < sent + len(block):
@@ -172,6 +179,7 @@ async def _stream_with_faults(
                 block = bytes(flipped)
             await response.write(block)
             sent += len(block)
+            state.faults(request).served_bytes += len(block)
             if stall:
                 await asyncio.sleep(stall)
                 stall = 0.0

@@ -50,6 +50,9 @@ class FaultInjector:
     def __init__(self, config: FaultConfig, token: str | None) -> None:
         self.config = config
         self.fired: Counter[str] = Counter()
+        #: Bytes of image data sent (by sendfile: the bytes of the answers begun), for tests
+        #: that count what a client read (`GET /_faults`: `served_bytes`).
+        self.served_bytes = 0
         self._random = random.Random(config.seed)
         self._tokens: dict[str, float] = {}
         self.required = token is not None

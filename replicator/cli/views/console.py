@@ -143,11 +143,13 @@ class JsonLinesReport:
             self._discard()
             raise
 
-    def __call__(self, event: Event) -> None:
+    def __call__(self, event: Event, target: str | None = None) -> None:
+        """Write an image's line; with several targets, `target` (its name) is a field of it."""
         if isinstance(event, ImageFinished):
             result = event.result
             self._write(
-                {
+                ({"target": target} if target is not None else {})
+                | {
                     "id": result.image_id,
                     "name": result.name,
                     "action": result.action,
@@ -386,6 +388,10 @@ def _compared(actions: Comparison | Sequence[Action]) -> Comparison:
 def _image(image_id: str, name: str) -> str:
     """An image as every line names it: its id, then its name in quotes."""
     return f'{printable(image_id)} "{printable(name)}"' if name else f"{printable(image_id)} (unnamed)"
+
+
+#: The same, for the other views (a run with several targets).
+image_line = _image
 
 
 def _value(value: Any) -> str:
