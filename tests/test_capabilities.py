@@ -5,109 +5,20 @@ back (streams the data) or reports that the step cannot be done (the image fails
 
 from __future__ import annotations
 
-import hashlib
-import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
-from dataclasses import replace
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 from replicator.engine.actions import Action, ActionKind, Outcome
 from replicator.engine.events import Event, ImageFetching, ImageFinished, ImageResult
 from replicator.engine.transfer import Transfer, cannot_deactivate
-from replicator.model.changes import AttributeChange, MemberChange
 from replicator.model.errors import ErrorKind
-from replicator.model.records import ImageRecord
 from replicator.model.settings import Settings
 from replicator.openstack.connect import transport_for
 from replicator.stores.base import Deactivator, ImageStore, Puller
 from replicator.stores.dumpdir import DumpDirStore
 from replicator.stores.glance.v1 import GlanceV1Store
 from replicator.stores.glance.v2 import GlanceV2Store, PullSource
-
-DATA = b"x" * 1000
-
-
-class MemoryStore:
-    """The core `ImageStore` alone, in memory: neither a `Puller` nor a `Deactivator`."""
-
-    description = "memory store"
-
-    def __init__(self, images: Sequence[ImageRecord] = ()) -> None:
-        self.images = {image.id: image for image in images}
-        self.data: dict[str, bytes] = {}
-        self.written: list[str] = []
-
-    async def walk(self) -> AsyncGenerator[ImageRecord, None]:
-        for key in sorted(self.images):
-            yield self.images[key]
-
-    def known_members(self, image: ImageRecord) -> ImageRecord | None:
-        return replace(image, members=())
-
-    async def with_members(self, image: ImageRecord) -> ImageRecord:
-        return replace(image, members=())
-
-    def as_held(self, image: ImageRecord) -> ImageRecord:
-        return image
-
-    async def read_data(self, image: ImageRecord, offset: int = 0) -> AsyncGenerator[bytes, None]:
-        yield DATA[offset:]
-
-    async def create_image(self, image: ImageRecord, attributes: dict[str, Any]) -> None:
-        self.images[image.id] = replace(image, status="queued", size=None, checksum=None)
-
-    async def write_data(self, image: ImageRecord, chunks: AsyncIterator[bytes]) -> None:
-        self.data[image.id] = b"".join([chunk async for chunk in chunks])
-        self.written.append(image.id)
-        self.images[image.id] = replace(image, status="active")
-
-    async def stat(self, image: ImageRecord) -> ImageRecord | None:
-        return self.images.get(image.id)
-
-    async def update_metadata(
-        self, image: ImageRecord, current: ImageRecord, changes: Sequence[AttributeChange]
-    ) -> None:
-        return None
-
-    async def apply_members(self, image: ImageRecord, changes: Sequence[MemberChange]) -> None:
-        return None
-
-    async def delete_image(self, image: ImageRecord) -> None:
-        self.images.pop(image.id, None)
-
-    async def close(self) -> None:
-        return None
-
-
-class PullingStore(MemoryStore):
-    """A store that fetches data itself (`Puller`) and deactivates copies (`Deactivator`)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.pulled: list[str] = []
-        self.statuses: list[tuple[str, str]] = []
-
-    def can_pull(self, image: ImageRecord) -> bool:
-        return True
-
-    async def pull(self, image: ImageRecord, on_status: Callable[[str], None]) -> None:
-        on_status("importing")
-        self.pulled.append(image.id)
-        self.images[image.id] = replace(image, status="active")
-
-    async def set_status(self, image: ImageRecord, status: str) -> None:
-        self.statuses.append((image.id, status))
-
-
-def _image(status: str = "active") -> ImageRecord:
-    return ImageRecord(
-        id=str(uuid.uuid4()),
-        status=status,
-        attributes={"name": "n"},
-        size=len(DATA),
-        checksum=hashlib.md5(DATA).hexdigest(),
-    )
+from tests.support.memory_stores import DATA, MemoryStore, PullingStore, image_record
 
 
 async def _run(source: ImageStore, target: ImageStore, *actions: Action) -> tuple[list[ImageResult], list[Event]]:
@@ -149,7 +60,7 @@ async def test_a_dump_directory_cannot_pull(tmp_path: Path) -> None:
 
 async def test_glance_v2_pulls_only_when_made_with_a_source() -> None:
     settings = Settings()
-    image = _image()
+    image = image_record()
     plain = GlanceV2Store(transport_for("http://127.0.0.1:9", settings, True, None, None), settings)
     pulling = GlanceV2Store(
         transport_for("http://127.0.0.1:9", settings, True, None, None), settings, pull_from=PullSource("east")
@@ -164,7 +75,7 @@ async def test_glance_v2_pulls_only_when_made_with_a_source() -> None:
 
 
 async def test_a_target_that_cannot_pull_gets_the_data_streamed() -> None:
-    image = _image()
+    image = image_record()
     source, target = MemoryStore([image]), MemoryStore()
     [result], events = await _run(source, target, Action(ActionKind.CREATE, image, None, upload=True))
     assert result.result == Outcome.OK, result
@@ -173,7 +84,7 @@ async def test_a_target_that_cannot_pull_gets_the_data_streamed() -> None:
 
 
 async def test_a_target_that_can_pull_fetches_the_data_itself() -> None:
-    image = _image()
+    image = image_record()
     source, target = MemoryStore([image]), PullingStore()
     [result], events = await _run(source, target, Action(ActionKind.CREATE, image, None, upload=True))
     assert result.result == Outcome.OK, result
@@ -183,7 +94,7 @@ async def test_a_target_that_can_pull_fetches_the_data_itself() -> None:
 
 
 async def test_a_target_that_cannot_deactivate_fails_the_image_saying_so() -> None:
-    image = _image("deactivated")
+    image = image_record("deactivated")
     source, target = MemoryStore([image]), MemoryStore()
     [result], _ = await _run(
         source, target, Action(ActionKind.CREATE, image, None, upload=True, set_status="deactivated")
@@ -194,7 +105,7 @@ async def test_a_target_that_cannot_deactivate_fails_the_image_saying_so() -> No
 
 
 async def test_a_prune_by_deactivation_on_a_target_that_cannot_deactivate_fails() -> None:
-    image = _image()
+    image = image_record()
     target = MemoryStore([image])
     prune = Action(
         ActionKind.PRUNE, image, image, gone_from_source=True, prune="deactivate", reason="gone from the source"
@@ -205,7 +116,7 @@ async def test_a_prune_by_deactivation_on_a_target_that_cannot_deactivate_fails(
 
 
 async def test_a_target_that_can_deactivate_is_asked_to() -> None:
-    image = _image("deactivated")
+    image = image_record("deactivated")
     source, target = MemoryStore([image]), PullingStore()
     [result], _ = await _run(
         source, target, Action(ActionKind.CREATE, image, None, upload=True, set_status="deactivated")
@@ -215,5 +126,5 @@ async def test_a_target_that_can_deactivate_is_asked_to() -> None:
 
 
 def test_the_unsupported_kind_is_what_a_missing_capability_raises() -> None:
-    error = cannot_deactivate(MemoryStore(), _image())
+    error = cannot_deactivate(MemoryStore(), image_record())
     assert error.kind is ErrorKind.UNSUPPORTED and error.side == "target" and not error.retryable

@@ -13,7 +13,7 @@ from replicator.engine.run import Walked
 from replicator.model.errors import ImageError
 from replicator.model.records import ImageRecord
 from replicator.model.settings import Settings
-from tests.test_capabilities import DATA, MemoryStore, PullingStore, _image
+from tests.support.memory_stores import DATA, MemoryStore, PullingStore, image_record
 
 pytestmark = pytest.mark.unit
 
@@ -48,7 +48,7 @@ def results_of(sink: dict[str, list[Event]], name: str) -> Callable[[Event], Non
 
 @pytest.mark.parametrize("concurrency", [1, 4])
 async def test_streamed_targets_share_one_read_and_a_puller_fetches_its_own(concurrency: int):
-    images = [_image() for _ in range(6)]
+    images = [image_record() for _ in range(6)]
     source = CountingSource(images)
     streamed, pulling, failing = MemoryStore(), PullingStore(), RefusingStore()
     events: dict[str, list[Event]] = {}

@@ -375,7 +375,7 @@ def test_a_source_cut_midway_is_resumed_once_for_every_target(four: tuple[Replic
 
 @pytest.mark.server
 def test_ctrl_c_stops_every_target_and_the_same_command_finishes_them(start_serve: Callable[..., ReplicatorServe]):
-    from tests.test_stop_anywhere import assert_target_holds_only_good_data, finish, replicator, settle, wait_for
+    from tests.support.stopping import assert_target_holds_only_good_data, finish, replicator, settle, wait_for
 
     source, targets = start_serve(), [start_serve(), start_serve()]
     data = gc.seed_raw_images(source.url, [3 * 1024 * 1024] * 6)
