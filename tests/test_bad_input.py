@@ -24,12 +24,12 @@ def test_malformed_server_string(server: str) -> None:
 
 
 def test_server_down() -> None:
-    assert_one_line_error(replicator("size", f"127.0.0.1:{free_port()}", "--retries", "0"), "cannot connect")
+    assert_one_line_error(replicator("size", f"127.0.0.1:{free_port()}", "--retries", "0"), "connection refused by")
 
 
 def test_livecopy_with_target_down_touches_nothing(serve_one) -> None:
     result = replicator("livecopy", serve_one.url, f"127.0.0.1:{free_port()}", "--retries", "0")
-    assert_one_line_error(result, "cannot connect")
+    assert_one_line_error(result, "connection refused by")
 
 
 @pytest.mark.parametrize(
@@ -93,8 +93,8 @@ def test_bad_chunksize() -> None:
         (["copy", "a:1", "b:2"], "--help"),
         (["livecopy", "a:1", "b:2", "--concurrency", "0"], "--help"),
         # A SERVER may be left out only where a cloud's catalog names it.
-        (["size"], "no server given"),
-        (["livecopy", "a:1"], "no server given"),
+        (["size"], "the SERVER argument is missing"),
+        (["livecopy", "a:1"], "the TARGET argument is missing"),
     ],
 )
 def test_usage_errors(args: list[str], message: str) -> None:
@@ -153,7 +153,7 @@ def test_debug_shows_what_an_error_was_raised_from() -> None:
     """`raise ... from exc`: the user sees one line; `--debug` also shows the chain of causes."""
     server = f"127.0.0.1:{free_port()}"
     quiet = replicator("size", server, "--retries", "0")
-    assert_one_line_error(quiet, "cannot connect")
+    assert_one_line_error(quiet, "connection refused by")
     loud = replicator("size", server, "--retries", "0", "--debug")
     assert loud.returncode == 2
     assert loud.stderr.splitlines()[-1] == quiet.stderr.strip()  # the same one line ends it

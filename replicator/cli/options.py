@@ -402,6 +402,7 @@ class OneSide(OptionGroup):
         version_option: str = "--api-version",
         *,
         role: str | None,
+        argument: str = "SERVER",
     ) -> Side:
         side = Side(
             server,
@@ -415,6 +416,7 @@ class OneSide(OptionGroup):
             endpoint,
             cloud_option,
             role=role,
+            argument=argument,
         )
         if side.token is None and os.environ.get("OS_TOKEN") and side.cloud_choice() is None:
             # Where no cloud is named, openstacksdk would take OS_TOKEN as the token: so do we.
@@ -450,6 +452,7 @@ class TwoSides(OneSide):
                 "--source-cloud" if self.source_cloud else "--os-cloud",
                 "--source-api-version" if self.source_api_version else "--api-version",
                 role="source",
+                argument="SOURCE",
             ),
             self._side(
                 target,
@@ -461,6 +464,7 @@ class TwoSides(OneSide):
                 "--target-cloud" if self.target_cloud else "--os-cloud",
                 "--target-api-version" if self.target_api_version else "--api-version",
                 role="target",
+                argument="TARGET",
             ),
         )
 
@@ -724,8 +728,20 @@ def _apply_config(ctx: typer.Context, path: Path | None) -> Path | None:
         name: [value] if name in repeatable and isinstance(value, str) else value
         for name, value in defaults.get(ctx.info_name or "", {}).items()
     }
+    _check_config_values(ctx, path, own)
     ctx.default_map = {**(ctx.default_map or {}), **own}
     return path
+
+
+def _check_config_values(ctx: typer.Context, path: Path | None, values: dict[str, Any]) -> None:
+    """Each value from the file through its option's type now, so that a bad one is blamed on
+    the file and its key, not on a flag the operator never typed."""
+    for param in ctx.command.params:
+        if param.name in values and param.name != "config":
+            try:
+                param.type_cast_value(ctx, values[param.name])
+            except typer.BadParameter as exc:
+                raise config_file.bad_value(path, ctx.info_name or "", param.name or "", exc.message) from exc
 
 
 def _panel_rank(param: inspect.Parameter) -> int:

@@ -36,7 +36,7 @@ from replicator.engine.events import Event, EventSink, RunTally, fan_out
 from replicator.model.errors import RunError
 from replicator.model.selection import Selection
 from replicator.model.settings import Settings
-from replicator.openstack.connect import Side, open_glance, side_auth
+from replicator.openstack.connect import Side, open_glance, read_settings, side_auth
 from replicator.openstack.projects import ProjectMapper, ProjectMapping, open_mapper
 from replicator.stores.base import ImageStore, NamedStores
 
@@ -178,6 +178,7 @@ async def open_pair(source: Side, target: Side, settings: Settings, projects: Pr
     source.check()
     target.check()
     source_auth, target_auth = side_auth(source, settings), side_auth(target, settings)
+    await read_settings(source_auth, target_auth)
     mapper = await open_mapper(projects, source_auth, target_auth, settings) if projects else None
     opened = await open_glance(source, settings, auth=source_auth)
     try:
@@ -199,6 +200,7 @@ async def open_target(
 ) -> tuple[ImageStore, ProjectMapper | None]:
     """The Glance a dump is loaded into, and the mapper of the dump's projects to its own."""
     target_auth = side_auth(target, settings)
+    await read_settings(target_auth)
     mapper = await open_mapper(projects, None, target_auth, settings) if projects else None
     opened = await open_glance(target, settings, auth=target_auth)
     try:

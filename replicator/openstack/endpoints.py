@@ -23,9 +23,12 @@ def parse_server(text: str) -> str:
             raise RunError(f"invalid server {text!r}: expected host:port or http(s)://host[:port][/path]")
     try:
         parts = urlsplit(value)
-        port = parts.port
     except ValueError as exc:
         raise RunError(f"invalid server {text!r}: {exc}") from exc
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise RunError(f"invalid server {text!r}: the port must be a number from 1 to 65535") from exc
     if parts.scheme not in ("http", "https"):
         raise RunError(f"invalid server {text!r}: scheme must be http or https")
     if not parts.hostname:
