@@ -434,13 +434,16 @@ def test_ids_asked_for_that_the_source_does_not_have_are_named_and_fail_the_run(
         assert result.exit_code == 1, result.stderr
         assert expected in result.stderr, result.stderr
     assert [image["id"] for image in gc.list_all(pair.target)] == [present]
-    # Where other filters may leave an id out, it is named as such, and is no failure.
-    narrowed = run("livecopy", pair.source, pair.target, "--id", present, "--id", absent[0], "--status", "active")
-    assert narrowed.exit_code == 0, narrowed.stderr
-    assert (
-        f"1 of the 2 ids asked for are not on the source or are left out by the other filters: {absent[0]}"
-        in narrowed.stderr
-    )
+    # An id the source does not have fails the run whatever the other filters (--id or --ids-from).
+    listed.write_text(f"{present}\n{absent[0]}\n")
+    for ids in (["--id", present, "--id", absent[0]], ["--ids-from", str(listed)]):
+        narrowed = run("livecopy", pair.source, pair.target, *ids, "--status", "active")
+        assert narrowed.exit_code == 1, narrowed.stderr
+        assert f"1 of the 2 ids asked for are not on the source: {absent[0]}" in narrowed.stderr
+    # One the source has and another filter leaves out is named as such, and is no failure.
+    left_out = run("livecopy", pair.source, pair.target, "--id", present, "--status", "queued")
+    assert left_out.exit_code == 0, left_out.stderr
+    assert f"1 of the 1 ids asked for are left out by the other filters: {present}" in left_out.stderr
 
 
 # size: the same selection as every other command, and both counts.

@@ -79,7 +79,7 @@ def size(
         else:
             print(console.size_line(inventory))
             print(console.size_counts(inventory), file=sys.stderr)
-        return session.say_absent_ids(settings.selection, inventory.missing_ids)
+        return session.say_absent_ids(settings.selection, inventory.missing_ids, inventory.left_out_ids)
 
     session.run(work, {"source": side})
 
@@ -197,7 +197,9 @@ def compare(
         async with session.closing(opened.source, opened.target):
             comparison = await engine.compare(opened.source, opened.target, settings, projects=opened.projects)
         print(console.compare_json(comparison) if output.json else console.compare_text(comparison))
-        absent = session.say_absent_ids(settings.selection, comparison.walked.missing_ids)
+        absent = session.say_absent_ids(
+            settings.selection, comparison.walked.missing_ids, comparison.walked.left_out_ids
+        )
         return max(1 if comparison.differences else 0, absent)
 
     session.run(work, {"source": source_side, "target": target_side})

@@ -617,6 +617,8 @@ class Pruning(SettingsPart):
     def settings(self) -> dict[str, Any]:
         mode = None if self.prune is None else parsing.one_of("--prune", self.prune, parsing.PRUNE_MODES, "prune mode")
         mark = parsing.mark_property("--mark-property", self.mark_property) if self.mark_property else None
+        if self.prune_existing and not mode:
+            raise parsing.OptionError("--prune-existing says which images --prune may prune: give --prune MODE too")
         if mode and not (mark or self.prune_existing):
             # Without a mark nothing is known to be the replicator's: such a run could never prune.
             raise parsing.OptionError(
@@ -649,7 +651,7 @@ class SelectionOptions(SettingsPart):
     shard: Shard = None
 
     def selection(self) -> Selection:
-        wanted = set(self.ids or ())
+        wanted = {parsing.image_id("--id", value) for value in self.ids or ()}
         if self.ids_from is not None:
             wanted |= parsing.read_ids(self.ids_from)
         return Selection(
@@ -681,6 +683,10 @@ class Watching(OptionGroup):
     debug: Debug = False
     report: Report = None
     dry_run: DryRun = False
+
+    def __post_init__(self) -> None:
+        if self.quiet and self.verbose:
+            raise parsing.OptionError("-q/--quiet and -v/--verbose ask for opposite things: give one of them")
 
 
 @dataclass(frozen=True)

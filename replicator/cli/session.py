@@ -9,7 +9,6 @@ SIGHUP), each with a one-line message.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import os
 import platform
@@ -33,7 +32,7 @@ from replicator.cli.views import console, progress
 from replicator.cli.views.console import printable
 from replicator.engine import run as engine
 from replicator.engine.events import Event, EventSink, RunTally, fan_out
-from replicator.model.errors import RunError
+from replicator.model.errors import ErrorKind, RunError
 from replicator.model.selection import Selection
 from replicator.model.settings import Settings
 from replicator.openstack.connect import Side, open_glance, read_settings, side_auth
@@ -177,6 +176,13 @@ async def open_pair(source: Side, target: Side, settings: Settings, projects: Pr
     mapper is made (and its table checked in the target's Keystone) before either is opened."""
     source.check()
     target.check()
+    if settings.store is None and source.same_glance(target):
+        # Every image would be "identical": an operator would conclude the target is in sync.
+        raise RunError(
+            f"source and target are the same endpoint ({_named(source)}): name two Glances "
+            "(or, to copy into another store of this one, --store)",
+            kind=ErrorKind.INPUT,
+        )
     source_auth, target_auth = side_auth(source, settings), side_auth(target, settings)
     await read_settings(source_auth, target_auth)
     mapper = await open_mapper(projects, source_auth, target_auth, settings) if projects else None
@@ -193,6 +199,18 @@ async def open_pair(source: Side, target: Side, settings: Settings, projects: Pr
         await other.close()
         raise
     return Opened(opened, other, mapper)
+
+
+def _named(side: Side) -> str:
+    """How a side's Glance was named, for a message."""
+    url = side.check()
+    if url is not None:
+        return url
+    choice = side.cloud_choice()
+    if choice is None:
+        return "no server"
+    region = f", region {choice.region}" if choice.region else ""
+    return f"cloud {choice.cloud}{region}" if choice.cloud else f"the OS_* variables{region}"
 
 
 async def open_target(
@@ -307,7 +325,7 @@ async def _copy(opened: Opened, settings: Settings, watch: Watching, outputs: li
     if watch.dry_run:
         comparison = await engine.compare(source, target, settings, every=watch.verbose, projects=projects)
         print(console.plan_text(comparison, watch.verbose))
-        return say_absent_ids(settings.selection, comparison.walked.missing_ids)
+        return say_absent_ids(settings.selection, comparison.walked.missing_ids, comparison.walked.left_out_ids)
     started = time.monotonic()
     collected = RunTally()
     bars = progress.ProgressBars() if sys.stderr.isatty() and not watch.quiet else None
@@ -331,18 +349,19 @@ async def _copy(opened: Opened, settings: Settings, watch: Watching, outputs: li
         raise
     print(summary(), file=sys.stderr)
     failed = 1 if collected.failed else 0
-    return max(failed, say_absent_ids(settings.selection, walked.missing_ids))
+    return max(failed, say_absent_ids(settings.selection, walked.missing_ids, walked.left_out_ids))
 
 
-def say_absent_ids(selection: Selection, absent: Sequence[str]) -> int:
-    """Name the ids asked for that the run did not find; the exit code they call for.
+def say_absent_ids(selection: Selection, absent: Sequence[str], left_out: Sequence[str] = ()) -> int:
+    """Name the ids asked for that the run did not work on; the exit code they call for.
 
-    With no other filter, an id the run did not see is not on the source: in the "rerun the
-    failures" workflow that is a failure (1), never silence. With other filters it may be one
-    they leave out, which is none (0), and the line says so.
+    An id the source does not have is a failure (1), whatever the other filters: in the "rerun
+    the failures" workflow silence about it is the worst answer. An id the source has and the
+    other filters leave out is named as such, and is none (0).
     """
-    if not absent:
-        return 0
-    narrowed = dataclasses.replace(selection, ids=frozenset(), order_by=None) != Selection()
-    print(console.absent_ids_text(absent, len(selection.ids), narrowed), file=sys.stderr)
-    return 0 if narrowed else 1
+    asked = len(selection.ids)
+    if left_out:
+        print(console.absent_ids_text(left_out, asked, narrowed=True), file=sys.stderr)
+    if absent:
+        print(console.absent_ids_text(absent, asked, narrowed=False), file=sys.stderr)
+    return 1 if absent else 0

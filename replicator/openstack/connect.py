@@ -25,7 +25,7 @@ from replicator.model.errors import ErrorKind, ImageError, ReplicatorError, RunE
 from replicator.model.retry import with_retries
 from replicator.model.settings import Settings
 from replicator.openstack.auth import CloudChoice, ConnectionSettings, KeystoneAuth, resolve_choice
-from replicator.openstack.endpoints import parse_server
+from replicator.openstack.endpoints import parse_server, same_base
 from replicator.stores.base import ImageStore
 from replicator.stores.glance.transport import StaticToken, TokenSource, Transport, api_path, make_ssl_context
 from replicator.stores.glance.v1 import GlanceV1Store
@@ -85,6 +85,20 @@ class Side:
                 side=self.role,
             )
         return None
+
+    def same_glance(self, other: Side) -> bool:
+        """Whether both sides name one Glance, as far as can be told without asking anything:
+        the same address in any spelling (`host:9292`, `http://HOST:9292/v2`), or the same
+        cloud, region and interface. Call `check()` on both first."""
+        mine, theirs = self.check(), other.check()
+        if mine is not None and theirs is not None:
+            return same_base(mine, theirs)
+        if mine is not None or theirs is not None:
+            return False
+        first, second = self.cloud_choice(), other.cloud_choice()
+        if first is None or second is None:
+            return False
+        return (first.cloud, first.region, first.interface) == (second.cloud, second.region, second.interface)
 
     def _whose(self) -> str:
         return f"the {self.role}" if self.role else "the"

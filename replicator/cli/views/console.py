@@ -241,9 +241,10 @@ def _tallied(results: Iterable[ImageResult]) -> RunTally:
 
 
 def absent_ids_text(absent: Sequence[str], asked: int, narrowed: bool) -> str:
-    """The ids asked for (`--id`, `--ids-from`) that no image of the run has: in the "rerun
-    the failures" workflow, silence about them is the worst answer."""
-    where = "are not on the source or are left out by the other filters" if narrowed else "are not on the source"
+    """The ids asked for (`--id`, `--ids-from`) that the source does not have, or (`narrowed`)
+    that the other filters left out: in the "rerun the failures" workflow, silence about them
+    is the worst answer."""
+    where = "are left out by the other filters" if narrowed else "are not on the source"
     return (
         f"{len(absent)} of the {asked} ids asked for {where}: {', '.join(printable(image_id) for image_id in absent)}"
     )
