@@ -116,7 +116,8 @@ def test_every_command_prints_its_help(command: str) -> None:
 
 @pytest.mark.parametrize("change", ["truncate", "extend"])
 def test_load_of_img_file_whose_size_disagrees_with_its_record(serve_pair, tmp_path: Path, change: str) -> None:
-    """The image fails with the byte counts, stays queued, and the other images load."""
+    """The image fails with the byte counts before anything is sent (nothing is created for it),
+    a dry run says so and exits 1 as the run does, and the other images load."""
     source, target = serve_pair.source, serve_pair.target
     ids = []
     for name in ("victim", "bystander"):
@@ -130,11 +131,15 @@ def test_load_of_img_file_whose_size_disagrees_with_its_record(serve_pair, tmp_p
     payload = img.read_bytes()
     img.write_bytes(payload[:50_000] if change == "truncate" else payload + b"extra")
 
+    dry = replicator("load", target, str(tmp_path), "--dry-run")
+    assert dry.returncode == 1, dry.stderr
+    assert "1 images would fail" in dry.stdout and "100000" in dry.stdout
+
     result = replicator("load", target, str(tmp_path))
 
     assert result.returncode == 1
     assert "100000" in result.stderr and ids[0] in result.stderr
-    assert gc.get_image(target, ids[0])["status"] == "queued"
+    assert ids[0] not in {image["id"] for image in gc.list_all(target)}
     assert gc.get_image(target, ids[1])["status"] == "active"
 
 

@@ -17,11 +17,11 @@ from typer.core import TyperGroup
 from replicator import __version__
 from replicator.cli import commands
 from replicator.cli.advice import error_line
+from replicator.cli.session import EXIT_INTERNAL, EXIT_MAX_TRANSFER
 from replicator.cli.views.console import printable
 from replicator.model.errors import RunError
 
-#: A bug of ours: still one line, and a code of its own (BSD's EX_SOFTWARE).
-EXIT_INTERNAL = 70
+#: A bug of ours: still one line, and a code of its own (BSD's EX_SOFTWARE): `session.EXIT_INTERNAL`.
 
 
 class OneLineErrors(TyperGroup):
@@ -73,6 +73,7 @@ EXIT_STATUS = "\n".join(
         "  0  done, or nothing to do",
         "  1  images failed, compare found differences, or ids asked for are not on the source",
         "  2  the run could not happen: bad usage or input, no Glance reached",
+        f"  {EXIT_MAX_TRANSFER}  --max-transfer was reached: images were left for the next run (none failed)",
         "130  interrupted (Ctrl-C); 143 stopped by SIGTERM; 129 by SIGHUP",
         " 70  an internal error (a bug)",
     ]

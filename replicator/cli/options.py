@@ -268,6 +268,7 @@ Report = Annotated[
     ),
 ]
 Json = Annotated[bool, _option("--json", panel=OUTPUT, help="Print machine-readable JSON.")]
+PlanJson = Annotated[bool, _option("--json", panel=OUTPUT, help="With --dry-run: print the plan as JSON.")]
 MetricsPort = Annotated[
     int | None,
     _option(
@@ -683,10 +684,14 @@ class Watching(OptionGroup):
     debug: Debug = False
     report: Report = None
     dry_run: DryRun = False
+    #: With --dry-run: the plan as JSON, as `compare --json` prints its differences.
+    json: PlanJson = False
 
     def __post_init__(self) -> None:
         if self.quiet and self.verbose:
             raise parsing.OptionError("-q/--quiet and -v/--verbose ask for opposite things: give one of them")
+        if self.json and not self.dry_run:
+            raise parsing.OptionError("--json prints a plan: give --dry-run too (a run's lines are in --report FILE)")
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Exit codes are decided here and in `app.main` (usage errors and bugs), nowhere else:
 0 done or identical, 1 some images failed (or compare found differences), 2 the run could not
-happen, 128 + the signal's number when a signal stopped it (130 Ctrl-C, 143 SIGTERM, 129
+happen, 8 `--max-transfer` left images for the next run, 128 + the signal's number when a signal stopped it (130 Ctrl-C, 143 SIGTERM, 129
 SIGHUP), each with a one-line message.
 """
 
@@ -255,29 +255,60 @@ def copy(
 ) -> NoReturn:
     """Run a copy (with --dry-run, print its plan) between the stores `stores` opens. The
     report and the metrics file are opened first: a path that cannot be written stops the run
-    before it starts."""
+    before it starts. The report is closed with its end record, however the run ended."""
     start_logging(watch.debug)
-    report = console.JsonLinesReport(watch.report, command) if watch.report and not watch.dry_run else None
+    report = console.JsonLinesReport(watch.report, command) if watch.report else None
     wanted = metrics is not None and (metrics.metrics_port is not None or metrics.metrics_file is not None)
     watcher = MetricsWatcher(metrics, command) if wanted and metrics and not watch.dry_run else None
     succeeded = False
+    code = EXIT_INTERNAL
 
     async def work() -> int:
         nonlocal succeeded
         opened = await stores()
         async with closing(opened.source, opened.target):
-            code = await _copy(opened, settings, watch, [s for s in (report, watcher) if s is not None])
-        succeeded = code == 0
-        return code
+            if watch.dry_run:
+                return await _plan(opened, settings, watch, report)
+            outputs: list[EventSink] = [s for s in (report, watcher) if s is not None]
+            result = await _copy(opened, settings, watch, outputs)
+        succeeded = result == 0
+        return result
 
     try:
         with watcher or nullcontext():
             run(work, sides)
+    except typer.Exit as ended:
+        code = ended.exit_code
+        raise
     finally:
         if watcher is not None:
             watcher.ended(succeeded)
         if report is not None:
-            report.close()
+            try:
+                report.end(code, stopped=code not in (0, 1, EXIT_MAX_TRANSFER))
+            finally:
+                report.close()
+
+
+#: A bug (BSD's EX_SOFTWARE), as `app.main` reports it.
+EXIT_INTERNAL = 70
+#: `--max-transfer` stopped the run from starting more (rclone's code for the same): the rest
+#: is left for the next run. Images that failed make it 1 instead.
+EXIT_MAX_TRANSFER = 8
+
+
+async def _plan(opened: Opened, settings: Settings, watch: Watching, report: console.JsonLinesReport | None) -> int:
+    """`--dry-run`: the plan, as text (or `--json`), and in the report; exit as the run would."""
+    comparison = await engine.compare(
+        opened.source, opened.target, settings, every=watch.verbose, projects=opened.projects
+    )
+    print(console.plan_json(comparison) if watch.json else console.plan_text(comparison, watch.verbose))
+    if report is not None:
+        report.plan(comparison)
+    absent = say_absent_ids(settings.selection, comparison.walked.missing_ids, comparison.walked.left_out_ids)
+    if comparison.refused_prunes:
+        return 2
+    return max(1 if console.would_fail(comparison) else 0, absent)
 
 
 class MetricsWatcher:
@@ -322,10 +353,6 @@ async def _copy(opened: Opened, settings: Settings, watch: Watching, outputs: li
     """On a stop the in-flight transfers are cancelled (their uploads cut, so Glance returns
     those images to `queued`) and the summary still says what was done."""
     source, target, projects = opened.source, opened.target, opened.projects
-    if watch.dry_run:
-        comparison = await engine.compare(source, target, settings, every=watch.verbose, projects=projects)
-        print(console.plan_text(comparison, watch.verbose))
-        return say_absent_ids(settings.selection, comparison.walked.missing_ids, comparison.walked.left_out_ids)
     started = time.monotonic()
     collected = RunTally()
     bars = progress.ProgressBars() if sys.stderr.isatty() and not watch.quiet else None
@@ -349,7 +376,8 @@ async def _copy(opened: Opened, settings: Settings, watch: Watching, outputs: li
         raise
     print(summary(), file=sys.stderr)
     failed = 1 if collected.failed else 0
-    return max(failed, say_absent_ids(settings.selection, walked.missing_ids, walked.left_out_ids))
+    code = max(failed, say_absent_ids(settings.selection, walked.missing_ids, walked.left_out_ids))
+    return EXIT_MAX_TRANSFER if code == 0 and collected.deferred else code
 
 
 def say_absent_ids(selection: Selection, absent: Sequence[str], left_out: Sequence[str] = ()) -> int:

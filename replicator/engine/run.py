@@ -25,7 +25,7 @@ from replicator.engine.march import Pair, march
 from replicator.engine.plan import decide, decide_prune, over_prune_limit
 from replicator.engine.transfer import Transfer
 from replicator.model.errors import ErrorKind, RunError
-from replicator.model.records import MEMBERS, ImageRecord
+from replicator.model.records import MEMBERS, ImageRecord, id_order
 from replicator.model.settings import Settings
 from replicator.model.tasks import Ahead, all_of
 from replicator.stores.base import ImageStore
@@ -149,6 +149,8 @@ async def compare(
     if guard.exceeded:
         kept = [over_prune_limit(action, settings) if action.prune else action for action in kept]
     refused = guard.count if guard.exceeded else 0
+    # In id order (member look-ups end in any order), or the order asked for, ties in id order.
+    kept.sort(key=lambda action: id_order(action.image.id))
     return Comparison(
         settings.selection.ordered(kept, _image),
         counts,
