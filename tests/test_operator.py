@@ -506,12 +506,16 @@ def test_the_version_is_shown_by_version_debug_and_the_report(serve_pair, tmp_pa
 
 @pytest.mark.server
 def test_help_lists_every_exit_code_and_shell_completion_is_on() -> None:
-    for args in (["--help"], ["livecopy", "--help"], ["size", "--help"]):
+    for args in (["--help"], ["livecopy", "--help"], ["size", "-h"]):
         helped = replicator_process(*args, env={"COLUMNS": "200"})
         assert helped.returncode == 0
         assert "Exit status:" in helped.stdout
-        for code in ("0  done", "1  images failed", "2  the run could not happen", "130  interrupted", "143", "129"):
+        for code in ("0  done", "1  ", "2  the run could not happen", "130  interrupted", "143", "129"):
             assert code in helped.stdout, (args, code)
+        # Each command's own: size has no failed images, no differences and no --max-transfer.
+        assert ("images failed" in helped.stdout) == (args[0] != "size"), args
+        assert ("compare found differences" in helped.stdout) == (args[0] == "--help"), args
+        assert ("8  --max-transfer" in helped.stdout) == (args[0] != "size"), args
     # The script is for the shell that runs the command (Typer asks the process tree), as a user
     # types it at a bash prompt; whatever shell runs the test suite.
     script = subprocess.run(

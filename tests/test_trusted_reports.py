@@ -75,3 +75,15 @@ def test_compare_lists_in_id_order(serve_pair) -> None:
     assert listed == sorted(data, key=str.lower)
     entries = json.loads(run("compare", serve_pair.source, serve_pair.target, "--json").stdout)["images"]
     assert [entry["id"] for entry in entries] == sorted(data, key=str.lower)
+
+
+def test_stats_sets_the_interval_of_progress_lines(serve_one, tmp_path: Path) -> None:
+    gc.seed_raw_images(serve_one.url, [400_000, 400_000])
+    # No terminal here: progress is told in lines; paced, the dump lasts about half a second.
+    often = run("dump", serve_one.url, str(tmp_path / "a"), "--bwlimit", "2M", "-c", "64K", "--stats", "0.01")
+    assert often.exit_code == 0, often.stderr
+    assert "progress: " in often.stderr
+    never = run("dump", serve_one.url, str(tmp_path / "b"), "--bwlimit", "2M", "-c", "64K", "--stats", "0")
+    assert never.exit_code == 0, never.stderr
+    assert "progress: " not in never.stderr
+    assert_refused(run("dump", serve_one.url, str(tmp_path / "c"), "--stats", "-1"), "--stats")

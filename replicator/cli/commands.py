@@ -124,7 +124,9 @@ def load(
     watch: Watching,
     metrics: Metrics,
 ) -> None:
-    """Put a dump into SERVER, keeping ids; update the metadata of images already there."""
+    """Put a dump into SERVER, keeping ids; update the metadata of images already there.
+
+    Run it again to go on where a run stopped (done images are skipped); -j is the speed knob."""
     settings = build_settings(requests, selection, transfer, fields, upload, owners)
     side = connection.side(server, "target")
     projects = owners.mapping()
@@ -158,7 +160,9 @@ def livecopy(
     watch: Watching,
     metrics: Metrics,
 ) -> None:
-    """Copy images straight from SOURCE to TARGET, data streamed through, never staged on disk."""
+    """Copy images straight from SOURCE to TARGET, data streamed through, never staged on disk.
+
+    Run it again to go on where a run stopped (done images are skipped); -j is the speed knob."""
     settings = build_settings(requests, selection, transfer, fields, upload, owners, pruning)
     source_side, target_side = connection.sides(source, target)
     projects = owners.mapping()

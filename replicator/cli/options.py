@@ -56,31 +56,41 @@ Token = Annotated[
         "-t",
         panel=CONNECTION,
         envvar="REPLICATOR_TOKEN",
-        help="Token for both servers (sent as X-Auth-Token); without one, OS_TOKEN where no cloud is named.",
+        help="Token for every server the command reaches (sent as X-Auth-Token); without one, OS_TOKEN where no cloud is named.",
     ),
 ]
 SourceToken = Annotated[
     str | None,
-    _option("--sourcetoken", panel=CONNECTION, envvar="REPLICATOR_SOURCE_TOKEN", help="Token for the source server."),
+    _option(
+        "--sourcetoken",
+        panel=CONNECTION,
+        envvar="REPLICATOR_SOURCE_TOKEN",
+        help="Token for the source server (wins over --token).",
+    ),
 ]
 TargetToken = Annotated[
     str | None,
-    _option("--targettoken", panel=CONNECTION, envvar="REPLICATOR_TARGET_TOKEN", help="Token for the target server."),
+    _option(
+        "--targettoken",
+        panel=CONNECTION,
+        envvar="REPLICATOR_TARGET_TOKEN",
+        help="Token for the target server (wins over --token).",
+    ),
 ]
 OsCloud = Annotated[
-    str | None, _option("--os-cloud", panel=CONNECTION, help="Cloud of clouds.yaml for both sides (default: OS_CLOUD).")
+    str | None, _option("--os-cloud", panel=CONNECTION, help="Cloud of clouds.yaml (default: OS_CLOUD).")
 ]
 SourceCloud = Annotated[
-    str | None, _option("--source-cloud", panel=CONNECTION, help="Cloud of clouds.yaml for the source.")
+    str | None,
+    _option("--source-cloud", panel=CONNECTION, help="Cloud of clouds.yaml for the source (wins over --os-cloud)."),
 ]
 TargetCloud = Annotated[
-    str | None, _option("--target-cloud", panel=CONNECTION, help="Cloud of clouds.yaml for the target.")
+    str | None,
+    _option("--target-cloud", panel=CONNECTION, help="Cloud of clouds.yaml for the target (wins over --os-cloud)."),
 ]
 OsRegion = Annotated[
     str | None,
-    _option(
-        "--os-region-name", panel=CONNECTION, help="Region of the image endpoint, both sides (default: OS_REGION_NAME)."
-    ),
+    _option("--os-region-name", panel=CONNECTION, help="Region of the image endpoint (default: OS_REGION_NAME)."),
 ]
 SourceRegion = Annotated[
     str | None, _option("--source-region", panel=CONNECTION, help="Region of the source's image endpoint.")
@@ -211,7 +221,8 @@ ChunkSize = Annotated[
     str, _option("--chunksize", "-c", panel=TRANSFER, help="Bytes per read and write, 4K to 64M, e.g. 65536, 4M.")
 ]
 Concurrency = Annotated[
-    int, _option("--concurrency", "-j", panel=TRANSFER, min=1, max=256, help="Images transferred at once.")
+    int,
+    _option("--concurrency", "-j", panel=TRANSFER, min=1, max=256, help="Images transferred at once: the speed knob."),
 ]
 BwLimit = Annotated[
     str | None, _option("--bwlimit", panel=TRANSFER, help="Bytes per second for all transfers together, e.g. 50M.")
@@ -220,7 +231,9 @@ MaxTransfer = Annotated[
     str | None,
     _option("--max-transfer", panel=TRANSFER, help="Start no new transfer once this many bytes are copied, e.g. 500G."),
 ]
-MetaOnly = Annotated[bool, _option("--metaonly", "-m", panel=TRANSFER, help="Replicate metadata only, not image data.")]
+MetaOnly = Annotated[
+    bool, _option("--metaonly", "-m", panel=TRANSFER, help="Metadata only: no image data is copied or compared.")
+]
 DontReplicate = Annotated[
     str,
     _option(
@@ -268,6 +281,16 @@ Report = Annotated[
     ),
 ]
 Json = Annotated[bool, _option("--json", panel=OUTPUT, help="Print machine-readable JSON.")]
+Stats = Annotated[
+    float,
+    _option(
+        "--stats",
+        panel=OUTPUT,
+        min=0,
+        max=86400,
+        help="Seconds between progress lines (logs, --quiet, no terminal); 0: none.",
+    ),
+]
 PlanJson = Annotated[bool, _option("--json", panel=OUTPUT, help="With --dry-run: print the plan as JSON.")]
 MetricsPort = Annotated[
     int | None,
@@ -686,6 +709,8 @@ class Watching(OptionGroup):
     dry_run: DryRun = False
     #: With --dry-run: the plan as JSON, as `compare --json` prints its differences.
     json: PlanJson = False
+    #: Seconds between progress lines where no bars are drawn; 0: no progress lines.
+    stats: Stats = 10.0
 
     def __post_init__(self) -> None:
         if self.quiet and self.verbose:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import platform
 import signal
@@ -356,7 +357,7 @@ async def _copy(opened: Opened, settings: Settings, watch: Watching, outputs: li
     started = time.monotonic()
     collected = RunTally()
     bars = progress.ProgressBars() if sys.stderr.isatty() and not watch.quiet else None
-    view = bars if bars else progress.ProgressLines()
+    view = bars if bars else progress.ProgressLines(interval=watch.stats or math.inf)
     sinks = [view, console.LineLog(verbose=watch.verbose, quiet=watch.quiet), collected]
 
     def summary() -> str:
