@@ -523,7 +523,7 @@ def _plain(text: str) -> str:
 
 
 def _offered(body: bytes) -> str:
-    """ " (it offers v1.1, v1.0)": the versions a 300 answer lists, at most a few, each short."""
+    """ " (300 Multiple Choices; it offers v1.1, v1.0)": the versions a 300 answer lists, at most a few, each short."""
     try:
         data = load_json(body)
     except UntrustedJsonError:
@@ -531,7 +531,7 @@ def _offered(body: bytes) -> str:
     listed = data.get("versions") if isinstance(data, dict) else None
     ids = [v.get("id") for v in listed[:8] if isinstance(v, dict)] if isinstance(listed, list) else []
     names = [_shorten(i)[:16] for i in ids if isinstance(i, str) and i]
-    return f" (it offers {', '.join(names)})" if names else ""
+    return f" (300 Multiple Choices; it offers {', '.join(names)})" if names else " (300 Multiple Choices)"
 
 
 def _retry_after(value: str | None) -> float | None:
