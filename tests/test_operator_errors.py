@@ -81,7 +81,9 @@ def test_an_unknown_target_cloud_is_said_before_the_source_is_contacted(
 def test_api_version_2_against_a_v1_only_glance_says_so_in_one_line(start_serve) -> None:
     server = start_serve("--api", "v1")
     line = assert_refused(
-        run("size", server.url, "--api-version", "2"), "does not serve this API version (300 Multiple Choices; it offers v1", "auto"
+        run("size", server.url, "--api-version", "2"),
+        "does not serve this API version (300 Multiple Choices; it offers v1",
+        "auto",
     )
     assert "links" not in line and "{" not in line  # not the raw 300 body
 
