@@ -135,7 +135,10 @@ def test_token_refused_mid_run_is_renewed_and_no_transfer_is_lost(start_serve, k
             "cloud 'test' (--os-cloud): region 'RegionTwo' not found for the image service (the catalog has it in: RegionOne)",
         ),
         ("keystone down", "cloud 'test' (--os-cloud): cannot reach Keystone"),
-        ("no server and no cloud", "no server given: name one (host:port or a URL), or a cloud"),
+        (
+            "no server and no cloud",
+            "the SERVER argument is missing: name the source Glance (host:port or a URL), or a cloud",
+        ),
     ],
 )
 def test_keystone_errors_are_told_apart(case, message, serve_one, keystone, tmp_path, monkeypatch) -> None:

@@ -24,12 +24,12 @@ def test_malformed_server_string(server: str) -> None:
 
 
 def test_server_down() -> None:
-    assert_one_line_error(replicator("size", f"127.0.0.1:{free_port()}", "--retries", "0"), "cannot connect")
+    assert_one_line_error(replicator("size", f"127.0.0.1:{free_port()}", "--retries", "0"), "connection refused by")
 
 
 def test_livecopy_with_target_down_touches_nothing(serve_one) -> None:
     result = replicator("livecopy", serve_one.url, f"127.0.0.1:{free_port()}", "--retries", "0")
-    assert_one_line_error(result, "cannot connect")
+    assert_one_line_error(result, "connection refused by")
 
 
 @pytest.mark.parametrize(
@@ -93,8 +93,8 @@ def test_bad_chunksize() -> None:
         (["copy", "a:1", "b:2"], "--help"),
         (["livecopy", "a:1", "b:2", "--concurrency", "0"], "--help"),
         # A SERVER may be left out only where a cloud's catalog names it.
-        (["size"], "no server given"),
-        (["livecopy", "a:1"], "no server given"),
+        (["size"], "the SERVER argument is missing"),
+        (["livecopy", "a:1"], "the TARGET argument is missing"),
     ],
 )
 def test_usage_errors(args: list[str], message: str) -> None:
@@ -116,7 +116,8 @@ def test_every_command_prints_its_help(command: str) -> None:
 
 @pytest.mark.parametrize("change", ["truncate", "extend"])
 def test_load_of_img_file_whose_size_disagrees_with_its_record(serve_pair, tmp_path: Path, change: str) -> None:
-    """The image fails with the byte counts, stays queued, and the other images load."""
+    """The image fails with the byte counts before anything is sent (nothing is created for it),
+    a dry run says so and exits 1 as the run does, and the other images load."""
     source, target = serve_pair.source, serve_pair.target
     ids = []
     for name in ("victim", "bystander"):
@@ -130,11 +131,15 @@ def test_load_of_img_file_whose_size_disagrees_with_its_record(serve_pair, tmp_p
     payload = img.read_bytes()
     img.write_bytes(payload[:50_000] if change == "truncate" else payload + b"extra")
 
+    dry = replicator("load", target, str(tmp_path), "--dry-run")
+    assert dry.returncode == 1, dry.stderr
+    assert "1 images would fail" in dry.stdout and "100000" in dry.stdout
+
     result = replicator("load", target, str(tmp_path))
 
     assert result.returncode == 1
     assert "100000" in result.stderr and ids[0] in result.stderr
-    assert gc.get_image(target, ids[0])["status"] == "queued"
+    assert ids[0] not in {image["id"] for image in gc.list_all(target)}
     assert gc.get_image(target, ids[1])["status"] == "active"
 
 
@@ -153,7 +158,7 @@ def test_debug_shows_what_an_error_was_raised_from() -> None:
     """`raise ... from exc`: the user sees one line; `--debug` also shows the chain of causes."""
     server = f"127.0.0.1:{free_port()}"
     quiet = replicator("size", server, "--retries", "0")
-    assert_one_line_error(quiet, "cannot connect")
+    assert_one_line_error(quiet, "connection refused by")
     loud = replicator("size", server, "--retries", "0", "--debug")
     assert loud.returncode == 2
     assert loud.stderr.splitlines()[-1] == quiet.stderr.strip()  # the same one line ends it

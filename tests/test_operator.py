@@ -36,7 +36,7 @@ from replicator.model.settings import Settings
 from replicator.openstack.connect import Side, open_glance
 from tests.support import glance_client as gc
 from tests.support.cli import run, summary_count
-from tests.support.report_file import header, image_lines
+from tests.support.report_file import end, header, image_lines
 
 MiB = 1024 * 1024
 
@@ -256,9 +256,10 @@ def test_max_transfer_stops_starting_transfers_and_a_rerun_finishes(serve_pair, 
         "--report",
         str(report),
     )
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 8, result.stderr  # the cap stopped it: a script can tell
     lines = image_lines(report)
     assert [line["result"] for line in lines] == ["ok", "ok", "skipped", "skipped"]
+    assert end(report)["outcome"] == "finished" and end(report)["exit_status"] == 8
     assert all("--max-transfer 700000 bytes reached" in line["reason"] for line in lines[2:])
     assert len(gc.list_all(serve_pair.target)) == 2
     assert "--max-transfer reached: 2 images not started" in result.stderr
@@ -363,7 +364,7 @@ def test_the_summary_of_a_stopped_run_counts_the_bytes_of_cut_transfers() -> Non
     ):
         tally.update(event)  # then the stop: neither transfer finished
     text = console.summary([], 4.6, tally.unfinished())
-    assert "0.0 B copied in 4.6s" in text
+    assert "0.0 B copied in 4.6s (556.5 KiB/s mean, counting the 2.5 MiB of cut transfers)" in text
     assert "2.5 MiB sent by 2 transfers that did not complete: the next run sends them again" in text
 
 
@@ -434,13 +435,16 @@ def test_ids_asked_for_that_the_source_does_not_have_are_named_and_fail_the_run(
         assert result.exit_code == 1, result.stderr
         assert expected in result.stderr, result.stderr
     assert [image["id"] for image in gc.list_all(pair.target)] == [present]
-    # Where other filters may leave an id out, it is named as such, and is no failure.
-    narrowed = run("livecopy", pair.source, pair.target, "--id", present, "--id", absent[0], "--status", "active")
-    assert narrowed.exit_code == 0, narrowed.stderr
-    assert (
-        f"1 of the 2 ids asked for are not on the source or are left out by the other filters: {absent[0]}"
-        in narrowed.stderr
-    )
+    # An id the source does not have fails the run whatever the other filters (--id or --ids-from).
+    listed.write_text(f"{present}\n{absent[0]}\n")
+    for ids in (["--id", present, "--id", absent[0]], ["--ids-from", str(listed)]):
+        narrowed = run("livecopy", pair.source, pair.target, *ids, "--status", "active")
+        assert narrowed.exit_code == 1, narrowed.stderr
+        assert f"1 of the 2 ids asked for are not on the source: {absent[0]}" in narrowed.stderr
+    # One the source has and another filter leaves out is named as such, and is no failure.
+    left_out = run("livecopy", pair.source, pair.target, "--id", present, "--status", "queued")
+    assert left_out.exit_code == 0, left_out.stderr
+    assert f"1 of the 1 ids asked for are left out by the other filters: {present}" in left_out.stderr
 
 
 # size: the same selection as every other command, and both counts.
@@ -502,12 +506,16 @@ def test_the_version_is_shown_by_version_debug_and_the_report(serve_pair, tmp_pa
 
 @pytest.mark.server
 def test_help_lists_every_exit_code_and_shell_completion_is_on() -> None:
-    for args in (["--help"], ["livecopy", "--help"], ["size", "--help"]):
+    for args in (["--help"], ["livecopy", "--help"], ["size", "-h"]):
         helped = replicator_process(*args, env={"COLUMNS": "200"})
         assert helped.returncode == 0
         assert "Exit status:" in helped.stdout
-        for code in ("0  done", "1  images failed", "2  the run could not happen", "130  interrupted", "143", "129"):
+        for code in ("0  done", "1  ", "2  the run could not happen", "130  interrupted", "143", "129"):
             assert code in helped.stdout, (args, code)
+        # Each command's own: size has no failed images, no differences and no --max-transfer.
+        assert ("images failed" in helped.stdout) == (args[0] != "size"), args
+        assert ("compare found differences" in helped.stdout) == (args[0] == "--help"), args
+        assert ("8  --max-transfer" in helped.stdout) == (args[0] != "size"), args
     # The script is for the shell that runs the command (Typer asks the process tree), as a user
     # types it at a bash prompt; whatever shell runs the test suite.
     script = subprocess.run(

@@ -342,3 +342,21 @@ def test_two_servers_with_the_same_generated_images_compare_identical(start_serv
     assert compared.returncode == 0, compared.stderr
     report = json.loads(compared.stdout)
     assert report["images"] == [] and report["summary"]["identical"] == 1500
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--port", "99999", "--data-dir", "x"], "--port takes a number from 0 to 65535, not 99999"),
+        (["--port", "http", "--data-dir", "x"], "--port takes a number from 0 to 65535"),
+        (["--port", "9292"], "--data-dir"),
+    ],
+)
+def test_serve_refuses_bad_usage_in_one_line_as_every_command(args: list[str], fragment: str, capsys) -> None:
+    from replicator.server.__main__ import main
+
+    with pytest.raises(SystemExit) as ended:
+        main(args)
+    assert ended.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("replicator: error: ") and fragment in line and "see 'replicator serve --help'" in line

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import glance_client as gc
-from tests.support.report_file import image_lines
+from tests.support.report_file import end, image_lines
 from tests.support.servers import ReplicatorServe
 from tests.support.stopping import (
     assert_target_holds_only_good_data,
@@ -107,6 +107,14 @@ def test_a_termination_signal_stops_the_run_as_ctrl_c_does(slow_pair, tmp_path: 
     reported = {line["id"] for line in image_lines(report) if line["result"] == "ok"}
     assert reported and reported <= active and len(active) < IMAGES
     assert_target_holds_only_good_data(target.url, data)
+    # Every image is in the report, the ones left undone too, and its end says it was cut.
+    lines = image_lines(report)
+    assert {line["id"] for line in lines} == set(data)
+    assert {line["result"] for line in lines} <= {"ok", "interrupted", "not started"}
+    assert any(line["result"] == "interrupted" for line in lines), lines  # the one in flight
+    closing = end(report)
+    assert (closing["outcome"], closing["exit_status"]) == ("interrupted", exit_code)
+    assert sum(closing["images"].values()) == len(lines)
 
 
 def _in_own_pid_namespace() -> bool:

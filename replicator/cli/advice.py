@@ -37,6 +37,8 @@ def advice(error: ReplicatorError, sides: Mapping[str, Side]) -> str | None:
         return "give its CA with --cacert, or --insecure to skip the check"
     if error.kind == ErrorKind.AUTH:
         return _auth_advice(error, sides)
+    if error.kind == ErrorKind.UNSUPPORTED and error.status == 300:
+        return "name an API version it offers, or leave the API version to auto (the default)"
     return None
 
 

@@ -17,11 +17,11 @@ from typer.core import TyperGroup
 from replicator import __version__
 from replicator.cli import commands
 from replicator.cli.advice import error_line
+from replicator.cli.session import EXIT_INTERNAL, EXIT_MAX_TRANSFER
 from replicator.cli.views.console import printable
 from replicator.model.errors import RunError
 
-#: A bug of ours: still one line, and a code of its own (BSD's EX_SOFTWARE).
-EXIT_INTERNAL = 70
+#: A bug of ours: still one line, and a code of its own (BSD's EX_SOFTWARE): `session.EXIT_INTERNAL`.
 
 
 class OneLineErrors(TyperGroup):
@@ -66,26 +66,46 @@ class OneLineErrors(TyperGroup):
         return code
 
 
-#: Every exit code, as `--help` and the README list them (decided in `main` and `session.run`).
-EXIT_STATUS = "\n".join(
-    [
+#: What exit status 1 means for each command ("images failed" means nothing to `size`).
+_STATUS_1 = {
+    "size": "ids asked for are not on the source",
+    "compare": "compare found differences, or ids asked for are not on the source",
+    "demo": "images failed",
+}
+_COPIES = ("dump", "load", "livecopy")
+
+
+def exit_status(command: str | None = None) -> str:
+    """Every exit code a command can end with, as its `--help` and the README list them
+    (decided in `main` and `session.run`); None: the codes of every command."""
+    one = _STATUS_1.get(command or "", "images failed, or ids asked for are not on the source")
+    if command is None:
+        one = "images failed, compare found differences, or ids asked for are not on the source"
+    lines = [
         "Exit status:",
-        "  0  done, or nothing to do",
-        "  1  images failed, compare found differences, or ids asked for are not on the source",
+        "  0  done, or nothing to do" + (" (identical)" if command == "compare" else ""),
+        f"  1  {one}",
         "  2  the run could not happen: bad usage or input, no Glance reached",
-        "130  interrupted (Ctrl-C); 143 stopped by SIGTERM; 129 by SIGHUP",
-        " 70  an internal error (a bug)",
     ]
-)
+    if command is None or command in _COPIES:
+        lines.append(
+            f"  {EXIT_MAX_TRANSFER}  --max-transfer was reached: images were left for the next run (none failed)"
+        )
+    lines += ["130  interrupted (Ctrl-C); 143 stopped by SIGTERM; 129 by SIGHUP", " 70  an internal error (a bug)"]
+    return "\n".join(lines)
+
+
+EXIT_STATUS = exit_status()
 
 app = typer.Typer(
     cls=OneLineErrors,
     no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="Replicate images between OpenStack Glance services, fast: size, dump, load, livecopy, compare.",
     epilog=EXIT_STATUS,
 )
 for command in (commands.size, commands.dump, commands.load, commands.livecopy, commands.compare, commands.demo):
-    app.command(epilog=EXIT_STATUS)(command)
+    app.command(epilog=exit_status(command.__name__))(command)
 app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, add_help_option=False)(
     commands.serve
 )

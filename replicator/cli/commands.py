@@ -82,7 +82,7 @@ def size(
         else:
             print(console.size_line(inventory))
             print(console.size_counts(inventory), file=sys.stderr)
-        return session.say_absent_ids(settings.selection, inventory.missing_ids)
+        return session.say_absent_ids(settings.selection, inventory.missing_ids, inventory.left_out_ids)
 
     session.run(work, {"source": side})
 
@@ -127,7 +127,9 @@ def load(
     watch: Watching,
     metrics: Metrics,
 ) -> None:
-    """Put a dump into SERVER, keeping ids; update the metadata of images already there."""
+    """Put a dump into SERVER, keeping ids; update the metadata of images already there.
+
+    Run it again to go on where a run stopped (done images are skipped); -j is the speed knob."""
     settings = build_settings(requests, selection, transfer, fields, upload, owners)
     side = connection.side(server, "target")
     projects = owners.mapping()
@@ -163,6 +165,7 @@ def livecopy(
 ) -> None:
     """Copy images straight from SOURCE to TARGET, data streamed through, never staged on disk.
 
+    Run it again to go on where a run stopped (done images are skipped); -j is the speed knob.
     Several targets (TARGET TARGET..., or --target-cloud/--target-region repeated): each image
     is read from SOURCE once and sent to every target that needs it."""
     settings = build_settings(requests, selection, transfer, fields, upload, owners, pruning)
@@ -209,7 +212,9 @@ def compare(
         async with session.closing(opened.source, opened.target):
             comparison = await engine.compare(opened.source, opened.target, settings, projects=opened.projects)
         print(console.compare_json(comparison) if output.json else console.compare_text(comparison))
-        absent = session.say_absent_ids(settings.selection, comparison.walked.missing_ids)
+        absent = session.say_absent_ids(
+            settings.selection, comparison.walked.missing_ids, comparison.walked.left_out_ids
+        )
         return max(1 if comparison.differences else 0, absent)
 
     session.run(work, {"source": source_side, "target": target_side})

@@ -73,6 +73,16 @@ def defaults_for(path: Path | None, commands: Mapping[str, Mapping[str, str]]) -
     return defaults
 
 
+def bad_value(path: Path | None, command: str, name: str, problem: str) -> RunError:
+    """The error for a value the file gives that its option refuses: the file, the line and the
+    key, never the flag (which the operator did not type)."""
+    path = path or DEFAULT_FILE
+    problems = _Problems(path, _read(path))
+    line = problems.line_of(command, name) or problems.line_of(None, name)
+    at = f", line {line}" if line else ""
+    return RunError(f"config file {path}{at}: {name.replace('_', '-')}: {problem}")
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
@@ -94,12 +104,12 @@ class _Problems:
         self.fail(table, name, f"{where}unknown setting {name.replace('_', '-')}", closest(key(name), known))
 
     def fail(self, table: str | None, name: str, message: str, suggestion: str | None) -> NoReturn:
-        line = self._line_of(table, name)
+        line = self.line_of(table, name)
         at = f", line {line}" if line else ""
         hint = f" (did you mean {suggestion.replace('_', '-')}?)" if suggestion else ""
         raise RunError(f"config file {self._path}{at}: {message}{hint}")
 
-    def _line_of(self, table: str | None, name: str) -> int | None:
+    def line_of(self, table: str | None, name: str) -> int | None:
         """Where `name` is written (a key in `table`, or the table itself when it is the one
         asked about); tomllib keeps no positions, so the text is searched."""
         current: str | None = None

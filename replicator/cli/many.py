@@ -18,6 +18,8 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import NoReturn
 
+import typer
+
 from replicator.cli import session
 from replicator.cli.advice import error_line
 from replicator.cli.options import Metrics, NamedSide, Watching
@@ -107,6 +109,7 @@ def copy_many(
     names = [target.name for target in targets]
     watcher = TargetsWatcher(metrics, names) if wanted and metrics and not watch.dry_run else None
     succeeded = False
+    code = session.EXIT_INTERNAL
 
     async def work() -> int:
         nonlocal succeeded
@@ -121,11 +124,17 @@ def copy_many(
     try:
         with watcher or nullcontext():
             session.run(work, _sides(source, targets))
+    except typer.Exit as ended:
+        code = ended.exit_code
+        raise
     finally:
         if watcher is not None:
             watcher.ended(succeeded)
         if report is not None:
-            report.close()
+            try:
+                report.end(code, stopped=code not in (0, 1, session.EXIT_MAX_TRANSFER))
+            finally:
+                report.close()
 
 
 async def _plans(source: ImageStore, targets: list[OpenedTarget], settings: Settings, watch: Watching) -> int:

@@ -56,12 +56,17 @@ Token = Annotated[
         "-t",
         panel=CONNECTION,
         envvar="REPLICATOR_TOKEN",
-        help="Token for both servers (sent as X-Auth-Token); without one, OS_TOKEN where no cloud is named.",
+        help="Token for every server the command reaches (sent as X-Auth-Token); without one, OS_TOKEN where no cloud is named.",
     ),
 ]
 SourceToken = Annotated[
     str | None,
-    _option("--sourcetoken", panel=CONNECTION, envvar="REPLICATOR_SOURCE_TOKEN", help="Token for the source server."),
+    _option(
+        "--sourcetoken",
+        panel=CONNECTION,
+        envvar="REPLICATOR_SOURCE_TOKEN",
+        help="Token for the source server (wins over --token).",
+    ),
 ]
 TargetToken = Annotated[
     list[str] | None,
@@ -69,24 +74,27 @@ TargetToken = Annotated[
         "--targettoken",
         panel=CONNECTION,
         envvar="REPLICATOR_TARGET_TOKEN",
-        help="Token for the target server; repeated, one per target, in their order.",
+        help="Token for the target server (wins over --token); repeated, one per target, in their order.",
     ),
 ]
 OsCloud = Annotated[
-    str | None, _option("--os-cloud", panel=CONNECTION, help="Cloud of clouds.yaml for both sides (default: OS_CLOUD).")
+    str | None, _option("--os-cloud", panel=CONNECTION, help="Cloud of clouds.yaml (default: OS_CLOUD).")
 ]
 SourceCloud = Annotated[
-    str | None, _option("--source-cloud", panel=CONNECTION, help="Cloud of clouds.yaml for the source.")
+    str | None,
+    _option("--source-cloud", panel=CONNECTION, help="Cloud of clouds.yaml for the source (wins over --os-cloud)."),
 ]
 TargetCloud = Annotated[
     list[str] | None,
-    _option("--target-cloud", panel=CONNECTION, help="Cloud of clouds.yaml for the target; repeated: several targets."),
+    _option(
+        "--target-cloud",
+        panel=CONNECTION,
+        help="Cloud of clouds.yaml for the target (wins over --os-cloud); repeated: several targets.",
+    ),
 ]
 OsRegion = Annotated[
     str | None,
-    _option(
-        "--os-region-name", panel=CONNECTION, help="Region of the image endpoint, both sides (default: OS_REGION_NAME)."
-    ),
+    _option("--os-region-name", panel=CONNECTION, help="Region of the image endpoint (default: OS_REGION_NAME)."),
 ]
 SourceRegion = Annotated[
     str | None, _option("--source-region", panel=CONNECTION, help="Region of the source's image endpoint.")
@@ -225,7 +233,8 @@ ChunkSize = Annotated[
     str, _option("--chunksize", "-c", panel=TRANSFER, help="Bytes per read and write, 4K to 64M, e.g. 65536, 4M.")
 ]
 Concurrency = Annotated[
-    int, _option("--concurrency", "-j", panel=TRANSFER, min=1, max=256, help="Images transferred at once.")
+    int,
+    _option("--concurrency", "-j", panel=TRANSFER, min=1, max=256, help="Images transferred at once: the speed knob."),
 ]
 BwLimit = Annotated[
     str | None, _option("--bwlimit", panel=TRANSFER, help="Bytes per second for all transfers together, e.g. 50M.")
@@ -234,7 +243,9 @@ MaxTransfer = Annotated[
     str | None,
     _option("--max-transfer", panel=TRANSFER, help="Start no new transfer once this many bytes are copied, e.g. 500G."),
 ]
-MetaOnly = Annotated[bool, _option("--metaonly", "-m", panel=TRANSFER, help="Replicate metadata only, not image data.")]
+MetaOnly = Annotated[
+    bool, _option("--metaonly", "-m", panel=TRANSFER, help="Metadata only: no image data is copied or compared.")
+]
 DontReplicate = Annotated[
     str,
     _option(
@@ -282,6 +293,17 @@ Report = Annotated[
     ),
 ]
 Json = Annotated[bool, _option("--json", panel=OUTPUT, help="Print machine-readable JSON.")]
+Stats = Annotated[
+    float,
+    _option(
+        "--stats",
+        panel=OUTPUT,
+        min=0,
+        max=86400,
+        help="Seconds between progress lines (logs, --quiet, no terminal); 0: none.",
+    ),
+]
+PlanJson = Annotated[bool, _option("--json", panel=OUTPUT, help="With --dry-run: print the plan as JSON.")]
 MetricsPort = Annotated[
     int | None,
     _option(
@@ -416,6 +438,7 @@ class OneSide(OptionGroup):
         version_option: str = "--api-version",
         *,
         role: str | None,
+        argument: str = "SERVER",
     ) -> Side:
         side = Side(
             server,
@@ -429,6 +452,7 @@ class OneSide(OptionGroup):
             endpoint,
             cloud_option,
             role=role,
+            argument=argument,
         )
         if side.token is None and os.environ.get("OS_TOKEN") and side.cloud_choice() is None:
             # Where no cloud is named, openstacksdk would take OS_TOKEN as the token: so do we.
@@ -470,6 +494,7 @@ class TwoSides(OneSide):
             "--source-cloud" if self.source_cloud else "--os-cloud",
             "--source-api-version" if self.source_api_version else "--api-version",
             role="source",
+            argument="SOURCE",
         )
 
     def sides_many(self, source: str | None, targets: list[str]) -> tuple[Side, list[NamedSide]]:
@@ -510,6 +535,7 @@ class TwoSides(OneSide):
                 "--target-cloud" if cloud else "--os-cloud",
                 "--target-api-version" if self.target_api_version else "--api-version",
                 role="target",
+                argument="TARGET",
             )
             named.append(NamedSide(target_name(server, side, index), side))
         names = [target.name for target in named]
@@ -686,6 +712,8 @@ class Pruning(SettingsPart):
     def settings(self) -> dict[str, Any]:
         mode = None if self.prune is None else parsing.one_of("--prune", self.prune, parsing.PRUNE_MODES, "prune mode")
         mark = parsing.mark_property("--mark-property", self.mark_property) if self.mark_property else None
+        if self.prune_existing and not mode:
+            raise parsing.OptionError("--prune-existing says which images --prune may prune: give --prune MODE too")
         if mode and not (mark or self.prune_existing):
             # Without a mark nothing is known to be the replicator's: such a run could never prune.
             raise parsing.OptionError(
@@ -718,7 +746,7 @@ class SelectionOptions(SettingsPart):
     shard: Shard = None
 
     def selection(self) -> Selection:
-        wanted = set(self.ids or ())
+        wanted = {parsing.image_id("--id", value) for value in self.ids or ()}
         if self.ids_from is not None:
             wanted |= parsing.read_ids(self.ids_from)
         return Selection(
@@ -750,6 +778,16 @@ class Watching(OptionGroup):
     debug: Debug = False
     report: Report = None
     dry_run: DryRun = False
+    #: With --dry-run: the plan as JSON, as `compare --json` prints its differences.
+    json: PlanJson = False
+    #: Seconds between progress lines where no bars are drawn; 0: no progress lines.
+    stats: Stats = 10.0
+
+    def __post_init__(self) -> None:
+        if self.quiet and self.verbose:
+            raise parsing.OptionError("-q/--quiet and -v/--verbose ask for opposite things: give one of them")
+        if self.json and not self.dry_run:
+            raise parsing.OptionError("--json prints a plan: give --dry-run too (a run's lines are in --report FILE)")
 
 
 @dataclass(frozen=True)
@@ -797,8 +835,20 @@ def _apply_config(ctx: typer.Context, path: Path | None) -> Path | None:
         name: [value] if name in repeatable and isinstance(value, str) else value
         for name, value in defaults.get(ctx.info_name or "", {}).items()
     }
+    _check_config_values(ctx, path, own)
     ctx.default_map = {**(ctx.default_map or {}), **own}
     return path
+
+
+def _check_config_values(ctx: typer.Context, path: Path | None, values: dict[str, Any]) -> None:
+    """Each value from the file through its option's type now, so that a bad one is blamed on
+    the file and its key, not on a flag the operator never typed."""
+    for param in ctx.command.params:
+        if param.name in values and param.name != "config":
+            try:
+                param.type_cast_value(ctx, values[param.name])
+            except typer.BadParameter as exc:
+                raise config_file.bad_value(path, ctx.info_name or "", param.name or "", exc.message) from exc
 
 
 def _panel_rank(param: inspect.Parameter) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from replicator.cli.config import closest
 from replicator.model.errors import RunError
-from replicator.model.records import MEMBERS, SETTABLE_BASE, is_replicable, property_name_problem
+from replicator.model.records import MEMBERS, SETTABLE_BASE, is_image_id, is_replicable, property_name_problem
 from replicator.model.selection import ORDER_KEYS
 from replicator.model.units import parse_size
 from replicator.openstack.connect import API_VERSIONS
@@ -122,10 +122,22 @@ def read_ids(path: Path) -> set[str]:
         raise OptionError(f"cannot read --ids-from {path}: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
         raise OptionError(f"--ids-from {path} is not a text file") from exc
-    ids = {line.split("#", 1)[0].strip() for line in lines} - {""}
+    ids = set()
+    for number, line in enumerate(lines, start=1):
+        value = line.split("#", 1)[0].strip()
+        if value:
+            ids.add(image_id(f"--ids-from {path}, line {number}:", value))
     if not ids:
         raise OptionError(f"--ids-from {path}: the file names no image id")
     return ids
+
+
+def image_id(where: str, value: str) -> str:
+    """An id asked for must be one: a UUID (as every Glance id is), else a run would look for
+    an image no Glance can have and say nothing of the typo."""
+    if not is_image_id(value):
+        raise OptionError(f"{where} {value!r} is not an image id (a UUID)")
+    return value
 
 
 def project_table(option: str, path: Path) -> dict[str, str]:

@@ -2,15 +2,15 @@
 
 Exit codes are decided here and in `app.main` (usage errors and bugs), nowhere else:
 0 done or identical, 1 some images failed (or compare found differences), 2 the run could not
-happen, 128 + the signal's number when a signal stopped it (130 Ctrl-C, 143 SIGTERM, 129
+happen, 8 `--max-transfer` left images for the next run, 128 + the signal's number when a signal stopped it (130 Ctrl-C, 143 SIGTERM, 129
 SIGHUP), each with a one-line message.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
+import math
 import os
 import platform
 import signal
@@ -33,10 +33,10 @@ from replicator.cli.views import console, progress
 from replicator.cli.views.console import printable
 from replicator.engine import run as engine
 from replicator.engine.events import Event, EventSink, RunTally, fan_out
-from replicator.model.errors import RunError
+from replicator.model.errors import ErrorKind, RunError
 from replicator.model.selection import Selection
 from replicator.model.settings import Settings
-from replicator.openstack.connect import Side, open_glance, side_auth
+from replicator.openstack.connect import Side, open_glance, read_settings, side_auth
 from replicator.openstack.projects import ProjectMapper, ProjectMapping, open_mapper
 from replicator.stores.base import ImageStore, NamedStores
 
@@ -177,7 +177,15 @@ async def open_pair(source: Side, target: Side, settings: Settings, projects: Pr
     mapper is made (and its table checked in the target's Keystone) before either is opened."""
     source.check()
     target.check()
+    if settings.store is None and source.same_glance(target):
+        # Every image would be "identical": an operator would conclude the target is in sync.
+        raise RunError(
+            f"source and target are the same endpoint ({_named(source)}): name two Glances "
+            "(or, to copy into another store of this one, --store)",
+            kind=ErrorKind.INPUT,
+        )
     source_auth, target_auth = side_auth(source, settings), side_auth(target, settings)
+    await read_settings(source_auth, target_auth)
     mapper = await open_mapper(projects, source_auth, target_auth, settings) if projects else None
     opened = await open_glance(source, settings, auth=source_auth)
     try:
@@ -194,11 +202,24 @@ async def open_pair(source: Side, target: Side, settings: Settings, projects: Pr
     return Opened(opened, other, mapper)
 
 
+def _named(side: Side) -> str:
+    """How a side's Glance was named, for a message."""
+    url = side.check()
+    if url is not None:
+        return url
+    choice = side.cloud_choice()
+    if choice is None:
+        return "no server"
+    region = f", region {choice.region}" if choice.region else ""
+    return f"cloud {choice.cloud}{region}" if choice.cloud else f"the OS_* variables{region}"
+
+
 async def open_target(
     target: Side, settings: Settings, projects: ProjectMapping | None = None
 ) -> tuple[ImageStore, ProjectMapper | None]:
     """The Glance a dump is loaded into, and the mapper of the dump's projects to its own."""
     target_auth = side_auth(target, settings)
+    await read_settings(target_auth)
     mapper = await open_mapper(projects, None, target_auth, settings) if projects else None
     opened = await open_glance(target, settings, auth=target_auth)
     try:
@@ -235,29 +256,60 @@ def copy(
 ) -> NoReturn:
     """Run a copy (with --dry-run, print its plan) between the stores `stores` opens. The
     report and the metrics file are opened first: a path that cannot be written stops the run
-    before it starts."""
+    before it starts. The report is closed with its end record, however the run ended."""
     start_logging(watch.debug)
-    report = console.JsonLinesReport(watch.report, command) if watch.report and not watch.dry_run else None
+    report = console.JsonLinesReport(watch.report, command) if watch.report else None
     wanted = metrics is not None and (metrics.metrics_port is not None or metrics.metrics_file is not None)
     watcher = MetricsWatcher(metrics, command) if wanted and metrics and not watch.dry_run else None
     succeeded = False
+    code = EXIT_INTERNAL
 
     async def work() -> int:
         nonlocal succeeded
         opened = await stores()
         async with closing(opened.source, opened.target):
-            code = await _copy(opened, settings, watch, [s for s in (report, watcher) if s is not None])
-        succeeded = code == 0
-        return code
+            if watch.dry_run:
+                return await _plan(opened, settings, watch, report)
+            outputs: list[EventSink] = [s for s in (report, watcher) if s is not None]
+            result = await _copy(opened, settings, watch, outputs)
+        succeeded = result == 0
+        return result
 
     try:
         with watcher or nullcontext():
             run(work, sides)
+    except typer.Exit as ended:
+        code = ended.exit_code
+        raise
     finally:
         if watcher is not None:
             watcher.ended(succeeded)
         if report is not None:
-            report.close()
+            try:
+                report.end(code, stopped=code not in (0, 1, EXIT_MAX_TRANSFER))
+            finally:
+                report.close()
+
+
+#: A bug (BSD's EX_SOFTWARE), as `app.main` reports it.
+EXIT_INTERNAL = 70
+#: `--max-transfer` stopped the run from starting more (rclone's code for the same): the rest
+#: is left for the next run. Images that failed make it 1 instead.
+EXIT_MAX_TRANSFER = 8
+
+
+async def _plan(opened: Opened, settings: Settings, watch: Watching, report: console.JsonLinesReport | None) -> int:
+    """`--dry-run`: the plan, as text (or `--json`), and in the report; exit as the run would."""
+    comparison = await engine.compare(
+        opened.source, opened.target, settings, every=watch.verbose, projects=opened.projects
+    )
+    print(console.plan_json(comparison) if watch.json else console.plan_text(comparison, watch.verbose))
+    if report is not None:
+        report.plan(comparison)
+    absent = say_absent_ids(settings.selection, comparison.walked.missing_ids, comparison.walked.left_out_ids)
+    if comparison.refused_prunes:
+        return 2
+    return max(1 if console.would_fail(comparison) else 0, absent)
 
 
 class MetricsWatcher:
@@ -302,14 +354,10 @@ async def _copy(opened: Opened, settings: Settings, watch: Watching, outputs: li
     """On a stop the in-flight transfers are cancelled (their uploads cut, so Glance returns
     those images to `queued`) and the summary still says what was done."""
     source, target, projects = opened.source, opened.target, opened.projects
-    if watch.dry_run:
-        comparison = await engine.compare(source, target, settings, every=watch.verbose, projects=projects)
-        print(console.plan_text(comparison, watch.verbose))
-        return say_absent_ids(settings.selection, comparison.walked.missing_ids)
     started = time.monotonic()
     collected = RunTally()
     bars = progress.ProgressBars() if sys.stderr.isatty() and not watch.quiet else None
-    view = bars if bars else progress.ProgressLines()
+    view = bars if bars else progress.ProgressLines(interval=watch.stats or math.inf)
     sinks = [view, console.LineLog(verbose=watch.verbose, quiet=watch.quiet), collected]
 
     def summary() -> str:
@@ -329,18 +377,20 @@ async def _copy(opened: Opened, settings: Settings, watch: Watching, outputs: li
         raise
     print(summary(), file=sys.stderr)
     failed = 1 if collected.failed else 0
-    return max(failed, say_absent_ids(settings.selection, walked.missing_ids))
+    code = max(failed, say_absent_ids(settings.selection, walked.missing_ids, walked.left_out_ids))
+    return EXIT_MAX_TRANSFER if code == 0 and collected.deferred else code
 
 
-def say_absent_ids(selection: Selection, absent: Sequence[str]) -> int:
-    """Name the ids asked for that the run did not find; the exit code they call for.
+def say_absent_ids(selection: Selection, absent: Sequence[str], left_out: Sequence[str] = ()) -> int:
+    """Name the ids asked for that the run did not work on; the exit code they call for.
 
-    With no other filter, an id the run did not see is not on the source: in the "rerun the
-    failures" workflow that is a failure (1), never silence. With other filters it may be one
-    they leave out, which is none (0), and the line says so.
+    An id the source does not have is a failure (1), whatever the other filters: in the "rerun
+    the failures" workflow silence about it is the worst answer. An id the source has and the
+    other filters leave out is named as such, and is none (0).
     """
-    if not absent:
-        return 0
-    narrowed = dataclasses.replace(selection, ids=frozenset(), order_by=None) != Selection()
-    print(console.absent_ids_text(absent, len(selection.ids), narrowed), file=sys.stderr)
-    return 0 if narrowed else 1
+    asked = len(selection.ids)
+    if left_out:
+        print(console.absent_ids_text(left_out, asked, narrowed=True), file=sys.stderr)
+    if absent:
+        print(console.absent_ids_text(absent, asked, narrowed=False), file=sys.stderr)
+    return 1 if absent else 0

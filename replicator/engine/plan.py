@@ -294,10 +294,21 @@ def decide_prune(current: ImageRecord, settings: Settings) -> Action:
         # Glance deactivates only an image with data; an empty record holds nothing to keep.
         if not marked:
             return gone("; holds no data (queued; an upload may be about to start): not pruned")
-        return gone(": holds no data (queued), to be deleted", "delete")
+        return gone(f": holds no data (queued), {_TO_BE}deleted", "delete")
     if settings.prune == "deactivate" and current.status == "deactivated":
         return gone("; already deactivated", in_step=True)
-    return gone(f": to be {settings.prune}d", settings.prune)
+    return gone(f": {_TO_BE}{settings.prune}d", settings.prune)
+
+
+#: The words of a prune's reason that say it is still to come ("gone from the source: to be
+#: deactivated"): a prune carried out is reported without them.
+_TO_BE = "to be "
+
+
+def reason_when_done(action: Action) -> str:
+    """Why an action's image ended as it did, once carried out: a prune done says "deactivated"
+    or "deleted", not "to be"; every other reason is what the plan said."""
+    return action.reason.replace(_TO_BE, "") if action.prune else action.reason
 
 
 def over_prune_limit(action: Action, settings: Settings) -> Action:

@@ -25,7 +25,7 @@ from replicator.engine.march import Pair, march
 from replicator.engine.plan import decide, decide_prune, over_prune_limit
 from replicator.engine.transfer import Transfer
 from replicator.model.errors import ErrorKind, RunError
-from replicator.model.records import MEMBERS, ImageRecord
+from replicator.model.records import MEMBERS, ImageRecord, id_order
 from replicator.model.settings import Settings
 from replicator.model.tasks import Ahead, all_of
 from replicator.stores.base import ImageStore
@@ -44,6 +44,8 @@ class Inventory:
     listed: int = 0
     #: Ids the selection asked for (`--id`) that the store does not have.
     missing_ids: tuple[str, ...] = ()
+    #: Ids asked for that the store has and the other filters left out.
+    left_out_ids: tuple[str, ...] = ()
 
 
 @dataclass
@@ -52,12 +54,20 @@ class Walked:
     which of the ids the user asked for the source does not have."""
 
     listed: int = 0
+    #: The ids asked for that the source listed, whether the other filters kept them or not.
     seen_ids: set[str] = field(default_factory=set)
+    #: The ids asked for that the source has and the other filters left out.
+    left_out: set[str] = field(default_factory=set)
     wanted_ids: frozenset[str] = frozenset()
 
     @property
     def missing_ids(self) -> list[str]:
+        """Ids asked for that the source does not have at all, whatever the other filters."""
         return sorted(self.wanted_ids - self.seen_ids)
+
+    @property
+    def left_out_ids(self) -> list[str]:
+        return sorted(self.left_out)
 
 
 @dataclass
@@ -89,17 +99,26 @@ async def measure(source: ImageStore, settings: Settings) -> Inventory:
     selection = settings.selection
     active = size = listed = 0
     seen: set[str] = set()
+    left_out: set[str] = set()
     async with aclosing(source.walk()) as records:
         async for record in records:
-            if not selection.keeps(record):
-                continue
-            listed += 1
             if record.id in selection.ids:
                 seen.add(record.id)
+            if not selection.keeps(record):
+                if record.id in selection.ids:
+                    left_out.add(record.id)
+                continue
+            listed += 1
             if record.status == "active":
                 active += 1
                 size += record.size or 0
-    return Inventory(images=active, bytes=size, listed=listed, missing_ids=tuple(sorted(selection.ids - seen)))
+    return Inventory(
+        images=active,
+        bytes=size,
+        listed=listed,
+        missing_ids=tuple(sorted(selection.ids - seen)),
+        left_out_ids=tuple(sorted(left_out)),
+    )
 
 
 async def compare(
@@ -130,6 +149,8 @@ async def compare(
     if guard.exceeded:
         kept = [over_prune_limit(action, settings) if action.prune else action for action in kept]
     refused = guard.count if guard.exceeded else 0
+    # In id order (member look-ups end in any order), or the order asked for, ties in id order.
+    kept.sort(key=lambda action: id_order(action.image.id))
     return Comparison(
         settings.selection.ordered(kept, _image),
         counts,
@@ -290,11 +311,13 @@ async def planned(
                     if settings.prune and pair.target is not None and selection.keeps(pair.target):
                         yield decide_prune(pair.target, settings)
                     continue
-                if not selection.keeps(pair.source):
-                    continue
-                walked.listed += 1
                 if pair.source.id in walked.wanted_ids:
                     walked.seen_ids.add(pair.source.id)
+                if not selection.keeps(pair.source):
+                    if pair.source.id in walked.wanted_ids:
+                        walked.left_out.add(pair.source.id)
+                    continue
+                walked.listed += 1
                 ready = known(pair.source, pair.target)
                 if ready is not None:
                     yield ready

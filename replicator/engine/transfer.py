@@ -34,7 +34,7 @@ from replicator.engine.events import (
     ImageStarted,
 )
 from replicator.engine.fallback import creation_fallbacks, update_fallbacks
-from replicator.engine.plan import creation_attributes, staged_whole
+from replicator.engine.plan import creation_attributes, reason_when_done, staged_whole
 from replicator.engine.reopen import reopening_stream
 from replicator.engine.verify import StreamVerifier, check_held, converted_note, target_conversion
 from replicator.model.changes import AttributeChange
@@ -375,7 +375,9 @@ class _Ending:
             result=result,
             bytes=self.copied,
             seconds=round(time.monotonic() - self.started, 3),
-            reason="; ".join([self.action.reason, *self.notes]).strip("; "),
+            reason="; ".join(
+                [reason_when_done(self.action) if result == Outcome.OK else self.action.reason, *self.notes]
+            ).strip("; "),
             error=error,
             deferred_by_budget=budget,
             verified=self.verified,

@@ -9,7 +9,7 @@ Two branches, split by consequence (the CLI maps them to exit codes in one place
 
 Every error carries what a caller decides on:
 
-- `kind` (an `ErrorKind`): conflict, forbidden, not found, auth, transport, certificate,
+- `kind` (an `ErrorKind`): conflict, forbidden, not found, auth, transport, refused, certificate,
   server, protocol (an answer no Glance gives), verification, unsafe (untrusted input refused),
   input (the operator's), unsupported;
 - `status`: the HTTP status, when a server answered;
@@ -34,6 +34,7 @@ class ErrorKind(enum.StrEnum):
     NOT_FOUND = "not found"  # 404
     AUTH = "auth"  # 401, or credentials missing, refused, or impossible to renew
     TRANSPORT = "transport"  # no connection, a lost connection, a timeout
+    REFUSED = "refused"  # the connection was refused: nothing listens at the address (yet)
     CERTIFICATE = "certificate"  # an https certificate that is not trusted
     SERVER = "server"  # any other error status
     PROTOCOL = "protocol"  # an answer no Glance gives: not JSON, too large, too deep, wrong shape

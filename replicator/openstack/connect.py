@@ -14,9 +14,10 @@ capability (`RegionTokens`: a cloud's tokens know their Keystone, region and end
 from __future__ import annotations
 
 import logging
+import os
 import ssl
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -24,7 +25,7 @@ from replicator.model.errors import ErrorKind, ImageError, ReplicatorError, RunE
 from replicator.model.retry import with_retries
 from replicator.model.settings import Settings
 from replicator.openstack.auth import CloudChoice, ConnectionSettings, KeystoneAuth, resolve_choice
-from replicator.openstack.endpoints import parse_server
+from replicator.openstack.endpoints import parse_server, same_base
 from replicator.stores.base import ImageStore
 from replicator.stores.glance.transport import StaticToken, TokenSource, Transport, api_path, make_ssl_context
 from replicator.stores.glance.v1 import GlanceV1Store
@@ -58,6 +59,8 @@ class Side:
     cloud_option: str = "--os-cloud"
     #: "source" or "target" in a run between two Glances: the `side` of this side's errors.
     role: str | None = None
+    #: The command-line argument that names this side's server ("TARGET"), for messages.
+    argument: str = "SERVER"
 
     def check(self) -> str | None:
         """The parsed base URL if one was given (None: from the catalog); RunError for an address
@@ -76,12 +79,29 @@ class Side:
                 raise exc.again(side=self.role) from exc
         if self.token is not None or self.cloud_choice() is None:
             raise RunError(
-                f"no server given: name one (host:port or a URL), or a cloud ({self.cloud_option}, OS_CLOUD) "
-                "whose catalog lists it",
+                f"the {self.argument} argument is missing: name {self._whose()} Glance (host:port or a URL), "
+                f"or a cloud ({self.cloud_option}, OS_CLOUD) whose catalog lists it",
                 kind=ErrorKind.INPUT,
                 side=self.role,
             )
         return None
+
+    def same_glance(self, other: Side) -> bool:
+        """Whether both sides name one Glance, as far as can be told without asking anything:
+        the same address in any spelling (`host:9292`, `http://HOST:9292/v2`), or the same
+        cloud, region and interface. Call `check()` on both first."""
+        mine, theirs = self.check(), other.check()
+        if mine is not None and theirs is not None:
+            return same_base(mine, theirs)
+        if mine is not None or theirs is not None:
+            return False
+        first, second = self.cloud_choice(), other.cloud_choice()
+        if first is None or second is None:
+            return False
+        return (first.cloud, first.region, first.interface) == (second.cloud, second.region, second.interface)
+
+    def _whose(self) -> str:
+        return f"the {self.role}" if self.role else "the"
 
     def cloud_choice(self) -> CloudChoice | None:
         return resolve_choice(self.cloud, self.region, self.interface, self.cloud_option)
@@ -158,7 +178,7 @@ async def _open(side: Side, settings: Settings, auth: TokenSource) -> tuple[Tran
     version = side.api_version
     if version == "auto":
         try:
-            version = await with_retries(lambda: discover_version(http), settings.retries)
+            version = await with_retries(lambda: _first_contact(discover_version(http)), settings.retries)
         except ImageError as exc:
             await http.close()
             raise exc.as_run_error() from exc
@@ -166,6 +186,26 @@ async def _open(side: Side, settings: Settings, auth: TokenSource) -> tuple[Tran
             await http.close()
             raise
     return http, version
+
+
+async def _first_contact(asked: Awaitable[str]) -> str:
+    """The first request to a side: a refused connection there is an address where no server
+    runs, not worth the back-off that a server refusing mid-run (restarting) is worth."""
+    try:
+        return await asked
+    except ImageError as exc:
+        if exc.kind == ErrorKind.REFUSED:
+            raise exc.again(retryable=False) from exc
+        raise
+
+
+async def read_settings(*auths: TokenSource) -> None:
+    """Each cloud's settings read (clouds.yaml, secure.yaml, OS_*), which contacts nothing: an
+    unknown cloud name or an unusable file on either side is said before any Keystone or Glance
+    is asked anything."""
+    for auth in auths:
+        if isinstance(auth, KeystoneAuth):
+            await auth.tls()
 
 
 def transport_for(
@@ -194,11 +234,12 @@ def side_auth(side: Side, settings: Settings, warn: Callable[[str], None] = prin
 
 
 async def _ssl_context(side: Side, auth: TokenSource) -> ssl.SSLContext | bool:
-    """`--insecure`/`--cacert` where given; for a cloud, each setting not given on the command
+    """`--insecure`/`--cacert` where given (else `OS_CACERT`); for a cloud, each setting not given on the command
     line comes from its clouds.yaml, so a private CA or client certificate written there once
     serves Keystone and Glance alike."""
     if not isinstance(auth, KeystoneAuth):
-        return make_ssl_context(side.insecure, side.cacert)
+        # A URL and a token: OS_CACERT still names the CA, as it does for the OpenStack clients.
+        return make_ssl_context(side.insecure, side.cacert or os.environ.get("OS_CACERT") or None)
     verify, client_cert = await auth.tls()
     return make_ssl_context(verify is False, verify if isinstance(verify, str) else None, client_cert)
 

@@ -23,9 +23,12 @@ def parse_server(text: str) -> str:
             raise RunError(f"invalid server {text!r}: expected host:port or http(s)://host[:port][/path]")
     try:
         parts = urlsplit(value)
-        port = parts.port
     except ValueError as exc:
         raise RunError(f"invalid server {text!r}: {exc}") from exc
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise RunError(f"invalid server {text!r}: the port must be a number from 1 to 65535") from exc
     if parts.scheme not in ("http", "https"):
         raise RunError(f"invalid server {text!r}: scheme must be http or https")
     if not parts.hostname:
@@ -49,3 +52,15 @@ def _has_port(url: str) -> bool:
         return urlsplit(url).port is not None
     except ValueError:
         return True  # let the full parse report what is wrong with it
+
+
+def same_base(first: str, second: str) -> bool:
+    """Whether two base URLs (as `parse_server` gives them) name one Glance: the same scheme,
+    host (in any case), port (the scheme's default written or not) and prefix."""
+    return _identity(first) == _identity(second)
+
+
+def _identity(url: str) -> tuple[str, str, int | None, str]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme), parts.path

@@ -10,7 +10,7 @@ import ssl
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from aiohttp import web
 
@@ -27,14 +27,34 @@ def api_list(text: str) -> tuple[str, ...]:
     return apis
 
 
+def port_number(text: str) -> int:
+    """A TCP port, 1-65535 (0: any free one, for tests): never a value the OS would wrap."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--port takes a number from 0 to 65535, not {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"--port takes a number from 0 to 65535, not {port}")
+    return port
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors as every other command gives them: one line, the help to see, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"replicator: error: {message} (see 'replicator serve --help')", file=sys.stderr)
+        sys.exit(2)
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="replicator serve",
+        usage="replicator serve --data-dir DIR [OPTIONS]",
         description="A Glance-compatible image server (v2 API, and v1 with --api v1,v2) with fault switches, for demos, "
         "tests and benchmarks.",
     )
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=9292)
+    p.add_argument("--host", default="127.0.0.1", help="Address to listen on (default 127.0.0.1).")
+    p.add_argument("--port", type=port_number, default=9292, help="TCP port (default 9292; 0: any free one).")
     p.add_argument("--data-dir", type=Path, required=True, help="Where images are kept.")
     p.add_argument(
         "--api-limit-max",
@@ -186,7 +206,7 @@ def main(argv: list[str] | None = None) -> None:
         args, config, tls = from_command_line(argv, os.environ)
         run(args.host, args.port, args.data_dir, config, tls)
     except OSError as exc:  # port in use, data folder not writable
-        print(f"replicator serve: error: {exc}", file=sys.stderr)
+        print(f"replicator: error: {exc}", file=sys.stderr)
         sys.exit(2)
 
 

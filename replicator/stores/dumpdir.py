@@ -147,17 +147,23 @@ class DumpDirStore:
 
         Dumping into it, a missing or wrong-sized file means "data missing here" (queued), so
         the rerun writes it again (ours are renamed into place only when complete). Loading
-        from it, a missing file is a problem of that image: it must not become an empty image
-        on the target (`load` lets verification report a file of the wrong size).
+        from it, a missing file or one of another size than its record says is a problem of
+        that image, known before anything is sent (so `--dry-run` says it would fail): it must
+        not become an empty or a wrong image on the target.
         """
         if not record.has_readable_data:
             return record
         size = await self._data_size(record.id)
-        if size is not None and (not self._for_writing or record.size is None or size == record.size):
+        if size is not None and (record.size is None or size == record.size):
             return record
         queued = replace(record, status="queued")
         if self._for_writing:
             return queued
+        if size is not None:
+            return replace(
+                queued,
+                problem=f"the dump's {record.id}{DATA_SUFFIX} holds {size} bytes, its record says {record.size}",
+            )
         partial = await aiofiles.os.path.exists(self._path / (record.id + PARTIAL_SUFFIX))
         missing = f"the dump holds no data for this {record.status} image ({record.id}{DATA_SUFFIX} is missing"
         missing += f"; only {record.id}{PARTIAL_SUFFIX} is there, from a dump cut short)" if partial else ")"

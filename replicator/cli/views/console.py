@@ -16,13 +16,16 @@ from typing import Any, TextIO, assert_never
 from replicator import __version__
 from replicator.engine.actions import Action, ActionKind, Category, Outcome
 from replicator.engine.events import (
+    BytesCopied,
     Event,
     ImageFinished,
     ImageResult,
     ImageRetrying,
+    ImageStarted,
     RunPlanned,
     RunTally,
     Unmapped,
+    WorkFound,
 )
 from replicator.engine.plan import totals as plan_totals
 from replicator.engine.run import Comparison, Inventory, Walked
@@ -124,7 +127,14 @@ class LineLog:
 class JsonLinesReport:
     """`--report FILE`: a header line (`"record": "header"`: the replicator's version, the
     command, when it started), then one JSON object per image as it finishes, for audits and
-    for scripting a rerun of the failures (`jq -r 'select(.result=="failed").id'`).
+    for scripting a rerun of the failures (`jq -r 'select(.result=="failed").id'`), then a
+    closing line (`"record": "end"`: how the run ended, its exit status, the images by result).
+
+    A report without its closing line is one cut short (the process was killed). After a stop
+    every image the run had found work for and not finished gets a line too (`"result":
+    "interrupted"` if its transfer was cut, `"not started"` else): the report names every image
+    the run left undone. With `--dry-run` the lines are the plan (`"result": "planned"`, or
+    `"would fail"`). Readers skip the lines that carry a `record` key: those are not images.
 
     The header is written and flushed when the report is opened, before the run starts: a
     file that cannot be written stops the run there, not after hours of copying.
@@ -137,6 +147,11 @@ class JsonLinesReport:
         except OSError as exc:
             raise RunError(f"cannot write the report {path}: {exc.strerror}") from exc
         started = datetime.now(UTC).isoformat(timespec="seconds")
+        #: Images with work found and not finished, by (target, id): (name, action), and the
+        #: bytes sent so far (the target is None with one target).
+        self._pending: dict[tuple[str | None, str], tuple[str, str]] = {}
+        self._started: dict[tuple[str | None, str], int] = {}
+        self._results: Counter[str] = Counter()
         try:
             self._write({"record": "header", "replicator": __version__, "command": command, "started": started})
         except RunError:
@@ -144,10 +159,19 @@ class JsonLinesReport:
             raise
 
     def __call__(self, event: Event, target: str | None = None) -> None:
-        """Write an image's line; with several targets, `target` (its name) is a field of it."""
-        if isinstance(event, ImageFinished):
+        """Follow an image from work found to finished, and write its line when it finishes;
+        with several targets, `target` (its name) is a field of the line."""
+        if isinstance(event, WorkFound):
+            self._pending[(target, event.action.image.id)] = (event.action.image.name, str(event.action.kind))
+        elif isinstance(event, ImageStarted):
+            self._started.setdefault((target, event.action.image.id), 0)
+        elif isinstance(event, BytesCopied) and (target, event.image_id) in self._started:
+            self._started[(target, event.image_id)] += event.count
+        elif isinstance(event, ImageFinished):
             result = event.result
-            self._write(
+            self._pending.pop((target, result.image_id), None)
+            self._started.pop((target, result.image_id), None)
+            self._image(
                 ({"target": target} if target is not None else {})
                 | {
                     "id": result.image_id,
@@ -162,6 +186,42 @@ class JsonLinesReport:
                     "converted": result.converted,
                 }
             )
+
+    def plan(self, comparison: Comparison) -> None:
+        """`--dry-run`: the planned action of every image listed in the plan, one line each."""
+        for action in comparison.actions:
+            self._image({**planned_entry(action), "result": "would fail" if action.problem else "planned"})
+
+    def end(self, exit_status: int, stopped: bool) -> None:
+        """The closing line, after a line for every image the run found work for and did not
+        finish (`stopped`: a signal or an error ended it before its end)."""
+        for key, (name, action) in self._pending.items():
+            target, image_id = key
+            cut = key in self._started
+            self._image(
+                ({"target": target} if target is not None else {})
+                | {
+                    "id": image_id,
+                    "name": name,
+                    "action": action,
+                    "bytes": self._started.get(key, 0),
+                    "seconds": None,
+                    "result": "interrupted" if cut else "not started",
+                    "reason": "its transfer was cut by the stop" if cut else "the run stopped before it started",
+                    "error": None,
+                    "verified": None,
+                }
+            )
+        self._pending.clear()
+        ended = datetime.now(UTC).isoformat(timespec="seconds")
+        outcome = "interrupted" if stopped else "finished"
+        self._write(
+            {"record": "end", "ended": ended, "outcome": outcome, "exit_status": exit_status, "images": self._results}
+        )
+
+    def _image(self, record: dict[str, Any]) -> None:
+        self._results[str(record["result"])] += 1
+        self._write(record)
 
     def _write(self, record: dict[str, Any]) -> None:
         try:
@@ -199,15 +259,17 @@ def summary(results: Iterable[ImageResult] | RunTally, seconds: float, unfinishe
     failures with their reasons."""
     tally = results if isinstance(results, RunTally) else _tallied(results)
     copied = tally.total_bytes
-    rate = copied / seconds if seconds > 0 else 0.0
+    sent, transfers = unfinished
+    # The rate is what crossed the wire: the bytes of transfers cut by a stop moved too.
+    rate = (copied + sent) / seconds if seconds > 0 else 0.0
+    counting = f", counting the {human_size(sent)} of cut transfers" if sent else ""
     lines = [f"{'action':<8} {'result':<8} {'images':>7} {'bytes':>11}"]
     lines.extend(
         f"{action:<8} {result:<8} {count:>7} {human_size(tally.volume[(action, result)]):>11}"
         for (action, result), count in sorted(tally.images.items())
     )
     lines.append(f"{'total':<17} {tally.total_images:>7} {human_size(copied):>11}")
-    lines.append(f"{human_size(copied)} copied in {seconds:.1f}s ({human_size(rate)}/s mean)")
-    sent, transfers = unfinished
+    lines.append(f"{human_size(copied)} copied in {seconds:.1f}s ({human_size(rate)}/s mean{counting})")
     if sent:
         them = (
             "transfers that did not complete: the next run sends them"
@@ -243,9 +305,10 @@ def _tallied(results: Iterable[ImageResult]) -> RunTally:
 
 
 def absent_ids_text(absent: Sequence[str], asked: int, narrowed: bool) -> str:
-    """The ids asked for (`--id`, `--ids-from`) that no image of the run has: in the "rerun
-    the failures" workflow, silence about them is the worst answer."""
-    where = "are not on the source or are left out by the other filters" if narrowed else "are not on the source"
+    """The ids asked for (`--id`, `--ids-from`) that the source does not have, or (`narrowed`)
+    that the other filters left out: in the "rerun the failures" workflow, silence about them
+    is the worst answer."""
+    where = "are left out by the other filters" if narrowed else "are not on the source"
     return (
         f"{len(absent)} of the {asked} ids asked for {where}: {', '.join(printable(image_id) for image_id in absent)}"
     )
@@ -277,6 +340,9 @@ def plan_text(planned: Sequence[Action] | Comparison, verbose: bool = False) -> 
     images, size = plan_totals(actions)
     prunes = sum(1 for action in actions if action.prune)
     lines.append(f"{plan_line(images - prunes, listed, size, prunes)} (dry run: nothing was changed)")
+    failing = would_fail(comparison)
+    if failing:
+        lines.append(f"{failing} images would fail (the problems above): a run would end with exit status 1")
     lines.extend(_refused_prunes(comparison))
     return "\n".join(lines)
 
@@ -344,6 +410,39 @@ def compare_text(comparison: Comparison | Sequence[Action]) -> str:
     )
     lines.extend(_refused_prunes(comparison))
     return "\n".join(lines)
+
+
+def planned_entry(action: Action) -> dict[str, Any]:
+    """One image of a plan, as `--dry-run --json` prints it and `--dry-run --report` writes it."""
+    return {
+        "id": action.image.id,
+        "name": action.image.name,
+        "action": str(action.kind),
+        "bytes": action.bytes_to_copy,
+        "reason": action.reason,
+        "problem": action.problem,
+        "changes": [{"field": c.key, "from": _json_value(c.old), "to": _json_value(c.new)} for c in action.changes],
+    }
+
+
+def plan_json(comparison: Comparison) -> str:
+    """`--dry-run --json`: the plan, for scripts, shaped like `compare --json`."""
+    images, size = plan_totals(comparison.actions)
+    prunes = sum(1 for action in comparison.actions if action.prune)
+    summary = {
+        "images": comparison.walked.listed,
+        "need_work": images - prunes,
+        "bytes_to_copy": size,
+        "to_prune": prunes,
+        "would_fail": would_fail(comparison),
+        "refused_prunes": comparison.refused_prunes,
+    }
+    return json.dumps({"actions": [planned_entry(a) for a in comparison.actions], "summary": summary}, indent=2)
+
+
+def would_fail(comparison: Comparison) -> int:
+    """How many images of a plan a run would report as failed (those it cannot bring in line)."""
+    return sum(1 for action in comparison.actions if action.problem)
 
 
 def compare_json(comparison: Comparison | Sequence[Action]) -> str:

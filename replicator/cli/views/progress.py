@@ -10,9 +10,10 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable
 from typing import TextIO
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -23,6 +24,7 @@ from rich.progress import (
     TextColumn,
     TimeRemainingColumn,
 )
+from rich.table import Column
 from rich.text import Text
 
 from replicator.cli.views.console import human_size, printable
@@ -124,15 +126,37 @@ class RateColumn(ProgressColumn):
         return Text(f"{human_size(speed)}/s" if speed is not None else "?", style="progress.data.speed")
 
 
+#: The widest a name is shown in its bar's row: every row fits 80 columns (name, bar, bytes,
+#: rate, ETA: 24 + 16 + 15 + 12 + 7 and the gaps), a longer name ends in "…".
+NAME_WIDTH = 24
+BAR_WIDTH = 16
+
+
+class _CountsFirst(Progress):
+    """The bars, under one line of counts ("3/12 images: ..."): the counts have a line of their
+    own, so the column of names is as wide as the names, not as the counts."""
+
+    counts = ""
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        yield Text(self.counts, no_wrap=True, overflow="ellipsis")
+        yield self.make_tasks_table(self.tasks)
+
+
 class ProgressBars:
-    """An overall bar (bytes, rate, ETA) and one bar per image in flight, for a terminal."""
+    """An overall bar (bytes, rate, ETA) and one bar per image in flight, for a terminal; at
+    80 columns no row wraps (a name too long is cut, never the totals)."""
 
     def __init__(self, console: Console | None = None) -> None:
         self.tally = Tally()
-        self._progress = Progress(
+        name = Column(no_wrap=True, overflow="ellipsis", max_width=NAME_WIDTH)
+        fixed = Column(no_wrap=True)
+        self._progress = _CountsFirst(
             # No markup: an image named "[/]" or "[link=...]" is a name, not an instruction.
-            TextColumn("{task.description}", markup=False), BarColumn(), DownloadColumn(binary_units=True),
-            RateColumn(), TimeRemainingColumn(),
+            TextColumn("{task.description}", markup=False, table_column=name),
+            BarColumn(bar_width=BAR_WIDTH, table_column=fixed),
+            DownloadColumn(binary_units=True, table_column=fixed),
+            RateColumn(table_column=fixed), TimeRemainingColumn(table_column=fixed),
             console=console or Console(stderr=True), transient=False,
         )  # fmt: skip
         self._overall: TaskID | None = None
@@ -151,12 +175,11 @@ class ProgressBars:
         self.tally.update(event)
         progress = self._progress
         if self._overall is None:
-            self._overall = progress.add_task(self.tally.counts(), total=None)
+            self._overall = progress.add_task("all images", total=None)
+        progress.counts = self.tally.counts()
         if isinstance(event, (WorkFound, RunPlanned)):
             self._sized = self.tally.total_bytes > 0  # else a bar with nothing to measure
-            progress.update(
-                self._overall, description=self.tally.counts(), total=self.tally.total_bytes if self._sized else None
-            )
+            progress.update(self._overall, total=self.tally.total_bytes if self._sized else None)
         elif isinstance(event, ImageStarted) and event.action.upload:
             image = event.action.image
             self._names[image.id] = f"  {printable(image.name or image.id)}"
@@ -182,7 +205,6 @@ class ProgressBars:
             if self._overall is not None:
                 progress.update(
                     self._overall,
-                    description=self.tally.counts(),
                     completed=self.tally.done_bytes,
                     total=self.tally.total_bytes if self._sized else None,
                 )

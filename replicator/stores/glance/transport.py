@@ -61,7 +61,7 @@ class StaticToken:
 
     async def renew(self, refused: str | None) -> str | None:
         if self._token is None:
-            raise RunError("the server requires a token (401 Unauthorized)", kind=ErrorKind.AUTH, status=401)
+            raise RunError("it requires a token (401 Unauthorized)", kind=ErrorKind.AUTH, status=401)
         raise RunError(
             "the token given was refused (401 Unauthorized): it has expired or is wrong, "
             "and a static token cannot be renewed",
@@ -150,6 +150,8 @@ class Transport:
         self.side = side
         self._origin = _origin(self.base_url)
         self._auth = auth or StaticToken(None)
+        #: Whether this Glance has answered anything yet (a silent close before then may be https).
+        self._answered = False
         client_timeout = aiohttp.ClientTimeout(total=None, connect=timeout, sock_connect=timeout, sock_read=timeout)
         self._session = aiohttp.ClientSession(
             timeout=client_timeout,
@@ -219,8 +221,9 @@ class Transport:
                     method, url, headers=_headers(headers, token), allow_redirects=False, **kwargs
                 ) as response:
                     status = response.status
+                    self._answered = True
                     if status == 401 and not renewed:
-                        await self._auth.renew(token)
+                        await self._renew(token)
                         if _replayable(kwargs):
                             _log_attempt(method, url, "401, token renewed", started)
                             continue
@@ -249,6 +252,20 @@ class Transport:
                 if error is None:
                     raise
                 raise error from exc
+
+    async def _renew(self, refused: str | None) -> None:
+        """A new token after a 401; a token source that can give none says so for this side
+        and this Glance (which of two Glances refused is what the operator must know)."""
+        try:
+            await self._auth.renew(refused)
+        except RunError as exc:
+            if exc.side is not None:
+                raise
+            raise exc.again(f"{self.where()}: {exc}", side=self.side) from exc
+
+    def where(self) -> str:
+        """This Glance in messages: its side, when it has one, and its URL ("the target http://...")."""
+        return f"the {self.side} {self.base_url}" if self.side else self.base_url
 
     async def send(
         self, method: str, path: ApiPath, *, what: str, expected: tuple[int, ...] = (200,), **kwargs: Any
@@ -359,14 +376,20 @@ class Transport:
             body = b""
         reason = server_reason(body) or response.reason or ""
         status = response.status
+        kind = None
         if status == 401:
             message = f"{what}: 401 Unauthorized: the token is missing, wrong or expired"
+        elif status == 300:
+            # Glance's answer to a path of an API version it does not serve: its version list.
+            message = f"{what}: {self.base_url} does not serve this API version{_offered(body)}"
+            kind = ErrorKind.UNSUPPORTED
         else:
             message = f"{what}: {status} {response.reason or ''}".rstrip()
             if reason and reason != response.reason:
                 message += f": {reason}"
         return ImageError(
             message,
+            kind=kind,
             status=status,
             side=self.side,
             retryable=status in RETRYABLE_STATUSES,
@@ -384,8 +407,29 @@ class Transport:
                 kind=ErrorKind.CERTIFICATE,
                 side=self.side,
             )
+        scheme, netloc, rest = _split_base(where)
+        if isinstance(exc, aiohttp.ClientConnectorSSLError) and _tls_reason(exc) == "WRONG_VERSION_NUMBER":
+            # The answer to our TLS hello was no TLS at all: a plain-http server.
+            return ImageError(
+                f"{what}: {where} does not speak https (it answered in plain http): "
+                f"wrong scheme? try http://{netloc}{rest}",
+                kind=ErrorKind.INPUT,
+                side=self.side,
+            )
+        if isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, ConnectionRefusedError):
+            return ImageError(
+                f"{what}: connection refused by {netloc}: is the server running?",
+                kind=ErrorKind.REFUSED,
+                side=self.side,
+                retryable=True,
+            )
         if isinstance(exc, aiohttp.ClientConnectorError):
             return transport(f"{what}: cannot connect to {where}: {_os_reason(exc)}")
+        if isinstance(exc, aiohttp.ServerDisconnectedError) and scheme == "http" and not self._answered:
+            # An https server closes a connection that speaks plain http to it without a word.
+            return transport(
+                f"{what}: {where} closed the connection without answering: wrong scheme? try https://{netloc}{rest}"
+            )
         if isinstance(exc, (aiohttp.ServerTimeoutError, asyncio.TimeoutError)):
             return transport(f"{what}: {where} did not answer in time")
         if isinstance(exc, aiohttp.ClientResponseError):
@@ -408,6 +452,18 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     except ValueError:
         port = -1  # unparsable: equal to no real origin
     return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
+
+
+def _split_base(url: str) -> tuple[str, str, str]:
+    """(scheme, host[:port], path) of a base URL, for advice on another scheme."""
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc, parts.path
+
+
+def _tls_reason(exc: aiohttp.ClientConnectorSSLError) -> str | None:
+    """OpenSSL's code for why the handshake failed (`ssl.SSLError.reason`), a field, not wording."""
+    reason = getattr(exc.os_error, "reason", None)
+    return reason if isinstance(reason, str) else None
 
 
 def _headers(extra: Mapping[str, str] | None, token: str | None) -> dict[str, str]:
@@ -464,6 +520,18 @@ def _plain(text: str) -> str:
     if title:
         text = text[len(title.group(0)) :]
     return _shorten(text)
+
+
+def _offered(body: bytes) -> str:
+    """ " (300 Multiple Choices; it offers v1.1, v1.0)": the versions a 300 answer lists, at most a few, each short."""
+    try:
+        data = load_json(body)
+    except UntrustedJsonError:
+        return ""
+    listed = data.get("versions") if isinstance(data, dict) else None
+    ids = [v.get("id") for v in listed[:8] if isinstance(v, dict)] if isinstance(listed, list) else []
+    names = [_shorten(i)[:16] for i in ids if isinstance(i, str) and i]
+    return f" (300 Multiple Choices; it offers {', '.join(names)})" if names else " (300 Multiple Choices)"
 
 
 def _retry_after(value: str | None) -> float | None:
