@@ -225,22 +225,38 @@ def _check_range(header: str | None, offset: int, what: str, side: str | None) -
 async def merge_by_id(*streams: AsyncGenerator[ImageRecord, None]) -> AsyncGenerator[ImageRecord, None]:
     """Records of several id-ordered listings as one id-ordered stream; an image listed by more
     than one (a Glance that ignores a filter) is given once. The streams are this merge's: it
-    closes every one of them when it ends, however it ends."""
+    closes every one of them when it ends, however it ends.
+
+    Once means the same id exactly: two ids that differ only in case are two images (Glance
+    takes a caller-chosen id, and its schema allows capitals), so a tenant's case-twin of an
+    image never hides it. Ids with capitals sort apart (`engine.march` pairs them at the end):
+    each is handed out as soon as it heads its listing, so it never holds back the lower-case
+    ids behind it, and those it has given are held as a set (they are rare).
+    """
     try:
         heads: dict[int, ImageRecord] = {}
         for index, stream in enumerate(streams):
             if (first := await anext(stream, None)) is not None:
                 heads[index] = first
         previous: str | None = None
+        capitals: set[str] = set()
         while heads:
-            index = min(heads, key=lambda i: id_order(heads[i].id))
+            index = min(heads, key=lambda i: _merge_key(heads[i].id))
             record = heads.pop(index)
             if (following := await anext(streams[index], None)) is not None:
                 heads[index] = following
-            key = id_order(record.id)
-            if key != previous:
-                previous = key
+            if record.id != id_order(record.id):
+                if record.id not in capitals:
+                    capitals.add(record.id)
+                    yield record
+            elif record.id != previous:
+                previous = record.id
                 yield record
     finally:
         for stream in streams:
             await stream.aclose()
+
+
+def _merge_key(image_id: str) -> tuple[bool, str]:
+    """Ids with capitals first (in any order: they are paired apart), then the lower-case ids."""
+    return image_id == id_order(image_id), image_id

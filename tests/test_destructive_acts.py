@@ -1,0 +1,134 @@
+"""Nothing destroyed on one word (issue 20): ids exact, every deletion confirmed by the source's
+own API, only our own images written into, and the mark naming the mirror.
+
+Each test performs the attack: a tenant's case-twin of an image on a real Glance, a proxy that
+answers HTML 404 pages in front of a real Glance source, a target tenant's image created first
+under the source's id, a second mirror writing into the same target.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from replicator.model.records import ImageRecord
+from replicator.stores.glance.core import merge_by_id
+from tests import glance_client as gc
+from tests.conftest import ServerPair
+from tests.report_file import image_lines
+
+MARK = "replicated_by"
+
+
+def replicator(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "replicator", *args], capture_output=True, text=True, timeout=300)
+
+
+def mark_of(source: str) -> str:
+    return f"replicator from Glance at {source}"
+
+
+def seed(base: str, count: int, size: int = 1000, **fields: object) -> list[str]:
+    """`count` public raw images with random data, their ids."""
+    ids = []
+    for _ in range(count):
+        image_id = str(uuid.uuid4())
+        gc.create_image(
+            base, id=image_id, name=f"img-{image_id[:8]}", disk_format="raw", container_format="bare",
+            visibility="public", **fields,
+        )  # fmt: skip
+        gc.upload(base, image_id, os.urandom(size))
+        ids.append(image_id)
+    return ids
+
+
+def twin_of(image_id: str) -> str:
+    """The same id with its first hex letter upper-cased: a UUID Glance's schema accepts."""
+    index = next(i for i, c in enumerate(image_id) if c in "abcdef")
+    return image_id[:index] + image_id[index].upper() + image_id[index + 1 :]
+
+
+def status_on(base: str, image_id: str) -> str | None:
+    answer = gc.request("GET", f"{base}/v2/images/{image_id}")
+    return answer.json()["status"] if answer.status == 200 else None
+
+
+def report_by_id(path: Path) -> dict[str, dict]:
+    return {line["id"]: line for line in image_lines(path)}
+
+
+def in_step(pair: ServerPair, ids: list[str]) -> None:
+    """Every image of `ids` is on the target, active, with the source's bytes."""
+    for image_id in ids:
+        assert status_on(pair.target, image_id) == "active", image_id
+        assert gc.download(pair.target, image_id) == gc.download(pair.source, image_id)
+
+
+# 1. Ids are equal only when byte-equal.
+
+
+async def _listing(*ids: str) -> AsyncIterator[ImageRecord]:
+    for image_id in ids:
+        yield ImageRecord(id=image_id, status="active", attributes={})
+
+
+async def test_a_case_twin_is_another_image_and_a_repeat_is_given_once():
+    low = "2d3eef64-fa5f-41cd-864a-8270763fc8ac"
+    twin, before, after = twin_of(low), "1" + low[1:], "3" + low[1:]
+    # Byte order puts the twin first (SQLite, PostgreSQL); the other listing repeats two ids.
+    merged = [r.id async for r in merge_by_id(_listing(twin, low, after), _listing(before, low, twin))]
+    assert sorted(merged) == sorted([twin, before, low, after])
+    lower = [image_id for image_id in merged if image_id == image_id.lower()]
+    assert lower == sorted(lower)  # the march walks these in order: a twin never holds them back
+
+
+def test_real_glance_a_tenants_case_twin_neither_hides_nor_prunes_the_image(
+    real_glance_pair: ServerPair, tmp_path: Path
+) -> None:
+    """Glance takes a caller-chosen id: a tenant creates one that differs from a public image's
+    only in case. Both are images, on the source walk, in compare, size and dump, and on the
+    target; the victim's copy is never pruned."""
+    (victim,) = seed(real_glance_pair.source, 1)
+    twin = twin_of(victim)
+    gc.create_image(real_glance_pair.source, id=twin, name="twin", disk_format="raw", container_format="bare")
+    gc.upload(real_glance_pair.source, twin, b"the tenant's")
+    pruning = ("--prune", "delete", "--mark-property", MARK, "--max-prune", "100")
+    for _ in range(2):
+        report = tmp_path / "run.jsonl"
+        run = replicator(
+            "livecopy", real_glance_pair.source, real_glance_pair.target, *pruning, "--report", str(report)
+        )
+        assert run.returncode == 0, run.stderr
+        assert set(report_by_id(report)) == {victim, twin}
+        in_step(real_glance_pair, [victim, twin])
+    assert report_by_id(report)[victim]["reason"] == "identical"
+
+    compared = replicator("compare", real_glance_pair.source, real_glance_pair.target, *pruning, "--json")
+    assert compared.returncode == 0, compared.stdout + compared.stderr
+    size = replicator("size", real_glance_pair.source, "--json")
+    assert json.loads(size.stdout)["images"] == 2, size.stdout
+    dumped = tmp_path / "dump"
+    assert replicator("dump", real_glance_pair.source, str(dumped)).returncode == 0
+    assert {victim, twin} <= set(os.listdir(dumped))
+
+
+def test_real_glance_a_twin_on_the_target_does_not_block_the_image(real_glance_pair: ServerPair) -> None:
+    """A target tenant creates the case-twin of a source image's id before the mirror copies it:
+    the image is copied all the same, and a deactivation on the source reaches its copy."""
+    (victim,) = seed(real_glance_pair.source, 1)
+    gc.create_image(
+        real_glance_pair.target, id=twin_of(victim), name="twin", disk_format="raw", container_format="bare"
+    )
+    first = replicator("livecopy", real_glance_pair.source, real_glance_pair.target, "--mark-property", MARK)
+    assert first.returncode == 0, first.stderr
+    in_step(real_glance_pair, [victim])
+    gc.deactivate(real_glance_pair.source, victim)
+    second = replicator("livecopy", real_glance_pair.source, real_glance_pair.target, "--mark-property", MARK)
+    assert second.returncode == 0, second.stderr
+    assert status_on(real_glance_pair.target, victim) == "deactivated"
+    assert status_on(real_glance_pair.target, twin_of(victim)) == "queued"  # the tenant's, untouched
