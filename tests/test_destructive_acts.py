@@ -20,6 +20,7 @@ from replicator.model.records import ImageRecord
 from replicator.stores.glance.core import merge_by_id
 from tests import glance_client as gc
 from tests.conftest import ServerPair
+from tests.hostile_glance import HidingTarget, IngressNotFound
 from tests.report_file import image_lines
 
 MARK = "replicated_by"
@@ -132,3 +133,65 @@ def test_real_glance_a_twin_on_the_target_does_not_block_the_image(real_glance_p
     assert second.returncode == 0, second.stderr
     assert status_on(real_glance_pair.target, victim) == "deactivated"
     assert status_on(real_glance_pair.target, twin_of(victim)) == "queued"  # the tenant's, untouched
+
+
+# 2. and the rule: no deletion or deactivation on one answer.
+
+
+def test_real_glance_html_404s_from_a_proxy_burn_no_id(real_glance_pair: ServerPair, tmp_path: Path) -> None:
+    """A proxy in front of the source answers its own HTML 404 to every GET of a record (and,
+    for some, of the data): no copy is deleted, no id burnt, and a rerun without it is in step."""
+    ids = seed(real_glance_pair.source, 15)
+    with IngressNotFound(real_glance_pair.source) as records_lost:
+        run = replicator("livecopy", records_lost.url, real_glance_pair.target, "--mark-property", MARK)
+    assert run.returncode == 0, run.stderr
+    in_step(real_glance_pair, ids)
+    assert "pruned" not in run.stderr
+
+    more = seed(real_glance_pair.source, 3)
+    report = tmp_path / "run.jsonl"
+    with IngressNotFound(real_glance_pair.source, downloads=True) as all_lost:
+        run = replicator(
+            "livecopy", all_lost.url, real_glance_pair.target, "--mark-property", MARK, "--report", str(report)
+        )
+    assert run.returncode == 1, run.stderr  # the three downloads failed, and nothing else happened
+    lines = report_by_id(report)
+    assert {lines[image_id]["result"] for image_id in more} == {"failed"}
+    assert all(status_on(real_glance_pair.target, image_id) == "queued" for image_id in more)  # kept, to be filled
+    rerun = replicator("livecopy", real_glance_pair.source, real_glance_pair.target, "--mark-property", MARK)
+    assert rerun.returncode == 0, rerun.stderr
+    in_step(real_glance_pair, ids + more)
+
+
+def test_real_glance_a_short_listing_and_html_404s_prune_nothing(real_glance_pair: ServerPair, tmp_path: Path) -> None:
+    """The source's listing leaves images out for a while and its records answer HTML 404s: the
+    listing alone and a page from a proxy are no proof, so nothing is pruned, and each is said.
+    (A real deletion, confirmed by Glance's own 404: `test_mirror`.)"""
+    ids = seed(real_glance_pair.source, 4)
+    pruning = ("--prune", "delete", "--mark-property", MARK, "--max-prune", "100")
+    report = tmp_path / "run.jsonl"
+    with IngressNotFound(real_glance_pair.source) as proxy:  # one mirror: its address names it
+        assert replicator("livecopy", proxy.url, real_glance_pair.target, *pruning).returncode == 0
+        proxy.hidden.update(ids)
+        run = replicator("livecopy", proxy.url, real_glance_pair.target, *pruning, "--report", str(report))
+    assert run.returncode == 0, run.stderr
+    in_step(real_glance_pair, ids)
+    for image_id in ids:
+        line = report_by_id(report)[image_id]
+        assert (line["action"], line["result"]) == ("prune", "skipped")
+        assert "not pruned: the source did not confirm it is gone" in line["reason"]
+    assert "pruned:" not in run.stderr
+
+
+def test_a_listing_short_for_a_while_prunes_nothing_on_serve(serve_pair: ServerPair, tmp_path: Path) -> None:
+    """The image is still there when asked for (a listing of the moment left it out)."""
+    ids = seed(serve_pair.source, 2)
+    pruning = ("--prune", "deactivate", "--mark-property", MARK)
+    report = tmp_path / "run.jsonl"
+    with HidingTarget(serve_pair.source, set()) as source:
+        assert replicator("livecopy", source.url, serve_pair.target, *pruning).returncode == 0
+        source.hidden.add(ids[0])
+        run = replicator("livecopy", source.url, serve_pair.target, *pruning, "--report", str(report))
+    assert run.returncode == 0, run.stderr
+    assert status_on(serve_pair.target, ids[0]) == "active"
+    assert "not pruned: the source did not confirm it is gone" in report_by_id(report)[ids[0]]["reason"]

@@ -188,6 +188,16 @@ class DumpDirStore:
             reason = "it is a symlink, which a dump never holds" if exc.errno == errno.ELOOP else exc.strerror
             raise ImageError(f"cannot read {path}: {reason}", kind=ErrorKind.INPUT) from exc
 
+    async def gone(self, image: ImageRecord) -> bool:
+        """Whether the image's record file is absent now (the disk's own answer)."""
+        try:
+            await aiofiles.os.lstat(self.record_path(image.id))
+        except FileNotFoundError:
+            return True
+        except OSError:
+            return False
+        return False
+
     async def stat(self, image: ImageRecord) -> ImageRecord | None:
         """The dumped copy as the disk has it: its size (its hashes were checked in flight)."""
         size = await self._data_size(image.id)

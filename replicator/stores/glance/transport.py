@@ -371,6 +371,7 @@ class Transport:
             side=self.side,
             retryable=status in RETRYABLE_STATUSES,
             retry_after=_retry_after(response.headers.get("Retry-After")),
+            from_api=api_error_document(response.content_type, body, status),
         )
 
     def _client_error(self, exc: Exception, what: str) -> ImageError | None:
@@ -433,6 +434,22 @@ def _replayable(kwargs: Mapping[str, Any]) -> bool:
     """Whether the same request can be sent again: not when its body was a stream, now spent."""
     body = kwargs.get("data")
     return body is None or isinstance(body, (bytes, str))
+
+
+def api_error_document(content_type: str, body: bytes, status: int) -> bool:
+    """Whether an error answer is Glance's own (webob's JSON document, `code` naming the status:
+    `{"message": ..., "code": "404 Not Found", "title": "Not Found"}`), decided on its fields:
+    an HTML page from an ingress or a proxy, or JSON of another shape, is not."""
+    if content_type != "application/json":
+        return False
+    try:
+        data = load_json(body)
+    except UntrustedJsonError:
+        return False
+    if not isinstance(data, dict):
+        return False
+    code, title = data.get("code"), data.get("title")
+    return isinstance(code, str) and isinstance(title, str) and code == f"{status} {title}"
 
 
 def server_reason(body: bytes) -> str:
