@@ -195,3 +195,80 @@ def test_a_listing_short_for_a_while_prunes_nothing_on_serve(serve_pair: ServerP
     assert run.returncode == 0, run.stderr
     assert status_on(serve_pair.target, ids[0]) == "active"
     assert "not pruned: the source did not confirm it is gone" in report_by_id(report)[ids[0]]["reason"]
+
+
+# 3. Data and metadata only into images that are ours.
+
+
+def test_real_glance_a_target_tenants_image_under_the_source_id_is_never_filled(
+    real_glance_pair: ServerPair, tmp_path: Path
+) -> None:
+    """A target project creates an empty image under a private source image's id first: neither
+    the data nor the metadata go into it, with or without `-D owner`, listed or not; each run
+    says so for that image."""
+    secret = str(uuid.uuid4())
+    gc.create_image(
+        real_glance_pair.source, id=secret, name="secret", disk_format="raw", container_format="bare",
+        visibility="private", owner="p-source", classified="yes",
+    )  # fmt: skip
+    gc.upload(real_glance_pair.source, secret, b"private bytes" * 100)
+    gc.create_image(
+        real_glance_pair.target, id=secret, name="bait", disk_format="raw", container_format="bare",
+        visibility="private", owner="p-tenant",
+    )  # fmt: skip
+    report = tmp_path / "run.jsonl"
+    for extra in ([], ["-D", "owner"]):
+        run = replicator("livecopy", real_glance_pair.source, real_glance_pair.target, *extra, "--report", str(report))
+        assert run.returncode == 1, run.stderr
+        line = report_by_id(report)[secret]
+        assert (line["action"], line["result"]) == ("problem", "failed")
+        assert "owned by p-tenant" in line["reason"] and "not ours" in line["reason"]
+    with HidingTarget(real_glance_pair.target, {secret}) as unlisted:  # as another project's private image
+        run = replicator("livecopy", real_glance_pair.source, unlisted.url, "-D", "owner", "--report", str(report))
+    assert run.returncode == 1, run.stderr
+    line = report_by_id(report)[secret]
+    assert "the id is taken on the target" in line["error"] and "no mark of this mirror" in line["error"]
+    bait = gc.get_image(real_glance_pair.target, secret)
+    assert (bait["status"], bait["name"], bait["owner"], bait.get("classified")) == ("queued", "bait", "p-tenant", None)
+
+
+# 4. The mark names the mirror.
+
+
+def test_two_mirrors_into_one_target_prune_only_their_own_copies(start_serve, tmp_path: Path) -> None:
+    first, second, target = start_serve(), start_serve(), start_serve()
+    mine, theirs = seed(first.url, 1)[0], seed(second.url, 1)[0]
+    pruning = ("--prune", "deactivate", "--mark-property", MARK)
+    for source in (first, second):
+        assert replicator("livecopy", source.url, target.url, *pruning).returncode == 0
+    assert gc.get_image(target.url, theirs)[MARK] == mark_of(second.url)
+    report = tmp_path / "run.jsonl"
+    run = replicator("livecopy", first.url, target.url, *pruning, "--report", str(report))
+    assert run.returncode == 0, run.stderr
+    assert status_on(target.url, theirs) == "active"
+    assert report_by_id(report)[theirs]["reason"] == (
+        "gone from the source; marked by another mirror (its mark names another source): not pruned"
+    )
+    gc.delete(first.url, mine)
+    assert replicator("livecopy", first.url, target.url, *pruning).returncode == 0
+    assert status_on(target.url, mine) == "deactivated"
+    assert status_on(target.url, theirs) == "active"
+
+
+def test_an_older_replicators_mark_is_renamed_on_copies_of_this_source_and_else_not_pruned(
+    serve_pair: ServerPair, tmp_path: Path
+) -> None:
+    """A copy marked `replicator` (no source named) whose image this source has takes this
+    mirror's mark; one this source lacks is left, said why (it may be another mirror's)."""
+    kept, unknown = seed(serve_pair.source, 1)[0], seed(serve_pair.target, 1, **{MARK: "replicator"})[0]
+    assert replicator("livecopy", serve_pair.source, serve_pair.target).returncode == 0
+    gc.patch(serve_pair.target, kept, [{"op": "add", "path": f"/{MARK}", "value": "replicator"}])
+    report = tmp_path / "run.jsonl"
+    pruning = ("--prune", "deactivate", "--mark-property", MARK)
+    run = replicator("livecopy", serve_pair.source, serve_pair.target, *pruning, "--report", str(report))
+    assert run.returncode == 0, run.stderr
+    assert gc.get_image(serve_pair.target, kept)[MARK] == mark_of(serve_pair.source)
+    assert status_on(serve_pair.target, unknown) == "active"
+    assert report_by_id(report)[unknown]["reason"] == (
+        "gone from the source; its mark names no source (an older replicator's): not pruned"
+    )

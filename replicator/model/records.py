@@ -100,6 +100,24 @@ def id_order(image_id: str) -> str:
     return image_id.lower()
 
 
+def not_ours(held: ImageRecord, owner: str | None, mark: tuple[str, str] | None) -> str | None:
+    """Why the target image `held` is not ours to write data or metadata into, or None.
+
+    Ours is an image that carries our mark (`mark`: the property and its value), or whose owner
+    is the `owner` we would give it. Anything else under our id (a target tenant may create an
+    image under any id first) is someone else's: filling it would hand them the source's data.
+    Without an owner to give (`-D owner`, an owner with no counterpart) only the mark tells.
+    """
+    if mark is not None and held.attributes.get(mark[0]) == mark[1]:
+        return None
+    found = held.attributes.get("owner")
+    if owner and found == owner:
+        return None
+    by = f"owned by {found}" if found else "with no owner"
+    wanted = f"not by {owner}" if owner else "and no owner is given to copies"
+    return f"the target image is {by} ({wanted}) and carries no mark of this mirror: not ours, not written"
+
+
 def property_name_problem(key: str) -> str | None:
     """Why a property name could mean something else to a server, or None when it is plain.
 

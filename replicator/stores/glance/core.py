@@ -23,7 +23,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any
 
 from replicator.model.errors import ErrorKind, ImageError, RunError
-from replicator.model.records import ImageRecord, id_order
+from replicator.model.records import ImageRecord, id_order, not_ours
 from replicator.model.retry import with_retries
 from replicator.model.settings import Settings
 from replicator.model.tasks import Ahead
@@ -159,7 +159,7 @@ class GlanceCore:
                     f"{exc}; the id belonged to an image deleted on the target, and Glance never reuses ids",
                     retryable=False,
                 ) from exc
-            foreign = foreign_holder(found, attributes)
+            foreign = foreign_holder(found, attributes, self.settings)
             if foreign:
                 raise exc.again(
                     f"create image {image.id}: the id is taken on the target by {foreign}; not ours, so not touched",
@@ -192,12 +192,12 @@ class GlanceCore:
         await self.transport.close()
 
 
-def foreign_holder(found: ImageRecord, attributes: Mapping[str, Any]) -> str | None:
+def foreign_holder(found: ImageRecord, attributes: Mapping[str, Any], settings: Settings) -> str | None:
     """What makes the image `found` under our id not ours to fill, or None when it is ours.
 
     Ours is what an earlier attempt of this replicator leaves when its answer was lost: a
-    `queued` record with no data, owned by the owner we asked for (any owner when we asked for
-    none: the target then picks the creating project).
+    `queued` record with no data that carries our mark or is owned by the owner we asked for
+    (`records.not_ours`, the rule the plan holds every existing target image to as well).
     """
     owner = found.attributes.get("owner")
     described = f"an image in status {found.status}" + (f" owned by {owner}" if owner else "")
@@ -205,9 +205,10 @@ def foreign_holder(found: ImageRecord, attributes: Mapping[str, Any]) -> str | N
         return described + " that holds data"
     if found.status != "queued":
         return described
-    wanted = attributes.get("owner")
-    if wanted and owner and owner != wanted:
-        return described
+    name = settings.mark_property
+    mark = (name, attributes[name]) if name and name in attributes else None
+    if not_ours(found, attributes.get("owner"), mark):
+        return described + " that carries no mark of this mirror"
     return None
 
 
