@@ -191,7 +191,7 @@ class DumpDirStore:
     async def gone(self, image: ImageRecord) -> bool:
         """Whether the image's record file is absent now (the disk's own answer)."""
         try:
-            await aiofiles.os.lstat(self.record_path(image.id))
+            await aiofiles.os.stat(self.record_path(image.id), follow_symlinks=False)
         except FileNotFoundError:
             return True
         except OSError:
