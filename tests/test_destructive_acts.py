@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,7 +22,7 @@ from replicator.model.records import ImageRecord
 from replicator.stores.glance.core import merge_by_id
 from tests import glance_client as gc
 from tests.conftest import ServerPair
-from tests.hostile_glance import HidingTarget, IngressNotFound
+from tests.hostile_glance import HidingTarget, IngressNotFound, SlowDestruction
 from tests.report_file import image_lines
 
 MARK = "replicated_by"
@@ -272,3 +274,35 @@ def test_an_older_replicators_mark_is_renamed_on_copies_of_this_source_and_else_
     assert report_by_id(report)[unknown]["reason"] == (
         "gone from the source; its mark names no source (an older replicator's): not pruned"
     )
+
+
+def test_a_stop_signal_never_leaves_a_deletion_in_flight_unreported(serve_pair: ServerPair, tmp_path: Path) -> None:
+    """SIGTERM while the target holds a DELETE: the deletion is seen to its end and is in the
+    report, so what the run did to the target is always known."""
+    ids = seed(serve_pair.source, 2)
+    pruning = ("--prune", "delete", "--mark-property", MARK, "--concurrency", "1")
+    assert replicator("livecopy", serve_pair.source, serve_pair.target, *pruning).returncode == 0
+    for image_id in ids:
+        gc.delete(serve_pair.source, image_id)
+    report = tmp_path / "run.jsonl"
+    with SlowDestruction(serve_pair.target, seconds=2.0) as target:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "replicator", "livecopy", serve_pair.source, target.url, *pruning,
+             "--report", str(report)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while not target.requests_to("DELETE", "/v2/images/"):
+                assert time.monotonic() < deadline and run.poll() is None, "no deletion was sent"
+                time.sleep(0.02)
+            run.send_signal(signal.SIGTERM)
+            _, stderr = run.communicate(timeout=60)
+        finally:
+            run.kill()
+    assert run.returncode != 0, stderr
+    deleted = [image_id for image_id in ids if status_on(serve_pair.target, image_id) is None]
+    assert deleted, "the deletion in flight did not reach the target"
+    lines = report_by_id(report)
+    for image_id in deleted:
+        assert (lines[image_id]["action"], lines[image_id]["result"]) == ("prune", "ok")

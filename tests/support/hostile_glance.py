@@ -523,3 +523,21 @@ class IngressNotFound(HidingTarget):
 
     async def download(self, request: web.Request) -> web.Response:
         return await (self.not_found(request) if self.downloads else self.forward(request))
+
+
+class SlowDestruction(GlanceProxy):
+    """Issue 20: a target that holds each `DELETE` and deactivation for `seconds` before passing
+    it on, so that a stop signal can land while one is in flight."""
+
+    def __init__(self, upstream: str, seconds: float = 2.0) -> None:
+        super().__init__(upstream)
+        self.seconds = seconds
+
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_delete("/v2/images/{image_id}", self.held)
+        router.add_post("/v2/images/{image_id}/actions/deactivate", self.held)
+        super().add_routes(router)
+
+    async def held(self, request: web.Request) -> web.Response:
+        await asyncio.sleep(self.seconds)
+        return await self.forward(request)
