@@ -24,6 +24,7 @@ from tests import glance_client as gc
 from tests.conftest import ServerPair
 from tests.hostile_glance import HidingTarget, IngressNotFound, SlowDestruction
 from tests.report_file import image_lines
+from tests.servers import ReplicatorServe
 
 MARK = "replicated_by"
 
@@ -306,3 +307,43 @@ def test_a_stop_signal_never_leaves_a_deletion_in_flight_unreported(serve_pair: 
     lines = report_by_id(report)
     for image_id in deleted:
         assert (lines[image_id]["action"], lines[image_id]["result"]) == ("prune", "ok")
+
+
+def test_removals_of_copies_whose_source_vanished_count_toward_max_prune(
+    serve_pair: ServerPair, tmp_path: Path
+) -> None:
+    """Two source images are deleted while the run copies the first: with `--max-prune 1` one
+    copy is removed (reported as a prune), the other's empty record is kept and said why; the
+    next run prunes it, confirmed, and the target is in step with the source."""
+    ids = seed(serve_pair.source, 2, size=300_000)
+    streaming, waiting = sorted(ids)  # one at a time, in id order
+    source = serve_pair.source_server
+    assert isinstance(source, ReplicatorServe)
+    source.set_faults(bandwidth=100_000)
+    pruning = ("--prune", "delete", "--mark-property", MARK, "--max-prune", "1", "--concurrency", "1")
+    report = tmp_path / "run.jsonl"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "replicator", "livecopy", serve_pair.source, serve_pair.target, *pruning,
+         "--report", str(report)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while status_on(serve_pair.target, streaming) != "saving":
+            assert time.monotonic() < deadline and run.poll() is None, "the first upload did not start"
+            time.sleep(0.02)
+        for image_id in ids:
+            gc.delete(serve_pair.source, image_id)
+        _, stderr = run.communicate(timeout=120)
+    finally:
+        run.kill()
+    assert run.returncode == 0, stderr
+    lines = report_by_id(report)
+    assert (lines[streaming]["action"], lines[streaming]["result"]) == ("prune", "ok")
+    assert lines[waiting]["result"] == "skipped"
+    assert "was kept, this run has already deleted or deactivated the 1 images a run may" in lines[waiting]["reason"]
+    assert status_on(serve_pair.target, streaming) is None
+    assert status_on(serve_pair.target, waiting) == "queued"
+    again = replicator("livecopy", serve_pair.source, serve_pair.target, *pruning)
+    assert again.returncode == 0, again.stderr
+    assert gc.list_all(serve_pair.target) == []
