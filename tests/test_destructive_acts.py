@@ -347,3 +347,46 @@ def test_removals_of_copies_whose_source_vanished_count_toward_max_prune(
     again = replicator("livecopy", serve_pair.source, serve_pair.target, *pruning)
     assert again.returncode == 0, again.stderr
     assert gc.list_all(serve_pair.target) == []
+
+
+# 5. A file in the working directory never redirects a run.
+
+
+def test_a_replicator_toml_left_in_the_working_directory_never_overrides_the_target_argument(
+    serve_pair: ServerPair, tmp_path: Path
+) -> None:
+    """Someone leaves `replicator.toml` with `target-endpoint` pointing at their host in the
+    directory a run starts from: TARGET given on the command line wins, no request (and no
+    token) reaches that host, and the run says which file it read and what it ignored."""
+    (image_id,) = seed(serve_pair.source, 1)
+    with HidingTarget(serve_pair.target, set()) as elsewhere:
+        (tmp_path / "replicator.toml").write_text(f'target-endpoint = "{elsewhere.url}"\nretries = 1\n')
+        run = subprocess.run(
+            [sys.executable, "-m", "replicator", "livecopy", serve_pair.source, serve_pair.target, "-v"],
+            capture_output=True, text=True, timeout=120, cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
+        )  # fmt: skip
+        assert elsewhere.requests == []
+    assert run.returncode == 0, run.stderr
+    assert "config file replicator.toml: target-endpoint not used, TARGET is given on the command line" in run.stderr
+    in_step(serve_pair, [image_id])
+
+
+def test_a_config_file_writable_by_others_is_refused(serve_pair: ServerPair, tmp_path: Path) -> None:
+    settings = tmp_path / "shared.toml"
+    settings.write_text("retries = 1\n")
+    settings.chmod(0o666)
+    run = replicator("livecopy", serve_pair.source, serve_pair.target, "--config", str(settings))
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [
+        f"replicator: error: config file {settings} is writable by others (mode 666): refused (chmod o-w {settings})"
+    ]
+    assert gc.list_all(serve_pair.target) == []
+
+
+def test_a_connection_setting_from_a_config_file_is_said_on_stderr(serve_pair: ServerPair, tmp_path: Path) -> None:
+    settings = tmp_path / "mirror.toml"
+    settings.write_text('api-version = "2"\n')
+    run = replicator("size", serve_pair.source, "--config", str(settings))
+    assert run.returncode == 0, run.stderr
+    assert f"replicator: config file {settings} sets api-version" in run.stderr

@@ -289,9 +289,7 @@ def marks_kept(image: ImageRecord, current: ImageRecord, settings: Settings) -> 
     source like any other.
     """
     return frozenset(
-        key
-        for key, value in current.attributes.items()
-        if value == settings.mark_value and key not in image.attributes
+        key for key, value in current.attributes.items() if value == settings.mark_value and key not in image.attributes
     )
 
 
