@@ -38,6 +38,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from replicator.model.errors import ErrorKind, RunError
+from replicator.model.untrusted import without_userinfo
 from replicator.openstack.cloudfiles import CloudFiles, Warn, find_cloud_files
 
 LOG = logging.getLogger(__name__)
@@ -180,8 +181,9 @@ class KeystoneAuth:
     # regions, owners mapped between clouds).
 
     def auth_url(self) -> str:
-        """The URL this side authenticates at, as its settings give it ("" before they are read)."""
-        return str(getattr(self._session.auth, "auth_url", "") or "") if self._session else ""
+        """The URL this side authenticates at, as its settings give it ("" before they are read),
+        without any `user:password@` in it: it is shown in messages and `--debug` lines."""
+        return without_userinfo(str(getattr(self._session.auth, "auth_url", "") or "")) if self._session else ""
 
     def keystone_url(self) -> str:
         """Where this side authenticates, without a trailing slash or version: two sides with
