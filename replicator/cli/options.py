@@ -279,6 +279,14 @@ MetricsPort = Annotated[
         help="Serve Prometheus metrics on this port while the run lasts.",
     ),
 ]
+MetricsAddress = Annotated[
+    str,
+    _option(
+        "--metrics-address",
+        panel=OUTPUT,
+        help="The address --metrics-port listens on (127.0.0.1: this machine only).",
+    ),
+]
 MetricsFile = Annotated[
     Path | None,
     _option(
@@ -685,6 +693,7 @@ class Metrics(OptionGroup):
     """Prometheus metrics of a copy: served while it lasts, and its times kept in a textfile."""
 
     metrics_port: MetricsPort = None
+    metrics_address: MetricsAddress = "0.0.0.0"
     metrics_file: MetricsFile = None
 
 
