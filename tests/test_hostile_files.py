@@ -16,7 +16,7 @@ import pytest
 
 from tests import glance_client as gc
 from tests.hostile_cli import assert_run_error, replicator
-from tests.hostile_glance import image
+from tests.hostile_glance import DribblingListing, image
 
 TIMEOUT = 60.0  # a hang is what is tested: it fails the test instead of holding it
 
@@ -102,3 +102,11 @@ def test_the_report_is_owner_only_and_never_written_through_a_symlink(serve_pair
     result = replicator("livecopy", serve_pair.source, serve_pair.target, "--report", str(report))
     assert_run_error(result, str(report))
     assert elsewhere.read_text() == "kept\n"
+
+
+def test_a_listing_sent_one_byte_at_a_time_ends_at_the_answer_deadline(tmp_path: Path) -> None:
+    """Every read gets a byte within `--timeout`, and the listing would take many minutes: the
+    answer's own deadline (5 x --timeout) ends it with one line."""
+    with DribblingListing([image(os.urandom(100)) for _ in range(3)]) as source:
+        result = replicator("size", source.url, "--timeout", "1", "--retries", "0", timeout=TIMEOUT)
+    assert_run_error(result, "did not send its whole answer within 5 s")

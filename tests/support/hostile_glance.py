@@ -541,3 +541,22 @@ class SlowDestruction(GlanceProxy):
     async def held(self, request: web.Request) -> web.Response:
         await asyncio.sleep(self.seconds)
         return await self.forward(request)
+
+
+class DribblingListing(FakeGlance):
+    """Issue 20: a listing sent one byte every `pause` seconds: no read ever waits long, and
+    the whole answer would take hours."""
+
+    def __init__(self, images: list[FakeImage], pause: float = 0.2) -> None:
+        super().__init__(images)
+        self.pause = pause
+
+    async def listing(self, request: web.Request) -> web.StreamResponse:
+        body = json.dumps({"images": self.listed(request), "schema": "/v2/schemas/images"}).encode()
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        for index in range(len(body)):
+            await response.write(body[index : index + 1])
+            await asyncio.sleep(self.pause)
+        await response.write_eof()
+        return response

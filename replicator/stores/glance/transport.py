@@ -83,6 +83,9 @@ _MAX_REASON = 300
 #: The most of an error answer read for its reason: a hostile server may send gigabytes.
 _MAX_ERROR_BODY = 64 * 1024
 
+#: A JSON answer arrives whole within this many `timeout`s (`Transport`).
+ANSWER_DEADLINE_READS = 5
+
 
 def api_path(*segments: str, query: Mapping[str, str] | None = None) -> ApiPath:
     """`/seg1/seg2...?query` with every segment percent-encoded, `/` included.
@@ -132,7 +135,10 @@ class Transport:
     Takes explicit values rather than the run's settings: `timeout` is a connect and per-read
     (stall) limit, never a limit on a whole transfer; `connections` bounds the pool;
     `read_bufsize` is the socket read size (about the chunk size). `side` ("source"/"target")
-    is written into every error, so a caller can tell whose fault it was.
+    is written into every error, so a caller can tell whose fault it was. A JSON answer (a
+    listing page, a record) must also arrive whole within `ANSWER_DEADLINE_READS` times
+    `timeout`: a server that sends one byte a second never stalls a read, and would otherwise
+    hold the run for ever (data transfers keep the per-read rule alone: they may take hours).
     """
 
     def __init__(
@@ -148,6 +154,7 @@ class Transport:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.side = side
+        self._answer_deadline = timeout * ANSWER_DEADLINE_READS
         self._origin = _origin(self.base_url)
         self._auth = auth or StaticToken(None)
         client_timeout = aiohttp.ClientTimeout(total=None, connect=timeout, sock_connect=timeout, sock_read=timeout)
@@ -260,9 +267,19 @@ class Transport:
     async def json(
         self, method: str, path: ApiPath, *, what: str, expected: tuple[int, ...] = (200,), **kwargs: Any
     ) -> Any:
-        """A request whose answer must be JSON, read with a size cap and parsed with a depth cap."""
-        async with self.request(method, path, what=what, expected=expected, **kwargs) as response:
-            body = await self._read_capped(response, what)
+        """A request whose answer must be JSON, read with a size cap and parsed with a depth cap,
+        whole within the answer deadline."""
+        try:
+            async with asyncio.timeout(self._answer_deadline):
+                async with self.request(method, path, what=what, expected=expected, **kwargs) as response:
+                    body = await self._read_capped(response, what)
+        except TimeoutError:
+            raise ImageError(
+                f"{what}: {self.base_url} did not send its whole answer within {self._answer_deadline:g} s",
+                kind=ErrorKind.TRANSPORT,
+                side=self.side,
+                retryable=True,
+            ) from None
         try:
             return load_json(body)
         except UntrustedJsonError as exc:
