@@ -54,7 +54,7 @@ def test_a_huge_sparse_record_is_refused_before_it_is_read(serve_one, tmp_path: 
         stream.truncate(2**40)  # a terabyte that takes no disk
     result = replicator("load", serve_one.url, str(dump), timeout=TIMEOUT)
     assert_run_error(result, huge, "larger than any image record")
-    assert gc.list_all(serve_one.url) == []
+    assert huge not in {entry["id"] for entry in gc.list_all(serve_one.url)}
 
 
 def test_a_dump_directory_in_the_mode_of_tmp_is_refused(serve_one, tmp_path: Path) -> None:
