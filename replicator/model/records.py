@@ -241,12 +241,15 @@ def text_or_none(raw: Mapping[str, Any], key: str) -> str | None:
 
 
 def int_or_none(value: Any, key: str = "size") -> int | None:
-    """A whole-number field (a size, `min_ram`): a number or its digits, or absent."""
+    """A whole-number field (a size, `min_ram`): a number or its digits, zero or more, or absent."""
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise RecordError(f"{key} is not a number: {str(value)[:40]!r}")
     try:
-        return int(value)
+        number = int(value)
     except (ValueError, OverflowError) as exc:  # int() of these three types fails only so
         raise RecordError(f"{key} is not a whole number: {str(value)[:40]!r}") from exc
+    if number < 0:
+        raise RecordError(f"{key} {number} is negative, and no size or count is")
+    return number

@@ -10,6 +10,7 @@ not JSON. Glance's records are three levels deep (page, image, tag list); anythi
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -66,3 +67,16 @@ def without_userinfo(url: str) -> str:
     if "@" not in parts.netloc:
         return url
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+#: Characters no HTTP header value may carry (aiohttp refuses them all; CR and LF would end it).
+_NOT_IN_HEADERS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def header_problem(text: str) -> str | None:
+    """Why `text` cannot be sent as a header value (a token, a v1 property), or None."""
+    if "\r" in text or "\n" in text:
+        return "holds a line break"
+    if _NOT_IN_HEADERS.search(text):
+        return "holds a control character"
+    return None

@@ -34,7 +34,7 @@ import aiohttp
 from yarl import URL
 
 from replicator.model.errors import ErrorKind, ImageError, ReplicatorError, RunError
-from replicator.model.untrusted import MAX_JSON_BYTES, UntrustedJsonError, load_json
+from replicator.model.untrusted import MAX_JSON_BYTES, UntrustedJsonError, header_problem, load_json
 
 LOG = logging.getLogger("replicator.http")
 
@@ -220,6 +220,13 @@ class Transport:
         for renewed in (False, True):
             started = time.monotonic()
             token = await self._auth.token()
+            if token and header_problem(token):
+                raise RunError(
+                    f"the token for {self.base_url} {header_problem(token)}: no header can carry it; "
+                    "is it the token, copied whole and alone?",
+                    kind=ErrorKind.INPUT,
+                    side=self.side,
+                )
             status: int | None = None
             try:
                 async with self._session.request(
