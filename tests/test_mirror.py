@@ -320,7 +320,12 @@ def test_an_empty_record_left_on_the_target_is_deleted_not_deactivated(serve_pai
     (its upload cut, its source deleted since) holds nothing to keep."""
     empty = str(uuid.uuid4())
     gc.create_image(
-        serve_pair.target, id=empty, name="left", disk_format="raw", container_format="bare", **{MARK: mark_of(serve_pair.source)},
+        serve_pair.target,
+        id=empty,
+        name="left",
+        disk_format="raw",
+        container_format="bare",
+        **{MARK: mark_of(serve_pair.source)},
     )
     completed = replicator("livecopy", serve_pair.source, serve_pair.target, *PRUNING)
     assert completed.returncode == 0, completed.stderr
