@@ -56,3 +56,33 @@ def test_real_glance_names_and_properties_with_esc_or_del_fail_only_their_image_
     result = replicator("livecopy", real_glance.url, target.url, "--target-api-version", "1")
     assert_images_failed(result, ids["name"], ids["property"], facts=("control character",))
     assert gc.request("HEAD", f"{target.url}/v1/images/{ids['plain']}").status == 200
+
+
+def test_real_glance_properties_never_copied_for_their_name_are_said_per_image(
+    real_glance_pair, tmp_path: Path
+) -> None:
+    """Issue 20: a property named `members`, `deleted` or `location` (Glance 33 takes those it
+    takes as custom properties) is not copied: the image's line and its report line say so."""
+    image_id = str(uuid.uuid4())
+    gc.create_image(real_glance_pair.source, id=image_id, name="odd", disk_format="raw", container_format="bare")
+    taken = []
+    for name in ("members", "deleted", "location"):
+        answer = gc.send_json(
+            "PATCH",
+            f"{real_glance_pair.source}/v2/images/{image_id}",
+            [{"op": "add", "path": f"/{name}", "value": "x"}],
+            gc.JSON_PATCH,
+        )
+        if answer.status == 200:
+            taken.append(name)
+    assert taken, "Glance took none of the names: nothing to show"
+    gc.upload(real_glance_pair.source, image_id, os.urandom(100))
+    report = tmp_path / "run.jsonl"
+    result = replicator("livecopy", real_glance_pair.source, real_glance_pair.target, "-v", "--report", str(report))
+    assert result.returncode == 0, result.stderr
+    (line,) = [json.loads(text) for text in report.read_text().splitlines()[1:]]
+    said = f"propert{'ies' if len(taken) > 1 else 'y'} {', '.join(sorted(taken))} not copied"
+    assert said in line["reason"]
+    again = replicator("livecopy", real_glance_pair.source, real_glance_pair.target, "-v")
+    assert again.returncode == 0, again.stderr
+    assert f"identical; {said}" in again.stderr  # -v names the image and why, as for any skip

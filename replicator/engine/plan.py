@@ -46,6 +46,11 @@ def decide(image: ImageRecord, current: ImageRecord | None, settings: Settings) 
     """
     action = _decide(image, current, settings)
     notes = _unmapped_notes(image, current)
+    if image.dropped:
+        names = ", ".join(image.dropped)
+        notes.append(
+            f"propert{'ies' if len(image.dropped) > 1 else 'y'} {names} not copied (a name the replicator reads as its own)"
+        )
     if notes and not action.problem and (action.has_work or action.identical):
         return replace(action, reason="; ".join(filter(None, [action.reason, *notes])))
     return action

@@ -50,6 +50,11 @@ READ_ONLY: frozenset[str] = frozenset(
 #: Keys our dumps add beside the Glance record; never image attributes.
 DUMP_ONLY: frozenset[str] = frozenset({"members"})
 
+#: Custom property names a Glance v2 image may carry that are never copied: the replicator
+#: reads them as its own (`members` in a dump, `deleted` and `location` from v1). Each image
+#: that has one says so (`ImageRecord.dropped`, in its reason).
+DROPPED_NAMES: frozenset[str] = frozenset({"members", "deleted", "location"})
+
 #: The name `--dontreplicate` takes to leave image members (sharing) alone.
 MEMBERS = "members"
 
@@ -167,6 +172,8 @@ class ImageRecord:
     #: (then `attributes` holds no owner), and the members left out for the same reason.
     unmapped_owner: str | None = None
     unmapped_members: tuple[str, ...] = ()
+    #: Properties of the source image that are never copied because of their name (`DROPPED_NAMES`).
+    dropped: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -210,6 +217,10 @@ def record_from_v2(raw: Mapping[str, Any]) -> ImageRecord:
         hash_value=text_or_none(raw, "os_hash_value"),
         members=members_from(raw["members"]) if isinstance(raw.get("members"), list) else None,
         raw=dict(raw),
+        # A dump's own `members` is the list it writes; any other value is the image's property.
+        dropped=tuple(
+            sorted(k for k in DROPPED_NAMES & raw.keys() if not (k == "members" and isinstance(raw[k], list)))
+        ),
     )
 
 
