@@ -162,6 +162,7 @@ def test_keystone_errors_are_told_apart(case, message, serve_one, keystone, tmp_
     assert "secret" not in result.stderr and "wrong" not in result.stderr
 
 
+@pytest.mark.server
 def test_a_stop_signal_during_a_slow_authentication_ends_the_run_at_once(
     serve_one, tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -8,9 +8,14 @@ import os
 import uuid
 from pathlib import Path
 
-from tests import glance_client as gc
-from tests.hostile_cli import assert_images_failed, assert_run_error, replicator
-from tests.hostile_glance import image
+import pytest
+
+from tests.support import glance_client as gc
+from tests.support.hostile_cli import assert_images_failed, assert_run_error, replicator
+from tests.support.hostile_glance import image
+
+#: The CLI runs as a process here.
+pytestmark = pytest.mark.server
 
 
 def one_record_dump(folder: Path, **fields: object) -> str:
@@ -30,7 +35,7 @@ def test_a_record_with_a_negative_size_is_a_bad_record_named(serve_one, tmp_path
 
 def test_a_member_without_member_id_is_a_bad_record_named(serve_one, tmp_path: Path) -> None:
     image_id = one_record_dump(tmp_path / "dump", members=[{"status": "accepted"}])
-    assert_run_error(replicator("load", serve_one.url, str(tmp_path / "dump")), image_id, "member_id")
+    assert_run_error(replicator("load", serve_one.url, str(tmp_path / "dump")), image_id, "not a member record")
 
 
 def test_a_token_holding_a_line_break_is_refused_before_it_is_sent(serve_one) -> None:

@@ -18,15 +18,20 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
+
 from replicator.model.records import ImageRecord
 from replicator.stores.glance.core import merge_by_id
-from tests import glance_client as gc
-from tests.conftest import ServerPair
-from tests.hostile_glance import HidingTarget, IngressNotFound, SlowDestruction
-from tests.report_file import image_lines
-from tests.servers import ReplicatorServe
+from tests.support import glance_client as gc
+from tests.support.hostile_glance import HidingTarget, IngressNotFound, SlowDestruction
+from tests.support.pairs import ServerPair
+from tests.support.report_file import image_lines
+from tests.support.servers import ReplicatorServe
 
 MARK = "replicated_by"
+
+#: The CLI runs as a process here.
+pytestmark = pytest.mark.server
 
 
 def replicator(*args: str) -> subprocess.CompletedProcess[str]:

@@ -14,11 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from tests import glance_client as gc
-from tests.hostile_cli import assert_run_error, replicator
-from tests.hostile_glance import DribblingListing, image
+from tests.support import glance_client as gc
+from tests.support.hostile_cli import assert_run_error, replicator
+from tests.support.hostile_glance import DribblingListing, image
 
 TIMEOUT = 60.0  # a hang is what is tested: it fails the test instead of holding it
+
+#: The CLI runs as a process here.
+pytestmark = pytest.mark.server
 
 
 def dump_of(folder: Path, count: int = 1) -> list[str]:

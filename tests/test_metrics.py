@@ -255,14 +255,15 @@ def test_the_textfile_says_what_the_run_did_once_it_has_ended(tmp_path: Path) ->
     assert samples[("replicator_last_run_image_bytes", created)] == 500
 
 
+@pytest.mark.server
 def test_metrics_address_binds_the_metrics_port_to_that_address_only(serve_pair) -> None:
     """Issue 20: `--metrics-port` alone listens on every address; `--metrics-address` names one."""
     import subprocess
     import sys
     import time
 
-    from tests import glance_client as gc
-    from tests.servers import free_port
+    from tests.support import glance_client as gc
+    from tests.support.servers import free_port
 
     gc.seed_raw_images(serve_pair.source, [400_000])
     serve_pair.source_server.set_faults(bandwidth=100_000)  # the run lasts about 4 s
