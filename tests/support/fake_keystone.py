@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
