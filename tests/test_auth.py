@@ -163,3 +163,35 @@ def test_keystone_errors_are_told_apart(case, message, serve_one, keystone, tmp_
     assert message in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "secret" not in result.stderr and "wrong" not in result.stderr
+
+
+@pytest.mark.server
+def test_a_stop_signal_during_a_slow_authentication_ends_the_run_at_once(
+    serve_one, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 20: Keystone takes its time to answer; SIGTERM ends the run without waiting for
+    it (Kubernetes kills a pod 30 s after SIGTERM)."""
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    hold = threading.Event()
+    slow = FakeKeystone(catalog=[("RegionOne", "public", serve_one.url)], hold=hold).start()
+    try:
+        write_clouds(tmp_path, monkeypatch, clouds_yaml(slow))
+        run_ = subprocess.Popen(
+            [sys.executable, "-m", "replicator", "size", "--os-cloud", "test"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            assert slow.asked.wait(60), "the run never asked Keystone"
+            run_.send_signal(signal.SIGTERM)
+            _, stderr = run_.communicate(timeout=30)  # Keystone still holds its answer
+        finally:
+            run_.kill()
+        assert run_.returncode == 143, stderr
+        assert stderr.strip().splitlines()[-1] == "replicator: interrupted (SIGTERM)", stderr
+    finally:
+        hold.set()
+        slow.stop()

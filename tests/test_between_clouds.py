@@ -228,3 +228,26 @@ def test_mapping_by_name_needs_a_keystone_on_each_side(clouds: TwoClouds) -> Non
         "livecopy", clouds.old_glance.url, clouds.new_glance.url, "--token", "t", "--map-projects-by-name"
     )
     assert_one_line_error(result, "mapping projects by name needs both sides' Keystones")
+
+
+def test_by_name_a_project_maps_only_into_the_domain_of_the_same_name(clouds: TwoClouds) -> None:
+    """Issue 20: acme's `prod` on the source, only globex's `prod` on the target: acme's private
+    image is not given to globex, it fails; once the target has acme's `prod`, it goes there.
+    Project names `.` and `..` are names like any other (looked up as names, never as ids)."""
+    acme = clouds.old.add_domain(f"acme-{os.urandom(3).hex()}")
+    prod = clouds.old.add_project("prod", acme)
+    clouds.new.add_project("prod", clouds.new.add_domain(f"globex-{os.urandom(3).hex()}"))
+    dots = clouds.old.add_project("..")
+    secret, dotted = clouds.seed("secret", prod), clouds.seed("dotted", dots)
+    failed = clouds.run("livecopy", "--map-projects-by-name", "--id", secret)
+    assert failed.returncode == 1, failed.stderr
+    assert f"owner project {prod} has no counterpart on the target" in failed.stderr
+    assert gc.list_all(clouds.new_glance.url) == []
+
+    acme_name = clouds.old.admin_session().get(f"{clouds.old.auth_url}/domains/{acme}").json()["domain"]["name"]
+    theirs = clouds.new.add_project("prod", clouds.new.add_domain(acme_name))
+    target_dots = clouds.new.add_project("..")
+    copied = clouds.run("livecopy", "--map-projects-by-name")
+    assert copied.returncode == 0, copied.stderr
+    assert clouds.held(secret) == (theirs, [])
+    assert clouds.held(dotted) == (target_dots, [])

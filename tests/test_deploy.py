@@ -353,7 +353,7 @@ def test_an_hourly_mirror_through_three_hours_ends_in_step(serve_pair, tmp_path:
         copy, original = gc.get_image(target, image_id), gc.get_image(source, image_id)
         assert copy["status"] == "active" and copy["checksum"] == original["checksum"]
         assert copy["name"] == original["name"] and copy.get("os_distro") == original.get("os_distro")
-        assert copy[env["MARK_PROPERTY"]] == "replicator"
+        assert copy[env["MARK_PROPERTY"]] == f"replicator from Glance at {source}"  # names the mirror
     assert {image_id: gc.get_image(target, image_id)["status"] for image_id in (c, d, e)} == dict.fromkeys(
         (c, d, e), "deactivated"
     )
@@ -438,4 +438,7 @@ def test_the_services_command_keeps_the_target_in_step(serve_pair, tmp_path: Pat
     assert len(gc.list_all(serve_pair.target)) == len(data)
     # The last run's numbers, where the header says node-exporter finds them.
     assert last_run(parse((state / "replicator" / "livecopy.prom").read_text())) == {("skip", "skipped"): 3}
-    assert all(gc.get_image(serve_pair.target, image_id)["replicated_by"] == "replicator" for image_id in data)
+    assert all(
+        gc.get_image(serve_pair.target, image_id)["replicated_by"] == f"replicator from Glance at {serve_pair.source}"
+        for image_id in data
+    )

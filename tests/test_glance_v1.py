@@ -300,15 +300,16 @@ def test_v1_listings_that_are_not_a_glance_answer(fake_server: str, message: str
 
 
 async def test_a_create_whose_answer_was_lost_is_not_an_error_but_a_deleted_id_is(start_serve) -> None:
-    """A 409 on create is looked up with `HEAD`: our own earlier create is fine, a deleted image's
-    id is an error that says why (Glance never reuses an id)."""
+    """A 409 on create is looked up with `HEAD`: our own earlier create (it carries our mark: issue
+    20) is fine, a deleted image's id is an error that says why (Glance never reuses an id)."""
     base = start_serve(*V1_ONLY).url
-    store = await open_glance(Side(base), Settings())
+    store = await open_glance(Side(base), Settings(mark_property="replicated_by"))
     try:
         assert isinstance(store, GlanceV1Store)  # found by asking /versions
         image = ImageRecord(id=str(uuid.uuid4()), status="queued", attributes={"name": "twice"})
-        await store.create_image(image, {"name": "twice", "disk_format": "raw", "container_format": "bare"})
-        await store.create_image(image, {"name": "twice", "disk_format": "raw", "container_format": "bare"})
+        ours = {"name": "twice", "disk_format": "raw", "container_format": "bare", "replicated_by": "replicator"}
+        await store.create_image(image, ours)
+        await store.create_image(image, ours)
         assert [v["name"] for v in v1_detail(base).values()] == ["twice"]
         gc.call("DELETE", f"{base}/v1/images/{image.id}", 200)
         with pytest.raises(ImageError, match="409.*deleted on the target"):

@@ -79,3 +79,16 @@ def test_wrong_password_is_a_keystone_error(keystone, cloud, tmp_path: Path) -> 
     assert result.exit_code == 2
     assert f"cloud '{cloud}' (--os-cloud): Keystone refused the credentials (401)" in result.stderr
     assert "not-it" not in result.stderr
+
+
+def test_debug_never_prints_credentials_held_in_the_auth_url(keystone, cloud, tmp_path: Path) -> None:
+    """Issue 20: an `auth_url` that carries `user:password@` is shown without them, in `--debug`
+    lines and in messages."""
+    clouds = tmp_path / "clouds.yaml"
+    document = yaml.safe_load(clouds.read_text())
+    url = document["clouds"][cloud]["auth"]["auth_url"]
+    document["clouds"][cloud]["auth"]["auth_url"] = url.replace("://", "://admin:url-secret-42@", 1)
+    write_private(clouds, yaml.safe_dump(document))
+    result = run("size", "--os-cloud", cloud, "--debug")
+    assert "authenticated at http://127.0.0.1:" in result.stderr, result.stderr
+    assert "url-secret-42" not in result.stderr + result.stdout

@@ -253,3 +253,39 @@ def test_the_textfile_says_what_the_run_did_once_it_has_ended(tmp_path: Path) ->
     }
     created = (("action", "create"), ("command", "livecopy"), ("result", "ok"))
     assert samples[("replicator_last_run_image_bytes", created)] == 500
+
+
+@pytest.mark.server
+def test_metrics_address_binds_the_metrics_port_to_that_address_only(serve_pair) -> None:
+    """Issue 20: `--metrics-port` alone listens on every address; `--metrics-address` names one."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.support import glance_client as gc
+    from tests.support.servers import free_port
+
+    gc.seed_raw_images(serve_pair.source, [400_000])
+    serve_pair.source_server.set_faults(bandwidth=100_000)  # the run lasts about 4 s
+    port = free_port()
+    run = subprocess.Popen(
+        [sys.executable, "-m", "replicator", "livecopy", serve_pair.source, serve_pair.target,
+         "--metrics-port", str(port), "--metrics-address", "127.0.0.2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with gc.OPENER.open(f"http://127.0.0.2:{port}/metrics", timeout=5) as answer:
+                    assert answer.status == 200
+                break
+            except urllib.error.URLError:
+                assert time.monotonic() < deadline and run.poll() is None, "the metrics were never served"
+                time.sleep(0.05)
+        with pytest.raises(urllib.error.URLError):
+            gc.OPENER.open(f"http://127.0.0.1:{port}/metrics", timeout=5)
+        _, stderr = run.communicate(timeout=60)
+    finally:
+        run.kill()
+    assert run.returncode == 0, stderr

@@ -27,6 +27,11 @@ MARK = "replicated_by"
 PRUNING = ["--prune", "deactivate", "--mark-property", MARK]
 
 
+def mark_of(source: str) -> str:
+    """The mark's value a mirror of `source` gives its copies: it names the source (issue 20)."""
+    return f"replicator from Glance at {source}"
+
+
 def replicator(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "replicator", *args], capture_output=True, text=True, timeout=180)
 
@@ -64,7 +69,7 @@ def mirrored(pair: ServerPair, count: int = 3) -> list[str]:
     ids = seed(pair.source, count)
     first = replicator("livecopy", pair.source, pair.target, *PRUNING)
     assert first.returncode == 0, first.stderr
-    assert all(gc.get_image(pair.target, image_id)[MARK] == "replicator" for image_id in ids)
+    assert all(gc.get_image(pair.target, image_id)[MARK] == mark_of(pair.source) for image_id in ids)
     return ids
 
 
@@ -305,7 +310,7 @@ def test_a_run_without_the_mark_option_keeps_the_marks(serve_pair: ServerPair) -
     plain = replicator("livecopy", serve_pair.source, serve_pair.target)
     assert plain.returncode == 0, plain.stderr
     assert "update" not in plain.stderr
-    assert gc.get_image(serve_pair.target, kept)[MARK] == "replicator"
+    assert gc.get_image(serve_pair.target, kept)[MARK] == mark_of(serve_pair.source)
     gc.delete(serve_pair.source, gone)
     assert replicator("livecopy", serve_pair.source, serve_pair.target, *PRUNING).returncode == 0
     assert status_on(serve_pair.target, gone) == "deactivated"
@@ -317,7 +322,12 @@ def test_an_empty_record_left_on_the_target_is_deleted_not_deactivated(serve_pai
     (its upload cut, its source deleted since) holds nothing to keep."""
     empty = str(uuid.uuid4())
     gc.create_image(
-        serve_pair.target, id=empty, name="left", disk_format="raw", container_format="bare", **{MARK: "replicator"}
+        serve_pair.target,
+        id=empty,
+        name="left",
+        disk_format="raw",
+        container_format="bare",
+        **{MARK: mark_of(serve_pair.source)},
     )
     completed = replicator("livecopy", serve_pair.source, serve_pair.target, *PRUNING)
     assert completed.returncode == 0, completed.stderr
@@ -361,7 +371,10 @@ def test_an_image_deleted_on_the_source_during_its_copy_leaves_nothing_behind(
     assert [status_on(serve_pair.target, image_id) for image_id in ids] == [None, None]
     assert gc.list_all(serve_pair.target) == []
     lines = report_by_id(report)
-    assert (lines[streaming]["result"], lines[waiting]["result"]) == ("skipped", "skipped")
+    # A removal is a destructive act like a prune (issue 20): confirmed by the source, counted
+    # toward --max-prune, reported as a prune and named in the summary.
+    assert {(lines[i]["action"], lines[i]["result"]) for i in (streaming, waiting)} == {("prune", "ok")}
+    assert "2 pruned:" in stderr
     assert (
         "the source image was deleted during the run: the copy this run created for it was removed"
         in (lines[streaming]["reason"])

@@ -80,9 +80,27 @@ def test_dontreplicate_fields_are_ignored_both_ways():
 
 
 def test_queued_target_gets_the_data():
-    source = image()
+    source = image(owner="p-1")  # the copy's owner is the one a copy is given: ours (issue 20)
     (action,) = plan([source], [copy_of(source, status="queued")], Settings())
     assert (action.kind, action.upload, action.create) == ("upload", True, False)
+
+
+def test_a_queued_target_image_not_ours_gets_neither_data_nor_metadata():
+    """Issue 20: a target tenant creates an empty image under the source's id first; only an
+    image owned by the owner a copy is given, or carrying this mirror's mark, is written into."""
+    source = image(owner="p-1", name="secret")
+    squatted = copy_of(source, status="queued", owner="p-tenant", name="mine")
+    marked = Settings(mark_property="replicated_by", mark_value="replicator from Glance at http://a")
+    for settings in (Settings(), Settings(dont_replicate=frozenset({"owner"})), marked):
+        (action,) = plan([source], [squatted], settings)
+        assert action.kind == "problem" and not action.upload and not action.changes
+        assert "owned by p-tenant" in action.reason and "not ours" in action.reason
+    # Without an owner to give (-D owner), only this mirror's mark makes it ours.
+    (action,) = plan([source], [copy_of(squatted, replicated_by=marked.mark_value)], marked)
+    assert (action.kind, action.upload) == ("upload", True)
+    no_owner = Settings(dont_replicate=frozenset({"owner"}), mark_property="replicated_by", mark_value="x")
+    (action,) = plan([source], [copy_of(squatted, replicated_by="replicator from elsewhere")], no_owner)
+    assert action.kind == "problem"
 
 
 def test_target_with_other_data_is_a_problem_never_overwritten():

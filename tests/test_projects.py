@@ -163,11 +163,14 @@ class Keystone:
     def __init__(self, *projects: Project) -> None:
         self.projects = projects
         self.asked: Counter[str] = Counter()
+        self.asked_by_name: set[str] = set()
 
-    async def __call__(self, name_or_id: str) -> list[Project]:
+    async def __call__(self, name_or_id: str, *, by_name: bool = False) -> list[Project]:
         self.asked[name_or_id] += 1
+        if by_name:
+            self.asked_by_name.add(name_or_id)
         await asyncio.sleep(0)  # others may ask meanwhile
-        by_id = [project for project in self.projects if project.id == name_or_id]
+        by_id = [] if by_name else [project for project in self.projects if project.id == name_or_id]
         return by_id or [project for project in self.projects if project.name == name_or_id]
 
 
@@ -289,3 +292,21 @@ def test_the_summary_and_compare_name_the_projects_without_counterpart():
     comparison.unmapped.add(mapped.unmapped_projects)
     assert line in compare_text(comparison)
     assert '"projects_without_counterpart": [\n      "s-gone",\n      "s-legacy"\n    ]' in compare_json(comparison)
+
+
+def test_by_name_only_the_project_in_the_domain_of_the_same_name_is_taken():
+    """Issue 20: acme's `prod` never becomes globex's `prod`; a name is never asked for as an id."""
+    source = Keystone(Project("s-prod", "prod", "d-acme-1", "acme"), Project("s-dot", "..", "default", "Default"))
+    target = Keystone(
+        Project("t-prod", "prod", "d-globex", "globex"),
+        Project("prod", "other", "default", "Default"),  # a project whose id is the name
+        Project("t-dot", "..", "default", "Default"),
+    )
+    mapper = ProjectMapper(ProjectMapping(by_name=True), source=source, target=target)
+    mapped = asyncio.run(mapper.mapped(image("s-prod")))
+    assert "owner" not in mapped.attributes and mapped.unmapped_owner == "s-prod"
+    assert target.asked_by_name == {"prod"}
+    target.projects += (Project("t-prod-2", "prod", "d-acme-2", "acme"),)  # acme on the target too
+    again = ProjectMapper(ProjectMapping(by_name=True), source=source, target=target)
+    assert asyncio.run(again.mapped(image("s-prod"))).attributes["owner"] == "t-prod-2"
+    assert asyncio.run(again.mapped(image("s-dot"))).attributes["owner"] == "t-dot"

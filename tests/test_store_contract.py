@@ -130,12 +130,8 @@ async def test_walk_lists_every_image_once_in_id_order(contract: Contract) -> No
 
 
 def case_twins_case(kind: str) -> Any:
-    """The case-twin test, marked where the store merges the twins today (issue 20 item 1)."""
-    merges = kind in {"v2", "real-v2"}  # the v2 walk merges its two listings by lower-cased id
-    marks = [pytest.mark.xfail(strict=True, reason="issue 20 item 1")] if merges else []
-    if kind == "real-v2":
-        marks.append(pytest.mark.realglance)
-    return pytest.param(kind, marks=marks)
+    """The case-twin test on every store (issue 20 item 1: ids are equal only when byte-equal)."""
+    return pytest.param(kind, marks=[pytest.mark.realglance] if kind == "real-v2" else [])
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,11 @@
 """Settings kept in a file: `replicator.toml` in the working directory, or `--config FILE`.
 
+A file that another user could have written (writable by others, or owned by someone else
+than the user running the command or root) is refused, as ssh refuses its files: it would
+choose where the tokens and the data go. The file read is said on stderr by `-v`, and always
+when it sets a connection setting; an argument given on the command line wins over the file
+(`cli.options.grouped`).
+
 Keys are the long option names (`concurrency`, `bwlimit`, `upload-method` or
 `upload_method`). Top-level keys apply to every command that takes them; a `[livecopy]`
 (`[dump]`, …) table applies to that command only and wins over the top level. Flags given on
@@ -18,7 +24,9 @@ order-by = "size,desc"
 from __future__ import annotations
 
 import difflib
+import os
 import re
+import stat
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -45,10 +53,9 @@ def defaults_for(path: Path | None, commands: Mapping[str, Mapping[str, str]]) -
     parameter. A key no command takes is an error naming the file, the line and the closest
     key, so a typo in the file is not silently ignored.
     """
+    path = which(path)
     if path is None:
-        if not DEFAULT_FILE.is_file():
-            return {}
-        path = DEFAULT_FILE
+        return {}
     text = _read(path)
     try:
         document = tomllib.loads(text)
@@ -83,7 +90,25 @@ def bad_value(path: Path | None, command: str, name: str, problem: str) -> RunEr
     return RunError(f"config file {path}{at}: {name.replace('_', '-')}: {problem}")
 
 
+def which(path: Path | None) -> Path | None:
+    """The file a command reads: `path` (`--config`), else ./replicator.toml when there is one."""
+    if path is not None:
+        return path
+    return DEFAULT_FILE if DEFAULT_FILE.is_file() else None
+
+
 def _read(path: Path) -> str:
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise RunError(f"cannot read the config file {path}: {exc.strerror}") from None
+    if info.st_mode & stat.S_IWOTH:
+        raise RunError(
+            f"config file {path} is writable by others (mode {stat.S_IMODE(info.st_mode):o}): refused "
+            f"(chmod o-w {path})"
+        )
+    if info.st_uid not in (os.getuid(), 0):
+        raise RunError(f"config file {path} belongs to another user (uid {info.st_uid}): refused")
     try:
         return path.read_text(encoding="utf-8")
     except OSError as exc:

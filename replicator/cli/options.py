@@ -15,6 +15,7 @@ import dataclasses
 import functools
 import inspect
 import os
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -312,6 +313,14 @@ MetricsPort = Annotated[
         min=0,
         max=65535,
         help="Serve Prometheus metrics on this port while the run lasts.",
+    ),
+]
+MetricsAddress = Annotated[
+    str,
+    _option(
+        "--metrics-address",
+        panel=OUTPUT,
+        help="The address --metrics-port listens on (127.0.0.1: this machine only).",
     ),
 ]
 MetricsFile = Annotated[
@@ -795,6 +804,7 @@ class Metrics(OptionGroup):
     """Prometheus metrics of a copy: served while it lasts, and its times kept in a textfile."""
 
     metrics_port: MetricsPort = None
+    metrics_address: MetricsAddress = "0.0.0.0"
     metrics_file: MetricsFile = None
 
 
@@ -849,6 +859,34 @@ def _check_config_values(ctx: typer.Context, path: Path | None, values: dict[str
                 param.type_cast_value(ctx, values[param.name])
             except typer.BadParameter as exc:
                 raise config_file.bad_value(path, ctx.info_name or "", param.name or "", exc.message) from exc
+
+
+#: Options that replace a positional argument: given on the command line, the argument wins over
+#: the option from a config file (a file left in the working directory never redirects a run).
+_REPLACES_ARGUMENT = {"source_endpoint": "source", "target_endpoint": "targets"}
+
+
+def _file_settings(ctx: typer.Context, values: dict[str, Any], connection: list[str]) -> None:
+    """Say which config file the command read (`-v`; always when it sets how a side is reached),
+    and drop a file's endpoint where the command line names that side's server itself."""
+    path = config_file.which(values.get("config"))
+    if path is None:
+        return
+    from_file = [name for name in values if getattr(ctx.get_parameter_source(name), "name", None) == "DEFAULT_MAP"]
+    for option, argument in _REPLACES_ARGUMENT.items():
+        if option in from_file and values.get(argument) not in (None, "-", []):
+            values[option] = None
+            from_file.remove(option)
+            print(
+                f"replicator: config file {path}: {option.replace('_', '-')} not used, "
+                f"{argument.upper()} is given on the command line",
+                file=sys.stderr,
+            )
+    sets = [name.replace("_", "-") for name in from_file if name in connection]
+    if sets:
+        print(f"replicator: config file {path} sets {', '.join(sets)}", file=sys.stderr)
+    elif values.get("verbose"):
+        print(f"replicator: read config file {path}", file=sys.stderr)
 
 
 def _panel_rank(param: inspect.Parameter) -> int:
@@ -908,13 +946,17 @@ def grouped(body: Callable[..., Any]) -> Callable[..., Any]:
             flat.append(param.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=annotation))
     flat.sort(key=_panel_rank)  # stable: each panel keeps its groups' order
     flat.append(inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, annotation=Config, default=None))
+    flat.append(inspect.Parameter("context_", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context))
     names = [param.name for param in flat]
     duplicates = {name for name in names if names.count(name) > 1}
     if duplicates:
         raise TypeError(f"{body.__name__}: options declared by two groups: {', '.join(sorted(duplicates))}")
 
+    connection = [f for group, fields in groups.values() if issubclass(group, OneSide) for f in fields]
+
     @functools.wraps(body)
     def command(**values: Any) -> Any:
+        _file_settings(values.pop("context_"), values, connection)
         values.pop("config")
         for name, (group, fields) in groups.items():
             values[name] = group(**{field: values.pop(field) for field in fields})

@@ -332,7 +332,7 @@ class MetricsWatcher:
 
     def __enter__(self) -> MetricsWatcher:
         if self._options.metrics_port is not None:
-            self._server = self._metrics.serve(self._options.metrics_port)
+            self._server = self._metrics.serve(self._options.metrics_port, self._options.metrics_address)
         return self
 
     def __exit__(self, *exc_info: object) -> None:

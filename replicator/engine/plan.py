@@ -20,6 +20,7 @@ from replicator.model.records import (
     SETTABLE_BASE,
     TRANSIENT_STATUSES,
     ImageRecord,
+    not_ours,
     property_name_problem,
 )
 from replicator.model.settings import Settings
@@ -45,6 +46,11 @@ def decide(image: ImageRecord, current: ImageRecord | None, settings: Settings) 
     """
     action = _decide(image, current, settings)
     notes = _unmapped_notes(image, current)
+    if image.dropped:
+        names = ", ".join(image.dropped)
+        notes.append(
+            f"propert{'ies' if len(image.dropped) > 1 else 'y'} {names} not copied (a name the replicator reads as its own)"
+        )
     if notes and not action.problem and (action.has_work or action.identical):
         return replace(action, reason="; ".join(filter(None, [action.reason, *notes])))
     return action
@@ -107,8 +113,9 @@ def _decide(image: ImageRecord, current: ImageRecord | None, settings: Settings)
     # still be compared (metadata but its formats; the virtual size, in `target_conversion`).
     conversion = target_conversion(image, current) if not same_data(image, current) else None
     converted = CONVERTED_ATTRIBUTES if conversion else frozenset()
-    excluded = settings.not_compared | marks_kept(image, current) | converted
+    excluded = settings.not_compared | marks_kept(image, current, settings) | converted
     changes = tuple(attribute_changes(image.replicated(excluded), current.replicated(excluded), excluded))
+    changes += _mark_named(current, settings)
     same = not (changes or members)
     reason = "identical" if same else "metadata differs"
     if conversion:
@@ -116,6 +123,11 @@ def _decide(image: ImageRecord, current: ImageRecord | None, settings: Settings)
     # Every action below also brings the metadata and the members in line.
     update = partial(Action, image=image, current=current, changes=changes, member_changes=members)
     in_line = Action(ActionKind.SKIP, image, current, reason=reason, identical=True) if same else None
+    if current.status == "queued" and (wants_data or not same):
+        # An empty record under our id: ours only if we made it (a tenant may create it first).
+        foreign = not_ours(current, creation_attributes(image, settings).get("owner"), our_mark(settings))
+        if foreign:
+            return Action(ActionKind.PROBLEM, image, current, reason=foreign)
     if not wants_data:
         return in_line or update(ActionKind.UPDATE, reason=reason)
     if current.status == "queued":
@@ -246,19 +258,44 @@ def creation_attributes(image: ImageRecord, settings: Settings) -> dict[str, Any
     and our mark (`mark_property`) so that a later run knows this copy is ours to prune."""
     attributes = {k: v for k, v in image.replicated(settings.not_compared).items() if v is not None}
     if settings.mark_property:
-        attributes[settings.mark_property] = MARK
+        attributes[settings.mark_property] = settings.mark_value
     return attributes
 
 
-def marks_kept(image: ImageRecord, current: ImageRecord) -> frozenset[str]:
-    """The marks an earlier run left on the target copy `current` (a property the source lacks,
-    whose value is `MARK`), which this run must not remove.
+def mark_of(settings: Settings, source: str) -> Settings:
+    """`settings` with the mark's value naming the mirror: `replicator from <source>` (the
+    source store's description, its address), so that two mirrors writing into one target each
+    prune only the copies of their own source. Glance caps a property's value at 255 characters."""
+    return replace(settings, mark_value=f"{MARK} from {source}"[:255])
+
+
+def our_mark(settings: Settings) -> tuple[str, str] | None:
+    """(property, value) of this mirror's mark, when the run names one."""
+    return (settings.mark_property, settings.mark_value) if settings.mark_property else None
+
+
+def _mark_named(current: ImageRecord, settings: Settings) -> tuple[AttributeChange, ...]:
+    """A mark an older replicator left, whose value (`replicator`) names no source, replaced by
+    ours on a copy of an image this source has: from then on only this mirror prunes it."""
+    name = settings.mark_property
+    if name and settings.mark_value != MARK and current.attributes.get(name) == MARK:
+        return (AttributeChange(name, MARK, settings.mark_value),)
+    return ()
+
+
+def marks_kept(image: ImageRecord, current: ImageRecord, settings: Settings) -> frozenset[str]:
+    """The mark an earlier run of this mirror left on the target copy `current` (a property the
+    source lacks, whose value is this mirror's mark), which this run must not remove.
 
     A run that does not name `--mark-property` (a one-off copy by hand, a config file without
     it) would otherwise remove the mark as a property the source lacks, and with it the only
-    record that the replicator created the image: a later run could then never prune it.
+    record that the replicator created the image: a later run could then never prune it. Only
+    a value naming this mirror is a mark: a property that merely says `replicator` follows the
+    source like any other.
     """
-    return frozenset(key for key, value in current.attributes.items() if value == MARK and key not in image.attributes)
+    return frozenset(
+        key for key, value in current.attributes.items() if value == settings.mark_value and key not in image.attributes
+    )
 
 
 def decide_prune(current: ImageRecord, settings: Settings) -> Action:
@@ -281,10 +318,15 @@ def decide_prune(current: ImageRecord, settings: Settings) -> Action:
             reason=f"gone from the source{reason}",
         )
 
-    marked = bool(settings.mark_property and current.attributes.get(settings.mark_property) == MARK)
+    found = current.attributes.get(settings.mark_property) if settings.mark_property else None
+    marked = found == settings.mark_value
     if current.attributes.get("protected"):
         return gone("; protected: never pruned")
     if not (settings.prune_existing or marked):
+        if found is not None and found != MARK and str(found).startswith(f"{MARK} from "):
+            return gone("; marked by another mirror (its mark names another source): not pruned")
+        if found == MARK and settings.mark_value != MARK:
+            return gone("; its mark names no source (an older replicator's): not pruned")
         return gone("; not created by the replicator (no mark): not pruned")
     if current.status in DEAD_STATUSES:
         return gone(f"; already {current.status}", in_step=True)

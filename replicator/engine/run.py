@@ -22,7 +22,7 @@ from replicator.engine.actions import Action, Category
 from replicator.engine.events import EventSink, Listed, RunPlanned, Unmapped, WorkFound, ignore
 from replicator.engine.mapping import RecordMapper
 from replicator.engine.march import Pair, march
-from replicator.engine.plan import decide, decide_prune, over_prune_limit
+from replicator.engine.plan import decide, decide_prune, mark_of, over_prune_limit
 from replicator.engine.transfer import Transfer
 from replicator.model.errors import ErrorKind, RunError
 from replicator.model.records import MEMBERS, ImageRecord, id_order
@@ -132,6 +132,7 @@ async def compare(
 ) -> Comparison:
     """The plan a copy would follow, for reporting: what is missing, what differs, and (when
     pruning) what is on the target only, with the prunes a run would refuse marked as such."""
+    settings = mark_of(settings, source.description)
     walked = Walked(wanted_ids=settings.selection.ids)
     kept: list[Action] = []
     counts: Counter[Category] = Counter()
@@ -174,7 +175,9 @@ async def replicate(
     image as soon as the walk has planned it; prune (`Settings.prune`) once the walk has ended.
     Between two clouds, `projects` gives the source's records the target's projects before they
     are planned. `transfer` executes the work (one of several targets: `engine/fanout.py`'s,
-    which shares each image's read); by default a `Transfer` of this pair's own."""
+    which shares each image's read); by default a `Transfer` of this pair's own. The mark
+    (`Settings.mark_property`) names this source (`plan.mark_of`)."""
+    settings = mark_of(settings, source.description)
     walked = Walked(wanted_ids=settings.selection.ids)
     transfer = transfer or Transfer(source, target, settings, emit)
     guard = PruneGuard(settings)

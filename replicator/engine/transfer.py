@@ -39,7 +39,7 @@ from replicator.engine.reopen import reopening_stream
 from replicator.engine.verify import StreamVerifier, check_held, converted_note, target_conversion
 from replicator.model.changes import AttributeChange
 from replicator.model.errors import ErrorKind, ImageError, VerificationError
-from replicator.model.records import DELETED_STATUSES, TRANSIENT_STATUSES, ImageRecord
+from replicator.model.records import TRANSIENT_STATUSES, ImageRecord
 from replicator.model.retry import with_retries
 from replicator.model.settings import Settings
 from replicator.model.tasks import all_of
@@ -52,14 +52,28 @@ LOG = logging.getLogger("replicator.transfer")
 #: Actions waiting for a worker at most (about 6.5 KB each): the walk waits when they are all taken.
 QUEUED_ACTIONS = 10_000
 
+#: Seconds between the two answers of the source that confirm an image is gone from it, before
+#: its copy is deleted or deactivated: a replica that lags or a listing short for a moment has
+#: time to come right (`Transfer._confirmed_gone`).
+CONFIRM_PAUSE = 1.0
+
 
 class Transfer:
     """Executes actions between one source and one target store."""
 
     def __init__(
-        self, source: ImageStore, target: ImageStore, settings: Settings, emit: EventSink, queued: int = QUEUED_ACTIONS
+        self,
+        source: ImageStore,
+        target: ImageStore,
+        settings: Settings,
+        emit: EventSink,
+        queued: int = QUEUED_ACTIONS,
+        confirm_pause: float = CONFIRM_PAUSE,
     ) -> None:
         self._queued = queued
+        self._confirm_pause = confirm_pause
+        #: Copies deleted or deactivated so far (prunes and orphans): no more than `max_prune`.
+        self.destroyed = 0
         self._source = source
         self._target = target
         self._settings = settings
@@ -137,17 +151,17 @@ class Transfer:
 
     async def _carry_out(self, action: Action, done: _Ending) -> Outcome:
         """The steps of an action with work, in order: the record, its metadata, its data, its
-        members, its status. SKIPPED when the source deleted the image meanwhile."""
+        members, its status. A prune, or a copy removed because the source deleted the image
+        meanwhile, ends as `_prune` and `_remove_orphan` say."""
         image = action.image
         if action.kind is ActionKind.PRUNE:
-            await self._retrying(action, lambda: self._prune(action))
-            return Outcome.OK
+            return await self._prune(action, done)
         if action.kind is ActionKind.CREATE:
             await self._retrying(action, lambda: self._create(action, done.notes))
         if action.changes:
             await self._retrying(action, lambda: self._update(action, done.notes))
-        if action.upload and not await self._upload(action, done):
-            return Outcome.SKIPPED
+        if action.upload and (ended := await self._upload(action, done)) is not None:
+            return ended
         if action.member_changes:
             await self._retrying(action, lambda: self._target.apply_members(image, action.member_changes))
         if action.set_status:
@@ -155,10 +169,10 @@ class Transfer:
             await self._retrying(action, lambda: self._set_status(image, status))
         return Outcome.OK
 
-    async def _upload(self, action: Action, done: _Ending) -> bool:
+    async def _upload(self, action: Action, done: _Ending) -> Outcome | None:
         """Put the image's data into the target (fetched by it, or streamed) and read it back;
-        False when the source deleted the image during its copy (what this run created for it is
-        then removed)."""
+        None when it is there, or how the image ends when the source confirms it deleted the
+        image during its copy (what this run created for it is then removed)."""
         try:
             if action.current is not None and staged_whole(action.image, action.current):
                 await self._retrying(action, lambda: self._import_staged(action))
@@ -168,16 +182,14 @@ class Transfer:
             else:
                 copied, checked = await self._retrying(action, lambda: self._copy_data(action))
         except ImageError as exc:
-            if not (action.create and _source_gone(exc)):
+            if not (action.create and _source_gone(exc) and await self._confirmed_gone(action.image)):
                 raise
-            await self._remove_orphan(action, done.notes, "the empty record")
-            return False
+            return await self._remove_orphan(action, done, "the empty record")
         done.copied = copied
-        if action.create and await self._gone_meanwhile(action):
-            await self._remove_orphan(action, done.notes, "the copy")
-            return False
+        if action.create and await self._confirmed_gone(action.image):
+            return await self._remove_orphan(action, done, "the copy")
         done.verified = await self._read_back(action, checked, done)
-        return True
+        return None
 
     async def _problem(self, action: Action) -> str:
         """Why the image cannot be copied: the plan's reason, and for a copy stuck in an upload or
@@ -197,31 +209,85 @@ class Transfer:
             "never gives its id back)"
         )
 
-    async def _gone_meanwhile(self, action: Action) -> bool:
-        """Whether the source deleted the image while it was being copied: a server that holds
-        the image's file open sends it to its end after the image is deleted (the built-in
-        server does), so the copy succeeds. A v1 Glance still describes a deleted image to an
-        admin, by its status. A look-up that fails is no proof of deletion: the copy stays (a
-        later run prunes it if the source has indeed deleted the image)."""
-        try:
-            held = await self._retrying(action, lambda: self._source.stat(action.image))
-        except ImageError:
+    async def _confirmed_gone(self, image: ImageRecord) -> bool:
+        """Whether the source says, twice and `confirm_pause` apart, that it no longer has
+        `image`, each time by a fresh look-up of that exact id answered by its API itself
+        (`ImageStore.gone`): the only evidence a copy is deleted or deactivated on.
+
+        Never one answer met on the way (a 404 to a download from an ingress, a replica that
+        lags), never the listing alone (one short for a while: an image hidden between the two
+        passes of a walk, another run's new copy listed after this run read the source). A
+        server that holds a deleted image's file open still sends it to its end (the built-in
+        server does), so a copy can succeed for an image deleted meanwhile: asked after every
+        new copy. A look-up that fails is no proof: the copy stays.
+        """
+        for attempt in range(2):
+            if attempt:
+                await asyncio.sleep(self._confirm_pause)
+            try:
+                if not await self._source.gone(image):
+                    return False
+            except ImageError:
+                return False
+        return True
+
+    def _may_destroy(self) -> bool:
+        """Take one of the run's `max_prune` deletions or deactivations, if one is left."""
+        if self.destroyed >= self._settings.max_prune:
             return False
-        return held is None or held.status in DELETED_STATUSES
+        self.destroyed += 1
+        return True
 
-    async def _remove_orphan(self, action: Action, notes: list[str], what: str) -> None:
+    async def _remove_orphan(self, action: Action, done: _Ending, what: str) -> Outcome:
         """Delete the image this run created on the target for a source image deleted during the
-        run (its id is gone at the source for good): nothing is left behind, not even an empty
-        record that no later run would visit. A copy is deleted, never deactivated: this run made
-        it moments ago, and nothing on the target can be using it yet."""
-        await self._retrying(action, lambda: self._target.delete_image(action.image))
-        notes.append(f"the source image was deleted during the run: {what} this run created for it was removed")
+        run (confirmed: `_confirmed_gone`; its id is gone at the source for good): nothing is
+        left behind, not even an empty record. A copy is deleted, never deactivated: this run
+        made it moments ago, and nothing on the target can be using it yet. It counts toward
+        `max_prune` and is reported as a prune: one line, one report line, one metric."""
+        if not self._may_destroy():
+            done.notes.append(
+                f"the source image was deleted during the run: {what} this run created for it was kept, "
+                f"this run has already deleted or deactivated the {self._settings.max_prune} images a run may"
+            )
+            return Outcome.SKIPPED
+        done.notes.append(f"the source image was deleted during the run: {what} this run created for it was removed")
+        done.kind = ActionKind.PRUNE
+        return await self._destroying(action, done, lambda: self._target.delete_image(action.image))
 
-    async def _prune(self, action: Action) -> None:
+    async def _prune(self, action: Action, done: _Ending) -> Outcome:
+        """Deactivate or delete a target image the source listing no longer has, once the source
+        confirms it is gone (`_confirmed_gone`) and within the run's `max_prune`."""
+        if not await self._confirmed_gone(action.image):
+            done.notes.append("not pruned: the source did not confirm it is gone (the image may be there after all)")
+            return Outcome.SKIPPED
+        if not self._may_destroy():
+            done.notes.append(
+                f"not pruned: this run has already deleted or deactivated the {self._settings.max_prune} images a run may"
+            )
+            return Outcome.SKIPPED
+        image = action.image
         if action.prune == "delete":
-            await self._target.delete_image(action.image)
-        else:
-            await self._set_status(action.image, "deactivated")
+            return await self._destroying(action, done, lambda: self._target.delete_image(image))
+        return await self._destroying(action, done, lambda: self._set_status(image, "deactivated"))
+
+    async def _destroying(self, action: Action, done: _Ending, act: Callable[[], Awaitable[None]]) -> Outcome:
+        """Carry out one deletion or deactivation, seen to its end and reported even when the run
+        is stopped meanwhile: the request may already be at the server, so a stop signal waits
+        for its answer (bounded by the request's own timeouts and retries), reports the image,
+        and then stops the run."""
+        task = asyncio.ensure_future(self._retrying(action, act))
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            await asyncio.wait([task])
+            failure = None if task.cancelled() else task.exception()
+            if task.cancelled() or failure is not None:
+                why = str(failure) if failure is not None else "cancelled; it may have reached the server"
+                self._emit(ImageFinished(done.result(Outcome.FAILED, f"stopped: {why}")))
+            else:
+                self._emit(ImageFinished(done.result(Outcome.OK)))
+            raise
+        return Outcome.OK
 
     async def _create(self, action: Action, notes: list[str]) -> None:
         attributes = creation_attributes(action.image, self._settings)
@@ -365,13 +431,16 @@ class _Ending:
         self.verified: bool | None = None
         #: Set when the target converted the copy on import ("qcow2 -> raw").
         self.converted: str | None = None
+        #: What the image is reported as when it ended otherwise than planned (a copy removed
+        #: because the source deleted the image meanwhile: a prune).
+        self.kind: ActionKind | None = None
 
     def result(self, result: Outcome, error: str | None = None, budget: int | None = None) -> ImageResult:
         image = self.action.image
         return ImageResult(
             image_id=image.id,
             name=image.name,
-            action=self.action.kind,
+            action=self.kind or self.action.kind,
             result=result,
             bytes=self.copied,
             seconds=round(time.monotonic() - self.started, 3),
@@ -397,7 +466,8 @@ def cannot_deactivate(store: ImageStore, image: ImageRecord) -> ImageError:
 
 
 def _source_gone(error: ImageError) -> bool:
-    """Whether `error` says the source no longer has the image (deleted while the run went on)."""
+    """Whether `error` may mean the source no longer has the image (deleted while the run went
+    on): a reason to ask the source (`Transfer._confirmed_gone`), never proof by itself."""
     return error.side == "source" and error.kind is ErrorKind.NOT_FOUND
 
 

@@ -14,7 +14,10 @@ Every error carries what a caller decides on:
   input (the operator's), unsupported;
 - `status`: the HTTP status, when a server answered;
 - `side`: "source" or "target", when the error belongs to one side of a run;
-- `retryable` and `retry_after`: whether the same step may succeed later, and when.
+- `retryable` and `retry_after`: whether the same step may succeed later, and when;
+- `from_api`: whether an error answer was the API's own error document (Glance's
+  `{"code": "404 Not Found", "title": ...}`), not a page from a proxy or an ingress in front of
+  it: a deletion is confirmed only by the API itself.
 
 The message (`str(error)`) is for people only: no code anywhere branches on it. Lower layers
 speak of kinds, never of command-line options; the CLI turns a kind into advice.
@@ -66,6 +69,7 @@ class ReplicatorError(Exception):
         side: str | None = None,
         retryable: bool = False,
         retry_after: float | None = None,
+        from_api: bool = False,
     ) -> None:
         super().__init__(message)
         self.kind = kind or (kind_of_status(status) if status is not None else self.default_kind)
@@ -77,6 +81,8 @@ class ReplicatorError(Exception):
         #: opposed to an answer that will not change (403, 409, 415, a hash mismatch).
         self.retryable = retryable
         self.retry_after = retry_after
+        #: Whether the error answer was the API's own error document (see the module's docstring).
+        self.from_api = from_api
 
     def again(self, message: str | None = None, **changes: Any) -> Self:
         """The same error with other fields (a new message, `retryable=False`...), same class."""
@@ -86,6 +92,7 @@ class ReplicatorError(Exception):
             "side": self.side,
             "retryable": self.retryable,
             "retry_after": self.retry_after,
+            "from_api": self.from_api,
         }
         fields.update(changes)
         return type(self)(str(self) if message is None else message, **fields)

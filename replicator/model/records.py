@@ -50,6 +50,11 @@ READ_ONLY: frozenset[str] = frozenset(
 #: Keys our dumps add beside the Glance record; never image attributes.
 DUMP_ONLY: frozenset[str] = frozenset({"members"})
 
+#: Custom property names a Glance v2 image may carry that are never copied: the replicator
+#: reads them as its own (`members` in a dump, `deleted` and `location` from v1). Each image
+#: that has one says so (`ImageRecord.dropped`, in its reason).
+DROPPED_NAMES: frozenset[str] = frozenset({"members", "deleted", "location"})
+
 #: The name `--dontreplicate` takes to leave image members (sharing) alone.
 MEMBERS = "members"
 
@@ -98,6 +103,24 @@ def id_order(image_id: str) -> str:
     """The key a store sorts its images by, as Glance does: lower-case UUIDs order the same in
     every database collation (ids with capitals are walked apart: `engine.march`)."""
     return image_id.lower()
+
+
+def not_ours(held: ImageRecord, owner: str | None, mark: tuple[str, str] | None) -> str | None:
+    """Why the target image `held` is not ours to write data or metadata into, or None.
+
+    Ours is an image that carries our mark (`mark`: the property and its value), or whose owner
+    is the `owner` we would give it. Anything else under our id (a target tenant may create an
+    image under any id first) is someone else's: filling it would hand them the source's data.
+    Without an owner to give (`-D owner`, an owner with no counterpart) only the mark tells.
+    """
+    if mark is not None and held.attributes.get(mark[0]) == mark[1]:
+        return None
+    found = held.attributes.get("owner")
+    if owner and found == owner:
+        return None
+    by = f"owned by {found}" if found else "with no owner"
+    wanted = f"not by {owner}" if owner else "and no owner is given to copies"
+    return f"the target image is {by} ({wanted}) and carries no mark of this mirror: not ours, not written"
 
 
 def property_name_problem(key: str) -> str | None:
@@ -149,6 +172,8 @@ class ImageRecord:
     #: (then `attributes` holds no owner), and the members left out for the same reason.
     unmapped_owner: str | None = None
     unmapped_members: tuple[str, ...] = ()
+    #: Properties of the source image that are never copied because of their name (`DROPPED_NAMES`).
+    dropped: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -192,6 +217,10 @@ def record_from_v2(raw: Mapping[str, Any]) -> ImageRecord:
         hash_value=text_or_none(raw, "os_hash_value"),
         members=members_from(raw["members"]) if isinstance(raw.get("members"), list) else None,
         raw=dict(raw),
+        # A dump's own `members` is the list it writes; any other value is the image's property.
+        dropped=tuple(
+            sorted(k for k in DROPPED_NAMES & raw.keys() if not (k == "members" and isinstance(raw[k], list)))
+        ),
     )
 
 
@@ -223,12 +252,15 @@ def text_or_none(raw: Mapping[str, Any], key: str) -> str | None:
 
 
 def int_or_none(value: Any, key: str = "size") -> int | None:
-    """A whole-number field (a size, `min_ram`): a number or its digits, or absent."""
+    """A whole-number field (a size, `min_ram`): a number or its digits, zero or more, or absent."""
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise RecordError(f"{key} is not a number: {str(value)[:40]!r}")
     try:
-        return int(value)
+        number = int(value)
     except (ValueError, OverflowError) as exc:  # int() of these three types fails only so
         raise RecordError(f"{key} is not a whole number: {str(value)[:40]!r}") from exc
+    if number < 0:
+        raise RecordError(f"{key} {number} is negative, and no size or count is")
+    return number

@@ -55,6 +55,9 @@ class Settings:
     prune_existing: bool = False
     #: A property set on every image the replicator creates, so a later run knows it made them.
     mark_property: str | None = None
+    #: The mark's value: which mirror wrote it (`engine.plan.mark_of`, set from the source a run
+    #: reads), so two mirrors into one target prune only their own copies.
+    mark_value: str = "replicator"
 
     @property
     def not_compared(self) -> frozenset[str]:

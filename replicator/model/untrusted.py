@@ -10,8 +10,10 @@ not JSON. Glance's records are three levels deep (page, image, tag list); anythi
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 #: The largest JSON answer or record read: a page of 1,000 images with large property sets is
 #: a few MiB; 64 MiB leaves room while keeping a hostile answer from taking the machine's memory.
@@ -56,3 +58,25 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
             return True
         pending.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
     return False
+
+
+def without_userinfo(url: str) -> str:
+    """`url` without the `user:password@` a configuration may carry in it (an `auth_url` of
+    `http://admin:secret@keystone:5000/v3`), for anything shown or logged (`--debug` too)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+#: Characters no HTTP header value may carry (aiohttp refuses them all; CR and LF would end it).
+_NOT_IN_HEADERS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def header_problem(text: str) -> str | None:
+    """Why `text` cannot be sent as a header value (a token, a v1 property), or None."""
+    if "\r" in text or "\n" in text:
+        return "holds a line break"
+    if _NOT_IN_HEADERS.search(text):
+        return "holds a control character"
+    return None

@@ -34,8 +34,9 @@ from replicator.openstack.auth import KeystoneAuth, Project
 from replicator.openstack.cloudfiles import parse_document
 from replicator.stores.glance.transport import TokenSource
 
-#: The projects of one Keystone that have an id, or else a name (`KeystoneAuth.projects`).
-Lookup = Callable[[str], Awaitable[list[Project]]]
+#: The projects of one Keystone that have an id, or else a name (`KeystoneAuth.projects`;
+#: `by_name=True`: a name, never asked for as an id).
+Lookup = Callable[..., Awaitable[list[Project]]]
 
 #: What a Keystone project id can be (a column of 64 characters; Keystone makes them of hex
 #: digits). Anything else on a source image is no project of any Keystone, and not asked about.
@@ -132,12 +133,24 @@ def map_record(
     )
 
 
-def counterpart(found: Sequence[Project], wanted: str, domain_id: str | None = None) -> Project | None:
+def counterpart(
+    found: Sequence[Project], wanted: str, domain_id: str | None = None, *, domain_of: Project | None = None
+) -> Project | None:
     """The project `wanted` (an id, or else a name) means among those a Keystone `found` for it.
 
     A name several domains hold is ambiguous: the project in the domain of the same id as the
-    source project's (`domain_id`: `default` is everywhere) is taken, else none.
+    source project's (`domain_id`: `default` is everywhere) is taken, else none. Mapped by name
+    from the source project `domain_of`, `wanted` is a name only, and only the project in the
+    domain of the same name counts (of the same id where Keystone gave no name): acme's `prod`
+    never becomes globex's.
     """
+    if domain_of is not None:
+        named = [project for project in found if project.name == wanted]
+        if domain_of.domain_name is not None:
+            named = [project for project in named if project.domain_name == domain_of.domain_name]
+        else:
+            named = [project for project in named if project.domain_id == domain_of.domain_id]
+        return named[0] if len(named) == 1 else None
     by_id = [project for project in found if project.id == wanted]
     if by_id:
         return by_id[0]
@@ -205,16 +218,22 @@ class ProjectMapper:
         name in the source's Keystone, else (by name) the target's project of that name."""
         wanted = self._table.get(project)
         domain_id = None
+        same_name: Project | None = None  # mapped by its name: the source project
         if wanted is None and self._source is not None and _PROJECT_ID.fullmatch(project):
             mine = next((found for found in await _asking(self._source, project) if found.id == project), None)
             if mine is not None:
                 domain_id = mine.domain_id
-                wanted = self._table.get(mine.name) or (mine.name if self._by_name else None)
+                wanted = self._table.get(mine.name)
+                if wanted is None and self._by_name:
+                    wanted, same_name = mine.name, mine
         if wanted is None:
             return None
         if self._target is None:
             return wanted
-        chosen = counterpart(await _asking(self._target, wanted), wanted, domain_id)
+        if same_name is not None:  # a name, looked up as a name only (`.` and `..` are names too)
+            chosen = counterpart(await _asking(self._target, wanted, by_name=True), wanted, domain_of=same_name)
+        else:
+            chosen = counterpart(await _asking(self._target, wanted), wanted, domain_id)
         return chosen.id if chosen is not None else None
 
 
@@ -265,10 +284,10 @@ async def _check_targets(mapping: ProjectMapping, target: Lookup) -> None:
         raise RunError(f"{mapping.origin}: {'; '.join(problems[:NAMED])}{more}", kind=ErrorKind.INPUT)
 
 
-async def _asking(lookup: Lookup, name_or_id: str) -> list[Project]:
+async def _asking(lookup: Lookup, name_or_id: str, *, by_name: bool = False) -> list[Project]:
     """A Keystone lookup; a refusal says what mapping projects needs."""
     try:
-        return await lookup(name_or_id)
+        return await (lookup(name_or_id, by_name=True) if by_name else lookup(name_or_id))
     except RunError as exc:
         if exc.kind is not ErrorKind.FORBIDDEN:
             raise

@@ -72,6 +72,12 @@ class ImageStore(Protocol):
         """The stored copy of `image` as the store describes it now (None if there is none):
         read back after every upload, so success is what the target holds, not what it said."""
 
+    async def gone(self, image: ImageRecord) -> bool:
+        """Whether the store itself says now that it no longer has `image`: a deleted status, or
+        (a Glance) a 404 in the API's own shape (`ReplicatorError.from_api`). An answer from
+        anything else (a proxy's page), an image it still has, or a failure is False: this is
+        the evidence every deletion and deactivation of a copy rests on (`engine.transfer`)."""
+
     async def update_metadata(
         self, image: ImageRecord, current: ImageRecord, changes: Sequence[AttributeChange]
     ) -> None:

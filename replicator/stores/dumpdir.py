@@ -33,9 +33,10 @@ import aiofiles.os
 
 from replicator.model.changes import AttributeChange, MemberChange
 from replicator.model.errors import ErrorKind, ImageError, RunError
+from replicator.model.files import NotRegularFile, open_regular
 from replicator.model.records import MEMBERS, ImageRecord, RecordError, id_order, is_image_id, record_from_v2
 from replicator.model.settings import Settings
-from replicator.model.untrusted import UntrustedJsonError, load_json
+from replicator.model.untrusted import MAX_JSON_BYTES, UntrustedJsonError, load_json
 from replicator.stores.glance.v1_codec import is_v1_record, record_from_v1
 
 DATA_SUFFIX = ".img"
@@ -55,8 +56,9 @@ def _create_new(path: str | os.PathLike[str], flags: int) -> int:
 
 
 def _no_follow(path: str | os.PathLike[str], flags: int) -> int:
-    """An `opener` for reading a file that must not be a symlink to somewhere else."""
-    return os.open(path, flags | os.O_NOFOLLOW)
+    """An `opener` for reading a file that must be a regular file, never a symlink to somewhere
+    else nor a FIFO that would hold the read for ever (`model.files.open_regular`)."""
+    return open_regular(path, flags)
 
 
 def record_from_dump(raw: dict[str, Any]) -> ImageRecord:
@@ -83,7 +85,8 @@ class DumpDirStore:
         if not path.is_dir():
             raise RunError(f"dump directory {path} does not exist or is not a directory")
         mode = path.stat().st_mode
-        if mode & _OTHERS_WRITE and not mode & stat.S_ISVTX:
+        # Sticky (/tmp) is no help: others still add files under names we have not written yet.
+        if mode & _OTHERS_WRITE:
             raise RunError(
                 f"dump directory {path} can be written by other users (mode {stat.S_IMODE(mode):o}): "
                 "they could replace what is written or read there; use a directory only you can write",
@@ -121,9 +124,18 @@ class DumpDirStore:
         path = self._path / name
         try:
             async with aiofiles.open(path, "rb", opener=_no_follow) as stream:
-                if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
-                    return None
-                text = await stream.read()
+                info = os.fstat(stream.fileno())
+                if info.st_uid not in (os.getuid(), 0):
+                    raise RunError(
+                        f"dump file {path} belongs to another user (uid {info.st_uid}): not read, as it could "
+                        "say anything about any image",
+                        kind=ErrorKind.UNSAFE,
+                    )
+                if info.st_size > MAX_JSON_BYTES:
+                    raise RunError(f"dump file {path} is larger than any image record ({info.st_size} bytes)")
+                text = await stream.read(MAX_JSON_BYTES + 1)
+        except NotRegularFile:
+            return None  # a FIFO, a device or a directory under an id's name is not a record of ours
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.EISDIR):
                 return None  # a symlink or a directory under an id's name is not a record of ours
@@ -193,6 +205,16 @@ class DumpDirStore:
         except OSError as exc:
             reason = "it is a symlink, which a dump never holds" if exc.errno == errno.ELOOP else exc.strerror
             raise ImageError(f"cannot read {path}: {reason}", kind=ErrorKind.INPUT) from exc
+
+    async def gone(self, image: ImageRecord) -> bool:
+        """Whether the image's record file is absent now (the disk's own answer)."""
+        try:
+            await aiofiles.os.stat(self.record_path(image.id), follow_symlinks=False)
+        except FileNotFoundError:
+            return True
+        except OSError:
+            return False
+        return False
 
     async def stat(self, image: ImageRecord) -> ImageRecord | None:
         """The dumped copy as the disk has it: its size (its hashes were checked in flight)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,10 @@ class FakeKeystone:
     expires_at: str = "2099-01-01T00:00:00.000000Z"
     #: An answer given to every authentication instead of a token: (status, body).
     answer: tuple[int, dict] | None = None
+    #: Set, an authentication is answered only once it is set (a Keystone that is slow to answer).
+    hold: threading.Event | None = None
+    #: Set when an authentication has arrived.
+    asked: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> FakeKeystone:
         keystone = self
@@ -52,6 +57,9 @@ class FakeKeystone:
                 self._send(200, body)
 
             def do_POST(self) -> None:
+                keystone.asked.set()
+                if keystone.hold is not None:
+                    keystone.hold.wait(120)
                 length = int(self.headers.get("Content-Length") or 0)
                 request = json.loads(self.rfile.read(length) or b"{}")
                 password = (

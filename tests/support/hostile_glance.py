@@ -499,3 +499,64 @@ class UploadStoresOtherBytes(GlanceProxy):
         if data:
             data[-1] ^= 0xFF
         return await self.forward(request, bytes(data))
+
+
+class IngressNotFound(HidingTarget):
+    """Issue 20: a proxy (an ingress, a lagging replica behind a load balancer) in front of a
+    source Glance that answers each GET of one image's record (and, with `downloads`, of its
+    data) with its own HTML 404 page, not Glance's; with `hidden`, its listings leave those ids
+    out too (a listing short for a while). Glance itself still holds every image."""
+
+    PAGE = b"<html><head><title>404 Not Found</title></head><body><h1>404 Not Found</h1></body></html>"
+
+    def __init__(self, upstream: str, hidden: set[str] | None = None, *, downloads: bool = False) -> None:
+        super().__init__(upstream, hidden or set())
+        self.downloads = downloads
+
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_get("/v2/images/{image_id}", self.not_found)
+        router.add_get("/v2/images/{image_id}/file", self.download)
+        super().add_routes(router)
+
+    async def not_found(self, request: web.Request) -> web.Response:
+        return web.Response(status=404, body=self.PAGE, content_type="text/html")
+
+    async def download(self, request: web.Request) -> web.Response:
+        return await (self.not_found(request) if self.downloads else self.forward(request))
+
+
+class SlowDestruction(GlanceProxy):
+    """Issue 20: a target that holds each `DELETE` and deactivation for `seconds` before passing
+    it on, so that a stop signal can land while one is in flight."""
+
+    def __init__(self, upstream: str, seconds: float = 2.0) -> None:
+        super().__init__(upstream)
+        self.seconds = seconds
+
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_delete("/v2/images/{image_id}", self.held)
+        router.add_post("/v2/images/{image_id}/actions/deactivate", self.held)
+        super().add_routes(router)
+
+    async def held(self, request: web.Request) -> web.Response:
+        await asyncio.sleep(self.seconds)
+        return await self.forward(request)
+
+
+class DribblingListing(FakeGlance):
+    """Issue 20: a listing sent one byte every `pause` seconds: no read ever waits long, and
+    the whole answer would take hours."""
+
+    def __init__(self, images: list[FakeImage], pause: float = 0.2) -> None:
+        super().__init__(images)
+        self.pause = pause
+
+    async def listing(self, request: web.Request) -> web.StreamResponse:
+        body = json.dumps({"images": self.listed(request), "schema": "/v2/schemas/images"}).encode()
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        for index in range(len(body)):
+            await response.write(body[index : index + 1])
+            await asyncio.sleep(self.pause)
+        await response.write_eof()
+        return response

@@ -170,12 +170,19 @@ class RealKeystone(ServerProcess):
             },
         )
 
-    def add_project(self, name: str) -> str:
-        """A project in the Default domain; its id."""
+    def add_project(self, name: str, domain_id: str = "default") -> str:
+        """A project in the Default domain (or `domain_id`'s); its id."""
         answer = self.admin_session().post(
-            f"{self.auth_url}/projects", json={"project": {"name": name, "domain_id": "default"}}
+            f"{self.auth_url}/projects", json={"project": {"name": name, "domain_id": domain_id}}
         )
+        assert answer.status_code == 201, answer.text
         return answer.json()["project"]["id"]
+
+    def add_domain(self, name: str) -> str:
+        """A domain; its id."""
+        answer = self.admin_session().post(f"{self.auth_url}/domains", json={"domain": {"name": name}})
+        assert answer.status_code == 201, answer.text
+        return answer.json()["domain"]["id"]
 
     def grant_admin(self, project_id: str) -> None:
         """Give the bootstrap admin the `admin` role on a project too, so it can work there."""

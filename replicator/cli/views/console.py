@@ -31,6 +31,7 @@ from replicator.engine.plan import totals as plan_totals
 from replicator.engine.run import Comparison, Inventory, Walked
 from replicator.model.changes import MISSING
 from replicator.model.errors import RunError
+from replicator.model.files import open_regular
 
 #: What must never reach a terminal as it is: C0 and C1 control characters (escape
 #: sequences, carriage returns and newlines that forge lines), DEL, lone surrogates (which
@@ -124,6 +125,10 @@ class LineLog:
         print(line, file=self._stream or sys.stderr, flush=True)
 
 
+def _report_opener(path: str, flags: int) -> int:
+    return open_regular(path, flags, 0o600)
+
+
 class JsonLinesReport:
     """`--report FILE`: a header line (`"record": "header"`: the replicator's version, the
     command, when it started), then one JSON object per image as it finishes, for audits and
@@ -143,7 +148,8 @@ class JsonLinesReport:
     def __init__(self, path: str, command: str) -> None:
         self._path = path
         try:
-            self._stream = open(path, "w", encoding="utf-8")
+            # Owner-only (it names every image), never through a symlink, never a FIFO.
+            self._stream = open(path, "w", encoding="utf-8", opener=_report_opener)
         except OSError as exc:
             raise RunError(f"cannot write the report {path}: {exc.strerror}") from exc
         started = datetime.now(UTC).isoformat(timespec="seconds")

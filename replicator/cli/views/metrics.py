@@ -36,6 +36,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from replicator.engine.actions import ActionKind, Outcome
 from replicator.engine.events import BytesCopied, Event, ImageFinished, ImageRetrying, ImageStarted, Listed, RunPlanned
 from replicator.model.errors import ErrorKind, RunError
+from replicator.model.files import open_regular
 
 #: The retry cause of an `ImageRetrying` event that does not say one.
 UNKNOWN_KIND = "unknown"
@@ -265,7 +266,7 @@ def previous_last_success(path: Path, command: str) -> float | None:
     Anything else there (no file, another's file, garbage) means no earlier success is known.
     """
     try:
-        with path.open("rb") as stream:
+        with open(path, "rb", opener=open_regular) as stream:  # a FIFO there would hold the start
             text = stream.read(TEXTFILE_READ_LIMIT + 1).decode("utf-8")
         if len(text) > TEXTFILE_READ_LIMIT:
             return None

@@ -23,7 +23,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any
 
 from replicator.model.errors import ErrorKind, ImageError, RunError
-from replicator.model.records import ImageRecord, id_order
+from replicator.model.records import ImageRecord, id_order, not_ours
 from replicator.model.retry import with_retries
 from replicator.model.settings import Settings
 from replicator.model.tasks import Ahead
@@ -159,7 +159,7 @@ class GlanceCore:
                     f"{exc}; the id belonged to an image deleted on the target, and Glance never reuses ids",
                     retryable=False,
                 ) from exc
-            foreign = foreign_holder(found, attributes)
+            foreign = foreign_holder(found, attributes, self.settings)
             if foreign:
                 raise exc.again(
                     f"create image {image.id}: the id is taken on the target by {foreign}; not ours, so not touched",
@@ -192,12 +192,12 @@ class GlanceCore:
         await self.transport.close()
 
 
-def foreign_holder(found: ImageRecord, attributes: Mapping[str, Any]) -> str | None:
+def foreign_holder(found: ImageRecord, attributes: Mapping[str, Any], settings: Settings) -> str | None:
     """What makes the image `found` under our id not ours to fill, or None when it is ours.
 
     Ours is what an earlier attempt of this replicator leaves when its answer was lost: a
-    `queued` record with no data, owned by the owner we asked for (any owner when we asked for
-    none: the target then picks the creating project).
+    `queued` record with no data that carries our mark or is owned by the owner we asked for
+    (`records.not_ours`, the rule the plan holds every existing target image to as well).
     """
     owner = found.attributes.get("owner")
     described = f"an image in status {found.status}" + (f" owned by {owner}" if owner else "")
@@ -205,9 +205,10 @@ def foreign_holder(found: ImageRecord, attributes: Mapping[str, Any]) -> str | N
         return described + " that holds data"
     if found.status != "queued":
         return described
-    wanted = attributes.get("owner")
-    if wanted and owner and owner != wanted:
-        return described
+    name = settings.mark_property
+    mark = (name, attributes[name]) if name and name in attributes else None
+    if not_ours(found, attributes.get("owner"), mark):
+        return described + " that carries no mark of this mirror"
     return None
 
 
@@ -225,22 +226,38 @@ def _check_range(header: str | None, offset: int, what: str, side: str | None) -
 async def merge_by_id(*streams: AsyncGenerator[ImageRecord, None]) -> AsyncGenerator[ImageRecord, None]:
     """Records of several id-ordered listings as one id-ordered stream; an image listed by more
     than one (a Glance that ignores a filter) is given once. The streams are this merge's: it
-    closes every one of them when it ends, however it ends."""
+    closes every one of them when it ends, however it ends.
+
+    Once means the same id exactly: two ids that differ only in case are two images (Glance
+    takes a caller-chosen id, and its schema allows capitals), so a tenant's case-twin of an
+    image never hides it. Ids with capitals sort apart (`engine.march` pairs them at the end):
+    each is handed out as soon as it heads its listing, so it never holds back the lower-case
+    ids behind it, and those it has given are held as a set (they are rare).
+    """
     try:
         heads: dict[int, ImageRecord] = {}
         for index, stream in enumerate(streams):
             if (first := await anext(stream, None)) is not None:
                 heads[index] = first
         previous: str | None = None
+        capitals: set[str] = set()
         while heads:
-            index = min(heads, key=lambda i: id_order(heads[i].id))
+            index = min(heads, key=lambda i: _merge_key(heads[i].id))
             record = heads.pop(index)
             if (following := await anext(streams[index], None)) is not None:
                 heads[index] = following
-            key = id_order(record.id)
-            if key != previous:
-                previous = key
+            if record.id != id_order(record.id):
+                if record.id not in capitals:
+                    capitals.add(record.id)
+                    yield record
+            elif record.id != previous:
+                previous = record.id
                 yield record
     finally:
         for stream in streams:
             await stream.aclose()
+
+
+def _merge_key(image_id: str) -> tuple[bool, str]:
+    """Ids with capitals first (in any order: they are paired apart), then the lower-case ids."""
+    return image_id == id_order(image_id), image_id

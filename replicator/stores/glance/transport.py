@@ -34,7 +34,7 @@ import aiohttp
 from yarl import URL
 
 from replicator.model.errors import ErrorKind, ImageError, ReplicatorError, RunError
-from replicator.model.untrusted import MAX_JSON_BYTES, UntrustedJsonError, load_json
+from replicator.model.untrusted import MAX_JSON_BYTES, UntrustedJsonError, header_problem, load_json
 
 LOG = logging.getLogger("replicator.http")
 
@@ -82,6 +82,9 @@ _SPACE = re.compile(r"\s+")
 _MAX_REASON = 300
 #: The most of an error answer read for its reason: a hostile server may send gigabytes.
 _MAX_ERROR_BODY = 64 * 1024
+
+#: A JSON answer arrives whole within this many `timeout`s (`Transport`).
+ANSWER_DEADLINE_READS = 5
 
 
 def api_path(*segments: str, query: Mapping[str, str] | None = None) -> ApiPath:
@@ -132,7 +135,10 @@ class Transport:
     Takes explicit values rather than the run's settings: `timeout` is a connect and per-read
     (stall) limit, never a limit on a whole transfer; `connections` bounds the pool;
     `read_bufsize` is the socket read size (about the chunk size). `side` ("source"/"target")
-    is written into every error, so a caller can tell whose fault it was.
+    is written into every error, so a caller can tell whose fault it was. A JSON answer (a
+    listing page, a record) must also arrive whole within `ANSWER_DEADLINE_READS` times
+    `timeout`: a server that sends one byte a second never stalls a read, and would otherwise
+    hold the run for ever (data transfers keep the per-read rule alone: they may take hours).
     """
 
     def __init__(
@@ -148,6 +154,7 @@ class Transport:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.side = side
+        self._answer_deadline = timeout * ANSWER_DEADLINE_READS
         self._origin = _origin(self.base_url)
         self._auth = auth or StaticToken(None)
         #: Whether this Glance has answered anything yet (a silent close before then may be https).
@@ -215,6 +222,13 @@ class Transport:
         for renewed in (False, True):
             started = time.monotonic()
             token = await self._auth.token()
+            if token and header_problem(token):
+                raise RunError(
+                    f"the token for {self.base_url} {header_problem(token)}: no header can carry it; "
+                    "is it the token, copied whole and alone?",
+                    kind=ErrorKind.INPUT,
+                    side=self.side,
+                )
             status: int | None = None
             try:
                 async with self._session.request(
@@ -277,9 +291,19 @@ class Transport:
     async def json(
         self, method: str, path: ApiPath, *, what: str, expected: tuple[int, ...] = (200,), **kwargs: Any
     ) -> Any:
-        """A request whose answer must be JSON, read with a size cap and parsed with a depth cap."""
-        async with self.request(method, path, what=what, expected=expected, **kwargs) as response:
-            body = await self._read_capped(response, what)
+        """A request whose answer must be JSON, read with a size cap and parsed with a depth cap,
+        whole within the answer deadline."""
+        try:
+            async with asyncio.timeout(self._answer_deadline):
+                async with self.request(method, path, what=what, expected=expected, **kwargs) as response:
+                    body = await self._read_capped(response, what)
+        except TimeoutError:
+            raise ImageError(
+                f"{what}: {self.base_url} did not send its whole answer within {self._answer_deadline:g} s",
+                kind=ErrorKind.TRANSPORT,
+                side=self.side,
+                retryable=True,
+            ) from None
         try:
             return load_json(body)
         except UntrustedJsonError as exc:
@@ -394,6 +418,7 @@ class Transport:
             side=self.side,
             retryable=status in RETRYABLE_STATUSES,
             retry_after=_retry_after(response.headers.get("Retry-After")),
+            from_api=api_error_document(response.content_type, body, status),
         )
 
     def _client_error(self, exc: Exception, what: str) -> ImageError | None:
@@ -489,6 +514,22 @@ def _replayable(kwargs: Mapping[str, Any]) -> bool:
     """Whether the same request can be sent again: not when its body was a stream, now spent."""
     body = kwargs.get("data")
     return body is None or isinstance(body, (bytes, str))
+
+
+def api_error_document(content_type: str, body: bytes, status: int) -> bool:
+    """Whether an error answer is Glance's own (webob's JSON document, `code` naming the status:
+    `{"message": ..., "code": "404 Not Found", "title": "Not Found"}`), decided on its fields:
+    an HTML page from an ingress or a proxy, or JSON of another shape, is not."""
+    if content_type != "application/json":
+        return False
+    try:
+        data = load_json(body)
+    except UntrustedJsonError:
+        return False
+    if not isinstance(data, dict):
+        return False
+    code, title = data.get("code"), data.get("title")
+    return isinstance(code, str) and isinstance(title, str) and code == f"{status} {title}"
 
 
 def server_reason(body: bytes) -> str:

@@ -22,6 +22,7 @@ from replicator.model.records import (
     text_or_none,
     without_null_properties,
 )
+from replicator.model.untrusted import header_problem
 
 META = "x-image-meta-"
 PROPERTY = "x-image-meta-property-"
@@ -162,8 +163,9 @@ def record_from_v1(raw: Mapping[str, Any]) -> ImageRecord:
 def _header_value(key: str, value: Any) -> str:
     """A value as v1 carries it: a string (v1 properties had no other type)."""
     text = "" if value is None else value if isinstance(value, str) else str(value)
-    if "\r" in text or "\n" in text or "\0" in text:
-        raise RecordError(f"attribute {key!r} holds a line break, which a v1 header cannot carry")
+    problem = header_problem(text)
+    if problem:
+        raise RecordError(f"attribute {key!r} {problem}, which a v1 header cannot carry")
     return text
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from replicator.model.changes import MISSING, AttributeChange, MemberChange
 from replicator.model.errors import ErrorKind, ImageError, RunError
-from replicator.model.records import ImageRecord, RecordError, members_from, record_from_v2
+from replicator.model.records import DELETED_STATUSES, ImageRecord, RecordError, members_from, record_from_v2
 from replicator.model.retry import with_retries
 from replicator.model.settings import Settings
 from replicator.stores.glance.core import PAGE_LIMIT, GlanceCore, merge_by_id
@@ -135,6 +135,13 @@ class GlanceV2Store:
         raise ImageError(
             f"{what}: the answer is not this image's record", kind=ErrorKind.PROTOCOL, side=self._transport.side
         )
+
+    async def gone(self, image: ImageRecord) -> bool:
+        try:
+            body = await self._transport.json("GET", image_path(image), what=f"look up image {image.id}")
+        except ImageError as exc:
+            return exc.kind is ErrorKind.NOT_FOUND and exc.from_api
+        return isinstance(body, dict) and body.get("id") == image.id and body.get("status") in DELETED_STATUSES
 
     async def write_data(self, image: ImageRecord, chunks: AsyncIterator[bytes]) -> None:
         method = self._upload_method  # as it was when this image began: another may switch it meanwhile
