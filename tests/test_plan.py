@@ -136,6 +136,18 @@ def test_an_upload_under_way_or_another_owner_s_staged_data_is_left_alone():
         assert action.problem and not action.upload and "uploading" in action.reason, target
 
 
+def test_staged_data_under_our_id_is_imported_only_into_an_image_that_is_ours():
+    """Issue 20 on the path that finishes a staged copy: a source image without an owner (a
+    Glance without Keystone) gives its copies none, so an unowned image left `uploading` with
+    the right size staged is ours only with this mirror's mark: a tenant may have staged it."""
+    source = image(name="secret")
+    (action,) = plan([source], [staged(source, 10)], Settings())
+    assert action.kind == "problem" and not action.upload and "not ours" in action.reason
+    marked = Settings(mark_property="replicated_by", mark_value="replicator from Glance at http://a")
+    (action,) = plan([source], [staged(source, 10, replicated_by=marked.mark_value)], marked)
+    assert (action.kind, action.reason) == ("upload", STAGED)
+
+
 def test_source_in_transient_state_is_skipped_with_reason():
     (action,) = plan([image(status="importing")], [], Settings())
     assert not action.has_work and "rerun later" in action.reason

@@ -123,8 +123,10 @@ def _decide(image: ImageRecord, current: ImageRecord | None, settings: Settings)
     # Every action below also brings the metadata and the members in line.
     update = partial(Action, image=image, current=current, changes=changes, member_changes=members)
     in_line = Action(ActionKind.SKIP, image, current, reason=reason, identical=True) if same else None
-    if current.status == "queued" and (wants_data or not same):
-        # An empty record under our id: ours only if we made it (a tenant may create it first).
+    staged = wants_data and staged_whole(image, current)
+    if (current.status == "queued" and (wants_data or not same)) or staged:
+        # An empty record (or one with data staged) under our id: ours only if we made it (a
+        # tenant may create it first, and stage data of their own into it).
         foreign = not_ours(current, creation_attributes(image, settings).get("owner"), our_mark(settings))
         if foreign:
             return Action(ActionKind.PROBLEM, image, current, reason=foreign)
@@ -132,7 +134,7 @@ def _decide(image: ImageRecord, current: ImageRecord | None, settings: Settings)
         return in_line or update(ActionKind.UPDATE, reason=reason)
     if current.status == "queued":
         return update(ActionKind.UPLOAD, upload=True, set_status=deactivate, reason="data missing on target")
-    if staged_whole(image, current):
+    if staged:
         return update(ActionKind.UPLOAD, upload=True, set_status=deactivate, reason=STAGED)
     if current.status not in ("active", "deactivated"):
         return update(ActionKind.PROBLEM, reason=f"target image is {current.status}; its data cannot be written now")
