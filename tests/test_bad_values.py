@@ -13,6 +13,7 @@ import pytest
 from tests.support import glance_client as gc
 from tests.support.hostile_cli import assert_images_failed, assert_run_error, replicator
 from tests.support.hostile_glance import image
+from tests.support.report_file import image_lines
 
 #: The CLI runs as a process here.
 pytestmark = pytest.mark.server
@@ -85,7 +86,7 @@ def test_real_glance_properties_never_copied_for_their_name_are_said_per_image(
     report = tmp_path / "run.jsonl"
     result = replicator("livecopy", real_glance_pair.source, real_glance_pair.target, "-v", "--report", str(report))
     assert result.returncode == 0, result.stderr
-    (line,) = [json.loads(text) for text in report.read_text().splitlines()[1:]]
+    (line,) = image_lines(report)
     said = f"propert{'ies' if len(taken) > 1 else 'y'} {', '.join(sorted(taken))} not copied"
     assert said in line["reason"]
     again = replicator("livecopy", real_glance_pair.source, real_glance_pair.target, "-v")

@@ -863,7 +863,7 @@ def _check_config_values(ctx: typer.Context, path: Path | None, values: dict[str
 
 #: Options that replace a positional argument: given on the command line, the argument wins over
 #: the option from a config file (a file left in the working directory never redirects a run).
-_REPLACES_ARGUMENT = {"source_endpoint": "source", "target_endpoint": "targets"}
+_REPLACES_ARGUMENT = {"source_endpoint": ("source", "SOURCE"), "target_endpoint": ("targets", "TARGET")}
 
 
 def _file_settings(ctx: typer.Context, values: dict[str, Any], connection: list[str]) -> None:
@@ -873,13 +873,13 @@ def _file_settings(ctx: typer.Context, values: dict[str, Any], connection: list[
     if path is None:
         return
     from_file = [name for name in values if getattr(ctx.get_parameter_source(name), "name", None) == "DEFAULT_MAP"]
-    for option, argument in _REPLACES_ARGUMENT.items():
+    for option, (argument, shown) in _REPLACES_ARGUMENT.items():
         if option in from_file and values.get(argument) not in (None, "-", []):
             values[option] = None
             from_file.remove(option)
             print(
                 f"replicator: config file {path}: {option.replace('_', '-')} not used, "
-                f"{argument.upper()} is given on the command line",
+                f"{shown} is given on the command line",
                 file=sys.stderr,
             )
     sets = [name.replace("_", "-") for name in from_file if name in connection]

@@ -60,6 +60,9 @@ class MemoryStore:
     async def apply_members(self, image: ImageRecord, changes: Sequence[MemberChange]) -> None:
         return None
 
+    async def gone(self, image: ImageRecord) -> bool:
+        return image.id not in self.images
+
     async def delete_image(self, image: ImageRecord) -> None:
         self.images.pop(image.id, None)
 
