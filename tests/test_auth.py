@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from replicator.openstack.auth import resolve_choice
+from replicator.openstack.cloud import resolve_choice
 from tests.support import glance_client as gc
 from tests.support.cli import run
 from tests.support.clouds import OS_VARIABLES, write_clouds

@@ -8,7 +8,7 @@ this one call, so the commands never change when a new way to reach a Glance is 
 Whether a v2 target fetches images from the source's region itself (`server_side_copy`) is
 decided here, before its store is made, and given to it as its `PullSource`: nothing switches a
 store on from outside afterwards. What that asks of the two sides' token sources is a
-capability (`RegionTokens`: a cloud's tokens know their Keystone, region and endpoints).
+capability (`auth.CatalogTokens`: a cloud's tokens know their Keystone, region and endpoints).
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import ssl
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
 
 from replicator.model.errors import ErrorKind, ImageError, ReplicatorError, RunError
 from replicator.model.retry import with_retries
 from replicator.model.settings import Settings
-from replicator.openstack.auth import CloudChoice, ConnectionSettings, KeystoneAuth, resolve_choice
+from replicator.openstack.auth import CatalogTokens, KeystoneAuth, same_keystone
+from replicator.openstack.cloud import CloudChoice, ConnectionSettings, resolve_choice
 from replicator.openstack.endpoints import parse_server, same_base
 from replicator.stores.base import ImageStore
 from replicator.stores.glance.transport import StaticToken, TokenSource, Transport, api_path, make_ssl_context
@@ -116,21 +116,6 @@ def print_warning(message: str) -> None:
     print(f"replicator: warning: {printable}", file=sys.stderr)
 
 
-@runtime_checkable
-class RegionTokens(Protocol):
-    """A token source that knows its Keystone and the region and interface of its image endpoint
-    (a cloud's): what deciding on a server-side copy asks of both sides' tokens."""
-
-    region: str | None
-    interface: str | None
-
-    def same_keystone(self, other: Any) -> bool:
-        """Whether `other` asks the same Keystone for its tokens."""
-
-    async def image_endpoints(self, interface: str | None = None) -> dict[str, str]:
-        """The image endpoints this side's token sees, by region."""
-
-
 async def open_glance(
     side: Side,
     settings: Settings,
@@ -171,7 +156,7 @@ async def open_glance(
 async def _open(side: Side, settings: Settings, auth: TokenSource) -> tuple[Transport, str]:
     url = side.check()
     if url is None:  # check() let it through: a cloud is named, whose catalog has the endpoint
-        if not isinstance(auth, KeystoneAuth):
+        if not isinstance(auth, CatalogTokens):
             raise RunError("no server given, and no cloud to find one in", kind=ErrorKind.INPUT, side=side.role)
         url = parse_server(await auth.endpoint())
     http = transport_for(url, settings, await _ssl_context(side, auth), auth, side.role)
@@ -204,7 +189,7 @@ async def read_settings(*auths: TokenSource) -> None:
     unknown cloud name or an unusable file on either side is said before any Keystone or Glance
     is asked anything."""
     for auth in auths:
-        if isinstance(auth, KeystoneAuth):
+        if isinstance(auth, CatalogTokens):
             await auth.tls()
 
 
@@ -237,7 +222,7 @@ async def _ssl_context(side: Side, auth: TokenSource) -> ssl.SSLContext | bool:
     """`--insecure`/`--cacert` where given (else `OS_CACERT`); for a cloud, each setting not given on the command
     line comes from its clouds.yaml, so a private CA or client certificate written there once
     serves Keystone and Glance alike."""
-    if not isinstance(auth, KeystoneAuth):
+    if not isinstance(auth, CatalogTokens):
         # A URL and a token: OS_CACERT still names the CA, as it does for the OpenStack clients.
         return make_ssl_context(side.insecure, side.cacert or os.environ.get("OS_CACERT") or None)
     verify, client_cert = await auth.tls()
@@ -309,9 +294,9 @@ async def _pull_source(
     if target is None:
         return "the target is not a Glance v2"
     source_cloud, target_cloud = source_auth, target_auth
-    if not (isinstance(source_cloud, RegionTokens) and isinstance(target_cloud, RegionTokens)):
+    if not (isinstance(source_cloud, CatalogTokens) and isinstance(target_cloud, CatalogTokens)):
         return "both sides need a cloud (clouds.yaml or OS_* variables), whose Keystone the target asks too"
-    if not source_cloud.same_keystone(target_cloud):
+    if not same_keystone(source_cloud, target_cloud):
         return "the source and the target are not regions of one Keystone"
     region, interface = source_cloud.region, source_cloud.interface
     if region is None or interface is None:
