@@ -26,6 +26,7 @@ import typer
 
 from replicator.cli import config as config_file
 from replicator.cli import parsing
+from replicator.model import vocabulary
 from replicator.model.selection import Selection
 from replicator.model.settings import Settings
 from replicator.openstack.connect import API_VERSIONS, Side
@@ -430,7 +431,7 @@ class OneSide(OptionGroup):
     cacert: CaCert = None
     insecure: Insecure = False
 
-    def side(self, server: str | None, role: str | None = None) -> Side:
+    def side(self, server: str | None, role: vocabulary.Role | None = None) -> Side:
         return self._side(
             server, self.token, self.api_version, self.os_cloud, self.os_region_name, None, "--os-cloud", role=role
         )
@@ -446,7 +447,7 @@ class OneSide(OptionGroup):
         cloud_option: str,
         version_option: str = "--api-version",
         *,
-        role: str | None,
+        role: vocabulary.Role | None,
         argument: str = "SERVER",
     ) -> Side:
         side = Side(
@@ -502,7 +503,7 @@ class TwoSides(OneSide):
             self.source_endpoint,
             "--source-cloud" if self.source_cloud else "--os-cloud",
             "--source-api-version" if self.source_api_version else "--api-version",
-            role="source",
+            role=vocabulary.Role.SOURCE,
             argument="SOURCE",
         )
 
@@ -543,7 +544,7 @@ class TwoSides(OneSide):
                 nth(endpoints, index),
                 "--target-cloud" if cloud else "--os-cloud",
                 "--target-api-version" if self.target_api_version else "--api-version",
-                role="target",
+                role=vocabulary.Role.TARGET,
                 argument="TARGET",
             )
             named.append(NamedSide(target_name(server, side, index), side))
@@ -663,8 +664,8 @@ class Upload(SettingsPart):
     def settings(self) -> dict[str, Any]:
         fallback = self.fallback_visibility
         return {
-            "upload_method": parsing.one_of(
-                "--upload-method", self.upload_method, parsing.UPLOAD_METHODS, "upload method"
+            "upload_method": parsing.choice(
+                "--upload-method", self.upload_method, vocabulary.UploadMethod, "upload method"
             ),
             "store": parsing.at_most_one("--store", self.store, "a run writes each image into one target store"),
             "fallback_visibility": None
@@ -719,7 +720,7 @@ class Pruning(SettingsPart):
     mark_property: MarkProperty = None
 
     def settings(self) -> dict[str, Any]:
-        mode = None if self.prune is None else parsing.one_of("--prune", self.prune, parsing.PRUNE_MODES, "prune mode")
+        mode = None if self.prune is None else parsing.choice("--prune", self.prune, vocabulary.PruneMode, "prune mode")
         mark = parsing.mark_property("--mark-property", self.mark_property) if self.mark_property else None
         if self.prune_existing and not mode:
             raise parsing.OptionError("--prune-existing says which images --prune may prune: give --prune MODE too")
