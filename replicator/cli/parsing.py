@@ -68,12 +68,13 @@ def size(option: str, text: str, *, at_least: int = 0, at_most: int | None = Non
     except RunError as exc:
         raise OptionError(f"{option}: {exc}") from exc
     if value < at_least or (at_most is not None and value > at_most):
-        bounds = f"between {_size_text(at_least)} and {_size_text(at_most)}" if at_most else f"at least {at_least}"
+        bounds = f"between {size_text(at_least)} and {size_text(at_most)}" if at_most else f"at least {at_least}"
         raise OptionError(f"{option} {text}: must be {bounds}")
     return value
 
 
-def _size_text(count: int | None) -> str:
+def size_text(count: int | None) -> str:
+    """A size as `size` reads it, in the largest unit that divides it (`1M`)."""
     for unit, factor in (("M", MiB), ("K", KiB)):
         if count and count % factor == 0:
             return f"{count // factor}{unit}"
