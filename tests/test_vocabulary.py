@@ -30,7 +30,7 @@ def test_each_word_is_the_string_it_was() -> None:
 def test_a_word_reads_and_prints_as_its_string() -> None:
     assert f"to be {PruneMode.DEACTIVATE}d" == "to be deactivated"
     assert json.dumps({"side": Role.SOURCE, "status": ImageStatus.ACTIVE}) == '{"side": "source", "status": "active"}'
-    assert {Role.SOURCE: 1}["source"] == 1 and "active" in {ImageStatus.ACTIVE}
+    assert dict[str, int]({Role.SOURCE: 1})["source"] == 1 and "active" in {ImageStatus.ACTIVE}
 
 
 def test_a_typed_word_is_parsed_with_the_options_message() -> None:

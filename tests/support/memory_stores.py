@@ -60,6 +60,10 @@ class MemoryStore:
     async def apply_members(self, image: ImageRecord, changes: Sequence[MemberChange]) -> None:
         return None
 
+    async def gone(self, image: ImageRecord) -> bool:
+        """The store's own word that it no longer holds `image`."""
+        return image.id not in self.images
+
     async def delete_image(self, image: ImageRecord) -> None:
         self.images.pop(image.id, None)
 
