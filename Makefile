@@ -32,7 +32,7 @@ $(KEYSTONE_STAMP):
 	touch $(KEYSTONE_STAMP)
 
 # ruff (lint and format), the layers (import-linter, [tool.importlinter] in pyproject.toml) and
-# mypy (strict on the model, the engine and the stores): part of `make test`.
+# mypy (strict on the whole package; every test body checked too): part of `make test`.
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check replicator tests benchmarks
 	$(VENV)/bin/ruff format --check replicator tests benchmarks

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from replicator.openstack.auth import resolve_choice
+from replicator.openstack.cloud import resolve_choice
 from tests.support import glance_client as gc
 from tests.support.cli import run
 from tests.support.clouds import OS_VARIABLES, write_clouds
@@ -43,6 +43,7 @@ def test_choice_precedence_flag_then_environment(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("OS_REGION_NAME", "EnvRegion")
     monkeypatch.setenv("OS_INTERFACE", "internal")
     choice = resolve_choice(None, None, None, "--source-cloud")
+    assert choice is not None
     assert (choice.cloud, choice.region, choice.interface, choice.option) == (
         "envcloud",
         "EnvRegion",
@@ -50,6 +51,7 @@ def test_choice_precedence_flag_then_environment(monkeypatch: pytest.MonkeyPatch
         "OS_CLOUD",
     )
     choice = resolve_choice("flagcloud", "FlagRegion", "admin", "--source-cloud")
+    assert choice is not None
     assert (choice.cloud, choice.region, choice.interface, choice.option) == (
         "flagcloud",
         "FlagRegion",

@@ -11,6 +11,7 @@ import yaml
 
 from replicator.model.errors import ErrorKind, RunError
 from replicator.model.settings import Settings
+from replicator.model.vocabulary import Role
 from replicator.openstack.connect import Side, open_glance
 from tests.support.cli import assert_one_line_error, replicator
 from tests.support.clouds import OS_VARIABLES, write_clouds
@@ -58,15 +59,15 @@ async def test_keystone_errors_carry_kind_status_and_side(
     case, kind, status, keystone, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     document = clouds_yaml(keystone, password="wrong" if case == "credentials refused" else "secret")
-    side = Side("-", cloud="test", role="target", cloud_option="--target-cloud")
+    side = Side("-", cloud="test", role=Role.TARGET, cloud_option="--target-cloud")
     if case == "keystone down":
         document["clouds"]["test"]["auth"]["auth_url"] = f"http://127.0.0.1:{free_port()}/v3"
     elif case == "keystone fails":
         keystone.answer = (500, {"error": {"code": 500, "message": "boom"}})
     elif case == "unknown cloud":
-        side = Side("-", cloud="nowhere", role="target", cloud_option="--target-cloud")
+        side = Side("-", cloud="nowhere", role=Role.TARGET, cloud_option="--target-cloud")
     elif case == "no such region":
-        side = Side("-", cloud="test", region="RegionNine", role="target", cloud_option="--target-cloud")
+        side = Side("-", cloud="test", region="RegionNine", role=Role.TARGET, cloud_option="--target-cloud")
     write_clouds(tmp_path, monkeypatch, document)
     if case == "malformed clouds.yaml":
         (tmp_path / "clouds.yaml").write_text(yaml.safe_dump({"clouds": ["test"]}))
@@ -76,7 +77,7 @@ async def test_keystone_errors_carry_kind_status_and_side(
 
 @pytest.mark.parametrize("fake_server", [(404, b"Not Found")], indirect=True)
 async def test_a_version_discovery_404_is_a_not_found_run_error(fake_server: str) -> None:
-    error = await failure(Side(fake_server, role="source"))
+    error = await failure(Side(fake_server, role=Role.SOURCE))
     assert (error.kind, error.status, error.side) == (ErrorKind.NOT_FOUND, 404, "source")
 
 

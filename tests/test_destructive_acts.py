@@ -15,8 +15,9 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,7 +43,7 @@ def mark_of(source: str) -> str:
     return f"replicator from Glance at {source}"
 
 
-def seed(base: str, count: int, size: int = 1000, **fields: object) -> list[str]:
+def seed(base: str, count: int, size: int = 1000, **fields: Any) -> list[str]:
     """`count` public raw images with random data, their ids."""
     ids = []
     for _ in range(count):
@@ -81,7 +82,7 @@ def in_step(pair: ServerPair, ids: list[str]) -> None:
 # 1. Ids are equal only when byte-equal.
 
 
-async def _listing(*ids: str) -> AsyncIterator[ImageRecord]:
+async def _listing(*ids: str) -> AsyncGenerator[ImageRecord, None]:
     for image_id in ids:
         yield ImageRecord(id=image_id, status="active", attributes={})
 
@@ -268,7 +269,7 @@ def test_an_older_replicators_mark_is_renamed_on_copies_of_this_source_and_else_
 ) -> None:
     """A copy marked `replicator` (no source named) whose image this source has takes this
     mirror's mark; one this source lacks is left, said why (it may be another mirror's)."""
-    kept, unknown = seed(serve_pair.source, 1)[0], seed(serve_pair.target, 1, **{MARK: "replicator"})[0]
+    kept, unknown = seed(serve_pair.source, 1)[0], seed(serve_pair.target, 1, 1000, **{MARK: "replicator"})[0]
     assert replicator("livecopy", serve_pair.source, serve_pair.target).returncode == 0
     gc.patch(serve_pair.target, kept, [{"op": "add", "path": f"/{MARK}", "value": "replicator"}])
     report = tmp_path / "run.jsonl"

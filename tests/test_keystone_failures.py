@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from replicator.openstack.auth import CloudChoice, KeystoneAuth
+from replicator.openstack.auth import KeystoneAuth
+from replicator.openstack.cloud import CloudChoice
 from tests.support import glance_client as gc
 from tests.support.cli import assert_one_line_error, replicator
 from tests.support.clouds import write_private

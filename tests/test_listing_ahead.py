@@ -103,7 +103,7 @@ async def test_a_walk_closed_early_leaves_no_page_request_running():
         return listing(SECOND_PAGE)
 
     def page_requests() -> list[asyncio.Task]:
-        return [task for task in asyncio.all_tasks() if "get_json" in task.get_coro().__qualname__]
+        return [task for task in asyncio.all_tasks() if "get_json" in getattr(task.get_coro(), "__qualname__", "")]
 
     async with glance(second_page) as store:
         async with aclosing(store.walk()) as walk:

@@ -15,6 +15,7 @@ from replicator.cli.views.metrics import LAST_SUCCESS, RunMetrics
 from replicator.engine.actions import Action, ActionKind, Outcome
 from replicator.engine.events import (
     BytesCopied,
+    Event,
     ImageFinished,
     ImageResult,
     ImageRetrying,
@@ -48,7 +49,7 @@ def test_a_run_is_counted_by_action_result_cause_and_side_and_served_over_http()
     metrics = RunMetrics("livecopy", clock=clock)
     metrics.run_started()
     a, b = image("a", 300), image("b", 50)
-    events = [
+    events: list[Event] = [
         Listed("source", 2, False),
         Listed("target", 1, True),
         Listed("source", 3, True),

@@ -20,6 +20,7 @@ from rich.console import Console
 from replicator import __version__
 from replicator.cli.views import console, progress
 from replicator.engine import run as engine
+from replicator.engine.actions import Outcome
 from replicator.engine.bandwidth import BandwidthLimit
 from replicator.engine.events import (
     BytesCopied,
@@ -48,7 +49,7 @@ def record(name: str, size: int, status: str = "active", **attributes) -> ImageR
 
 def result(action, outcome: str, copied: int, error: str | None = None) -> ImageResult:
     image = action.image
-    return ImageResult(image.id, image.name, action.kind, outcome, copied, 1.5, action.reason, error)
+    return ImageResult(image.id, image.name, action.kind, Outcome(outcome), copied, 1.5, action.reason, error)
 
 
 # Rendering, from events alone: no server needed.

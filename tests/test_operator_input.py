@@ -82,7 +82,7 @@ def test_keys_are_the_long_option_names_in_either_spelling(tmp_path: Path) -> No
     settings.write_text('id = ["a"]\ntag = ["gold"]\nupload_method = "direct"\n[livecopy]\nmax-transfer = "1G"\n')
     commands = {
         name: config_keys(command)
-        for name, command in typer.main.get_command(app).commands.items()
+        for name, command in typer.main.get_command(app).commands.items()  # type: ignore[attr-defined]
         if any(param.name == "config" for param in command.params)
     }
     defaults = config_file.defaults_for(settings, commands)

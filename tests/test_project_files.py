@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,8 @@ from replicator.cli import config as config_file
 from replicator.cli.options import (
     Fields,
     OneSide,
+    Owners,
+    Pruning,
     Requests,
     SelectionOptions,
     Transfer,
@@ -24,6 +27,8 @@ from replicator.cli.options import (
     build_settings,
     config_keys,
 )
+from replicator.model.settings import Settings
+from replicator.openstack.connect import Side
 
 ROOT = Path(__file__).parent.parent
 EXAMPLE = ROOT / "replicator.toml.example"
@@ -76,6 +81,35 @@ def test_the_example_config_names_every_option_and_each_value_is_usable(tmp_path
         assert values["concurrency" if "concurrency" in values else "retries"] == (
             16 if name == "livecopy" else 4 if "concurrency" in values else 3
         )
+
+
+def test_each_value_the_example_config_shows_is_the_default_where_there_is_one() -> None:
+    """The defaults are written once (`Settings`, `Side`) and reach the options from there; the
+    example must show those values, or say nothing of a default (an example value stands where
+    an option has none: no cloud, no limit)."""
+    shared = EXAMPLE.read_text().split("# --- One command's own settings")[0]
+    shown = tomllib.loads(COMMENTED.sub("", shared))
+    defaults = {
+        config_file.key(name[2:]): param.default
+        for command in commands().values()
+        for param in command.params
+        for name in param.opts
+        if name.startswith("--")
+    }
+    checked = {name: value for name, value in shown.items() if defaults[config_file.key(name)] not in (None, "")}
+    assert checked, "the example shows no default"
+    wrong = {name: (value, defaults[config_file.key(name)]) for name, value in checked.items()}
+    assert {name: pair for name, pair in wrong.items() if pair[0] != pair[1]} == {}
+    assert {"concurrency", "chunksize", "retries", "timeout", "api-version", "upload-method", "max-prune"} <= set(
+        checked
+    )
+
+
+def test_the_option_defaults_are_the_values_defaults() -> None:
+    """What a command builds from no options at all is `Settings()` and `Side(server)`."""
+    parts = (Requests(), Fields(), Transfer(), Upload(), Owners(), Pruning(), SelectionOptions())
+    assert build_settings(*parts) == Settings()
+    assert OneSide().side("glance:9292") == Side("glance:9292")
 
 
 def make_dry_run(target: str) -> str:

@@ -11,8 +11,9 @@ from replicator.engine.plan import MARK, creation_attributes, decide, decide_pru
 from replicator.engine.run import PruneGuard, differs
 from replicator.model.records import ImageRecord
 from replicator.model.settings import Settings
+from replicator.model.vocabulary import PruneMode
 
-PRUNE = Settings(prune="deactivate", mark_property="replicated_by")
+PRUNE = Settings(prune=PruneMode.DEACTIVATE, mark_property="replicated_by")
 
 
 def image(status: str = "active", **attributes) -> ImageRecord:
@@ -32,8 +33,8 @@ def test_never_a_protected_image():
 def test_never_an_image_we_did_not_create_unless_told_so():
     unmarked = image()
     assert not decide_prune(unmarked, PRUNE).has_work
-    assert not decide_prune(unmarked, Settings(prune="delete")).has_work
-    told = decide_prune(unmarked, Settings(prune="delete", prune_existing=True))
+    assert not decide_prune(unmarked, Settings(prune=PruneMode.DELETE)).has_work
+    told = decide_prune(unmarked, Settings(prune=PruneMode.DELETE, prune_existing=True))
     assert told.prune == "delete"
 
 
@@ -41,7 +42,7 @@ def test_an_image_already_deactivated_is_left_alone():
     assert not decide_prune(image("deactivated", replicated_by=MARK), PRUNE).has_work
     assert (
         decide_prune(
-            image("deactivated", replicated_by=MARK), Settings(prune="delete", mark_property="replicated_by")
+            image("deactivated", replicated_by=MARK), Settings(prune=PruneMode.DELETE, mark_property="replicated_by")
         ).prune
         == "delete"
     )
@@ -64,9 +65,9 @@ def test_a_mark_left_by_an_earlier_run_is_kept_by_a_run_that_does_not_name_it():
 
 
 def test_an_empty_record_of_ours_is_deleted_whatever_the_mode_and_one_not_ours_is_left():
-    for settings in (PRUNE, Settings(prune="delete", mark_property="replicated_by")):
+    for settings in (PRUNE, Settings(prune=PruneMode.DELETE, mark_property="replicated_by")):
         assert decide_prune(image("queued", replicated_by=MARK), settings).prune == "delete"
-    assert not decide_prune(image("queued"), Settings(prune="deactivate", prune_existing=True)).has_work
+    assert not decide_prune(image("queued"), Settings(prune=PruneMode.DEACTIVATE, prune_existing=True)).has_work
 
 
 def test_an_image_being_uploaded_is_not_pruned_now():
@@ -83,7 +84,7 @@ def test_an_image_already_as_pruning_leaves_it_is_no_difference():
 
 
 def test_the_guard_holds_no_more_than_the_limit_and_refuses_them_all_past_it():
-    guard = PruneGuard(Settings(prune="deactivate", mark_property="replicated_by", max_prune=2))
+    guard = PruneGuard(Settings(prune=PruneMode.DEACTIVATE, mark_property="replicated_by", max_prune=2))
     prunes = [decide_prune(image(replicated_by=MARK), PRUNE) for _ in range(4)]
     assert guard.hold(prunes[0]) == [] and guard.hold(prunes[1]) == []
     refused = guard.hold(prunes[2])

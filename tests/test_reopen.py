@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import cast
 
 import pytest
 
 import replicator.engine.reopen as reopen
 from replicator.model.errors import ImageError
 from replicator.model.records import ImageRecord
+from replicator.stores.base import ImageStore
 
 DATA = bytes(range(256)) * 400
 IMAGE = ImageRecord(id="0c43eaca-c2a8-4f79-8f2a-b265655883d3", status="active", attributes={}, size=len(DATA))
@@ -38,17 +40,22 @@ def no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
     async def instant(delay: float) -> None:
         return None
 
-    monkeypatch.setattr(reopen.asyncio, "sleep", instant)
+    monkeypatch.setattr("replicator.engine.reopen.asyncio.sleep", instant)
 
 
 async def collect(stream: AsyncIterator[bytes]) -> bytes:
     return b"".join([chunk async for chunk in stream])
 
 
+def store(source: FlakySource) -> ImageStore:
+    """The source as the store `reopening_stream` reads (it only calls `read_data`)."""
+    return cast(ImageStore, source)
+
+
 async def test_cut_stream_resumes_where_it_stopped():
     source = FlakySource(cuts=3)
     retries: list[str] = []
-    data = await collect(reopen.reopening_stream(source, IMAGE, 1, lambda n, e: retries.append(str(e))))
+    data = await collect(reopen.reopening_stream(store(source), IMAGE, 1, lambda n, e: retries.append(str(e))))
     assert data == DATA
     assert source.offsets[0] == 0 and all(b > a for a, b in zip(source.offsets, source.offsets[1:], strict=False))
     assert len(retries) == 3 and "resuming at byte" in retries[0]
@@ -57,7 +64,7 @@ async def test_cut_stream_resumes_where_it_stopped():
 async def test_gives_up_after_retries_without_progress_and_says_so_finally():
     source = FlakySource(cuts=5, every=0)
     with pytest.raises(ImageError) as caught:
-        await collect(reopen.reopening_stream(source, IMAGE, 2))
+        await collect(reopen.reopening_stream(store(source), IMAGE, 2))
     assert not caught.value.retryable
     assert source.offsets == [0, 0, 0]
 
@@ -65,5 +72,5 @@ async def test_gives_up_after_retries_without_progress_and_says_so_finally():
 async def test_permanent_errors_are_not_retried():
     source = FlakySource(cuts=1, retryable=False)
     with pytest.raises(ImageError):
-        await collect(reopen.reopening_stream(source, IMAGE, 5))
+        await collect(reopen.reopening_stream(store(source), IMAGE, 5))
     assert source.offsets == [0]

@@ -36,6 +36,7 @@ from replicator.cli.views import progress
 from replicator.engine.events import BytesCopied, Event, FetchStage, ImageFetching
 from replicator.engine.run import replicate
 from replicator.model.settings import Settings
+from replicator.model.vocabulary import Role
 from replicator.openstack.connect import Side
 from tests.support import glance_client as gc
 from tests.support.cli import assert_one_line_error
@@ -341,8 +342,8 @@ async def test_a_pull_reports_its_stages_and_moves_no_bytes(
             monkeypatch.setenv(name, value)
     settings = Settings(concurrency=1)
     opened = await open_pair(
-        Side(None, cloud="x", region="RegionOne", role="source"),
-        Side(None, cloud="x", region="RegionTwo", role="target"),
+        Side(None, cloud="x", region="RegionOne", role=Role.SOURCE),
+        Side(None, cloud="x", region="RegionTwo", role=Role.TARGET),
         settings,
     )
     source, target = opened.source, opened.target

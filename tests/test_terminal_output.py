@@ -94,7 +94,7 @@ def test_progress_bars_and_debug_lines_escape_names() -> None:
     out = io.StringIO()
     bars = progress.ProgressBars(Console(file=out, force_terminal=True, color_system=None, width=200))
     with bars:  # markup in a name is text, not an instruction (a stray "[/]" used to crash rich)
-        bars(RunPlanned(tuple(actions), *totals(actions)))
+        bars(RunPlanned(len(actions), *totals(actions)))
         bars(ImageStarted(actions[0]))
         bars(BytesCopied(image.id, 1024))
         bars._progress.refresh()

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from replicator.model.records import ImageRecord
 from replicator.model.settings import Settings
+from replicator.model.vocabulary import UploadMethod
 from replicator.openstack.connect import transport_for
 from replicator.stores.glance.v2 import GlanceV2Store
 
@@ -36,7 +37,7 @@ async def test_upload_request_is_sent_before_the_first_byte_of_data():
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    settings = Settings(upload_method="direct")
+    settings = Settings(upload_method=UploadMethod.DIRECT)
     target = GlanceV2Store(transport_for(f"http://127.0.0.1:{port}", settings, True, None, None), settings)
 
     async def source() -> AsyncIterator[bytes]:

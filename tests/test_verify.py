@@ -1,6 +1,7 @@
 """Stream verification: the end of the stream is held back until size and hashes match."""
 
 import hashlib
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ DATA = bytes(range(256)) * 1000
 
 
 def record(data: bytes = DATA, **overrides) -> ImageRecord:
-    fields = dict(
+    fields: dict[str, Any] = dict(
         id="0c43eaca-c2a8-4f79-8f2a-b265655883d3",
         status="active",
         attributes={},

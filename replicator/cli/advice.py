@@ -12,12 +12,13 @@ from collections.abc import Mapping
 
 from replicator.cli.views.console import printable
 from replicator.model.errors import ErrorKind, ReplicatorError
+from replicator.model.vocabulary import Role
 from replicator.openstack.connect import Side
 
 #: Where a static token for each side may come from, the side's own first.
-TOKEN_SOURCES = {
-    "source": "--sourcetoken (or REPLICATOR_SOURCE_TOKEN)",
-    "target": "--targettoken (or REPLICATOR_TARGET_TOKEN)",
+TOKEN_SOURCES: dict[str | None, str] = {
+    Role.SOURCE: "--sourcetoken (or REPLICATOR_SOURCE_TOKEN)",
+    Role.TARGET: "--targettoken (or REPLICATOR_TARGET_TOKEN)",
     None: "--token (or REPLICATOR_TOKEN, or OS_TOKEN)",
 }
 

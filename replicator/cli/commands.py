@@ -30,6 +30,7 @@ from replicator.cli.options import (
 from replicator.cli.views import console
 from replicator.engine import run as engine
 from replicator.model.errors import ErrorKind, RunError
+from replicator.model.vocabulary import Role
 from replicator.openstack.connect import open_glance
 from replicator.stores.dumpdir import DumpDirStore
 
@@ -70,7 +71,7 @@ def size(
 
     The first line, on stdout, is the old glance-replicator's; both counts follow on stderr."""
     settings = build_settings(requests, selection)
-    side = connection.side(server, "source")
+    side = connection.side(server, Role.SOURCE)
     session.start_logging(output.debug)
 
     async def work() -> int:
@@ -84,7 +85,7 @@ def size(
             print(console.size_counts(inventory), file=sys.stderr)
         return session.say_absent_ids(settings.selection, inventory.missing_ids, inventory.left_out_ids)
 
-    session.run(work, {"source": side})
+    session.run(work, {Role.SOURCE: side})
 
 
 @grouped
@@ -102,14 +103,14 @@ def dump(
 ) -> None:
     """Write every image's metadata (DIR/<id>) and data (DIR/<id>.img) to disk; reruns resume."""
     settings = build_settings(requests, selection, transfer, fields)
-    side = connection.side(server, "source")
+    side = connection.side(server, Role.SOURCE)
 
     async def stores() -> session.Opened:
         side.check()  # a wrong address is said before DIR is made
         target = DumpDirStore(path, settings, create=True, dry_run=watch.dry_run)
         return session.Opened(await open_glance(side, settings), target)
 
-    session.copy(stores, settings, watch, {"source": side}, "dump", metrics)
+    session.copy(stores, settings, watch, {Role.SOURCE: side}, "dump", metrics)
 
 
 @grouped
@@ -131,7 +132,7 @@ def load(
 
     Run it again to go on where a run stopped (done images are skipped); -j is the speed knob."""
     settings = build_settings(requests, selection, transfer, fields, upload, owners)
-    side = connection.side(server, "target")
+    side = connection.side(server, Role.TARGET)
     projects = owners.mapping()
 
     async def stores() -> session.Opened:
@@ -144,7 +145,7 @@ def load(
         target, mapper = await session.open_target(side, settings, projects)
         return session.Opened(source, target, mapper)
 
-    session.copy(stores, settings, watch, {"target": side}, "load", metrics)
+    session.copy(stores, settings, watch, {Role.TARGET: side}, "load", metrics)
 
 
 @grouped
@@ -178,7 +179,7 @@ def livecopy(
         lambda: session.open_pair(source_side, target_side, settings, projects),
         settings,
         watch,
-        {"source": source_side, "target": target_side},
+        {Role.SOURCE: source_side, Role.TARGET: target_side},
         "livecopy",
         metrics,
     )
@@ -217,7 +218,7 @@ def compare(
         )
         return max(1 if comparison.differences else 0, absent)
 
-    session.run(work, {"source": source_side, "target": target_side})
+    session.run(work, {Role.SOURCE: source_side, Role.TARGET: target_side})
 
 
 def serve(ctx: typer.Context) -> None:

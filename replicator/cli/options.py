@@ -18,7 +18,7 @@ import os
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, get_type_hints
 
@@ -26,6 +26,7 @@ import typer
 
 from replicator.cli import config as config_file
 from replicator.cli import parsing
+from replicator.model import vocabulary
 from replicator.model.selection import Selection
 from replicator.model.settings import Settings
 from replicator.openstack.connect import API_VERSIONS, Side
@@ -34,6 +35,12 @@ from replicator.openstack.projects import ProjectMapping
 CONNECTION, SELECTION, TRANSFER, OUTPUT, SAFETY = "Connection", "Selection", "Transfer", "Output", "Safety"
 #: The `--help` panels, in the order they are listed.
 PANELS = (CONNECTION, SELECTION, TRANSFER, OUTPUT, SAFETY)
+
+#: The defaults of every option that sets a value: written once, in the values themselves
+#: (`Settings`, `Side`); the groups below take their defaults from these, Typer shows them in
+#: `--help`, and `tests/test_project_files.py` holds `replicator.toml.example` to them.
+DEFAULT_SETTINGS = Settings()
+DEFAULT_SIDE = Side(None)
 
 
 def _option(*names: str, panel: str, help: str, **settings: Any) -> Any:
@@ -422,15 +429,15 @@ class OptionGroup:
 class OneSide(OptionGroup):
     """How to reach the one Glance of `size`, `dump` and `load`."""
 
-    token: Token = None
-    os_cloud: OsCloud = None
-    os_region_name: OsRegion = None
-    os_interface: OsInterface = None
-    api_version: ApiVersion = "auto"
-    cacert: CaCert = None
-    insecure: Insecure = False
+    token: Token = DEFAULT_SIDE.token
+    os_cloud: OsCloud = DEFAULT_SIDE.cloud
+    os_region_name: OsRegion = DEFAULT_SIDE.region
+    os_interface: OsInterface = DEFAULT_SIDE.interface
+    api_version: ApiVersion = DEFAULT_SIDE.api_version.value
+    cacert: CaCert = DEFAULT_SIDE.cacert
+    insecure: Insecure = DEFAULT_SIDE.insecure
 
-    def side(self, server: str | None, role: str | None = None) -> Side:
+    def side(self, server: str | None, role: vocabulary.Role | None = None) -> Side:
         return self._side(
             server, self.token, self.api_version, self.os_cloud, self.os_region_name, None, "--os-cloud", role=role
         )
@@ -446,7 +453,7 @@ class OneSide(OptionGroup):
         cloud_option: str,
         version_option: str = "--api-version",
         *,
-        role: str | None,
+        role: vocabulary.Role | None,
         argument: str = "SERVER",
     ) -> Side:
         side = Side(
@@ -502,7 +509,7 @@ class TwoSides(OneSide):
             self.source_endpoint,
             "--source-cloud" if self.source_cloud else "--os-cloud",
             "--source-api-version" if self.source_api_version else "--api-version",
-            role="source",
+            role=vocabulary.Role.SOURCE,
             argument="SOURCE",
         )
 
@@ -543,7 +550,7 @@ class TwoSides(OneSide):
                 nth(endpoints, index),
                 "--target-cloud" if cloud else "--os-cloud",
                 "--target-api-version" if self.target_api_version else "--api-version",
-                role="target",
+                role=vocabulary.Role.TARGET,
                 argument="TARGET",
             )
             named.append(NamedSide(target_name(server, side, index), side))
@@ -589,90 +596,93 @@ class SettingsPart(OptionGroup, ABC):
     """A group whose options are fields of the run's `Settings`."""
 
     @abstractmethod
-    def settings(self) -> dict[str, Any]:
-        """The `Settings` fields this group's options set."""
+    def settings(self, base: Settings) -> Settings:
+        """`base` with the fields this group's options set (typed: `dataclasses.replace`)."""
 
 
 def build_settings(*parts: SettingsPart) -> Settings:
     """The run's settings from the groups a command takes; what none of them sets keeps
     its default (compare has no chunk size)."""
-    values: dict[str, Any] = {}
+    settings = DEFAULT_SETTINGS
     for part in parts:
-        values.update(part.settings())
-    return Settings(**values)
+        settings = part.settings(settings)
+    return settings
 
 
 @dataclass(frozen=True)
 class Requests(SettingsPart):
     """How patient each request is."""
 
-    retries: Retries = 3
-    timeout: Timeout = 60.0
-    max_images: MaxImages = None
+    retries: Retries = DEFAULT_SETTINGS.retries
+    timeout: Timeout = DEFAULT_SETTINGS.timeout
+    max_images: MaxImages = DEFAULT_SETTINGS.max_images
 
-    def settings(self) -> dict[str, Any]:
-        return {
-            "retries": self.retries,
-            "timeout": parsing.seconds("--timeout", self.timeout),
-            "max_images": self.max_images,
-        }
+    def settings(self, base: Settings) -> Settings:
+        return replace(
+            base,
+            retries=self.retries,
+            timeout=parsing.seconds("--timeout", self.timeout),
+            max_images=self.max_images,
+        )
 
 
 @dataclass(frozen=True)
 class Fields(SettingsPart):
     """Which attributes are replicated and compared."""
 
-    metaonly: MetaOnly = False
-    dontreplicate: DontReplicate = ""
+    metaonly: MetaOnly = DEFAULT_SETTINGS.metaonly
+    dontreplicate: DontReplicate = " ".join(sorted(DEFAULT_SETTINGS.dont_replicate))
 
-    def settings(self) -> dict[str, Any]:
-        return {"metaonly": self.metaonly, "dont_replicate": frozenset(self.dontreplicate.split())}
+    def settings(self, base: Settings) -> Settings:
+        return replace(base, metaonly=self.metaonly, dont_replicate=frozenset(self.dontreplicate.split()))
 
 
 @dataclass(frozen=True)
 class Transfer(SettingsPart):
     """How data moves."""
 
-    chunksize: ChunkSize = "1M"
-    concurrency: Concurrency = 4
-    bwlimit: BwLimit = None
-    max_transfer: MaxTransfer = None
-    no_verify: NoVerify = False
-    require_verified: RequireVerified = False
+    chunksize: ChunkSize = parsing.size_text(DEFAULT_SETTINGS.chunk_size)
+    concurrency: Concurrency = DEFAULT_SETTINGS.concurrency
+    bwlimit: BwLimit = None  # DEFAULT_SETTINGS.bwlimit: no limit
+    max_transfer: MaxTransfer = None  # DEFAULT_SETTINGS.max_transfer: no limit
+    no_verify: NoVerify = not DEFAULT_SETTINGS.verify
+    require_verified: RequireVerified = DEFAULT_SETTINGS.require_verified
 
-    def settings(self) -> dict[str, Any]:
+    def settings(self, base: Settings) -> Settings:
         low, high = parsing.CHUNK_SIZES
-        return {
-            "chunk_size": parsing.size("--chunksize", self.chunksize, at_least=low, at_most=high),
-            "concurrency": self.concurrency,
-            "bwlimit": parsing.size("--bwlimit", self.bwlimit, at_least=1) if self.bwlimit else None,
-            "max_transfer": parsing.size("--max-transfer", self.max_transfer) if self.max_transfer else None,
-            "verify": not self.no_verify,
-            "require_verified": self.require_verified,
-        }
+        return replace(
+            base,
+            chunk_size=parsing.size("--chunksize", self.chunksize, at_least=low, at_most=high),
+            concurrency=self.concurrency,
+            bwlimit=parsing.size("--bwlimit", self.bwlimit, at_least=1) if self.bwlimit else None,
+            max_transfer=parsing.size("--max-transfer", self.max_transfer) if self.max_transfer else None,
+            verify=not self.no_verify,
+            require_verified=self.require_verified,
+        )
 
 
 @dataclass(frozen=True)
 class Upload(SettingsPart):
     """How images are written into a Glance target, and what to do where it refuses."""
 
-    upload_method: UploadMethod = "auto"
-    store: Store = None
-    fallback_visibility: FallbackVisibility = None
+    upload_method: UploadMethod = DEFAULT_SETTINGS.upload_method.value
+    store: Store = None  # DEFAULT_SETTINGS.store: the target's default store
+    fallback_visibility: FallbackVisibility = DEFAULT_SETTINGS.fallback_visibility
 
-    def settings(self) -> dict[str, Any]:
+    def settings(self, base: Settings) -> Settings:
         fallback = self.fallback_visibility
-        return {
-            "upload_method": parsing.one_of(
-                "--upload-method", self.upload_method, parsing.UPLOAD_METHODS, "upload method"
+        return replace(
+            base,
+            upload_method=parsing.choice(
+                "--upload-method", self.upload_method, vocabulary.UploadMethod, "upload method"
             ),
-            "store": parsing.at_most_one("--store", self.store, "a run writes each image into one target store"),
-            "fallback_visibility": None
+            store=parsing.at_most_one("--store", self.store, "a run writes each image into one target store"),
+            fallback_visibility=None
             if fallback is None
             else parsing.one_of(
                 "--fallback-visibility", fallback, parsing.FALLBACK_VISIBILITIES, "fallback visibility"
             ),
-        }
+        )
 
 
 @dataclass(frozen=True)
@@ -682,10 +692,10 @@ class Owners(SettingsPart):
     table only: a dump has no Keystone to find names in."""
 
     map_projects: MapProjects = None
-    fallback_owner: FallbackOwner = False
+    fallback_owner: FallbackOwner = DEFAULT_SETTINGS.fallback_owner
 
-    def settings(self) -> dict[str, Any]:
-        return {"fallback_owner": self.fallback_owner}
+    def settings(self, base: Settings) -> Settings:
+        return replace(base, fallback_owner=self.fallback_owner)
 
     def mapping(self) -> ProjectMapping | None:
         """How projects correspond between the two clouds; None: they are copied as they are."""
@@ -713,13 +723,13 @@ class TwoCloudOwners(Owners):
 class Pruning(SettingsPart):
     """What becomes of target images the source no longer has, and the guards on it."""
 
-    prune: Prune = None
-    max_prune: MaxPrune = 10
-    prune_existing: PruneExisting = False
-    mark_property: MarkProperty = None
+    prune: Prune = None  # DEFAULT_SETTINGS.prune: nothing is pruned
+    max_prune: MaxPrune = DEFAULT_SETTINGS.max_prune
+    prune_existing: PruneExisting = DEFAULT_SETTINGS.prune_existing
+    mark_property: MarkProperty = DEFAULT_SETTINGS.mark_property
 
-    def settings(self) -> dict[str, Any]:
-        mode = None if self.prune is None else parsing.one_of("--prune", self.prune, parsing.PRUNE_MODES, "prune mode")
+    def settings(self, base: Settings) -> Settings:
+        mode = None if self.prune is None else parsing.choice("--prune", self.prune, vocabulary.PruneMode, "prune mode")
         mark = parsing.mark_property("--mark-property", self.mark_property) if self.mark_property else None
         if self.prune_existing and not mode:
             raise parsing.OptionError("--prune-existing says which images --prune may prune: give --prune MODE too")
@@ -729,12 +739,9 @@ class Pruning(SettingsPart):
                 "--prune prunes only images a run marked with --mark-property NAME (give it on every "
                 "run, from the first), or, with --prune-existing, any image"
             )
-        return {
-            "prune": mode,
-            "max_prune": self.max_prune,
-            "prune_existing": self.prune_existing,
-            "mark_property": mark,
-        }
+        return replace(
+            base, prune=mode, max_prune=self.max_prune, prune_existing=self.prune_existing, mark_property=mark
+        )
 
 
 @dataclass(frozen=True)
@@ -774,8 +781,8 @@ class SelectionOptions(SettingsPart):
             shard=parsing.parse_shard(self.shard) if self.shard else None,
         )
 
-    def settings(self) -> dict[str, Any]:
-        return {"selection": self.selection()}
+    def settings(self, base: Settings) -> Settings:
+        return replace(base, selection=self.selection())
 
 
 @dataclass(frozen=True)

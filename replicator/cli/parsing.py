@@ -9,36 +9,30 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from enum import StrEnum
 from pathlib import Path
+from typing import TypeVar
 
 from replicator.cli.config import closest
 from replicator.model.errors import RunError
 from replicator.model.records import MEMBERS, SETTABLE_BASE, is_image_id, is_replicable, property_name_problem
 from replicator.model.selection import ORDER_KEYS
 from replicator.model.units import parse_size
-from replicator.openstack.connect import API_VERSIONS
+from replicator.model.vocabulary import ApiVersion, ImageStatus, PruneMode, UploadMethod
 from replicator.openstack.projects import read_table
 
 KiB, MiB = 1024, 1024 * 1024
+
+Word = TypeVar("Word", bound=StrEnum)
 
 #: Below this, per-chunk work dominates (a 100-byte chunk copied 206 MiB in 250 s, not 1.5 s);
 #: above it, memory grows (concurrency x 2 chunks) for no speed (see README, "Tuning").
 CHUNK_SIZES = (4 * KiB, 64 * MiB)
 #: Every status a Glance image can be in (v2; v1 used the same words).
-STATUSES = (
-    "queued",
-    "saving",
-    "uploading",
-    "importing",
-    "active",
-    "deactivated",
-    "killed",
-    "deleted",
-    "pending_delete",
-)
+STATUSES = tuple(ImageStatus)
 VISIBILITIES = ("public", "private", "shared", "community")
-UPLOAD_METHODS = ("auto", "direct", "glance-direct", "glance-download")
-PRUNE_MODES = ("deactivate", "delete")
+UPLOAD_METHODS = tuple(UploadMethod)
+PRUNE_MODES = tuple(PruneMode)
 #: Visibilities any project may give its own images.
 FALLBACK_VISIBILITIES = ("private", "shared")
 
@@ -50,7 +44,7 @@ class OptionError(RunError, ValueError):
 def one_of(option: str, value: str, choices: Iterable[str], noun: str) -> str:
     """`value` if it is one of `choices`; else an error that lists them and names the closest,
     so that `--status actve` stops the run instead of quietly selecting nothing."""
-    valid = tuple(choices)
+    valid = tuple(str(choice) for choice in choices)  # a word's repr is no word a user types
     if value in valid:
         return value
     meant = closest(value, valid)
@@ -74,12 +68,13 @@ def size(option: str, text: str, *, at_least: int = 0, at_most: int | None = Non
     except RunError as exc:
         raise OptionError(f"{option}: {exc}") from exc
     if value < at_least or (at_most is not None and value > at_most):
-        bounds = f"between {_size_text(at_least)} and {_size_text(at_most)}" if at_most else f"at least {at_least}"
+        bounds = f"between {size_text(at_least)} and {size_text(at_most)}" if at_most else f"at least {at_least}"
         raise OptionError(f"{option} {text}: must be {bounds}")
     return value
 
 
-def _size_text(count: int | None) -> str:
+def size_text(count: int | None) -> str:
+    """A size as `size` reads it, in the largest unit that divides it (`1M`)."""
     for unit, factor in (("M", MiB), ("K", KiB)):
         if count and count % factor == 0:
             return f"{count // factor}{unit}"
@@ -160,5 +155,10 @@ def mark_property(option: str, name: str) -> str:
     return name
 
 
-def api_version(option: str, value: str) -> str:
-    return one_of(option, value, API_VERSIONS, "API version")
+def choice(option: str, value: str, words: type[Word], noun: str) -> Word:
+    """`value` as a word of the vocabulary `words` (`one_of` its values)."""
+    return words(one_of(option, value, tuple(words), noun))
+
+
+def api_version(option: str, value: str) -> ApiVersion:
+    return choice(option, value, ApiVersion, "API version")

@@ -16,6 +16,7 @@ from typing import assert_never
 
 from replicator.model.changes import AttributeChange, MemberChange
 from replicator.model.records import ImageRecord
+from replicator.model.vocabulary import ImageStatus, PruneMode
 
 
 class ActionKind(enum.StrEnum):
@@ -44,10 +45,10 @@ class Category(enum.StrEnum):
 WORK_KINDS = frozenset({ActionKind.CREATE, ActionKind.UPLOAD, ActionKind.UPDATE, ActionKind.PRUNE})
 
 #: What a prune does to a target image the source no longer has.
-PRUNE_MODES = ("deactivate", "delete")
+PRUNE_MODES = tuple(PruneMode)
 
 #: The statuses a copy may be brought to after its data.
-TARGET_STATUSES = ("deactivated", "active")
+TARGET_STATUSES = (ImageStatus.DEACTIVATED, ImageStatus.ACTIVE)
 
 
 @dataclass(frozen=True)

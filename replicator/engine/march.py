@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from replicator.model.errors import ErrorKind, RunError
 from replicator.model.records import ImageRecord, id_order
+from replicator.model.vocabulary import Role
 
 #: Report walking progress every this many images per side.
 PROGRESS_EVERY = 1000
@@ -39,7 +40,7 @@ async def march(
     each. Those are set aside as they pass (they are rare, so holding them costs nothing) and
     paired by exact id when both walks have ended.
     """
-    left, right = _Side("source", source, on_listed), _Side("target", target, on_listed)
+    left, right = _Side(Role.SOURCE, source, on_listed), _Side(Role.TARGET, target, on_listed)
     await left.advance()
     await right.advance()
     while left.head is not None or right.head is not None:

@@ -17,6 +17,7 @@ from replicator.model.changes import MISSING, AttributeChange, MemberChange
 from replicator.model.records import (
     DELETED_STATUSES,
     MEMBERS,
+    READABLE_STATUSES,
     SETTABLE_BASE,
     TRANSIENT_STATUSES,
     ImageRecord,
@@ -24,12 +25,13 @@ from replicator.model.records import (
     property_name_problem,
 )
 from replicator.model.settings import Settings
+from replicator.model.vocabulary import ImageStatus, PruneMode, Role
 
 #: The value of `Settings.mark_property` on the images the replicator creates.
 MARK = "replicator"
 
 #: Statuses of an image that is gone or broken for good: nothing can be copied from or into it.
-DEAD_STATUSES = DELETED_STATUSES | {"killed"}
+DEAD_STATUSES = DELETED_STATUSES | {ImageStatus.KILLED}
 
 
 def plan(source: Iterable[ImageRecord], target: Iterable[ImageRecord], settings: Settings) -> list[Action]:
@@ -91,7 +93,7 @@ def _decide(image: ImageRecord, current: ImageRecord | None, settings: Settings)
         return Action(ActionKind.SKIP, image, current, reason=f"source image is {image.status}")
     wants_data = image.has_readable_data and not settings.metaonly
     # A deactivated image can only be deactivated once it has data: Glance refuses it otherwise.
-    deactivate = "deactivated" if image.status == "deactivated" and wants_data else None
+    deactivate = ImageStatus.DEACTIVATED if image.status == ImageStatus.DEACTIVATED and wants_data else None
     members = _member_changes(image, current, settings)
     if current is None:
         reason = (
@@ -132,11 +134,11 @@ def _decide(image: ImageRecord, current: ImageRecord | None, settings: Settings)
             return Action(ActionKind.PROBLEM, image, current, reason=foreign)
     if not wants_data:
         return in_line or update(ActionKind.UPDATE, reason=reason)
-    if current.status == "queued":
+    if current.status == ImageStatus.QUEUED:
         return update(ActionKind.UPLOAD, upload=True, set_status=deactivate, reason="data missing on target")
     if staged:
         return update(ActionKind.UPLOAD, upload=True, set_status=deactivate, reason=STAGED)
-    if current.status not in ("active", "deactivated"):
+    if current.status not in READABLE_STATUSES:
         return update(ActionKind.PROBLEM, reason=f"target image is {current.status}; its data cannot be written now")
     if not (same_data(image, current) or conversion):
         return update(
@@ -158,7 +160,7 @@ def _refusal(image: ImageRecord, current: ImageRecord | None, settings: Settings
         return image.problem
     if image.unmapped_owner is not None and not settings.fallback_owner:
         return no_counterpart("owner", [image.unmapped_owner])
-    for record, side in ((image, "source"), (current, "target")):
+    for record, side in ((image, Role.SOURCE), (current, Role.TARGET)):
         for key in record.attributes if record is not None else ():
             problem = property_name_problem(key)
             if problem:
@@ -167,7 +169,7 @@ def _refusal(image: ImageRecord, current: ImageRecord | None, settings: Settings
         settings.require_verified
         and image.has_readable_data
         and not settings.metaonly
-        and (current is None or current.status == "queued")
+        and (current is None or current.status == ImageStatus.QUEUED)
         and not can_verify(image)
     ):
         return "its copy could not be verified: the source publishes no hash this tool can compute"
@@ -202,7 +204,7 @@ def staged_whole(image: ImageRecord, current: ImageRecord) -> bool:
     """
     owner = image.attributes.get("owner")
     return (
-        current.status == "uploading"
+        current.status == ImageStatus.UPLOADING
         and image.size is not None
         and current.size == image.size
         and not current.checksum
@@ -334,12 +336,12 @@ def decide_prune(current: ImageRecord, settings: Settings) -> Action:
         return gone(f"; already {current.status}", in_step=True)
     if current.status in TRANSIENT_STATUSES:
         return gone(f"; target image is {current.status} (an upload is under way there): not pruned now")
-    if current.status == "queued":
+    if current.status == ImageStatus.QUEUED:
         # Glance deactivates only an image with data; an empty record holds nothing to keep.
         if not marked:
             return gone("; holds no data (queued; an upload may be about to start): not pruned")
-        return gone(f": holds no data (queued), {_TO_BE}deleted", "delete")
-    if settings.prune == "deactivate" and current.status == "deactivated":
+        return gone(f": holds no data (queued), {_TO_BE}deleted", PruneMode.DELETE)
+    if settings.prune == PruneMode.DEACTIVATE and current.status == ImageStatus.DEACTIVATED:
         return gone("; already deactivated", in_step=True)
     return gone(f": {_TO_BE}{settings.prune}d", settings.prune)
 

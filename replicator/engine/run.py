@@ -28,6 +28,7 @@ from replicator.model.errors import ErrorKind, RunError
 from replicator.model.records import MEMBERS, ImageRecord, id_order
 from replicator.model.settings import Settings
 from replicator.model.tasks import Ahead, all_of
+from replicator.model.vocabulary import ImageStatus
 from replicator.stores.base import ImageStore
 
 #: Member lookups in flight while walking (small GETs, one per image that may be shared).
@@ -109,7 +110,7 @@ async def measure(source: ImageStore, settings: Settings) -> Inventory:
                     left_out.add(record.id)
                 continue
             listed += 1
-            if record.status == "active":
+            if record.status == ImageStatus.ACTIVE:
                 active += 1
                 size += record.size or 0
     return Inventory(

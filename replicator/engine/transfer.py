@@ -43,6 +43,7 @@ from replicator.model.records import TRANSIENT_STATUSES, ImageRecord
 from replicator.model.retry import with_retries
 from replicator.model.settings import Settings
 from replicator.model.tasks import all_of
+from replicator.model.vocabulary import ImageStatus, PruneMode, Role
 from replicator.stores.base import Deactivator, ImageStore, ImportTasks, Puller, StagedImports
 
 T = TypeVar("T")
@@ -266,9 +267,9 @@ class Transfer:
             )
             return Outcome.SKIPPED
         image = action.image
-        if action.prune == "delete":
+        if action.prune == PruneMode.DELETE:
             return await self._destroying(action, done, lambda: self._target.delete_image(image))
-        return await self._destroying(action, done, lambda: self._set_status(image, "deactivated"))
+        return await self._destroying(action, done, lambda: self._set_status(image, ImageStatus.DEACTIVATED))
 
     async def _destroying(self, action: Action, done: _Ending, act: Callable[[], Awaitable[None]]) -> Outcome:
         """Carry out one deletion or deactivation, seen to its end and reported even when the run
@@ -331,9 +332,9 @@ class Transfer:
                 done.converted = conversion
                 done.notes.append(converted_note(conversion))
                 return True
-            if held is not None and held.status == "active":
+            if held is not None and held.status == ImageStatus.ACTIVE:
                 try:
-                    await self._set_status(image, "deactivated")
+                    await self._set_status(image, ImageStatus.DEACTIVATED)
                 except ImageError as failure:
                     raise exc.again(f"{exc}; deactivating the target copy failed too: {failure}") from exc
                 raise exc.again(f"{exc}; the target copy was deactivated") from exc
@@ -347,7 +348,11 @@ class Transfer:
         image, target = action.image, self._target
         if not (isinstance(target, Puller) and target.can_pull(image)):
             return False
-        stages = {"queued": FetchStage.WAITING, "uploading": FetchStage.IMPORTING, "importing": FetchStage.IMPORTING}
+        stages: dict[str, FetchStage] = {
+            ImageStatus.QUEUED: FetchStage.WAITING,
+            ImageStatus.UPLOADING: FetchStage.IMPORTING,
+            ImageStatus.IMPORTING: FetchStage.IMPORTING,
+        }
         seen: list[FetchStage] = []
 
         def on_status(status: str) -> None:
@@ -356,7 +361,7 @@ class Transfer:
                 seen.append(stage)
                 self._emit(ImageFetching(image.id, stage))
 
-        on_status("queued")  # asked for and not begun, until Glance says otherwise
+        on_status(ImageStatus.QUEUED)  # asked for and not begun, until Glance says otherwise
         try:
             await self._retrying(action, lambda: target.pull(image, on_status))
         except ImageError as exc:
@@ -371,7 +376,7 @@ class Transfer:
         """Finish a copy an earlier run staged and did not import (`plan.staged_whole`)."""
         if not isinstance(self._target, StagedImports):
             raise ImageError(
-                f"{self._target.description} cannot import data staged for image {action.image.id}", side="target"
+                f"{self._target.description} cannot import data staged for image {action.image.id}", side=Role.TARGET
             )
         await self._target.import_staged(action.image)
 
@@ -461,14 +466,14 @@ def cannot_deactivate(store: ImageStore, image: ImageRecord) -> ImageError:
     return ImageError(
         f"image {image.id}: {store.description} cannot deactivate or reactivate an image",
         kind=ErrorKind.UNSUPPORTED,
-        side="target",
+        side=Role.TARGET,
     )
 
 
 def _source_gone(error: ImageError) -> bool:
     """Whether `error` may mean the source no longer has the image (deleted while the run went
     on): a reason to ask the source (`Transfer._confirmed_gone`), never proof by itself."""
-    return error.side == "source" and error.kind is ErrorKind.NOT_FOUND
+    return error.side == Role.SOURCE and error.kind is ErrorKind.NOT_FOUND
 
 
 async def _first_accepted(

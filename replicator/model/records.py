@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from replicator.model.vocabulary import ImageStatus
+
 #: Attributes Glance computes or owns; sending one on create answers 403 "read-only".
 READ_ONLY: frozenset[str] = frozenset(
     {
@@ -80,13 +82,13 @@ RESERVED_PREFIX = "os_glance_"
 
 #: Statuses in which an image's data is there to be copied. A deactivated image's data can be
 #: read by an admin only; for others the download answers 403 and that image fails.
-READABLE_STATUSES: frozenset[str] = frozenset({"active", "deactivated"})
+READABLE_STATUSES: frozenset[str] = frozenset({ImageStatus.ACTIVE, ImageStatus.DEACTIVATED})
 
 #: Statuses of a deleted image (a v1 Glance still describes one to an admin).
-DELETED_STATUSES: frozenset[str] = frozenset({"deleted", "pending_delete"})
+DELETED_STATUSES: frozenset[str] = frozenset({ImageStatus.DELETED, ImageStatus.PENDING_DELETE})
 
 #: Statuses that will change by themselves: an upload or import is under way somewhere.
-TRANSIENT_STATUSES: frozenset[str] = frozenset({"saving", "uploading", "importing"})
+TRANSIENT_STATUSES: frozenset[str] = frozenset({ImageStatus.SAVING, ImageStatus.UPLOADING, ImageStatus.IMPORTING})
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
 #: Characters that make a name mean something else to a terminal, a header or a JSON patch.
@@ -209,7 +211,7 @@ def record_from_v2(raw: Mapping[str, Any]) -> ImageRecord:
     attributes = without_null_properties({k: v for k, v in raw.items() if is_replicable(k)})
     return ImageRecord(
         id=str(raw["id"]),
-        status=str(raw.get("status") or "queued"),
+        status=str(raw.get("status") or ImageStatus.QUEUED),
         attributes=attributes,
         size=int_or_none(raw.get("size")),
         checksum=text_or_none(raw, "checksum"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from replicator.model.selection import Selection
+from replicator.model.vocabulary import PruneMode, UploadMethod
 
 MiB = 1024 * 1024
 
@@ -25,9 +26,9 @@ class Settings:
     verify: bool = True
     retries: int = 3
     timeout: float = 60.0
-    #: How data reaches a Glance target: "direct" (PUT .../file), "glance-direct" (stage, then
-    #: import), or "auto" (direct, switching to glance-direct where the target refuses it).
-    upload_method: str = "auto"
+    #: How data reaches a Glance target (`UploadMethod`: direct, glance-direct, glance-download,
+    #: or auto: direct, switching to glance-direct where the target refuses it).
+    upload_method: UploadMethod = UploadMethod.AUTO
     #: The target store on a multi-store Glance; None for its default.
     store: str | None = None
     #: Where the target refuses (403) an image's public/community visibility: create it with
@@ -46,9 +47,9 @@ class Settings:
     max_images: int | None = None
     #: Fail every image whose copy cannot be checked against a hash the source publishes.
     require_verified: bool = False
-    #: "deactivate" or "delete": what to do to target images of the selection that have no
-    #: source counterpart any more; None leaves them alone.
-    prune: str | None = None
+    #: What to do to target images of the selection that have no source counterpart any more;
+    #: None leaves them alone.
+    prune: PruneMode | None = None
     #: Prune nothing (and stop the run with an error) when more target images than this would be.
     max_prune: int = 10
     #: Prune images the replicator did not create (no `mark_property` on them) too.

@@ -8,7 +8,7 @@ this one call, so the commands never change when a new way to reach a Glance is 
 Whether a v2 target fetches images from the source's region itself (`server_side_copy`) is
 decided here, before its store is made, and given to it as its `PullSource`: nothing switches a
 store on from outside afterwards. What that asks of the two sides' token sources is a
-capability (`RegionTokens`: a cloud's tokens know their Keystone, region and endpoints).
+capability (`auth.CatalogTokens`: a cloud's tokens know their Keystone, region and endpoints).
 """
 
 from __future__ import annotations
@@ -19,12 +19,14 @@ import ssl
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TypeVar
 
 from replicator.model.errors import ErrorKind, ImageError, ReplicatorError, RunError
 from replicator.model.retry import with_retries
 from replicator.model.settings import Settings
-from replicator.openstack.auth import CloudChoice, ConnectionSettings, KeystoneAuth, resolve_choice
+from replicator.model.vocabulary import ApiVersion, Role, UploadMethod
+from replicator.openstack.auth import CatalogTokens, KeystoneAuth, same_keystone
+from replicator.openstack.cloud import CloudChoice, ConnectionSettings, resolve_choice
 from replicator.openstack.endpoints import parse_server, same_base
 from replicator.stores.base import ImageStore
 from replicator.stores.glance.transport import StaticToken, TokenSource, Transport, api_path, make_ssl_context
@@ -32,6 +34,8 @@ from replicator.stores.glance.v1 import GlanceV1Store
 from replicator.stores.glance.v2 import GlanceV2Store, PullSource, import_methods
 
 LOG = logging.getLogger("replicator.connect")
+
+T = TypeVar("T")
 
 #: A SERVER argument that means "the image endpoint in the cloud's service catalog".
 FROM_CATALOG = "-"
@@ -47,8 +51,8 @@ class Side:
     token: str | None = None
     insecure: bool = False
     cacert: str | None = None
-    #: "1", "2", or "auto": ask the server (`GET /versions`) and prefer v2.
-    api_version: str = "auto"
+    #: 1, 2, or auto: ask the server (`GET /versions`) and prefer v2.
+    api_version: ApiVersion = ApiVersion.AUTO
     #: A cloud of clouds.yaml (else OS_CLOUD, else the OS_* variables), its region and interface.
     cloud: str | None = None
     region: str | None = None
@@ -57,8 +61,8 @@ class Side:
     endpoint: str | None = None
     #: The option that names this side's cloud, for messages ("--source-cloud").
     cloud_option: str = "--os-cloud"
-    #: "source" or "target" in a run between two Glances: the `side` of this side's errors.
-    role: str | None = None
+    #: Source or target in a run between two Glances: the `side` of this side's errors.
+    role: Role | None = None
     #: The command-line argument that names this side's server ("TARGET"), for messages.
     argument: str = "SERVER"
 
@@ -67,7 +71,7 @@ class Side:
         that cannot be a Glance's, or for a side that names neither a server nor a cloud."""
         if self.api_version not in API_VERSIONS:
             raise RunError(
-                f"API version must be one of {', '.join(API_VERSIONS)}, not {self.api_version!r}",
+                f"API version must be one of {', '.join(API_VERSIONS)}, not {str(self.api_version)!r}",
                 kind=ErrorKind.INPUT,
                 side=self.role,
             )
@@ -107,28 +111,13 @@ class Side:
         return resolve_choice(self.cloud, self.region, self.interface, self.cloud_option)
 
 
-API_VERSIONS = ("auto", "1", "2")
+API_VERSIONS = tuple(ApiVersion)
 
 
 def print_warning(message: str) -> None:
     """A warning is one line on stderr, shown while the run goes on."""
     printable = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
     print(f"replicator: warning: {printable}", file=sys.stderr)
-
-
-@runtime_checkable
-class RegionTokens(Protocol):
-    """A token source that knows its Keystone and the region and interface of its image endpoint
-    (a cloud's): what deciding on a server-side copy asks of both sides' tokens."""
-
-    region: str | None
-    interface: str | None
-
-    def same_keystone(self, other: Any) -> bool:
-        """Whether `other` asks the same Keystone for its tokens."""
-
-    async def image_endpoints(self, interface: str | None = None) -> dict[str, str]:
-        """The image endpoints this side's token sees, by region."""
 
 
 async def open_glance(
@@ -161,22 +150,24 @@ async def open_glance(
     try:
         source = None
         if pull_from is not None:
-            source = await server_side_copy(http if version == "2" else None, pull_from, auth, settings)
+            source = await server_side_copy(http if version == ApiVersion.V2 else None, pull_from, auth, settings)
     except BaseException:
         await http.close()
         raise
-    return GlanceV1Store(http, settings) if version == "1" else GlanceV2Store(http, settings, pull_from=source)
+    return (
+        GlanceV1Store(http, settings) if version == ApiVersion.V1 else GlanceV2Store(http, settings, pull_from=source)
+    )
 
 
-async def _open(side: Side, settings: Settings, auth: TokenSource) -> tuple[Transport, str]:
+async def _open(side: Side, settings: Settings, auth: TokenSource) -> tuple[Transport, ApiVersion]:
     url = side.check()
     if url is None:  # check() let it through: a cloud is named, whose catalog has the endpoint
-        if not isinstance(auth, KeystoneAuth):
+        if not isinstance(auth, CatalogTokens):
             raise RunError("no server given, and no cloud to find one in", kind=ErrorKind.INPUT, side=side.role)
         url = parse_server(await auth.endpoint())
     http = transport_for(url, settings, await _ssl_context(side, auth), auth, side.role)
     version = side.api_version
-    if version == "auto":
+    if version == ApiVersion.AUTO:
         try:
             version = await with_retries(lambda: _first_contact(discover_version(http)), settings.retries)
         except ImageError as exc:
@@ -188,7 +179,7 @@ async def _open(side: Side, settings: Settings, auth: TokenSource) -> tuple[Tran
     return http, version
 
 
-async def _first_contact(asked: Awaitable[str]) -> str:
+async def _first_contact(asked: Awaitable[T]) -> T:
     """The first request to a side: a refused connection there is an address where no server
     runs, not worth the back-off that a server refusing mid-run (restarting) is worth."""
     try:
@@ -204,7 +195,7 @@ async def read_settings(*auths: TokenSource) -> None:
     unknown cloud name or an unusable file on either side is said before any Keystone or Glance
     is asked anything."""
     for auth in auths:
-        if isinstance(auth, KeystoneAuth):
+        if isinstance(auth, CatalogTokens):
             await auth.tls()
 
 
@@ -237,7 +228,7 @@ async def _ssl_context(side: Side, auth: TokenSource) -> ssl.SSLContext | bool:
     """`--insecure`/`--cacert` where given (else `OS_CACERT`); for a cloud, each setting not given on the command
     line comes from its clouds.yaml, so a private CA or client certificate written there once
     serves Keystone and Glance alike."""
-    if not isinstance(auth, KeystoneAuth):
+    if not isinstance(auth, CatalogTokens):
         # A URL and a token: OS_CACERT still names the CA, as it does for the OpenStack clients.
         return make_ssl_context(side.insecure, side.cacert or os.environ.get("OS_CACERT") or None)
     verify, client_cert = await auth.tls()
@@ -248,7 +239,7 @@ async def _ssl_context(side: Side, auth: TokenSource) -> ssl.SSLContext | bool:
 _USUAL_ENDPOINTS = "the image endpoint usually ends in :9292 or /image"
 
 
-async def discover_version(http: Transport) -> str:
+async def discover_version(http: Transport) -> ApiVersion:
     """ "2" when the server offers v2 (every Glance since 2018), else "1" if it offers v1."""
     try:
         answer = await http.json(
@@ -264,7 +255,7 @@ async def discover_version(http: Transport) -> str:
         raise
     listed = answer.get("versions") if isinstance(answer, dict) else None
     ids = [str(v.get("id", "")) for v in listed if isinstance(v, dict)] if isinstance(listed, list) else []
-    for major in ("2", "1"):
+    for major in (ApiVersion.V2, ApiVersion.V1):
         if any(i.startswith(f"v{major}") for i in ids):
             return major
     raise RunError(
@@ -282,7 +273,7 @@ async def server_side_copy(
 
     `--upload-method glance-download` asks for it and is refused (exit 2, saying why) where it
     cannot be; `auto` takes it where it can, and streams otherwise, as between any two Glances."""
-    if settings.upload_method not in ("auto", "glance-download"):
+    if settings.upload_method not in (UploadMethod.AUTO, UploadMethod.GLANCE_DOWNLOAD):
         return None
     try:
         source = await _pull_source(target, source_auth, target_auth, settings)
@@ -290,7 +281,7 @@ async def server_side_copy(
         raise exc.as_run_error() from exc
     if isinstance(source, PullSource):
         return source
-    if settings.upload_method == "glance-download":
+    if settings.upload_method == UploadMethod.GLANCE_DOWNLOAD:
         raise RunError(f"--upload-method glance-download cannot be used here: {source}", kind=ErrorKind.UNSUPPORTED)
     LOG.debug("images are streamed, not fetched by the target itself: %s", source)
     return None
@@ -309,9 +300,9 @@ async def _pull_source(
     if target is None:
         return "the target is not a Glance v2"
     source_cloud, target_cloud = source_auth, target_auth
-    if not (isinstance(source_cloud, RegionTokens) and isinstance(target_cloud, RegionTokens)):
+    if not (isinstance(source_cloud, CatalogTokens) and isinstance(target_cloud, CatalogTokens)):
         return "both sides need a cloud (clouds.yaml or OS_* variables), whose Keystone the target asks too"
-    if not source_cloud.same_keystone(target_cloud):
+    if not same_keystone(source_cloud, target_cloud):
         return "the source and the target are not regions of one Keystone"
     region, interface = source_cloud.region, source_cloud.interface
     if region is None or interface is None:
@@ -322,6 +313,6 @@ async def _pull_source(
     sees = (await target_cloud.image_endpoints(interface)).get(region)
     if sees is None or sees != reads:
         return f"the target's token does not list the source's {interface} image endpoint in region {region}"
-    if "glance-download" not in await import_methods(target, settings):
+    if UploadMethod.GLANCE_DOWNLOAD not in await import_methods(target, settings):
         return "the target does not offer the glance-download import (its enabled_import_methods)"
     return PullSource(region, interface)

@@ -13,7 +13,7 @@ A project without a counterpart is never copied as a foreign id. The record says
 project; members are left out; each with a note in the image's reason.
 
 Each source project is looked up once per run, whatever the number of its images: its name in
-the source's Keystone, then the target's project of that name (`auth.KeystoneAuth.projects`,
+the source's Keystone, then the target's project of that name (`identity.IdentityClient.projects`,
 which keeps Keystone's answers too). What a source image names as a project is untrusted: only
 what can be a Keystone project id is ever sent to a Keystone.
 """
@@ -30,11 +30,12 @@ from replicator.model.errors import ErrorKind, RunError
 from replicator.model.records import MEMBERS, ImageRecord
 from replicator.model.settings import Settings
 from replicator.model.tasks import all_of
-from replicator.openstack.auth import KeystoneAuth, Project
+from replicator.openstack.auth import ProjectDirectory
 from replicator.openstack.cloudfiles import parse_document
+from replicator.openstack.identity import Project
 from replicator.stores.glance.transport import TokenSource
 
-#: The projects of one Keystone that have an id, or else a name (`KeystoneAuth.projects`;
+#: The projects of one Keystone that have an id, or else a name (`identity.IdentityClient.projects`;
 #: `by_name=True`: a name, never asked for as an id).
 Lookup = Callable[..., Awaitable[list[Project]]]
 
@@ -243,8 +244,8 @@ async def open_mapper(
     """The mapper of a run between the sides whose token sources are given (`source` None: a
     dump). Every target project the table names is checked in the target's Keystone first, so
     a misspelt one stops the run before it starts instead of failing its images one by one."""
-    source_lookup = source.projects if isinstance(source, KeystoneAuth) else None
-    target_lookup = target.projects if isinstance(target, KeystoneAuth) else None
+    source_lookup = source.projects if isinstance(source, ProjectDirectory) else None
+    target_lookup = target.projects if isinstance(target, ProjectDirectory) else None
     if mapping.by_name and (source_lookup is None or target_lookup is None):
         raise RunError(
             "mapping projects by name needs both sides' Keystones: name a cloud for the source and "

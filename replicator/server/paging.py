@@ -103,7 +103,7 @@ class _Flipped:
         self.value = value
 
     def __lt__(self, other: _Flipped) -> bool:
-        return other.value < self.value
+        return bool(other.value < self.value)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, _Flipped) and self.value == other.value

@@ -8,14 +8,15 @@ from typing import Any
 from aiohttp import web
 
 from replicator.server.config import ServerConfig
-from replicator.server.faults import INJECTOR as FAULTS
-from replicator.server.faults import FaultInjector
+from replicator.server.faults import INJECTOR, FaultInjector
 from replicator.server.problems import Problem, not_found
 from replicator.server.repository import ImageRepository
 from replicator.server.storage import StoredImage
 
 CONFIG = web.AppKey("config", ServerConfig)
 REPOSITORY = web.AppKey("repository", ImageRepository)
+#: The fault injector's key, defined with the injector (`faults.middleware` reads it too).
+FAULTS = INJECTOR
 
 
 def config(request: web.Request) -> ServerConfig:

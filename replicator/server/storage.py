@@ -24,11 +24,11 @@ class StoredImage:
 
     @property
     def id(self) -> str:
-        return self.record["id"]
+        return str(self.record["id"])
 
     @property
     def status(self) -> str:
-        return self.record["status"]
+        return str(self.record["status"])
 
 
 class ImageFiles:

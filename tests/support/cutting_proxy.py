@@ -36,7 +36,7 @@ class CuttingProxy:
                 body = self._body()
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS}
                 headers["Content-Length"] = str(len(body))
-                upstream = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=120)
+                upstream = http.client.HTTPConnection(str(proxy.upstream.hostname), proxy.upstream.port, timeout=120)
                 try:
                     upstream.request(self.command, self.path, body=body, headers=headers)
                     answer = upstream.getresponse()

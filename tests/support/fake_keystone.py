@@ -46,7 +46,7 @@ class FakeKeystone:
                 pass
 
             def do_GET(self) -> None:  # version discovery
-                base = f"http://127.0.0.1:{self.server.server_address[1]}/v3/"
+                base = f"http://127.0.0.1:{self.server.server_address[1]}/v3/"  # type: ignore[index]
                 version = {
                     "id": "v3.14",
                     "status": "stable",

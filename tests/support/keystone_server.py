@@ -114,7 +114,7 @@ class RealKeystone(ServerProcess):
     def environment(self) -> dict[str, str]:
         return {**os.environ, "OS_KEYSTONE_CONFIG_DIR": str(self.workdir)}
 
-    def admin_auth(self) -> dict[str, str]:
+    def admin_auth(self) -> dict[str, Any]:
         """The `auth` section of a clouds.yaml entry for the bootstrap admin."""
         return {
             "auth_url": self.auth_url,

@@ -61,6 +61,7 @@ class MemoryStore:
         return None
 
     async def gone(self, image: ImageRecord) -> bool:
+        """The store's own word that it no longer holds `image`."""
         return image.id not in self.images
 
     async def delete_image(self, image: ImageRecord) -> None:

@@ -37,10 +37,11 @@ from replicator.engine.actions import ActionKind, Outcome
 from replicator.engine.events import BytesCopied, Event, ImageFinished, ImageRetrying, ImageStarted, Listed, RunPlanned
 from replicator.model.errors import ErrorKind, RunError
 from replicator.model.files import open_regular
+from replicator.model.vocabulary import Role
 
 #: The retry cause of an `ImageRetrying` event that does not say one.
 UNKNOWN_KIND = "unknown"
-SIDES = ("source", "target")
+SIDES = tuple(Role)
 START_TIME = "replicator_run_start_time_seconds"
 END_TIME = "replicator_run_end_time_seconds"
 LAST_SUCCESS = "replicator_last_success_time_seconds"

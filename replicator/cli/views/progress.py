@@ -40,6 +40,7 @@ from replicator.engine.events import (
     RunPlanned,
     WorkFound,
 )
+from replicator.model.vocabulary import Role
 
 #: Seconds between two progress lines in a log.
 LOG_INTERVAL = 10.0
@@ -74,7 +75,7 @@ class Tally:
                 self._expected[action.image.id] = action.bytes_to_copy
         elif isinstance(event, RunPlanned):
             self.planned, self.total_images = True, event.images
-        elif isinstance(event, Listed) and event.side == "source":
+        elif isinstance(event, Listed) and event.side == Role.SOURCE:
             self.listed = event.images
         elif isinstance(event, BytesCopied):
             before = self._sent[event.image_id]

@@ -23,10 +23,11 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any
 
 from replicator.model.errors import ErrorKind, ImageError, RunError
-from replicator.model.records import ImageRecord, id_order, not_ours
+from replicator.model.records import DELETED_STATUSES, ImageRecord, id_order, not_ours
 from replicator.model.retry import with_retries
 from replicator.model.settings import Settings
 from replicator.model.tasks import Ahead
+from replicator.model.vocabulary import ImageStatus
 from replicator.stores.glance.transport import ApiPath, Transport
 
 #: Ask for the largest page; Glance cuts `limit` to its own cap (api_limit_max, 1000 by default).
@@ -154,7 +155,7 @@ class GlanceCore:
             if exc.kind is not ErrorKind.CONFLICT:
                 raise
             found = await look_up()
-            if found is None or found.status in ("deleted", "pending_delete"):
+            if found is None or found.status in DELETED_STATUSES:
                 raise exc.again(
                     f"{exc}; the id belonged to an image deleted on the target, and Glance never reuses ids",
                     retryable=False,
@@ -203,7 +204,7 @@ def foreign_holder(found: ImageRecord, attributes: Mapping[str, Any], settings: 
     described = f"an image in status {found.status}" + (f" owned by {owner}" if owner else "")
     if found.size or found.checksum:
         return described + " that holds data"
-    if found.status != "queued":
+    if found.status != ImageStatus.QUEUED:
         return described
     name = settings.mark_property
     mark = (name, attributes[name]) if name and name in attributes else None

@@ -32,6 +32,7 @@ from replicator.model.records import (
     is_image_id,
 )
 from replicator.model.settings import Settings
+from replicator.model.vocabulary import ImageStatus
 from replicator.stores.glance.core import PAGE_LIMIT, GlanceCore
 from replicator.stores.glance.transport import ApiPath, Transport, api_path
 from replicator.stores.glance.v1_codec import (
@@ -158,7 +159,7 @@ class GlanceV1Store:
         except ImageError as exc:
             if exc.kind is ErrorKind.CONFLICT:
                 held = await self.stat(image)
-                if held is not None and held.status == "killed":
+                if held is not None and held.status == ImageStatus.KILLED:
                     # What v1 does to an image whose upload failed: it never takes data again.
                     raise exc.again(
                         f"{what}: the target Glance v1 marked it 'killed' after an earlier upload "
@@ -206,7 +207,7 @@ def _headers_for(image: ImageRecord, attributes: Mapping[str, Any]) -> dict[str,
 
 def _refuse_deactivated(image: ImageRecord) -> None:
     """v1 has no call to deactivate an image: its copy would be usable where the source's is not."""
-    if image.status == "deactivated":
+    if image.status == ImageStatus.DEACTIVATED:
         raise ImageError(
             f"image {image.id} is deactivated on the source, and Glance v1 cannot deactivate its copy: not copied",
             kind=ErrorKind.UNSUPPORTED,

@@ -17,6 +17,7 @@ from replicator.model.errors import ErrorKind, ImageError, RunError
 from replicator.model.records import DELETED_STATUSES, ImageRecord, RecordError, members_from, record_from_v2
 from replicator.model.retry import with_retries
 from replicator.model.settings import Settings
+from replicator.model.vocabulary import ImageStatus, UploadMethod
 from replicator.stores.glance.core import PAGE_LIMIT, GlanceCore, merge_by_id
 from replicator.stores.glance.transport import ApiPath, Transport, api_path
 
@@ -145,18 +146,18 @@ class GlanceV2Store:
 
     async def write_data(self, image: ImageRecord, chunks: AsyncIterator[bytes]) -> None:
         method = self._upload_method  # as it was when this image began: another may switch it meanwhile
-        if method == "glance-direct":
+        if method == UploadMethod.GLANCE_DIRECT:
             await self._stream(image, chunks, "stage", f"stage image {image.id}")
             await self.import_staged(image)  # what Glance stored is read back after
             return
         try:
             await self._stream(image, chunks, "file", f"upload image {image.id}")
         except ImageError as exc:
-            if method == "auto" and exc.kind is ErrorKind.FORBIDDEN:
+            if method == UploadMethod.AUTO and exc.kind is ErrorKind.FORBIDDEN:
                 # This Glance refuses direct upload: use the interoperable import from now on, and
                 # have this image sent again (the source stream is spent). Images that began
                 # before the switch and meet the same refusal after it are sent again the same way.
-                self._upload_method = "glance-direct"
+                self._upload_method = UploadMethod.GLANCE_DIRECT
                 raise exc.again(f"{exc}; switching to the glance-direct import", retryable=True, retry_after=0) from exc
             raise
 
@@ -177,10 +178,10 @@ class GlanceV2Store:
             started = False
             if attempts > 1:
                 status = (await self._record(image, f"look up image {image.id}")).get("status")
-                if status == "active":
+                if status == ImageStatus.ACTIVE:
                     return
-                started = status == "importing"
-            await self._import(image, {"name": "glance-direct"}, already_started=started)
+                started = status == ImageStatus.IMPORTING
+            await self._import(image, {"name": UploadMethod.GLANCE_DIRECT.value}, already_started=started)
 
         await with_retries(ask, self._settings.retries)
 
@@ -214,17 +215,17 @@ class GlanceV2Store:
         import rather than asking for a second one, which Glance would refuse."""
         assert self.pull_from is not None
         method = {
-            "name": "glance-download",
+            "name": UploadMethod.GLANCE_DOWNLOAD.value,
             "glance_image_id": image.id,
             "glance_region": self.pull_from.region,
             "glance_service_interface": self.pull_from.interface,
         }
         record = await self._record(image, f"look up image {image.id}")
         status, lock = record.get("status"), record.get("os_glance_import_task")
-        if status == "active":
+        if status == ImageStatus.ACTIVE:
             return
         try:
-            await self._import(image, method, on_status, already_started=status == "importing")
+            await self._import(image, method, on_status, already_started=status == ImageStatus.IMPORTING)
         except ImageError as exc:
             if exc.kind is ErrorKind.CONFLICT and lock:
                 # Glance (33 at least) restores the lock of a failed glance-download as it reverts.
@@ -281,9 +282,9 @@ class GlanceV2Store:
             if status != reported:
                 reported = status
                 on_status(str(status))
-            if status == "active":
+            if status == ImageStatus.ACTIVE:
                 return
-            if status not in ("queued", "uploading", "importing"):
+            if status not in (ImageStatus.QUEUED, ImageStatus.UPLOADING, ImageStatus.IMPORTING):
                 raise ImageError(f"{what}: Glance ended it as {status}", side=self._transport.side)
             failed = record.get("os_glance_failed_import")
             mark = bool(failed) and not record.get("os_glance_importing_to_stores")
@@ -377,7 +378,7 @@ class GlanceV2Store:
         await self._transport.send("DELETE", image_path(image), expected=(204,), what=f"delete image {image.id}")
 
     async def set_status(self, image: ImageRecord, status: str) -> None:
-        verb = "deactivate" if status == "deactivated" else "reactivate"
+        verb = "deactivate" if status == ImageStatus.DEACTIVATED else "reactivate"
         await self._transport.send(
             "POST", image_path(image, "actions", verb), expected=(204,), what=f"{verb} image {image.id}"
         )
