@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.certificates import self_signed
-from tests.support.cli import run
+from tests.support.cli import assert_refused, run
 from tests.support.servers import ReplicatorServe, free_port
-from tests.test_operator_input import assert_refused
 
 
 def test_a_401_from_the_target_names_the_target_its_url_and_the_option(start_serve) -> None:

@@ -17,21 +17,8 @@ from replicator.cli.advice import error_line
 from replicator.cli.options import config_keys
 from replicator.model.errors import ErrorKind, RunError
 from replicator.openstack.connect import Side
-from tests.support.cli import run
+from tests.support.cli import assert_refused, run
 from tests.support.servers import free_port
-
-
-def assert_refused(result, *fragments: str, absent: tuple[str, ...] = ()) -> str:
-    """Exit 2 with one line on stderr holding every fragment: the message the operator reads."""
-    lines = result.stderr.strip().splitlines()
-    assert result.exit_code == 2, result.stderr
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("replicator: error: "), lines[0]
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    for fragment in absent:
-        assert fragment not in lines[0], lines[0]
-    return lines[0]
 
 
 def closed() -> str:

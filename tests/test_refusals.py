@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli import run
+from tests.support.cli import assert_refused, run
 from tests.support.servers import free_port
-from tests.test_operator_input import assert_refused
 
 NOT_CONTACTED = ("connection refused", "cannot connect", "cannot reach")
 

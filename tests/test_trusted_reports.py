@@ -8,9 +8,8 @@ import json
 from pathlib import Path
 
 from tests.support import glance_client as gc
-from tests.support.cli import run
+from tests.support.cli import assert_refused, run
 from tests.support.report_file import end, header, image_lines
-from tests.test_operator_input import assert_refused
 
 
 def test_a_dry_run_writes_its_plan_to_the_report_and_as_json(serve_pair, tmp_path: Path) -> None:

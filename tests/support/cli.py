@@ -36,6 +36,19 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: 
         assert fragment in lines[0]
 
 
+def assert_refused(result: Any, *fragments: str, absent: tuple[str, ...] = ()) -> str:
+    """Exit 2 with one line on stderr holding every fragment: the message the operator reads."""
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2, result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("replicator: error: "), lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    for fragment in absent:
+        assert fragment not in lines[0], lines[0]
+    return lines[0]
+
+
 def summary_count(stderr: str, action: str, result: str) -> int:
     """Images the end-of-run summary table counts for one action and result (0 when absent)."""
     for line in stderr.splitlines():
