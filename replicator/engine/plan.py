@@ -17,6 +17,7 @@ from replicator.model.changes import MISSING, AttributeChange, MemberChange
 from replicator.model.records import (
     DELETED_STATUSES,
     MEMBERS,
+    READABLE_STATUSES,
     SETTABLE_BASE,
     TRANSIENT_STATUSES,
     ImageRecord,
@@ -44,6 +45,8 @@ def decide(image: ImageRecord, current: ImageRecord | None, settings: Settings) 
     Between two clouds, `image` comes with the target's projects (`projects.map_record`); what
     had no counterpart there is said in the reason of every image it changes or leaves alone.
     """
+    if current is not None and _in_step(image, current, settings):
+        return Action(ActionKind.SKIP, image, current, reason="identical", identical=True)
     action = _decide(image, current, settings)
     notes = _unmapped_notes(image, current)
     if image.dropped:
@@ -54,6 +57,30 @@ def decide(image: ImageRecord, current: ImageRecord | None, settings: Settings) 
     if notes and not action.problem and (action.has_work or action.identical):
         return replace(action, reason="; ".join(filter(None, [action.reason, *notes])))
     return action
+
+
+def _in_step(image: ImageRecord, current: ImageRecord, settings: Settings) -> bool:
+    """Whether the pair is plainly identical, the common case of every run after the first:
+    the same status (one that needs no upload), the same attributes, the same members (or
+    members not compared), the same data, and nothing to refuse or to note. Decided without
+    building the changes; a pair that is not plainly so takes `_decide`, which says why."""
+    return (
+        image.status == current.status
+        and image.status in READABLE_STATUSES
+        and image.problem is None
+        and image.unmapped_owner is None
+        and not image.unmapped_members
+        and image.attributes == current.attributes
+        and (
+            image.members is None
+            or current.members is None
+            or image.members == current.members
+            or MEMBERS in settings.dont_replicate
+        )
+        and same_data(image, current)
+        # Equal attributes have the same names: checking the source's checks the target's.
+        and not any(property_name_problem(key) for key in image.attributes)
+    )
 
 
 def no_counterpart(role: str, projects: Sequence[str]) -> str:

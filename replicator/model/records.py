@@ -199,14 +199,17 @@ class RecordError(ValueError):
     this: any other error in a decoder is a bug of ours, never reported as a bad record."""
 
 
-def record_from_v2(raw: Mapping[str, Any]) -> ImageRecord:
+def record_from_v2(raw: Mapping[str, Any], *, no_members: bool = False) -> ImageRecord:
     """Map a Glance v2 image record (as the API or our dump writes it) to an `ImageRecord`;
-    RecordError for one that is not."""
+    RecordError for one that is not. `no_members`: the caller knows the image has none (a v2
+    listing's image that is not `shared`), so the record says so from the start rather than
+    being copied once more to say it."""
     if not isinstance(raw, Mapping):
         raise RecordError(f"not an object: {str(raw)[:40]!r}")
     if not is_image_id(raw.get("id")):
         raise RecordError(f"image id {raw.get('id')!r} is not a UUID")
     attributes = without_null_properties({k: v for k, v in raw.items() if is_replicable(k)})
+    members = members_from(raw["members"]) if isinstance(raw.get("members"), list) else None
     return ImageRecord(
         id=str(raw["id"]),
         status=str(raw.get("status") or "queued"),
@@ -215,7 +218,7 @@ def record_from_v2(raw: Mapping[str, Any]) -> ImageRecord:
         checksum=text_or_none(raw, "checksum"),
         hash_algo=text_or_none(raw, "os_hash_algo"),
         hash_value=text_or_none(raw, "os_hash_value"),
-        members=members_from(raw["members"]) if isinstance(raw.get("members"), list) else None,
+        members=() if no_members else members,
         raw=dict(raw),
         # A dump's own `members` is the list it writes; any other value is the image's property.
         dropped=tuple(
