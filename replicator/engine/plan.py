@@ -21,6 +21,7 @@ from replicator.model.records import (
     SETTABLE_BASE,
     TRANSIENT_STATUSES,
     ImageRecord,
+    all_plain_names,
     not_ours,
     property_name_problem,
 )
@@ -62,7 +63,8 @@ def decide(image: ImageRecord, current: ImageRecord | None, settings: Settings) 
 def _in_step(image: ImageRecord, current: ImageRecord, settings: Settings) -> bool:
     """Whether the pair is plainly identical, the common case of every run after the first:
     the same status (one that needs no upload), the same attributes, the same members (or
-    members not compared), the same data, and nothing to refuse or to note. Decided without
+    members not compared), the same data, no older mark to rename, and nothing to refuse or
+    to note. Decided without
     building the changes; a pair that is not plainly so takes `_decide`, which says why."""
     return (
         image.status == current.status
@@ -70,6 +72,7 @@ def _in_step(image: ImageRecord, current: ImageRecord, settings: Settings) -> bo
         and image.problem is None
         and image.unmapped_owner is None
         and not image.unmapped_members
+        and not image.dropped
         and image.attributes == current.attributes
         and (
             image.members is None
@@ -78,8 +81,9 @@ def _in_step(image: ImageRecord, current: ImageRecord, settings: Settings) -> bo
             or MEMBERS in settings.dont_replicate
         )
         and same_data(image, current)
+        and not _mark_named(current, settings)
         # Equal attributes have the same names: checking the source's checks the target's.
-        and not any(property_name_problem(key) for key in image.attributes)
+        and all_plain_names(image.attributes.keys())
     )
 
 
