@@ -85,6 +85,16 @@ def _cpu(row: dict[str, Any], key: str) -> str:
     return f"{row[key]:.1f}" if key in row else ""
 
 
+def _cpu_per(row: dict[str, Any], key: str) -> str:
+    """CPU seconds per GiB moved and milliseconds per image ("4.3 / 12"): our CPU is the figure
+    the machine's noise moves least, and these make rows of different sizes comparable."""
+    if key not in row:
+        return ""
+    per_gib = f"{row[key] / (row['bytes'] / 2**30):.1f}" if row.get("bytes") else "-"
+    per_image = f"{row[key] * 1000 / row['images']:.1f}" if row.get("images") else "-"
+    return f"{per_gib} / {per_image}"
+
+
 def scenario_markdown(record: dict[str, Any]) -> str:
     if record.get("table") == "scale":
         return scale_markdown(record)
@@ -95,9 +105,9 @@ def scenario_markdown(record: dict[str, Any]) -> str:
         "",
         f"{record['setup']} ({record['scale']} scale, {record['when']}{_on(record)})",
         "",
-        f"| contender | -j | wall s | MiB/s | images/s | peak RSS MiB | CPU s | servers' CPU s "
-        f"| {unit} × glanceclient | note |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        f"| contender | -j | wall s | MiB/s | images/s | peak RSS MiB | CPU s | CPU s/GiB / ms/image "
+        f"| servers' CPU s | servers' s/GiB / ms/image | {unit} × glanceclient | note |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
         reference = _reference(rows, row)
@@ -108,7 +118,8 @@ def scenario_markdown(record: dict[str, Any]) -> str:
         lines.append(
             f"| {name} | {row['concurrency']} | {row['seconds']:.2f} | {row['mib_per_s']:.1f} | "
             f"{row['images_per_s']:.1f} | {row['peak_rss_mib']:.0f} | {_cpu(row, 'cpu_s')} | "
-            f"{_cpu(row, 'server_cpu_s')} | {ratio} | {row['note']} |"
+            f"{_cpu_per(row, 'cpu_s')} | {_cpu(row, 'server_cpu_s')} | {_cpu_per(row, 'server_cpu_s')} | "
+            f"{ratio} | {row['note']} |"
         )
     return "\n".join(lines + _targets(record)) + "\n"
 
@@ -121,8 +132,8 @@ def scale_markdown(record: dict[str, Any]) -> str:
         f"{record['setup']} ({record['scale']} scale, {record['when']}{_on(record)})",
         "",
         "| command | images listed | wall s | images/s | peak RSS MiB | over empty MiB | bytes per image "
-        "over empty | CPU s | servers' CPU s | runs s | note |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        "over empty | CPU s | CPU µs/image | servers' CPU s | servers' µs/image | runs s | note |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for row in record["rows"]:
         listed = row.get("listed", row["images"])
@@ -131,10 +142,15 @@ def scale_markdown(record: dict[str, Any]) -> str:
         runs = ", ".join(f"{seconds:.2f}" for seconds in row.get("runs_s", ()))
         lines.append(
             f"| {row['contender']} | {listed:,} | {row['seconds']:.2f} | {row['images_per_s']:,.0f} | "
-            f"{row['peak_rss_mib']:.0f} | {over} | {per_image} | {_cpu(row, 'cpu_s')} | {_cpu(row, 'server_cpu_s')} | "
-            f"{runs} | {row['note']} |"
+            f"{row['peak_rss_mib']:.0f} | {over} | {per_image} | {_cpu(row, 'cpu_s')} | {_micros(row, 'cpu_s', listed)} | "
+            f"{_cpu(row, 'server_cpu_s')} | {_micros(row, 'server_cpu_s', listed)} | {runs} | {row['note']} |"
         )
     return "\n".join(lines + _targets(record)) + "\n"
+
+
+def _micros(row: dict[str, Any], key: str, images: int) -> str:
+    """CPU microseconds per image listed (scenario 8: a listing moves no bytes)."""
+    return f"{row[key] * 1e6 / images:.0f}" if key in row and images else ""
 
 
 def _on(record: dict[str, Any]) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import report, scenarios
-from benchmarks.harness import BENCH_DIR, Servers, scratch_dir
+from benchmarks.harness import BENCH_DIR, Servers, compile_once, scratch_dir
 from benchmarks.many_targets import many_targets
 from benchmarks.scale import scale
 from benchmarks.scenarios import Options
@@ -80,6 +80,9 @@ def main() -> int:
         return render(json.loads((RESULTS / f"{stem}.json").read_text()), stem, args.update_readme)
 
     chosen = args.scenario or sorted(SCENARIOS)
+    compile_once()
+    if args.before:
+        compile_once(args.before.resolve())
     RESULTS.mkdir(exist_ok=True)
     workdir = scratch_dir()
     logs = workdir / "logs"

@@ -194,3 +194,23 @@ def test_a_copy_the_target_converted_is_compared_by_metadata_and_virtual_size():
     assert [change.key for change in action.changes] == ["name"]  # never disk_format
     (action,) = plan([source], [converted(source, 32)], Settings())
     assert action.problem and "different data" in action.reason
+
+
+def test_identical_pairs_take_the_quick_path_and_keep_every_guard():
+    """Equal records are `identical`; equal records with a name a server could misread, or
+    members that differ, or different data, are not (the quick path must not hide them)."""
+    plain = image(os_distro="debian")
+    (action,) = plan([plain], [copy_of(plain)], Settings())
+    assert (action.kind, action.identical, action.reason) == ("skip", True, "identical")
+    for name in ("visibility ", "a\x1bb"):
+        odd = copy_of(image(), **{name: "x"})
+        for _ in range(2):  # the second time, with the plain names of the first remembered
+            (action,) = plan([odd], [copy_of(odd)], Settings())
+            assert action.problem and "refused" in action.reason, action
+    shared = ImageRecord(plain.id, "active", plain.attributes, 10, "aa", members=(("p1", "accepted"),))
+    (action,) = plan([shared], [ImageRecord(plain.id, "active", plain.attributes, 10, "aa", members=())], Settings())
+    assert not action.identical and action.member_changes
+    (action,) = plan([plain], [ImageRecord(plain.id, "active", plain.attributes, 11, "aa")], Settings())
+    assert action.problem and "different data" in action.reason
+    (action,) = plan([plain], [copy_of(plain, status="deactivated")], Settings())
+    assert action.kind == "update" and action.set_status == "active"

@@ -20,6 +20,7 @@ from replicator.model.changes import MISSING, MemberChange
 from replicator.model.errors import ErrorKind, RunError
 from replicator.model.records import ImageRecord
 from replicator.model.settings import Settings
+from replicator.model.tokens import StaticToken
 from replicator.openstack.identity import Project
 from replicator.openstack.projects import (
     ProjectMapper,
@@ -30,7 +31,6 @@ from replicator.openstack.projects import (
     projects_of,
     read_table,
 )
-from replicator.stores.glance.transport import StaticToken
 from tests.support.cli import assert_one_line_error, replicator
 
 

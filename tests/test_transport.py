@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from replicator.model.errors import ErrorKind, ImageError, RunError
-from replicator.model.untrusted import UntrustedJsonError, load_json
+from replicator.model.untrusted import MAX_JSON_DEPTH, UntrustedJsonError, load_json
 from replicator.stores.glance.transport import Transport, api_path
 
 VICTIM = "0c43eaca-c2a8-4f79-8f2a-b265655883d3"
@@ -60,3 +60,19 @@ def test_json_nested_past_a_sane_depth_is_refused_without_a_traceback():
     with pytest.raises(UntrustedJsonError, match="nested"):
         load_json('{"a":' * 40 + "1" + "}" * 40)
     assert load_json('{"images": [{"tags": ["a"]}]}') == {"images": [{"tags": ["a"]}]}
+
+
+@pytest.mark.parametrize("opening, closing", [("[", "]"), ('{"a":', "}"), ('[{"a":', "}]")])
+def test_json_depth_cap_is_exact(opening: str, closing: str) -> None:
+    """MAX_JSON_DEPTH levels of containers are read; one more is refused, whichever kind nests,
+    and wherever the deep part sits among shallow siblings."""
+    per = 2 if opening.startswith("[{") else 1
+
+    def nested(levels: int) -> str:
+        return opening * (levels // per) + "1" * (opening != "[") + closing * (levels // per)
+
+    assert load_json(nested(MAX_JSON_DEPTH)) is not None
+    with pytest.raises(UntrustedJsonError, match="nested"):
+        load_json(nested(MAX_JSON_DEPTH + per))
+    with pytest.raises(UntrustedJsonError, match="nested"):
+        load_json('{"images": [1, "x", [], ' + nested(MAX_JSON_DEPTH) + "]}")

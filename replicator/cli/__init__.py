@@ -5,8 +5,19 @@ each build one value (a `Side`, a `Selection`, part of the `Settings`); `command
 the commands, a few lines each; `session.py` runs one (event loop, signals, progress,
 summary, exit codes); `advice.py` turns error kinds into what to do; `parsing.py` turns
 option text into values.
+
+The collector is off while the modules load (imports make many objects and free almost none:
+collections then are work for nothing), and what they made is frozen, out of every later
+collection's way.
 """
 
-from replicator.cli.app import app, main
+import gc
+
+gc.disable()
+try:
+    from replicator.cli.app import app, main
+finally:
+    gc.freeze()
+    gc.enable()
 
 __all__ = ["app", "main"]

@@ -1,5 +1,11 @@
 """The commands: each names the option groups it takes, builds its stores and settings from
-them, and hands the run to `session`. No HTTP and no business rules here."""
+them, and hands the run to `session`. No HTTP and no business rules here.
+
+Only the option groups are imported with this module: `--help`, `--version` and shell
+completion read the commands' signatures and nothing else. What a run needs (the session, the
+engine, the stores, and aiohttp, rich, yaml, prometheus_client under them) is imported in the
+command's body, when it runs.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,6 @@ from typing import Annotated, Any
 
 import typer
 
-from replicator.cli import many, session
 from replicator.cli.options import (
     Fields,
     Listing,
@@ -27,12 +32,9 @@ from replicator.cli.options import (
     build_settings,
     grouped,
 )
-from replicator.cli.views import console
-from replicator.engine import run as engine
 from replicator.model.errors import ErrorKind, RunError
 from replicator.model.vocabulary import Role
 from replicator.openstack.connect import open_glance
-from replicator.stores.dumpdir import DumpDirStore
 
 
 def _argument(metavar: str, help: str) -> Any:
@@ -70,6 +72,10 @@ def size(
     """How many active images SERVER holds and how many bytes a dump would take; how many in all.
 
     The first line, on stdout, is the old glance-replicator's; both counts follow on stderr."""
+    from replicator.cli import session
+    from replicator.cli.views import console
+    from replicator.engine import run as engine
+
     settings = build_settings(requests, selection)
     side = connection.side(server, Role.SOURCE)
     session.start_logging(output.debug)
@@ -102,6 +108,9 @@ def dump(
     metrics: Metrics,
 ) -> None:
     """Write every image's metadata (DIR/<id>) and data (DIR/<id>.img) to disk; reruns resume."""
+    from replicator.cli import session
+    from replicator.stores.dumpdir import DumpDirStore
+
     settings = build_settings(requests, selection, transfer, fields)
     side = connection.side(server, Role.SOURCE)
 
@@ -131,6 +140,9 @@ def load(
     """Put a dump into SERVER, keeping ids; update the metadata of images already there.
 
     Run it again to go on where a run stopped (done images are skipped); -j is the speed knob."""
+    from replicator.cli import session
+    from replicator.stores.dumpdir import DumpDirStore
+
     settings = build_settings(requests, selection, transfer, fields, upload, owners)
     side = connection.side(server, Role.TARGET)
     projects = owners.mapping()
@@ -169,6 +181,8 @@ def livecopy(
     Run it again to go on where a run stopped (done images are skipped); -j is the speed knob.
     Several targets (TARGET TARGET..., or --target-cloud/--target-region repeated): each image
     is read from SOURCE once and sent to every target that needs it."""
+    from replicator.cli import many, session
+
     settings = build_settings(requests, selection, transfer, fields, upload, owners, pruning)
     source_side, named = connection.sides_many(source, targets or [])
     projects = owners.mapping()
@@ -200,6 +214,10 @@ def compare(
 ) -> None:
     """Report images missing from TARGET or whose metadata differs, field by field (with
     --prune, also those a livecopy would prune; between two clouds, with the projects mapped)."""
+    from replicator.cli import many, session
+    from replicator.cli.views import console
+    from replicator.engine import run as engine
+
     settings = build_settings(requests, selection, fields, owners, pruning)
     source_side, named = connection.sides_many(source, targets or [])
     projects = owners.mapping()
@@ -230,6 +248,7 @@ def serve(ctx: typer.Context) -> None:
 
 def demo() -> None:
     """Start two local servers, fill one with a dozen images, livecopy them, and compare."""
+    from replicator.cli import session
     from replicator.cli.demo import run_demo
 
     session.run(run_demo)

@@ -22,6 +22,7 @@ import typer
 
 from replicator.cli import session
 from replicator.cli.advice import error_line
+from replicator.cli.exits import EXIT_INTERNAL, EXIT_MAX_TRANSFER
 from replicator.cli.options import Metrics, NamedSide, Watching
 from replicator.cli.views import console, progress
 from replicator.cli.views.targets import Prefixed, TargetRow, targets_summary
@@ -109,7 +110,7 @@ def copy_many(
     names = [target.name for target in targets]
     watcher = TargetsWatcher(metrics, names) if wanted and metrics and not watch.dry_run else None
     succeeded = False
-    code = session.EXIT_INTERNAL
+    code = EXIT_INTERNAL
 
     async def work() -> int:
         nonlocal succeeded
@@ -132,7 +133,7 @@ def copy_many(
             watcher.ended(succeeded)
         if report is not None:
             try:
-                report.end(code, stopped=code not in (0, 1, session.EXIT_MAX_TRANSFER))
+                report.end(code, stopped=code not in (0, 1, EXIT_MAX_TRANSFER))
             finally:
                 report.close()
 

@@ -27,6 +27,7 @@ import typer
 from replicator import __version__
 from replicator.cli.advice import error_line
 from replicator.cli.config import closest
+from replicator.cli.exits import EXIT_INTERNAL, EXIT_MAX_TRANSFER
 from replicator.cli.options import Metrics, Watching
 from replicator.cli.parsing import OptionError
 from replicator.cli.views import console, progress
@@ -289,13 +290,6 @@ def copy(
                 report.end(code, stopped=code not in (0, 1, EXIT_MAX_TRANSFER))
             finally:
                 report.close()
-
-
-#: A bug (BSD's EX_SOFTWARE), as `app.main` reports it.
-EXIT_INTERNAL = 70
-#: `--max-transfer` stopped the run from starting more (rclone's code for the same): the rest
-#: is left for the next run. Images that failed make it 1 instead.
-EXIT_MAX_TRANSFER = 8
 
 
 async def _plan(opened: Opened, settings: Settings, watch: Watching, report: console.JsonLinesReport | None) -> int:

@@ -21,6 +21,7 @@ from replicator.model.records import (
     SETTABLE_BASE,
     TRANSIENT_STATUSES,
     ImageRecord,
+    all_plain_names,
     not_ours,
     property_name_problem,
 )
@@ -46,6 +47,8 @@ def decide(image: ImageRecord, current: ImageRecord | None, settings: Settings) 
     Between two clouds, `image` comes with the target's projects (`projects.map_record`); what
     had no counterpart there is said in the reason of every image it changes or leaves alone.
     """
+    if current is not None and _in_step(image, current, settings):
+        return Action(ActionKind.SKIP, image, current, reason="identical", identical=True)
     action = _decide(image, current, settings)
     notes = _unmapped_notes(image, current)
     if image.dropped:
@@ -56,6 +59,33 @@ def decide(image: ImageRecord, current: ImageRecord | None, settings: Settings) 
     if notes and not action.problem and (action.has_work or action.identical):
         return replace(action, reason="; ".join(filter(None, [action.reason, *notes])))
     return action
+
+
+def _in_step(image: ImageRecord, current: ImageRecord, settings: Settings) -> bool:
+    """Whether the pair is plainly identical, the common case of every run after the first:
+    the same status (one that needs no upload), the same attributes, the same members (or
+    members not compared), the same data, no older mark to rename, and nothing to refuse or
+    to note. Decided without
+    building the changes; a pair that is not plainly so takes `_decide`, which says why."""
+    return (
+        image.status == current.status
+        and image.status in READABLE_STATUSES
+        and image.problem is None
+        and image.unmapped_owner is None
+        and not image.unmapped_members
+        and not image.dropped
+        and image.attributes == current.attributes
+        and (
+            image.members is None
+            or current.members is None
+            or image.members == current.members
+            or MEMBERS in settings.dont_replicate
+        )
+        and same_data(image, current)
+        and not _mark_named(current, settings)
+        # Equal attributes have the same names: checking the source's checks the target's.
+        and all_plain_names(image.attributes.keys())
+    )
 
 
 def no_counterpart(role: str, projects: Sequence[str]) -> str:

@@ -25,13 +25,13 @@ from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from replicator.model.errors import ErrorKind, RunError
+from replicator.model.tokens import TokenSource
 from replicator.openstack.catalog import by_region, choose_endpoint
 from replicator.openstack.cloud import CloudChoice, ConnectionSettings, LoadedCloud, Tls, in_thread, load_cloud
 from replicator.openstack.cloudfiles import Warn
 from replicator.openstack.identity import IdentityClient, Project
 from replicator.openstack.keystone_errors import KeystoneErrors
 from replicator.openstack.tokens import Grant, TokenCache
-from replicator.stores.glance.transport import TokenSource
 
 LOG = logging.getLogger(__name__)
 

@@ -17,8 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from replicator.model.errors import ErrorKind, RunError
 
 #: Settings whose value is a secret, wherever they sit in a cloud's entry.
@@ -96,10 +94,15 @@ def parse_document(path: str, raw: bytes, what: str = "a clouds file") -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise RunError(f"{path} is not UTF-8 text", kind=ErrorKind.INPUT) from exc
+    if path.endswith(".json"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise RunError(f"{path} is not valid JSON: {exc.msg} (line {exc.lineno})", kind=ErrorKind.INPUT) from exc
+    import yaml  # here, not at the top: a run that reads no YAML file (and --help) never loads it
+
     try:
-        return json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
-    except json.JSONDecodeError as exc:
-        raise RunError(f"{path} is not valid JSON: {exc.msg} (line {exc.lineno})", kind=ErrorKind.INPUT) from exc
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         # The problem and its place only: the library's full text quotes the line, which may be a password.
         mark = getattr(exc, "problem_mark", None)

@@ -15,23 +15,28 @@ from __future__ import annotations
 
 import logging
 import os
-import ssl
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from replicator.model.errors import ErrorKind, ImageError, ReplicatorError, RunError
-from replicator.model.retry import with_retries
 from replicator.model.settings import Settings
 from replicator.model.vocabulary import ApiVersion, Role, UploadMethod
 from replicator.openstack.auth import CatalogTokens, KeystoneAuth, same_keystone
 from replicator.openstack.cloud import CloudChoice, ConnectionSettings, resolve_choice
 from replicator.openstack.endpoints import parse_server, same_base
 from replicator.stores.base import ImageStore
-from replicator.stores.glance.transport import StaticToken, TokenSource, Transport, api_path, make_ssl_context
-from replicator.stores.glance.v1 import GlanceV1Store
-from replicator.stores.glance.v2 import GlanceV2Store, PullSource, import_methods
+
+# The Glance stores (and aiohttp with them: a quarter of a second of CPU, most of it the two SSL
+# contexts aiohttp.connector builds at import) load when a store is opened, not with the
+# command line: `--help`, `--version` and a run refused for its options never pay for them.
+if TYPE_CHECKING:
+    import ssl
+
+    from replicator.model.tokens import TokenSource
+    from replicator.stores.glance.transport import Transport
+    from replicator.stores.glance.v2 import PullSource
 
 LOG = logging.getLogger("replicator.connect")
 
@@ -140,6 +145,9 @@ async def open_glance(
     `pull_from` is the source's token source, for a target that may fetch the source's images
     itself (`server_side_copy`): a v2 store is made knowing whether it does.
     """
+    from replicator.stores.glance.v1 import GlanceV1Store
+    from replicator.stores.glance.v2 import GlanceV2Store
+
     auth = auth or side_auth(side, settings, warn)
     try:
         http, version = await _open(side, settings, auth)
@@ -160,6 +168,8 @@ async def open_glance(
 
 
 async def _open(side: Side, settings: Settings, auth: TokenSource) -> tuple[Transport, ApiVersion]:
+    from replicator.model.retry import with_retries  # asyncio with it: not for --help
+
     url = side.check()
     if url is None:  # check() let it through: a cloud is named, whose catalog has the endpoint
         if not isinstance(auth, CatalogTokens):
@@ -204,6 +214,8 @@ def transport_for(
 ) -> Transport:
     """The transport to one Glance, sized for this run: room for the walk's member lookups
     (`engine.run.LOOKUPS`) as well as the transfers, reads of about a chunk at a time."""
+    from replicator.stores.glance.transport import Transport
+
     return Transport(
         url,
         timeout=settings.timeout,
@@ -219,6 +231,8 @@ def side_auth(side: Side, settings: Settings, warn: Callable[[str], None] = prin
     """Where one side's tokens come from: the token the user gave, else the side's cloud."""
     choice = None if side.token is not None else side.cloud_choice()
     if choice is None:
+        from replicator.model.tokens import StaticToken
+
         return StaticToken(side.token)
     connection = ConnectionSettings(insecure=side.insecure, cacert=side.cacert, timeout=settings.timeout)
     return KeystoneAuth(choice, connection, side=side.role, warn=warn)
@@ -228,6 +242,8 @@ async def _ssl_context(side: Side, auth: TokenSource) -> ssl.SSLContext | bool:
     """`--insecure`/`--cacert` where given (else `OS_CACERT`); for a cloud, each setting not given on the command
     line comes from its clouds.yaml, so a private CA or client certificate written there once
     serves Keystone and Glance alike."""
+    from replicator.stores.glance.transport import make_ssl_context
+
     if not isinstance(auth, CatalogTokens):
         # A URL and a token: OS_CACERT still names the CA, as it does for the OpenStack clients.
         return make_ssl_context(side.insecure, side.cacert or os.environ.get("OS_CACERT") or None)
@@ -241,6 +257,8 @@ _USUAL_ENDPOINTS = "the image endpoint usually ends in :9292 or /image"
 
 async def discover_version(http: Transport) -> ApiVersion:
     """ "2" when the server offers v2 (every Glance since 2018), else "1" if it offers v1."""
+    from replicator.stores.glance.transport import api_path
+
     try:
         answer = await http.json(
             "GET", api_path("versions"), expected=(200, 300), what="ask which API versions it serves"
@@ -273,6 +291,8 @@ async def server_side_copy(
 
     `--upload-method glance-download` asks for it and is refused (exit 2, saying why) where it
     cannot be; `auto` takes it where it can, and streams otherwise, as between any two Glances."""
+    from replicator.stores.glance.v2 import PullSource
+
     if settings.upload_method not in (UploadMethod.AUTO, UploadMethod.GLANCE_DOWNLOAD):
         return None
     try:
@@ -297,6 +317,8 @@ async def _pull_source(
     Keystone, and the Glance it finds there must be the one this run reads (a source given by
     its address may be another: verifying against its records would then deactivate good copies).
     """
+    from replicator.stores.glance.v2 import PullSource, import_methods
+
     if target is None:
         return "the target is not a Glance v2"
     source_cloud, target_cloud = source_auth, target_auth

@@ -25,6 +25,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from replicator.model.errors import ErrorKind, RunError
 from replicator.model.records import MEMBERS, ImageRecord
@@ -33,7 +34,9 @@ from replicator.model.tasks import all_of
 from replicator.openstack.auth import ProjectDirectory
 from replicator.openstack.cloudfiles import parse_document
 from replicator.openstack.identity import Project
-from replicator.stores.glance.transport import TokenSource
+
+if TYPE_CHECKING:  # aiohttp loads with the transport, when a store is opened (start-up)
+    from replicator.model.tokens import TokenSource
 
 #: The projects of one Keystone that have an id, or else a name (`identity.IdentityClient.projects`;
 #: `by_name=True`: a name, never asked for as an id).

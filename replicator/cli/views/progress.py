@@ -11,21 +11,8 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterable
-from typing import TextIO
-
-from rich.console import Console, RenderableType
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Column
-from rich.text import Text
+from functools import cache
+from typing import TYPE_CHECKING, Any, TextIO
 
 from replicator.cli.views.console import human_size, printable
 from replicator.engine.actions import Outcome
@@ -41,6 +28,12 @@ from replicator.engine.events import (
     WorkFound,
 )
 from replicator.model.vocabulary import Role
+
+# rich (a tenth of a second of start-up) loads when bars are drawn: a run in a log or a pipe,
+# and every run's start, never need it.
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import TaskID
 
 #: Seconds between two progress lines in a log.
 LOG_INTERVAL = 10.0
@@ -118,30 +111,39 @@ class Tally:
         )
 
 
-class RateColumn(ProgressColumn):
-    """The rate in binary units, like every other size the replicator prints (rich's own
-    column counts in powers of 1000)."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{human_size(speed)}/s" if speed is not None else "?", style="progress.data.speed")
-
-
 #: The widest a name is shown in its bar's row: every row fits 80 columns (name, bar, bytes,
 #: rate, ETA: 24 + 16 + 15 + 12 + 7 and the gaps), a longer name ends in "…".
 NAME_WIDTH = 24
 BAR_WIDTH = 16
 
 
-class _CountsFirst(Progress):
-    """The bars, under one line of counts ("3/12 images: ..."): the counts have a line of their
-    own, so the column of names is as wide as the names, not as the counts."""
+@cache
+def _rich_classes() -> tuple[Any, Any]:
+    """The rate column and the progress display, made the first time bars are drawn (they are
+    rich classes)."""
+    from rich.console import RenderableType
+    from rich.progress import Progress, ProgressColumn, Task
+    from rich.text import Text
 
-    counts = ""
+    class RateColumn(ProgressColumn):
+        """The rate in binary units, like every other size the replicator prints (rich's own
+        column counts in powers of 1000)."""
 
-    def get_renderables(self) -> Iterable[RenderableType]:
-        yield Text(self.counts, no_wrap=True, overflow="ellipsis")
-        yield self.make_tasks_table(self.tasks)
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text(f"{human_size(speed)}/s" if speed is not None else "?", style="progress.data.speed")
+
+    class CountsFirst(Progress):
+        """The bars, under one line of counts ("3/12 images: ..."): the counts have a line of their
+        own, so the column of names is as wide as the names, not as the counts."""
+
+        counts = ""
+
+        def get_renderables(self) -> Iterable[RenderableType]:
+            yield Text(self.counts, no_wrap=True, overflow="ellipsis")
+            yield self.make_tasks_table(self.tasks)
+
+    return RateColumn, CountsFirst
 
 
 class ProgressBars:
@@ -149,10 +151,15 @@ class ProgressBars:
     80 columns no row wraps (a name too long is cut, never the totals)."""
 
     def __init__(self, console: Console | None = None) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, DownloadColumn, TextColumn, TimeRemainingColumn
+        from rich.table import Column
+
+        RateColumn, CountsFirst = _rich_classes()
         self.tally = Tally()
         name = Column(no_wrap=True, overflow="ellipsis", max_width=NAME_WIDTH)
         fixed = Column(no_wrap=True)
-        self._progress = _CountsFirst(
+        self._progress = CountsFirst(
             # No markup: an image named "[/]" or "[link=...]" is a name, not an instruction.
             TextColumn("{task.description}", markup=False, table_column=name),
             BarColumn(bar_width=BAR_WIDTH, table_column=fixed),

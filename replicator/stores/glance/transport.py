@@ -27,47 +27,17 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any, NewType, Protocol
+from typing import Any, NewType
 from urllib.parse import quote, urlencode, urlsplit
 
 import aiohttp
 from yarl import URL
 
 from replicator.model.errors import ErrorKind, ImageError, ReplicatorError, RunError
+from replicator.model.tokens import StaticToken, TokenSource
 from replicator.model.untrusted import MAX_JSON_BYTES, UntrustedJsonError, header_problem, load_json
 
 LOG = logging.getLogger("replicator.http")
-
-
-class TokenSource(Protocol):
-    """What the transport asks for a token, and asks again when Glance refuses one (401)."""
-
-    async def token(self) -> str | None:
-        """The token to send now."""
-
-    async def renew(self, refused: str | None) -> str | None:
-        """A new token after `refused` got a 401; raises RunError if there can be none."""
-
-
-class StaticToken:
-    """A token given by the user: used as is, and never renewable (the command line says what
-    to do about it: `cli/advice.py`)."""
-
-    def __init__(self, token: str | None) -> None:
-        self._token = token or None
-
-    async def token(self) -> str | None:
-        return self._token
-
-    async def renew(self, refused: str | None) -> str | None:
-        if self._token is None:
-            raise RunError("it requires a token (401 Unauthorized)", kind=ErrorKind.AUTH, status=401)
-        raise RunError(
-            "the token given was refused (401 Unauthorized): it has expired or is wrong, "
-            "and a static token cannot be renewed",
-            kind=ErrorKind.AUTH,
-            status=401,
-        )
 
 
 #: A request path (and query) relative to a Glance's base URL, built by `api_path` or accepted

@@ -92,13 +92,16 @@ class GlanceV2Store:
         if not isinstance(raw, dict):
             raise self._core.refuse("the image listing holds an entry that is not an object")
         try:
-            return record_from_v2(raw)
+            return record_from_v2(raw, no_members=raw.get("visibility") != "shared")
         except RecordError as exc:
             raise self._core.refuse(f"bad image record in the listing: {exc}") from exc
 
     def known_members(self, image: ImageRecord) -> ImageRecord | None:
-        """Only `shared` images can have members, so only they cost a request."""
-        return None if image.attributes.get("visibility") == "shared" else replace(image, members=())
+        """Only `shared` images can have members, so only they cost a request. A listing's record
+        says so already (`_decode`); a record from elsewhere is copied to say it."""
+        if image.attributes.get("visibility") == "shared":
+            return None
+        return image if image.members == () else replace(image, members=())
 
     async def with_members(self, image: ImageRecord) -> ImageRecord:
         members = await self._core.members(image_path(image, "members"), image, _member_pairs)
