@@ -82,7 +82,7 @@ async def test_a_version_discovery_404_is_a_not_found_run_error(fake_server: str
 
 
 async def test_a_static_token_refused_is_an_auth_error() -> None:
-    from replicator.model.tokens import StaticToken
+    from replicator.model.token_source import StaticToken
 
     with pytest.raises(RunError) as caught:
         await StaticToken("expired").renew("expired")

@@ -20,7 +20,7 @@ from replicator.model.changes import MISSING, MemberChange
 from replicator.model.errors import ErrorKind, RunError
 from replicator.model.records import ImageRecord
 from replicator.model.settings import Settings
-from replicator.model.tokens import StaticToken
+from replicator.model.token_source import StaticToken
 from replicator.openstack.identity import Project
 from replicator.openstack.projects import (
     ProjectMapper,

@@ -25,7 +25,7 @@ from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from replicator.model.errors import ErrorKind, RunError
-from replicator.model.tokens import TokenSource
+from replicator.model.token_source import TokenSource
 from replicator.openstack.catalog import by_region, choose_endpoint
 from replicator.openstack.cloud import CloudChoice, ConnectionSettings, LoadedCloud, Tls, in_thread, load_cloud
 from replicator.openstack.cloudfiles import Warn

@@ -34,7 +34,7 @@ from replicator.stores.base import ImageStore
 if TYPE_CHECKING:
     import ssl
 
-    from replicator.model.tokens import TokenSource
+    from replicator.model.token_source import TokenSource
     from replicator.stores.glance.transport import Transport
     from replicator.stores.glance.v2 import PullSource
 
@@ -231,7 +231,7 @@ def side_auth(side: Side, settings: Settings, warn: Callable[[str], None] = prin
     """Where one side's tokens come from: the token the user gave, else the side's cloud."""
     choice = None if side.token is not None else side.cloud_choice()
     if choice is None:
-        from replicator.model.tokens import StaticToken
+        from replicator.model.token_source import StaticToken
 
         return StaticToken(side.token)
     connection = ConnectionSettings(insecure=side.insecure, cacert=side.cacert, timeout=settings.timeout)

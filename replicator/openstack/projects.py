@@ -36,7 +36,7 @@ from replicator.openstack.cloudfiles import parse_document
 from replicator.openstack.identity import Project
 
 if TYPE_CHECKING:  # aiohttp loads with the transport, when a store is opened (start-up)
-    from replicator.model.tokens import TokenSource
+    from replicator.model.token_source import TokenSource
 
 #: The projects of one Keystone that have an id, or else a name (`identity.IdentityClient.projects`;
 #: `by_name=True`: a name, never asked for as an id).

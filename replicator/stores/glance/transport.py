@@ -34,7 +34,7 @@ import aiohttp
 from yarl import URL
 
 from replicator.model.errors import ErrorKind, ImageError, ReplicatorError, RunError
-from replicator.model.tokens import StaticToken, TokenSource
+from replicator.model.token_source import StaticToken, TokenSource
 from replicator.model.untrusted import MAX_JSON_BYTES, UntrustedJsonError, header_problem, load_json
 
 LOG = logging.getLogger("replicator.http")
