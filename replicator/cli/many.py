@@ -22,7 +22,7 @@ import typer
 
 from replicator.cli import session
 from replicator.cli.advice import error_line
-from replicator.cli.exits import EXIT_INTERNAL, EXIT_MAX_TRANSFER
+from replicator.cli.exits import EXIT_INTERNAL
 from replicator.cli.options import Metrics, NamedSide, Watching
 from replicator.cli.views import console, progress
 from replicator.cli.views.targets import Prefixed, TargetRow, targets_summary
@@ -132,10 +132,7 @@ def copy_many(
         if watcher is not None:
             watcher.ended(succeeded)
         if report is not None:
-            try:
-                report.end(code, stopped=code not in (0, 1, EXIT_MAX_TRANSFER))
-            finally:
-                report.close()
+            report.finish(code)
 
 
 async def _plans(source: ImageStore, targets: list[OpenedTarget], settings: Settings, watch: Watching) -> int:

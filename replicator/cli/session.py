@@ -286,10 +286,7 @@ def copy(
         if watcher is not None:
             watcher.ended(succeeded)
         if report is not None:
-            try:
-                report.end(code, stopped=code not in (0, 1, EXIT_MAX_TRANSFER))
-            finally:
-                report.close()
+            report.finish(code)
 
 
 async def _plan(opened: Opened, settings: Settings, watch: Watching, report: console.JsonLinesReport | None) -> int:

@@ -46,7 +46,7 @@ from replicator.engine.verify import StreamVerifier
 from replicator.model.errors import ErrorKind, ImageError, ReplicatorError
 from replicator.model.records import ImageRecord
 from replicator.model.settings import Settings
-from replicator.model.tasks import all_of, log_dropped
+from replicator.model.tasks import all_of, cancel_all
 from replicator.stores.base import ImageStore, Puller
 
 #: Chunks queued for one target of one image at most: the slack between the fastest and the
@@ -312,14 +312,7 @@ class Hub:
 
     async def close(self) -> None:
         """Cancel the reads still under way and wait until each has ended (their owner is the run)."""
-        tasks = set(self._readers)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks)
-        for task in tasks:
-            if not task.cancelled() and task.exception() is not None:
-                log_dropped(task.exception(), "a shared read ended with an error after its run")
+        await cancel_all(set(self._readers), "a shared read ended with an error after its run")
 
     @property
     def settings(self) -> Settings:

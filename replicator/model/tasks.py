@@ -56,13 +56,19 @@ class Ahead(Generic[T]):
     async def close(self) -> None:
         """Cancel the tasks still running and wait until every one has ended."""
         tasks, self._tasks = self._tasks, set()
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks)
-        for task in tasks:
-            if not task.cancelled() and task.exception() is not None:
-                log_dropped(task.exception(), "a task nobody waits for any more ended with an error")
+        await cancel_all(tasks, "a task nobody waits for any more ended with an error")
+
+
+async def cancel_all(tasks: set[asyncio.Task[Any]], what: str) -> None:
+    """Cancel `tasks` and wait until every one has ended: their owner goes no further while one
+    runs. An error one had ended with before it saw the cancel is logged as `what`."""
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks)
+    for task in tasks:
+        if not task.cancelled() and task.exception() is not None:
+            log_dropped(task.exception(), what)
 
 
 async def all_of(*coroutines: Coroutine[Any, Any, T]) -> list[T]:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO, assert_never
 
 from replicator import __version__
+from replicator.cli.exits import EXIT_MAX_TRANSFER
 from replicator.engine.actions import Action, ActionKind, Category, Outcome
 from replicator.engine.events import (
     BytesCopied,
@@ -224,6 +225,14 @@ class JsonLinesReport:
         self._write(
             {"record": "end", "ended": ended, "outcome": outcome, "exit_status": exit_status, "images": self._results}
         )
+
+    def finish(self, exit_status: int) -> None:
+        """The end record, then the file closed, however the run ended: a run ended by anything
+        but its own end (0, 1, or `--max-transfer`'s cap) is recorded as stopped."""
+        try:
+            self.end(exit_status, stopped=exit_status not in (0, 1, EXIT_MAX_TRANSFER))
+        finally:
+            self.close()
 
     def _image(self, record: dict[str, Any]) -> None:
         self._results[str(record["result"])] += 1
