@@ -34,7 +34,16 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from replicator.engine.actions import ActionKind, Outcome
-from replicator.engine.events import BytesCopied, Event, ImageFinished, ImageRetrying, ImageStarted, Listed, RunPlanned
+from replicator.engine.events import (
+    BytesCopied,
+    FailurePolicy,
+    ImageFinished,
+    ImageRetrying,
+    ImageStarted,
+    Listed,
+    RunPlanned,
+    Subscriber,
+)
 from replicator.model.errors import ErrorKind, RunError
 from replicator.model.files import open_regular
 from replicator.model.vocabulary import Role
@@ -118,8 +127,10 @@ class LastRun:
         return families
 
 
-class RunMetrics:
+class RunMetrics(Subscriber):
     """The metrics of one run of `command` (livecopy, dump, load): call it with every event.
+    Its failure warns and never stops the run (`FailurePolicy.WARN`): a dashboard is no reason
+    to stop copying.
 
     The CLI's part: `run_started()` before the run, the instance among the event sinks,
     `run_ended(succeeded)` after it; `serve(port)` around the run for `--metrics-port`;
@@ -131,6 +142,7 @@ class RunMetrics:
         self, command: str, registry: CollectorRegistry | None = None, *, clock: Callable[[], float] = time.time
     ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
+        self.output = "the metrics"
         self._clock = clock
         self._times = RunTimes(command)
         self._in_flight: set[str] = set()
@@ -170,26 +182,32 @@ class RunMetrics:
             self.listed.labels(side)
             self.listing_done.labels(side)
 
-    def __call__(self, event: Event) -> None:
-        if isinstance(event, ImageFinished):
-            result = event.result
-            self.images.labels(result.action, result.result).inc()
-            self.image_bytes.labels(result.action, result.result).inc(result.bytes)
-            self._in_flight.discard(result.image_id)  # an image skipped or refused never started
-            self.in_flight.set(len(self._in_flight))
-        elif isinstance(event, BytesCopied):
-            self.copied_bytes.inc(event.count)
-        elif isinstance(event, ImageStarted):
-            self._in_flight.add(event.action.image.id)
-            self.in_flight.set(len(self._in_flight))
-        elif isinstance(event, ImageRetrying):
-            self.retries.labels(str(event.kind or UNKNOWN_KIND)).inc()
-        elif isinstance(event, RunPlanned):
-            self.planned_images.set(event.images_with_work)
-            self.planned_bytes.set(event.bytes_to_copy)
-        elif isinstance(event, Listed):
-            self.listed.labels(event.side).set(event.images)
-            self.listing_done.labels(event.side).set(1 if event.done else 0)
+    def on_image_finished(self, event: ImageFinished) -> None:
+        result = event.result
+        self.images.labels(result.action, result.result).inc()
+        self.image_bytes.labels(result.action, result.result).inc(result.bytes)
+        self._in_flight.discard(result.image_id)  # an image skipped or refused never started
+        self.in_flight.set(len(self._in_flight))
+
+    def on_bytes_copied(self, event: BytesCopied) -> None:
+        self.copied_bytes.inc(event.count)
+
+    def on_image_started(self, event: ImageStarted) -> None:
+        self._in_flight.add(event.action.image.id)
+        self.in_flight.set(len(self._in_flight))
+
+    def on_image_retrying(self, event: ImageRetrying) -> None:
+        self.retries.labels(str(event.kind or UNKNOWN_KIND)).inc()
+
+    def on_run_planned(self, event: RunPlanned) -> None:
+        self.planned_images.set(event.images_with_work)
+        self.planned_bytes.set(event.bytes_to_copy)
+
+    def on_listed(self, event: Listed) -> None:
+        self.listed.labels(event.side).set(event.images)
+        self.listing_done.labels(event.side).set(1 if event.done else 0)
+
+    on_failure = FailurePolicy.WARN
 
     def run_started(self) -> None:
         self._times.start = self._clock()
