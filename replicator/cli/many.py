@@ -27,7 +27,7 @@ from replicator.cli.options import Metrics, NamedSide, Watching
 from replicator.cli.views import console, progress
 from replicator.cli.views.targets import Prefixed, TargetRow, targets_summary
 from replicator.engine import run as engine
-from replicator.engine.events import EventSink, RunTally, fan_out
+from replicator.engine.events import EventSink, fan_out
 from replicator.engine.fanout import NamedTarget, SourceRead, replicate_many
 from replicator.model.errors import ReplicatorError
 from replicator.model.settings import Settings
@@ -151,17 +151,17 @@ async def _copy(
     watcher: TargetsWatcher | None,
 ) -> int:
     started = time.monotonic()
-    rows = [TargetRow(target.name, RunTally()) for target in targets]
+    rows: list[TargetRow] = []
     named: list[NamedTarget] = []
     views: list[progress.ProgressLines] = []
-    for target, row in zip(targets, rows, strict=True):
+    for target in targets:
         stream = Prefixed(target.name)
         view = progress.ProgressLines(stream)  # type: ignore[arg-type]
         views.append(view)
+        rows.append(TargetRow(target.name, view.tally.run))  # the one tally: its counts and its row
         sinks: list[EventSink] = [
             view,
             console.LineLog(stream, verbose=watch.verbose, quiet=watch.quiet),  # type: ignore[arg-type]
-            row.tally,
         ]
         if report is not None:
             sinks.append(report.for_target(target.name))

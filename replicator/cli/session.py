@@ -33,7 +33,7 @@ from replicator.cli.parsing import OptionError
 from replicator.cli.views import console, progress
 from replicator.cli.views.console import printable
 from replicator.engine import run as engine
-from replicator.engine.events import EventSink, RunTally, fan_out
+from replicator.engine.events import EventSink, fan_out
 from replicator.model.errors import ErrorKind, RunError
 from replicator.model.selection import Selection
 from replicator.model.settings import Settings
@@ -348,10 +348,10 @@ async def _copy(opened: Opened, settings: Settings, watch: Watching, outputs: li
     those images to `queued`) and the summary still says what was done."""
     source, target, projects = opened.source, opened.target, opened.projects
     started = time.monotonic()
-    collected = RunTally()
     bars = progress.ProgressBars() if sys.stderr.isatty() and not watch.quiet else None
     view = bars if bars else progress.ProgressLines(interval=watch.stats or math.inf)
-    sinks = [view, console.LineLog(verbose=watch.verbose, quiet=watch.quiet), collected]
+    collected = view.tally.run  # the one tally: the progress counts and the summary read it
+    sinks: list[EventSink] = [view, console.LineLog(verbose=watch.verbose, quiet=watch.quiet)]
 
     def summary() -> str:
         return console.summary(collected, time.monotonic() - started, view.tally.unfinished())

@@ -248,7 +248,9 @@ class Unmapped:
 
 class RunTally(Subscriber):
     """What a run did, summed as images finish: counts and bytes per (action, result), and the
-    failed and pruned results in full. Memory grows with those, never with the images listed, so
+    failed and pruned results in full. The one count of these facts: the summary, the progress
+    views' counts (`progress.Tally.run`), the many-targets table and the metrics' last-run
+    figures all read a `RunTally`, none counts them again. Memory grows with those, never with the images listed, so
     an interrupted run of a million images can still say what it did.
     """
 
@@ -282,6 +284,10 @@ class RunTally(Subscriber):
     @property
     def total_images(self) -> int:
         return sum(self.images.values())
+
+    def with_result(self, result: Outcome) -> int:
+        """How many images ended with `result`, whatever their action."""
+        return sum(count for (_, ended), count in self.images.items() if ended == result)
 
     @property
     def total_bytes(self) -> int:

@@ -42,6 +42,7 @@ from replicator.engine.events import (
     ImageStarted,
     Listed,
     RunPlanned,
+    RunTally,
     Subscriber,
 )
 from replicator.model.errors import ErrorKind, RunError
@@ -100,10 +101,11 @@ class RunTimes:
 class LastRun:
     """What a run that has ended did, for the textfile: its images and their bytes by action and
     result, as gauges (each file holds one run's numbers, replaced by the next run's: not a
-    counter that goes on growing). Only the pairs the run had are written; absent means none."""
+    counter that goes on growing), read from the run's one tally. Only the pairs the run had
+    are written; absent means none."""
 
     command: str
-    registry: CollectorRegistry
+    tally: RunTally
 
     def describe(self) -> Iterator[Metric]:
         return iter(self._families())
@@ -114,13 +116,13 @@ class LastRun:
     def _families(self) -> list[Metric]:
         families: list[Metric] = []
         for name, counted, documentation in (
-            (LAST_RUN_IMAGES, "replicator_images_total", "Images the last run finished, by action and result."),
-            (LAST_RUN_BYTES, "replicator_image_bytes_total", "Bytes of those images, by action and result."),
+            (LAST_RUN_IMAGES, self.tally.images, "Images the last run finished, by action and result."),
+            (LAST_RUN_BYTES, self.tally.volume, "Bytes of those images, by action and result."),
         ):
             family = GaugeMetricFamily(name, documentation, labels=["command", "action", "result"])
             for action in ActionKind:
                 for outcome in Outcome:
-                    value = self.registry.get_sample_value(counted, {"action": action, "result": outcome})
+                    value = counted[(str(action), str(outcome))]
                     if value:
                         family.add_metric([self.command, action, outcome], value)
             families.append(family)
@@ -145,6 +147,8 @@ class RunMetrics(Subscriber):
         self.output = "the metrics"
         self._clock = clock
         self._times = RunTimes(command)
+        #: The run's images by action and result, for the textfile's last-run figures.
+        self.tally = RunTally()
         self._in_flight: set[str] = set()
         r = self.registry
         by_outcome = ["action", "result"]
@@ -184,6 +188,7 @@ class RunMetrics(Subscriber):
 
     def on_image_finished(self, event: ImageFinished) -> None:
         result = event.result
+        self.tally(event)
         self.images.labels(result.action, result.result).inc()
         self.image_bytes.labels(result.action, result.result).inc(result.bytes)
         self._in_flight.discard(result.image_id)  # an image skipped or refused never started
@@ -242,7 +247,7 @@ class RunMetrics(Subscriber):
         registry = CollectorRegistry()
         registry.register(times)
         if times.end is not None:
-            registry.register(LastRun(times.command, self.registry))
+            registry.register(LastRun(times.command, self.tally))
         try:
             write_atomically(target, generate_latest(registry))
         except OSError as exc:

@@ -25,6 +25,7 @@ from replicator.engine.events import (
     ImageStarted,
     Listed,
     RunPlanned,
+    RunTally,
     Subscriber,
     WorkFound,
 )
@@ -53,7 +54,8 @@ class Tally(Subscriber):
         self.listed = 0
         self.planned = False
         self.done_bytes = 0
-        self.results: Counter[str] = Counter()
+        #: The run's images by action and result (the one tally the summary reads too).
+        self.run = RunTally()
         self.started = time.monotonic()
         #: Bytes the plan expects each image still in the total to send.
         self._expected: dict[str, int] = {}
@@ -72,6 +74,7 @@ class Tally(Subscriber):
 
     def on_run_planned(self, event: RunPlanned) -> None:
         self.planned, self.total_images = True, event.images
+        self.run(event)
 
     def on_listed(self, event: Listed) -> None:
         if event.side == Role.SOURCE:
@@ -89,7 +92,7 @@ class Tally(Subscriber):
 
     def on_image_finished(self, event: ImageFinished) -> None:
         result = event.result
-        self.results[result.result] += 1
+        self.run(event)
         expected = self._expected.pop(result.image_id, 0)
         if result.result == Outcome.OK or (expected and result.bytes >= expected):
             # Its data went whole (a failure after it, a read-back that differs, is no
@@ -113,11 +116,11 @@ class Tally(Subscriber):
         return sum(cut), len(cut)
 
     def counts(self) -> str:
-        done = sum(self.results.values())
+        run = self.run
         of = f"/{self.total_images} images" if self.planned else f" images of {self.listed} listed so far"
         return (
-            f"{done}{of}: {self.results[Outcome.OK]} done, "
-            f"{self.results[Outcome.SKIPPED]} skipped, {self.results[Outcome.FAILED]} failed"
+            f"{run.total_images}{of}: {run.with_result(Outcome.OK)} done, "
+            f"{run.with_result(Outcome.SKIPPED)} skipped, {run.with_result(Outcome.FAILED)} failed"
         )
 
 
