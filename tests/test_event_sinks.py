@@ -157,3 +157,17 @@ def test_a_metrics_textfile_that_cannot_be_written_at_the_end_only_warns(
     err = capsys.readouterr().err
     assert err.startswith(f"replicator: warning: cannot write the metrics file {textfile}: ")
     assert err.count("\n") == 1
+
+
+async def test_a_report_that_fills_the_disk_mid_run_ends_the_run_with_its_one_error(tmp_path: Path) -> None:
+    from replicator.engine import run as engine
+    from replicator.model.settings import Settings
+    from tests.support.memory_stores import MemoryStore, image_record
+
+    path = tmp_path / "report.jsonl"
+    report = JsonLinesReport(str(path), "livecopy")
+    report._stream = FullDisk()  # type: ignore[assignment]
+    source, target = MemoryStore([image_record(), image_record()]), MemoryStore()
+    # The RunError itself, not a group of them from the workers, nor a traceback of one.
+    with pytest.raises(RunError, match=r"^cannot write the report .*: No space left on device$"):
+        await engine.replicate(source, target, Settings(), fan_out(RunTally(), report))
