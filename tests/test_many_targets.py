@@ -292,8 +292,8 @@ def test_target_metrics_carry_the_target_s_name_and_the_source_s_bytes():
     registry = CollectorRegistry()
     metrics = TargetMetrics(registry, ["east", "west"])
     finished = ImageResult("an-id", "a name", ActionKind.CREATE, Outcome.OK, 10, 0.1)
-    metrics.event("east", BytesCopied("an-id", 10))
-    metrics.event("east", ImageFinished(finished))
+    metrics.for_target("east")(BytesCopied("an-id", 10))
+    metrics.for_target("east")(ImageFinished(finished))
     metrics.source_read(10)
     metrics.source_read(10)  # a total, not an increment
 

@@ -27,7 +27,7 @@ from replicator.cli.options import Metrics, NamedSide, Watching
 from replicator.cli.views import console, progress
 from replicator.cli.views.targets import Prefixed, TargetRow, targets_summary
 from replicator.engine import run as engine
-from replicator.engine.events import Event, EventSink, RunTally, fan_out
+from replicator.engine.events import EventSink, fan_out
 from replicator.engine.fanout import NamedTarget, SourceRead, replicate_many
 from replicator.model.errors import ReplicatorError
 from replicator.model.settings import Settings
@@ -79,12 +79,9 @@ class TargetsWatcher(session.MetricsWatcher):
 
         self._targets = TargetMetrics(self._metrics.registry, names)
 
-    def for_target(self, name: str) -> EventSink:
-        def sink(event: Event) -> None:
-            self._metrics(event)
-            self._targets.event(name, event)
-
-        return sink
+    def for_target(self, name: str) -> list[EventSink]:
+        """The sinks of one target's events: the run's metrics and the target's own."""
+        return [self._metrics, self._targets.for_target(name)]
 
     def source_read(self, total: int) -> None:
         self._targets.source_read(total)
@@ -154,23 +151,23 @@ async def _copy(
     watcher: TargetsWatcher | None,
 ) -> int:
     started = time.monotonic()
-    rows = [TargetRow(target.name, RunTally()) for target in targets]
+    rows: list[TargetRow] = []
     named: list[NamedTarget] = []
     views: list[progress.ProgressLines] = []
-    for target, row in zip(targets, rows, strict=True):
+    for target in targets:
         stream = Prefixed(target.name)
         view = progress.ProgressLines(stream)  # type: ignore[arg-type]
         views.append(view)
+        rows.append(TargetRow(target.name, view.tally.run))  # the one tally: its counts and its row
         sinks: list[EventSink] = [
             view,
             console.LineLog(stream, verbose=watch.verbose, quiet=watch.quiet),  # type: ignore[arg-type]
-            row.tally,
         ]
         if report is not None:
-            sinks.append(_reporting(report, target.name))
+            sinks.append(report.for_target(target.name))
         if watcher is not None:
-            sinks.append(watcher.for_target(target.name))
-        named.append(NamedTarget(target.name, target.store, fan_out(*sinks), target.projects))
+            sinks += watcher.for_target(target.name)
+        named.append(NamedTarget(target.name, target.store, fan_out(*sinks, warn=session.warn), target.projects))
     read = SourceRead()
 
     def summary(interrupted: bool = False) -> str:
@@ -202,15 +199,6 @@ async def _copy(
             code = max(code, 1)
     print(summary(), file=sys.stderr)
     return max(code, session.say_absent_ids(settings.selection, sorted(absent)))
-
-
-def _reporting(report: console.JsonLinesReport, name: str) -> EventSink:
-    """The report's sink for one target: its lines carry the target's name."""
-
-    def sink(event: Event) -> None:
-        report(event, target=name)
-
-    return sink
 
 
 def compare_many(

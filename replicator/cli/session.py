@@ -33,7 +33,7 @@ from replicator.cli.parsing import OptionError
 from replicator.cli.views import console, progress
 from replicator.cli.views.console import printable
 from replicator.engine import run as engine
-from replicator.engine.events import Event, EventSink, RunTally, fan_out
+from replicator.engine.events import EventSink, fan_out
 from replicator.model.errors import ErrorKind, RunError
 from replicator.model.selection import Selection
 from replicator.model.settings import Settings
@@ -271,7 +271,8 @@ def copy(
         async with closing(opened.source, opened.target):
             if watch.dry_run:
                 return await _plan(opened, settings, watch, report)
-            outputs: list[EventSink] = [s for s in (report, watcher) if s is not None]
+            outputs: list[EventSink] = [report] if report is not None else []
+            outputs += watcher.sinks() if watcher is not None else []
             result = await _copy(opened, settings, watch, outputs)
         succeeded = result == 0
         return result
@@ -318,8 +319,9 @@ class MetricsWatcher:
         if options.metrics_file is not None:
             self._metrics.write_textfile(options.metrics_file)
 
-    def __call__(self, event: Event) -> None:
-        self._metrics(event)
+    def sinks(self) -> list[EventSink]:
+        """The run's event sinks for the metrics (they warn on failure, never stop the run)."""
+        return [self._metrics]
 
     def __enter__(self) -> MetricsWatcher:
         if self._options.metrics_port is not None:
@@ -338,7 +340,7 @@ class MetricsWatcher:
             try:
                 self._metrics.write_textfile(self._options.metrics_file)
             except RunError as exc:
-                print(f"replicator: warning: {printable(exc)}", file=sys.stderr)
+                warn(str(exc))
 
 
 async def _copy(opened: Opened, settings: Settings, watch: Watching, outputs: list[EventSink]) -> int:
@@ -346,17 +348,17 @@ async def _copy(opened: Opened, settings: Settings, watch: Watching, outputs: li
     those images to `queued`) and the summary still says what was done."""
     source, target, projects = opened.source, opened.target, opened.projects
     started = time.monotonic()
-    collected = RunTally()
     bars = progress.ProgressBars() if sys.stderr.isatty() and not watch.quiet else None
     view = bars if bars else progress.ProgressLines(interval=watch.stats or math.inf)
-    sinks = [view, console.LineLog(verbose=watch.verbose, quiet=watch.quiet), collected]
+    collected = view.tally.run  # the one tally: the progress counts and the summary read it
+    sinks: list[EventSink] = [view, console.LineLog(verbose=watch.verbose, quiet=watch.quiet)]
 
     def summary() -> str:
         return console.summary(collected, time.monotonic() - started, view.tally.unfinished())
 
     try:
         with bars or nullcontext():
-            walked = await engine.replicate(source, target, settings, fan_out(*sinks, *outputs), projects)
+            walked = await engine.replicate(source, target, settings, fan_out(*sinks, *outputs, warn=warn), projects)
     except asyncio.CancelledError:
         print(summary(), file=sys.stderr)
         print("interrupted: in-flight transfers were stopped; run the same command again to finish", file=sys.stderr)
@@ -370,6 +372,11 @@ async def _copy(opened: Opened, settings: Settings, watch: Watching, outputs: li
     failed = 1 if collected.failed else 0
     code = max(failed, say_absent_ids(settings.selection, walked.missing_ids, walked.left_out_ids))
     return EXIT_MAX_TRANSFER if code == 0 and collected.deferred else code
+
+
+def warn(message: str) -> None:
+    """A sink's failure that does not stop the run (`FailurePolicy.WARN`), told once."""
+    print(f"replicator: warning: {printable(message)}", file=sys.stderr)
 
 
 def say_absent_ids(selection: Selection, absent: Sequence[str], left_out: Sequence[str] = ()) -> int:

@@ -18,13 +18,14 @@ from replicator.cli.exits import EXIT_MAX_TRANSFER
 from replicator.engine.actions import Action, ActionKind, Category, Outcome
 from replicator.engine.events import (
     BytesCopied,
-    Event,
+    FailurePolicy,
     ImageFinished,
     ImageResult,
     ImageRetrying,
     ImageStarted,
     RunPlanned,
     RunTally,
+    Subscriber,
     Unmapped,
     WorkFound,
 )
@@ -95,32 +96,33 @@ def size_json(inventory: Inventory) -> str:
     )
 
 
-class LineLog:
+class LineLog(Subscriber):
     """An event sink that writes one line per finished image (and per retry) to a stream."""
+
+    output = "the log"
 
     def __init__(self, stream: TextIO | None = None, verbose: bool = False, quiet: bool = False) -> None:
         self._stream = stream
         self._verbose = verbose and not quiet
         self._quiet = quiet
 
-    def __call__(self, event: Event) -> None:
-        if isinstance(event, RunPlanned):
-            self._write(
-                plan_line(event.images_with_work - event.prunes, event.images, event.bytes_to_copy, event.prunes)
-            )
-        elif isinstance(event, ImageRetrying):
-            self._write(f"retry {event.attempt} for {printable(event.image_id)}: {printable(event.error)}")
-        elif isinstance(event, ImageFinished):
-            result = event.result
-            if result.result == Outcome.FAILED:
-                self._write(f"FAILED  {_image(result.image_id, result.name)}: {printable(result.error)}")
-            elif (result.result == Outcome.OK and not self._quiet) or self._verbose:
-                detail = f"{human_size(result.bytes)} in {result.seconds:.1f}s" if result.bytes else reason_text(result)
-                if result.bytes and result.verified is False:
-                    detail += f" ({UNVERIFIED})"
-                if result.bytes and result.unmapped_projects:
-                    detail += f" ({result.reason})"  # what became of the projects without a counterpart
-                self._write(f"{result.action:<7} {_image(result.image_id, result.name)}: {printable(detail)}")
+    def on_run_planned(self, event: RunPlanned) -> None:
+        self._write(plan_line(event.images_with_work - event.prunes, event.images, event.bytes_to_copy, event.prunes))
+
+    def on_image_retrying(self, event: ImageRetrying) -> None:
+        self._write(f"retry {event.attempt} for {printable(event.image_id)}: {printable(event.error)}")
+
+    def on_image_finished(self, event: ImageFinished) -> None:
+        result = event.result
+        if result.result == Outcome.FAILED:
+            self._write(f"FAILED  {_image(result.image_id, result.name)}: {printable(result.error)}")
+        elif (result.result == Outcome.OK and not self._quiet) or self._verbose:
+            detail = f"{human_size(result.bytes)} in {result.seconds:.1f}s" if result.bytes else reason_text(result)
+            if result.bytes and result.verified is False:
+                detail += f" ({UNVERIFIED})"
+            if result.bytes and result.unmapped_projects:
+                detail += f" ({result.reason})"  # what became of the projects without a counterpart
+            self._write(f"{result.action:<7} {_image(result.image_id, result.name)}: {printable(detail)}")
 
     def _write(self, line: str) -> None:
         print(line, file=self._stream or sys.stderr, flush=True)
@@ -130,7 +132,7 @@ def _report_opener(path: str, flags: int) -> int:
     return open_regular(path, flags, 0o600)
 
 
-class JsonLinesReport:
+class JsonLinesReport(Subscriber):
     """`--report FILE`: a header line (`"record": "header"`: the replicator's version, the
     command, when it started), then one JSON object per image as it finishes, for audits and
     for scripting a rerun of the failures (`jq -r 'select(.result=="failed").id'`), then a
@@ -146,8 +148,12 @@ class JsonLinesReport:
     file that cannot be written stops the run there, not after hours of copying.
     """
 
+    #: An audit that cannot be written is no audit: its failure stops the run.
+    on_failure = FailurePolicy.STOP
+
     def __init__(self, path: str, command: str) -> None:
         self._path = path
+        self.output = f"the report {path}"
         try:
             # Owner-only (it names every image), never through a symlink, never a FIFO.
             self._stream = open(path, "w", encoding="utf-8", opener=_report_opener)
@@ -165,34 +171,53 @@ class JsonLinesReport:
             self._discard()
             raise
 
-    def __call__(self, event: Event, target: str | None = None) -> None:
-        """Follow an image from work found to finished, and write its line when it finishes;
-        with several targets, `target` (its name) is a field of the line."""
-        if isinstance(event, WorkFound):
-            self._pending[(target, event.action.image.id)] = (event.action.image.name, str(event.action.kind))
-        elif isinstance(event, ImageStarted):
-            self._started.setdefault((target, event.action.image.id), 0)
-        elif isinstance(event, BytesCopied) and (target, event.image_id) in self._started:
+    def for_target(self, name: str) -> Subscriber:
+        """The report's sink for one of several targets: its lines carry the target's name."""
+        return _TargetReport(self, name)
+
+    # With one target its lines carry none (None); `_TargetReport` follows one of several.
+    def on_work_found(self, event: WorkFound) -> None:
+        self.work_found(event, None)
+
+    def on_image_started(self, event: ImageStarted) -> None:
+        self.image_started(event, None)
+
+    def on_bytes_copied(self, event: BytesCopied) -> None:
+        self.bytes_copied(event, None)
+
+    def on_image_finished(self, event: ImageFinished) -> None:
+        self.image_finished(event, None)
+
+    def work_found(self, event: WorkFound, target: str | None) -> None:
+        self._pending[(target, event.action.image.id)] = (event.action.image.name, str(event.action.kind))
+
+    def image_started(self, event: ImageStarted, target: str | None) -> None:
+        self._started.setdefault((target, event.action.image.id), 0)
+
+    def bytes_copied(self, event: BytesCopied, target: str | None) -> None:
+        if (target, event.image_id) in self._started:
             self._started[(target, event.image_id)] += event.count
-        elif isinstance(event, ImageFinished):
-            result = event.result
-            self._pending.pop((target, result.image_id), None)
-            self._started.pop((target, result.image_id), None)
-            self._image(
-                ({"target": target} if target is not None else {})
-                | {
-                    "id": result.image_id,
-                    "name": result.name,
-                    "action": result.action,
-                    "bytes": result.bytes,
-                    "seconds": result.seconds,
-                    "result": result.result,
-                    "reason": reason_text(result),
-                    "error": result.error,
-                    "verified": result.verified,
-                    "converted": result.converted,
-                }
-            )
+
+    def image_finished(self, event: ImageFinished, target: str | None) -> None:
+        """The image's line; with several targets, `target` (its name) is a field of it."""
+        result = event.result
+        self._pending.pop((target, result.image_id), None)
+        self._started.pop((target, result.image_id), None)
+        self._image(
+            ({"target": target} if target is not None else {})
+            | {
+                "id": result.image_id,
+                "name": result.name,
+                "action": result.action,
+                "bytes": result.bytes,
+                "seconds": result.seconds,
+                "result": result.result,
+                "reason": reason_text(result),
+                "error": result.error,
+                "verified": result.verified,
+                "converted": result.converted,
+            }
+        )
 
     def plan(self, comparison: Comparison) -> None:
         """`--dry-run`: the planned action of every image listed in the plan, one line each."""
@@ -256,6 +281,28 @@ class JsonLinesReport:
             self._stream.close()
         except OSError:
             pass  # the error that brought us here is the one to report
+
+
+class _TargetReport(Subscriber):
+    """One target's share of a report of several: the same file, lines that name the target."""
+
+    on_failure = FailurePolicy.STOP
+
+    def __init__(self, report: JsonLinesReport, target: str) -> None:
+        self._report, self._target = report, target
+        self.output = report.output
+
+    def on_work_found(self, event: WorkFound) -> None:
+        self._report.work_found(event, self._target)
+
+    def on_image_started(self, event: ImageStarted) -> None:
+        self._report.image_started(event, self._target)
+
+    def on_bytes_copied(self, event: BytesCopied) -> None:
+        self._report.bytes_copied(event, self._target)
+
+    def on_image_finished(self, event: ImageFinished) -> None:
+        self._report.image_finished(event, self._target)
 
 
 def reason_text(result: ImageResult) -> str:

@@ -34,7 +34,17 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from replicator.engine.actions import ActionKind, Outcome
-from replicator.engine.events import BytesCopied, Event, ImageFinished, ImageRetrying, ImageStarted, Listed, RunPlanned
+from replicator.engine.events import (
+    BytesCopied,
+    FailurePolicy,
+    ImageFinished,
+    ImageRetrying,
+    ImageStarted,
+    Listed,
+    RunPlanned,
+    RunTally,
+    Subscriber,
+)
 from replicator.model.errors import ErrorKind, RunError
 from replicator.model.files import open_regular
 from replicator.model.vocabulary import Role
@@ -91,10 +101,11 @@ class RunTimes:
 class LastRun:
     """What a run that has ended did, for the textfile: its images and their bytes by action and
     result, as gauges (each file holds one run's numbers, replaced by the next run's: not a
-    counter that goes on growing). Only the pairs the run had are written; absent means none."""
+    counter that goes on growing), read from the run's one tally. Only the pairs the run had
+    are written; absent means none."""
 
     command: str
-    registry: CollectorRegistry
+    tally: RunTally
 
     def describe(self) -> Iterator[Metric]:
         return iter(self._families())
@@ -105,21 +116,23 @@ class LastRun:
     def _families(self) -> list[Metric]:
         families: list[Metric] = []
         for name, counted, documentation in (
-            (LAST_RUN_IMAGES, "replicator_images_total", "Images the last run finished, by action and result."),
-            (LAST_RUN_BYTES, "replicator_image_bytes_total", "Bytes of those images, by action and result."),
+            (LAST_RUN_IMAGES, self.tally.images, "Images the last run finished, by action and result."),
+            (LAST_RUN_BYTES, self.tally.volume, "Bytes of those images, by action and result."),
         ):
             family = GaugeMetricFamily(name, documentation, labels=["command", "action", "result"])
             for action in ActionKind:
                 for outcome in Outcome:
-                    value = self.registry.get_sample_value(counted, {"action": action, "result": outcome})
+                    value = counted[(str(action), str(outcome))]
                     if value:
                         family.add_metric([self.command, action, outcome], value)
             families.append(family)
         return families
 
 
-class RunMetrics:
+class RunMetrics(Subscriber):
     """The metrics of one run of `command` (livecopy, dump, load): call it with every event.
+    Its failure warns and never stops the run (`FailurePolicy.WARN`): a dashboard is no reason
+    to stop copying.
 
     The CLI's part: `run_started()` before the run, the instance among the event sinks,
     `run_ended(succeeded)` after it; `serve(port)` around the run for `--metrics-port`;
@@ -131,8 +144,11 @@ class RunMetrics:
         self, command: str, registry: CollectorRegistry | None = None, *, clock: Callable[[], float] = time.time
     ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
+        self.output = "the metrics"
         self._clock = clock
         self._times = RunTimes(command)
+        #: The run's images by action and result, for the textfile's last-run figures.
+        self.tally = RunTally()
         self._in_flight: set[str] = set()
         r = self.registry
         by_outcome = ["action", "result"]
@@ -170,26 +186,33 @@ class RunMetrics:
             self.listed.labels(side)
             self.listing_done.labels(side)
 
-    def __call__(self, event: Event) -> None:
-        if isinstance(event, ImageFinished):
-            result = event.result
-            self.images.labels(result.action, result.result).inc()
-            self.image_bytes.labels(result.action, result.result).inc(result.bytes)
-            self._in_flight.discard(result.image_id)  # an image skipped or refused never started
-            self.in_flight.set(len(self._in_flight))
-        elif isinstance(event, BytesCopied):
-            self.copied_bytes.inc(event.count)
-        elif isinstance(event, ImageStarted):
-            self._in_flight.add(event.action.image.id)
-            self.in_flight.set(len(self._in_flight))
-        elif isinstance(event, ImageRetrying):
-            self.retries.labels(str(event.kind or UNKNOWN_KIND)).inc()
-        elif isinstance(event, RunPlanned):
-            self.planned_images.set(event.images_with_work)
-            self.planned_bytes.set(event.bytes_to_copy)
-        elif isinstance(event, Listed):
-            self.listed.labels(event.side).set(event.images)
-            self.listing_done.labels(event.side).set(1 if event.done else 0)
+    def on_image_finished(self, event: ImageFinished) -> None:
+        result = event.result
+        self.tally(event)
+        self.images.labels(result.action, result.result).inc()
+        self.image_bytes.labels(result.action, result.result).inc(result.bytes)
+        self._in_flight.discard(result.image_id)  # an image skipped or refused never started
+        self.in_flight.set(len(self._in_flight))
+
+    def on_bytes_copied(self, event: BytesCopied) -> None:
+        self.copied_bytes.inc(event.count)
+
+    def on_image_started(self, event: ImageStarted) -> None:
+        self._in_flight.add(event.action.image.id)
+        self.in_flight.set(len(self._in_flight))
+
+    def on_image_retrying(self, event: ImageRetrying) -> None:
+        self.retries.labels(str(event.kind or UNKNOWN_KIND)).inc()
+
+    def on_run_planned(self, event: RunPlanned) -> None:
+        self.planned_images.set(event.images_with_work)
+        self.planned_bytes.set(event.bytes_to_copy)
+
+    def on_listed(self, event: Listed) -> None:
+        self.listed.labels(event.side).set(event.images)
+        self.listing_done.labels(event.side).set(1 if event.done else 0)
+
+    on_failure = FailurePolicy.WARN
 
     def run_started(self) -> None:
         self._times.start = self._clock()
@@ -224,7 +247,7 @@ class RunMetrics:
         registry = CollectorRegistry()
         registry.register(times)
         if times.end is not None:
-            registry.register(LastRun(times.command, self.registry))
+            registry.register(LastRun(times.command, self.tally))
         try:
             write_atomically(target, generate_latest(registry))
         except OSError as exc:

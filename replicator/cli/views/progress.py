@@ -25,6 +25,8 @@ from replicator.engine.events import (
     ImageStarted,
     Listed,
     RunPlanned,
+    RunTally,
+    Subscriber,
     WorkFound,
 )
 from replicator.model.vocabulary import Role
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
 LOG_INTERVAL = 10.0
 
 
-class Tally:
+class Tally(Subscriber):
     """Counts shared by both views and the summary: bytes done of the total, images by result,
     and what each transfer has sent.
 
@@ -52,7 +54,8 @@ class Tally:
         self.listed = 0
         self.planned = False
         self.done_bytes = 0
-        self.results: Counter[str] = Counter()
+        #: The run's images by action and result (the one tally the summary reads too).
+        self.run = RunTally()
         self.started = time.monotonic()
         #: Bytes the plan expects each image still in the total to send.
         self._expected: dict[str, int] = {}
@@ -61,32 +64,42 @@ class Tally:
         self._completed: set[str] = set()
 
     def update(self, event: Event) -> None:
-        if isinstance(event, WorkFound):
-            action = event.action
-            if action.bytes_to_copy:
-                self.total_bytes += action.bytes_to_copy
-                self._expected[action.image.id] = action.bytes_to_copy
-        elif isinstance(event, RunPlanned):
-            self.planned, self.total_images = True, event.images
-        elif isinstance(event, Listed) and event.side == Role.SOURCE:
+        self(event)
+
+    def on_work_found(self, event: WorkFound) -> None:
+        action = event.action
+        if action.bytes_to_copy:
+            self.total_bytes += action.bytes_to_copy
+            self._expected[action.image.id] = action.bytes_to_copy
+
+    def on_run_planned(self, event: RunPlanned) -> None:
+        self.planned, self.total_images = True, event.images
+        self.run(event)
+
+    def on_listed(self, event: Listed) -> None:
+        if event.side == Role.SOURCE:
             self.listed = event.images
-        elif isinstance(event, BytesCopied):
-            before = self._sent[event.image_id]
-            self._sent[event.image_id] += event.count
-            self.done_bytes += self._progress(event.image_id, before, before + event.count)
-        elif isinstance(event, ImageFetching) and event.stage is FetchStage.DONE:
+
+    def on_bytes_copied(self, event: BytesCopied) -> None:
+        before = self._sent[event.image_id]
+        self._sent[event.image_id] += event.count
+        self.done_bytes += self._progress(event.image_id, before, before + event.count)
+
+    def on_image_fetching(self, event: ImageFetching) -> None:
+        if event.stage is FetchStage.DONE:
             # The target fetched it itself: its bytes are there, though none crossed this process.
             self.done_bytes += self._progress(event.image_id, 0, event.bytes)
-        elif isinstance(event, ImageFinished):
-            result = event.result
-            self.results[result.result] += 1
-            expected = self._expected.pop(result.image_id, 0)
-            if result.result == Outcome.OK or (expected and result.bytes >= expected):
-                # Its data went whole (a failure after it, a read-back that differs, is no
-                # transfer the next run sends again).
-                self._completed.add(result.image_id)
-            if result.result != Outcome.OK:  # what it will not send leaves the total
-                self.total_bytes -= expected - min(self._sent[result.image_id], expected)
+
+    def on_image_finished(self, event: ImageFinished) -> None:
+        result = event.result
+        self.run(event)
+        expected = self._expected.pop(result.image_id, 0)
+        if result.result == Outcome.OK or (expected and result.bytes >= expected):
+            # Its data went whole (a failure after it, a read-back that differs, is no
+            # transfer the next run sends again).
+            self._completed.add(result.image_id)
+        if result.result != Outcome.OK:  # what it will not send leaves the total
+            self.total_bytes -= expected - min(self._sent[result.image_id], expected)
 
     def _progress(self, image_id: str, before: int, after: int) -> int:
         """How far bytes move the bar: never past an image's size, which an upload sent again
@@ -103,11 +116,11 @@ class Tally:
         return sum(cut), len(cut)
 
     def counts(self) -> str:
-        done = sum(self.results.values())
+        run = self.run
         of = f"/{self.total_images} images" if self.planned else f" images of {self.listed} listed so far"
         return (
-            f"{done}{of}: {self.results[Outcome.OK]} done, "
-            f"{self.results[Outcome.SKIPPED]} skipped, {self.results[Outcome.FAILED]} failed"
+            f"{run.total_images}{of}: {run.with_result(Outcome.OK)} done, "
+            f"{run.with_result(Outcome.SKIPPED)} skipped, {run.with_result(Outcome.FAILED)} failed"
         )
 
 
@@ -146,9 +159,11 @@ def _rich_classes() -> tuple[Any, Any]:
     return RateColumn, CountsFirst
 
 
-class ProgressBars:
+class ProgressBars(Subscriber):
     """An overall bar (bytes, rate, ETA) and one bar per image in flight, for a terminal; at
     80 columns no row wraps (a name too long is cut, never the totals)."""
+
+    output = "the progress bars"
 
     def __init__(self, console: Console | None = None) -> None:
         from rich.console import Console
@@ -180,46 +195,62 @@ class ProgressBars:
         self._progress.stop()
 
     def __call__(self, event: Event) -> None:
-        self.tally.update(event)
-        progress = self._progress
+        self.tally(event)
         if self._overall is None:
-            self._overall = progress.add_task("all images", total=None)
-        progress.counts = self.tally.counts()
-        if isinstance(event, (WorkFound, RunPlanned)):
-            self._sized = self.tally.total_bytes > 0  # else a bar with nothing to measure
-            progress.update(self._overall, total=self.tally.total_bytes if self._sized else None)
-        elif isinstance(event, ImageStarted) and event.action.upload:
+            self._overall = self._progress.add_task("all images", total=None)
+        self._progress.counts = self.tally.counts()
+        super().__call__(event)
+
+    def on_work_found(self, event: WorkFound) -> None:
+        self._resize()
+
+    def on_run_planned(self, event: RunPlanned) -> None:
+        self._resize()
+
+    def _resize(self) -> None:
+        self._sized = self.tally.total_bytes > 0  # else a bar with nothing to measure
+        self._progress.update(self._overall_task, total=self.tally.total_bytes if self._sized else None)
+
+    @property
+    def _overall_task(self) -> TaskID:
+        assert self._overall is not None  # added by the first event, before its method
+        return self._overall
+
+    def on_image_started(self, event: ImageStarted) -> None:
+        if event.action.upload:
             image = event.action.image
             self._names[image.id] = f"  {printable(image.name or image.id)}"
-            self._images[image.id] = progress.add_task(self._names[image.id], total=image.size)
-        elif isinstance(event, ImageFetching):
-            # A server-side copy: the image's line says where the target's fetch stands.
-            task = self._images.get(event.image_id)
-            if task is not None:
-                described = f"{self._names[event.image_id]} (the target fetches it: {event.stage})"
-                progress.update(task, description=described, completed=event.bytes or None)
-            if self._overall is not None:
-                progress.update(self._overall, completed=self.tally.done_bytes)
-        elif isinstance(event, BytesCopied):
-            if event.image_id in self._images:
-                progress.advance(self._images[event.image_id], event.count)
-            if self._overall is not None:
-                progress.update(self._overall, completed=self.tally.done_bytes)
-        elif isinstance(event, ImageFinished):
-            task = self._images.pop(event.result.image_id, None)
-            self._names.pop(event.result.image_id, None)
-            if task is not None:
-                progress.remove_task(task)
-            if self._overall is not None:
-                progress.update(
-                    self._overall,
-                    completed=self.tally.done_bytes,
-                    total=self.tally.total_bytes if self._sized else None,
-                )
+            self._images[image.id] = self._progress.add_task(self._names[image.id], total=image.size)
+
+    def on_image_fetching(self, event: ImageFetching) -> None:
+        # A server-side copy: the image's line says where the target's fetch stands.
+        task = self._images.get(event.image_id)
+        if task is not None:
+            described = f"{self._names[event.image_id]} (the target fetches it: {event.stage})"
+            self._progress.update(task, description=described, completed=event.bytes or None)
+        self._progress.update(self._overall_task, completed=self.tally.done_bytes)
+
+    def on_bytes_copied(self, event: BytesCopied) -> None:
+        if event.image_id in self._images:
+            self._progress.advance(self._images[event.image_id], event.count)
+        self._progress.update(self._overall_task, completed=self.tally.done_bytes)
+
+    def on_image_finished(self, event: ImageFinished) -> None:
+        task = self._images.pop(event.result.image_id, None)
+        self._names.pop(event.result.image_id, None)
+        if task is not None:
+            self._progress.remove_task(task)
+        self._progress.update(
+            self._overall_task,
+            completed=self.tally.done_bytes,
+            total=self.tally.total_bytes if self._sized else None,
+        )
 
 
-class ProgressLines:
+class ProgressLines(Subscriber):
     """A line every `interval` seconds, for logs and `--quiet`: bars make no sense in a file."""
+
+    output = "the progress lines"
 
     def __init__(self, stream: TextIO | None = None, interval: float = LOG_INTERVAL) -> None:
         self.tally = Tally()
@@ -228,7 +259,7 @@ class ProgressLines:
         self._last = time.monotonic()
 
     def __call__(self, event: Event) -> None:
-        self.tally.update(event)
+        self.tally(event)
         now = time.monotonic()
         if now - self._last >= self._interval:
             self._last = now

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from prometheus_client import CollectorRegistry, Counter
 
 from replicator.engine.actions import ActionKind, Outcome
-from replicator.engine.events import BytesCopied, Event, ImageFinished
+from replicator.engine.events import BytesCopied, FailurePolicy, ImageFinished, Subscriber
 
 
 class TargetMetrics:
@@ -39,14 +39,28 @@ class TargetMetrics:
                 for outcome in Outcome:
                     self.images.labels(name, action, outcome)
 
-    def event(self, name: str, event: Event) -> None:
-        if isinstance(event, ImageFinished):
-            self.images.labels(name, event.result.action, event.result.result).inc()
-        elif isinstance(event, BytesCopied):
-            self.copied_bytes.labels(name).inc(event.count)
+    def for_target(self, name: str) -> Subscriber:
+        """The sink of one target's events: its series carry its name."""
+        return _TargetSink(self, name)
 
     def source_read(self, total: int) -> None:
         """The source's bytes read so far by the run (a total: the counter goes up by the difference)."""
         if total > self._read:
             self.source_read_bytes.inc(total - self._read)
             self._read = total
+
+
+class _TargetSink(Subscriber):
+    """One target's events into the per-target series; a failure warns, as every metric's does."""
+
+    on_failure = FailurePolicy.WARN
+    output = "the metrics"
+
+    def __init__(self, metrics: TargetMetrics, name: str) -> None:
+        self._metrics, self._name = metrics, name
+
+    def on_image_finished(self, event: ImageFinished) -> None:
+        self._metrics.images.labels(self._name, event.result.action, event.result.result).inc()
+
+    def on_bytes_copied(self, event: BytesCopied) -> None:
+        self._metrics.copied_bytes.labels(self._name).inc(event.count)

@@ -68,7 +68,7 @@ def targets_summary(rows: Sequence[TargetRow], source_bytes: int, seconds: float
     lines = [f"{'target':<{width}} {'images':>7} {'ok':>7} {'failed':>7} {'bytes':>11}  status"]
     for row in rows:
         tally = row.tally
-        ok = sum(count for (_, result), count in tally.images.items() if result == Outcome.OK)
+        ok = tally.with_result(Outcome.OK)
         lines.append(
             f"{printable(row.name):<{width}} {tally.total_images:>7} {ok:>7} {len(tally.failed):>7} "
             f"{human_size(tally.total_bytes):>11}  {status(row, interrupted)}"
