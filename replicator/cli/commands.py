@@ -78,7 +78,7 @@ def size(
 
     settings = build_settings(requests, selection)
     side = connection.side(server, Role.SOURCE)
-    session.start_logging(output.debug)
+    session.start_logging(output)
 
     async def work() -> int:
         store = await open_glance(side, settings)
@@ -221,7 +221,7 @@ def compare(
     settings = build_settings(requests, selection, fields, owners, pruning)
     source_side, named = connection.sides_many(source, targets or [])
     projects = owners.mapping()
-    session.start_logging(output.debug)
+    session.start_logging(output)
     if len(named) > 1:
         many.compare_many(source_side, named, settings, projects, output.json)
     target_side = named[0].side

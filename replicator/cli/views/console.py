@@ -6,6 +6,7 @@ The engine only emits events and returns results; this module turns them into te
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sys
 from collections import Counter
@@ -95,8 +96,14 @@ def size_json(inventory: Inventory) -> str:
     )
 
 
+#: The line per image, also logged: `--log-file` keeps it (and stderr is not given it twice).
+LINES = logging.getLogger("replicator.lines")
+LINES.addHandler(logging.NullHandler())  # no handler configured: never Python's last resort
+
+
 class LineLog:
-    """An event sink that writes one line per finished image (and per retry) to a stream."""
+    """An event sink that writes one line per finished image (and per retry) to a stream,
+    and logs it (INFO; WARNING for a retry, ERROR for a failure) for `--log-file`."""
 
     def __init__(self, stream: TextIO | None = None, verbose: bool = False, quiet: bool = False) -> None:
         self._stream = stream
@@ -109,11 +116,13 @@ class LineLog:
                 plan_line(event.images_with_work - event.prunes, event.images, event.bytes_to_copy, event.prunes)
             )
         elif isinstance(event, ImageRetrying):
-            self._write(f"retry {event.attempt} for {printable(event.image_id)}: {printable(event.error)}")
+            self._write(
+                f"retry {event.attempt} for {printable(event.image_id)}: {printable(event.error)}", logging.WARNING
+            )
         elif isinstance(event, ImageFinished):
             result = event.result
             if result.result == Outcome.FAILED:
-                self._write(f"FAILED  {_image(result.image_id, result.name)}: {printable(result.error)}")
+                self._write(f"FAILED  {_image(result.image_id, result.name)}: {printable(result.error)}", logging.ERROR)
             elif (result.result == Outcome.OK and not self._quiet) or self._verbose:
                 detail = f"{human_size(result.bytes)} in {result.seconds:.1f}s" if result.bytes else reason_text(result)
                 if result.bytes and result.verified is False:
@@ -122,8 +131,9 @@ class LineLog:
                     detail += f" ({result.reason})"  # what became of the projects without a counterpart
                 self._write(f"{result.action:<7} {_image(result.image_id, result.name)}: {printable(detail)}")
 
-    def _write(self, line: str) -> None:
+    def _write(self, line: str, level: int = logging.INFO) -> None:
         print(line, file=self._stream or sys.stderr, flush=True)
+        LINES.log(level, "%s", line)
 
 
 def _report_opener(path: str, flags: int) -> int:
