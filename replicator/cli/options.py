@@ -861,7 +861,7 @@ Config = Annotated[
         "--config",
         is_eager=True,
         callback=lambda ctx, value: _apply_config(ctx, value),
-        help="Settings file (TOML; default ./replicator.toml if present). Flags win over it.",
+        help="Settings file (TOML; default ./replicator.toml, else $REPLICATOR_CONFIG, else ~/.config/replicator/config.toml). Flags win over it.",
     ),
 ]
 
@@ -876,7 +876,7 @@ def _apply_config(ctx: typer.Context, path: Path | None) -> Path | None:
         if any(param.name == "config" for param in command.params)
     }
     # A RunError here names the file and the line, and is shown as it is: the file may be
-    # ./replicator.toml, read without any --config.
+    # ./replicator.toml or a user file, read without any --config.
     defaults = config_file.defaults_for(path, commands)
     # A repeatable option given once in the file (`store = "fast"`) is a list of one.
     repeatable = {param.name for param in ctx.command.params if getattr(param, "multiple", False)}
