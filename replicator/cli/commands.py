@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from replicator.cli.options import (
+    DemoKeep,
     Fields,
     Listing,
     Metrics,
@@ -246,9 +247,9 @@ def serve(ctx: typer.Context) -> None:
     serve_main(list(ctx.args))
 
 
-def demo() -> None:
+def demo(keep: DemoKeep = False) -> None:
     """Start two local servers, fill one with a dozen images, livecopy them, and compare."""
     from replicator.cli import session
     from replicator.cli.demo import run_demo
 
-    session.run(run_demo)
+    session.run(lambda: run_demo(keep))

@@ -855,6 +855,15 @@ class Listing(LogOptions):
     json: Json = False
 
 
+DemoKeep = Annotated[
+    bool,
+    typer.Option(
+        "--keep",
+        help="Leave the two servers running after the compare (Ctrl-C stops them) and their images in place; "
+        "print how to reach them.",
+    ),
+]
+
 Config = Annotated[
     Path | None,
     typer.Option(
