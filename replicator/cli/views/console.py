@@ -9,6 +9,7 @@ import json
 import logging
 import re
 import sys
+import textwrap
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -294,23 +295,24 @@ def summary(results: Iterable[ImageResult] | RunTally, seconds: float, unfinishe
         for (action, result), count in sorted(tally.images.items())
     )
     lines.append(f"{'total':<17} {tally.total_images:>7} {human_size(copied):>11}")
-    lines.append(f"{human_size(copied)} copied in {seconds:.1f}s ({human_size(rate)}/s mean{counting})")
+    notes = [f"{human_size(copied)} copied in {seconds:.1f}s ({human_size(rate)}/s mean{counting})"]
     if sent:
         them = (
             "transfers that did not complete: the next run sends them"
             if transfers != 1
             else "transfer that did not complete: the next run sends it"
         )
-        lines.append(f"{human_size(sent)} sent by {transfers} {them} again (Glance cannot resume an upload)")
+        notes.append(f"{human_size(sent)} sent by {transfers} {them} again (Glance cannot resume an upload)")
     if tally.unverified:
-        lines.append(f"{tally.unverified} copies {UNVERIFIED}")
+        notes.append(f"{tally.unverified} copies {UNVERIFIED}")
     if tally.converted:
-        lines.append(
+        notes.append(
             f"{tally.converted} copies converted by the target on import (verified in flight before; "
             "compared by metadata and virtual size from now on)"
         )
     if tally.deferred:
-        lines.append(f"--max-transfer reached: {tally.deferred} images not started; the same command again goes on")
+        notes.append(f"--max-transfer reached: {tally.deferred} images not started; the same command again goes on")
+    lines.extend(fitted(note) for note in notes)
     if tally.unmapped.images:
         lines.append(unmapped_text(tally.unmapped))
     if tally.pruned:
@@ -320,6 +322,16 @@ def summary(results: Iterable[ImageResult] | RunTally, seconds: float, unfinishe
         lines.append(f"{len(tally.failed)} failed:")
         lines.extend(f"  {_image(r.image_id, r.name)}: {printable(r.error)}" for r in tally.failed)
     return "\n".join(lines)
+
+
+#: The width the summary's sentences are wrapped to: a terminal's least, as the bars' rows.
+COLUMNS = 80
+
+
+def fitted(sentence: str) -> str:
+    """A sentence of the summary in lines of at most 80 columns, each after the first indented,
+    words kept whole (a line longer than 80 columns is one word longer: a size never split)."""
+    return textwrap.fill(sentence, COLUMNS, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False)
 
 
 def _tallied(results: Iterable[ImageResult]) -> RunTally:
