@@ -97,7 +97,7 @@ def _how_to_reach(folder: Path, source_url: str, target_url: str) -> str:
             f"  target: {target_url}",
             f"  try:    replicator compare {source_url} {target_url}",
             f"          replicator size {source_url}",
-            f"  again:  replicator serve --data-dir {folder / 'source'} --port 0",
+            f"  again:  replicator serve --data-dir {folder / 'source'} --port 9292",
         ]
     )
 
