@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from replicator.cli import session
+from replicator.cli.options import LogOptions
 from replicator.engine.actions import Action, ActionKind
 from replicator.engine.run import Walked, planned
 from replicator.engine.transfer import Transfer
@@ -108,7 +109,7 @@ def debug_log(capsys: pytest.CaptureFixture[str]) -> Iterator[None]:
     """`--debug` as the CLI starts it, put back as it was afterwards."""
     logger = logging.getLogger("replicator")
     saved = logger.handlers[:], logger.level, logger.propagate
-    session.start_logging(True)
+    session.start_logging(LogOptions(debug=True))
     try:
         yield
     finally:

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from replicator.cli.options import (
+    DemoKeep,
     Fields,
     Listing,
     Metrics,
@@ -78,7 +79,7 @@ def size(
 
     settings = build_settings(requests, selection)
     side = connection.side(server, Role.SOURCE)
-    session.start_logging(output.debug)
+    session.start_logging(output)
 
     async def work() -> int:
         store = await open_glance(side, settings)
@@ -221,7 +222,7 @@ def compare(
     settings = build_settings(requests, selection, fields, owners, pruning)
     source_side, named = connection.sides_many(source, targets or [])
     projects = owners.mapping()
-    session.start_logging(output.debug)
+    session.start_logging(output)
     if len(named) > 1:
         many.compare_many(source_side, named, settings, projects, output.json)
     target_side = named[0].side
@@ -246,9 +247,9 @@ def serve(ctx: typer.Context) -> None:
     serve_main(list(ctx.args))
 
 
-def demo() -> None:
+def demo(keep: DemoKeep = False) -> None:
     """Start two local servers, fill one with a dozen images, livecopy them, and compare."""
     from replicator.cli import session
     from replicator.cli.demo import run_demo
 
-    session.run(run_demo)
+    session.run(lambda: run_demo(keep))

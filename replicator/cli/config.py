@@ -1,4 +1,8 @@
-"""Settings kept in a file: `replicator.toml` in the working directory, or `--config FILE`.
+"""Settings kept in a file: `--config FILE`, else `replicator.toml` in the working directory,
+else the file `$REPLICATOR_CONFIG` names, else the user's `$XDG_CONFIG_HOME/replicator/config.toml`
+(`~/.config/replicator/config.toml`). One file is read, the first found, never a merge: what a
+run does is in the one file it names on stderr, the nearest to the run winning (the command
+line, then the directory, then the environment, then the user's own defaults).
 
 A file that another user could have written (writable by others, or owned by someone else
 than the user running the command or root) is refused, as ssh refuses its files: it would
@@ -83,18 +87,38 @@ def defaults_for(path: Path | None, commands: Mapping[str, Mapping[str, str]]) -
 def bad_value(path: Path | None, command: str, name: str, problem: str) -> RunError:
     """The error for a value the file gives that its option refuses: the file, the line and the
     key, never the flag (which the operator did not type)."""
-    path = path or DEFAULT_FILE
+    path = which(path) or DEFAULT_FILE
     problems = _Problems(path, _read(path))
     line = problems.line_of(command, name) or problems.line_of(None, name)
     at = f", line {line}" if line else ""
     return RunError(f"config file {path}{at}: {name.replace('_', '-')}: {problem}")
 
 
+#: The environment variable that names a config file, read where no nearer file is found.
+ENVIRONMENT = "REPLICATOR_CONFIG"
+
+
 def which(path: Path | None) -> Path | None:
-    """The file a command reads: `path` (`--config`), else ./replicator.toml when there is one."""
+    """The file a command reads: `path` (`--config`), else ./replicator.toml, else
+    `$REPLICATOR_CONFIG` (named, so it must be there: a missing one is an error, as a missing
+    `--config` is), else the user file when there is one; None when there is no file at all."""
     if path is not None:
         return path
-    return DEFAULT_FILE if DEFAULT_FILE.is_file() else None
+    if DEFAULT_FILE.is_file():
+        return DEFAULT_FILE
+    named = os.environ.get(ENVIRONMENT)
+    if named:
+        return Path(named)
+    user = user_file()
+    return user if user.is_file() else None
+
+
+def user_file() -> Path:
+    """The user's own defaults: `$XDG_CONFIG_HOME/replicator/config.toml`, `~/.config` when
+    XDG_CONFIG_HOME is unset or not absolute (as the XDG base directory rules say)."""
+    base = os.environ.get("XDG_CONFIG_HOME", "")
+    root = Path(base) if os.path.isabs(base) else Path.home() / ".config"
+    return root / "replicator" / "config.toml"
 
 
 def _read(path: Path) -> str:

@@ -1,11 +1,14 @@
 """`replicator demo`: two local Glance-compatible servers, a dozen images, one livecopy, a compare.
 
 Everything runs in this process on 127.0.0.1 and in a temporary folder that is removed at the
-end, so the demo needs nothing but the package itself.
+end, so the demo needs nothing but the package itself. With `--keep` the servers go on serving
+after the compare, and the folder is left in place, so the operator can try commands against
+them; Ctrl-C stops the servers (the folder stays, its path printed).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import tempfile
@@ -56,18 +59,47 @@ IMAGES: list[tuple[str, int | None, dict[str, Any]]] = [
 ]
 
 
-async def run_demo() -> int:
-    with tempfile.TemporaryDirectory(prefix="replicator-demo-") as folder:
-        source_runner, source_url = await _start_server(Path(folder) / "source")
-        target_runner, target_url = await _start_server(Path(folder) / "target")
-        try:
-            print(f"source Glance-compatible server: {source_url}")
-            print(f"target Glance-compatible server: {target_url}")
-            await _fill(source_url)
-            return await _replicate_and_compare(source_url, target_url)
-        finally:
-            await source_runner.cleanup()
-            await target_runner.cleanup()
+async def run_demo(keep: bool = False, stop: asyncio.Event | None = None) -> int:
+    """The demo; with `keep`, the servers serve on until `stop` is set (never, by default: until
+    Ctrl-C cancels the run) and the folder is not removed."""
+    if not keep:
+        with tempfile.TemporaryDirectory(prefix="replicator-demo-") as folder:
+            return await _demo(Path(folder), None)
+    return await _demo(Path(tempfile.mkdtemp(prefix="replicator-demo-")), stop or asyncio.Event())
+
+
+async def _demo(folder: Path, kept: asyncio.Event | None) -> int:
+    source_runner, source_url = await _start_server(folder / "source")
+    target_runner, target_url = await _start_server(folder / "target")
+    try:
+        print(f"source Glance-compatible server: {source_url}")
+        print(f"target Glance-compatible server: {target_url}")
+        await _fill(source_url)
+        code = await _replicate_and_compare(source_url, target_url)
+        if kept is not None:
+            print(_how_to_reach(folder, source_url, target_url), flush=True)
+            await kept.wait()
+        return code
+    finally:
+        await source_runner.cleanup()
+        await target_runner.cleanup()
+        if kept is not None:
+            print(f"servers stopped; their images stay in {folder}", flush=True)
+
+
+def _how_to_reach(folder: Path, source_url: str, target_url: str) -> str:
+    """What --keep leaves: the two servers (no token needed) and where their images are kept."""
+    return "\n".join(
+        [
+            "",
+            f"kept running (Ctrl-C stops them); images in {folder}",
+            f"  source: {source_url}",
+            f"  target: {target_url}",
+            f"  try:    replicator compare {source_url} {target_url}",
+            f"          replicator size {source_url}",
+            f"  again:  replicator serve --data-dir {folder / 'source'} --port 9292",
+        ]
+    )
 
 
 async def _start_server(data_dir: Path) -> tuple[web.AppRunner, str]:

@@ -101,7 +101,7 @@ def copy_many(
     metrics: Metrics | None,
 ) -> NoReturn:
     """`livecopy SOURCE TARGET TARGET...` (with --dry-run: each target's plan)."""
-    session.start_logging(watch.debug)
+    session.start_logging(watch)
     report = console.JsonLinesReport(watch.report, "livecopy") if watch.report and not watch.dry_run else None
     wanted = metrics is not None and (metrics.metrics_port is not None or metrics.metrics_file is not None)
     names = [target.name for target in targets]

@@ -292,6 +292,23 @@ Debug = Annotated[
     bool,
     _option("--debug", panel=OUTPUT, help="Log every request (method, URL, status, time; never a token) to stderr."),
 ]
+LogFile = Annotated[
+    str | None,
+    _option(
+        "--log-file",
+        panel=OUTPUT,
+        help="Also append the log lines (a line per image, retries; with --debug every request) to this file, made 0600.",
+    ),
+]
+LogLevel = Annotated[
+    str,
+    _option(
+        "--log-level",
+        panel=OUTPUT,
+        autocompletion=_completing(parsing.LOG_LEVELS),
+        help="The least level --log-file keeps: DEBUG (every request), INFO (a line per image), WARNING, ERROR, CRITICAL.",
+    ),
+]
 Report = Annotated[
     str | None,
     _option(
@@ -786,12 +803,27 @@ class SelectionOptions(SettingsPart):
 
 
 @dataclass(frozen=True)
-class Watching(OptionGroup):
+class LogOptions(OptionGroup):
+    """Where the log lines go: stderr with --debug, and a file of their own (oslo.log's
+    `--log-file` / `--log-level` of the old glance-replicator)."""
+
+    debug: Debug = False
+    log_file: LogFile = None
+    log_level: LogLevel = "INFO"
+
+    def __post_init__(self) -> None:
+        # A level is checked before anything runs: `--log-level warn` stops here, not after.
+        object.__setattr__(
+            self, "log_level", parsing.one_of("--log-level", self.log_level.upper(), parsing.LOG_LEVELS, "level")
+        )
+
+
+@dataclass(frozen=True)
+class Watching(LogOptions):
     """How the operator watches a copy: options that change output, never the work."""
 
     verbose: Verbose = False
     quiet: Quiet = False
-    debug: Debug = False
     report: Report = None
     dry_run: DryRun = False
     #: With --dry-run: the plan as JSON, as `compare --json` prints its differences.
@@ -800,6 +832,7 @@ class Watching(OptionGroup):
     stats: Stats = 10.0
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.quiet and self.verbose:
             raise parsing.OptionError("-q/--quiet and -v/--verbose ask for opposite things: give one of them")
         if self.json and not self.dry_run:
@@ -816,12 +849,20 @@ class Metrics(OptionGroup):
 
 
 @dataclass(frozen=True)
-class Listing(OptionGroup):
+class Listing(LogOptions):
     """The output of the commands that only read: `size` and `compare`."""
 
     json: Json = False
-    debug: Debug = False
 
+
+DemoKeep = Annotated[
+    bool,
+    typer.Option(
+        "--keep",
+        help="Leave the two servers running after the compare (Ctrl-C stops them) and their images in place; "
+        "print how to reach them.",
+    ),
+]
 
 Config = Annotated[
     Path | None,
@@ -829,7 +870,7 @@ Config = Annotated[
         "--config",
         is_eager=True,
         callback=lambda ctx, value: _apply_config(ctx, value),
-        help="Settings file (TOML; default ./replicator.toml if present). Flags win over it.",
+        help="Settings file (TOML; default ./replicator.toml, else $REPLICATOR_CONFIG, else ~/.config/replicator/config.toml). Flags win over it.",
     ),
 ]
 
@@ -844,7 +885,7 @@ def _apply_config(ctx: typer.Context, path: Path | None) -> Path | None:
         if any(param.name == "config" for param in command.params)
     }
     # A RunError here names the file and the line, and is shown as it is: the file may be
-    # ./replicator.toml, read without any --config.
+    # ./replicator.toml or a user file, read without any --config.
     defaults = config_file.defaults_for(path, commands)
     # A repeatable option given once in the file (`store = "fast"`) is a list of one.
     repeatable = {param.name for param in ctx.command.params if getattr(param, "multiple", False)}

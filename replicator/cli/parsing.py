@@ -41,6 +41,10 @@ class OptionError(RunError, ValueError):
     """A value given for an option cannot be used: the run does not start (exit 2)."""
 
 
+#: `--log-level`: the names of Python's logging levels, least first.
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 def one_of(option: str, value: str, choices: Iterable[str], noun: str) -> str:
     """`value` if it is one of `choices`; else an error that lists them and names the closest,
     so that `--status actve` stops the run instead of quietly selecting nothing."""

@@ -28,13 +28,14 @@ from replicator import __version__
 from replicator.cli.advice import error_line
 from replicator.cli.config import closest
 from replicator.cli.exits import EXIT_INTERNAL, EXIT_MAX_TRANSFER
-from replicator.cli.options import Metrics, Watching
+from replicator.cli.options import LogOptions, Metrics, Watching
 from replicator.cli.parsing import OptionError
 from replicator.cli.views import console, progress
 from replicator.cli.views.console import printable
 from replicator.engine import run as engine
 from replicator.engine.events import EventSink, fan_out
 from replicator.model.errors import ErrorKind, RunError
+from replicator.model.files import open_regular
 from replicator.model.selection import Selection
 from replicator.model.settings import Settings
 from replicator.openstack.connect import Side, open_glance, read_settings, side_auth
@@ -130,17 +131,42 @@ async def _stoppable(work: Callable[[], Awaitable[int]]) -> int:
     return code
 
 
-def start_logging(debug: bool) -> None:
-    """`--debug`: every request, to stderr."""
-    if not debug:
+def start_logging(output: LogOptions) -> None:
+    """`--debug`: every request, to stderr. `--log-file`: the log lines at `--log-level` and
+    above appended to a file (created 0600, never through a symlink, as `--report` is), opened
+    now so that a path that cannot be written stops the run before it starts.
+
+    The line per image is printed by `console.LineLog` and logged as `replicator.lines`: the
+    file gets it, stderr does not get it twice."""
+    handlers: list[logging.Handler] = []
+    if output.debug:
+        stderr = logging.StreamHandler(sys.stderr)
+        stderr.addFilter(lambda record: not record.name.startswith(console.LINES.name))
+        handlers.append(stderr)
+    if output.log_file:
+        try:
+            stream = open(output.log_file, "a", encoding="utf-8", opener=_log_opener)
+        except OSError as exc:
+            raise RunError(f"cannot write the log file {output.log_file}: {exc.strerror}") from exc
+        to_file = logging.StreamHandler(stream)
+        to_file.setLevel(logging.getLevelName(output.log_level))
+        handlers.append(to_file)
+    if not handlers:
         return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(PrintableFormatter("%(asctime)s %(name)s %(message)s"))
+    for handler in handlers:  # the file's lines also say their level, as oslo.log's did
+        shape = (
+            "%(asctime)s %(levelname)s %(name)s %(message)s" if handler.level else "%(asctime)s %(name)s %(message)s"
+        )
+        handler.setFormatter(PrintableFormatter(shape))
     logger = logging.getLogger("replicator")
-    logger.handlers[:] = [handler]
-    logger.setLevel(logging.DEBUG)
+    logger.handlers[:] = handlers
+    logger.setLevel(min(handler.level or logging.DEBUG for handler in handlers))
     logger.propagate = False
     logger.debug("replicator %s, Python %s", __version__, platform.python_version())
+
+
+def _log_opener(path: str, flags: int) -> int:
+    return open_regular(path, flags, 0o600)
 
 
 class PrintableFormatter(logging.Formatter):
@@ -258,7 +284,7 @@ def copy(
     """Run a copy (with --dry-run, print its plan) between the stores `stores` opens. The
     report and the metrics file are opened first: a path that cannot be written stops the run
     before it starts. The report is closed with its end record, however the run ended."""
-    start_logging(watch.debug)
+    start_logging(watch)
     report = console.JsonLinesReport(watch.report, command) if watch.report else None
     wanted = metrics is not None and (metrics.metrics_port is not None or metrics.metrics_file is not None)
     watcher = MetricsWatcher(metrics, command) if wanted and metrics and not watch.dry_run else None

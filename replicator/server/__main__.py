@@ -17,7 +17,8 @@ from aiohttp import web
 from replicator.server.app import create_app
 from replicator.server.config import FaultConfig, ServerConfig
 from replicator.server.control import TOKEN_VARIABLE
-from replicator.server.switches import SWITCHES, Reader
+from replicator.server.seeded import seed_images
+from replicator.server.switches import SWITCHES, Reader, byte_count
 
 
 def api_list(text: str) -> tuple[str, ...]:
@@ -85,6 +86,21 @@ def parser() -> argparse.ArgumentParser:
         help="Start with N made-up metadata-only images (users' snapshots: active, private, twenty-odd "
         "properties each, no data held; the same N gives the same images), in memory only: for listings at scale.",
     )
+    p.add_argument(
+        "--seed-images",
+        type=int,
+        default=0,
+        metavar="N",
+        help="Before serving, upload N images of random data (seed-0, seed-1...: active, raw, with the checksum "
+        "and os_hash_value computed from their data), kept in --data-dir like any other: for experiments.",
+    )
+    p.add_argument(
+        "--seed-size",
+        type=_cli(byte_count),
+        default=1024 * 1024,
+        metavar="SIZE",
+        help="The size of each seeded image (bytes, or 64K, 10M, 1G; default 1M).",
+    )
     control = p.add_argument_group(
         "control paths",
         "GET/POST /_faults (see or change the fault switches) and POST /_token (mint an API token) exist only "
@@ -147,8 +163,18 @@ async def start(
     return runner
 
 
-async def serve(host: str, port: int, data_dir: Path, config: ServerConfig, tls: ssl.SSLContext | None = None) -> None:
-    """Serve until SIGINT or SIGTERM."""
+async def serve(
+    host: str,
+    port: int,
+    data_dir: Path,
+    config: ServerConfig,
+    tls: ssl.SSLContext | None = None,
+    seed: tuple[int, int] = (0, 0),
+) -> None:
+    """Serve until SIGINT or SIGTERM; first, `seed` (count, size): images with data to upload."""
+    if seed[0]:
+        seeded = await seed_images(data_dir, config, *seed)
+        print(f"replicator serve: seeded {len(seeded)} images of {seed[1]} bytes each", flush=True)
     runner = await start(host, port, data_dir, config, tls)
     scheme = "https" if tls else "http"
     apis = " and ".join(config.apis)
@@ -165,13 +191,20 @@ async def serve(host: str, port: int, data_dir: Path, config: ServerConfig, tls:
         await runner.cleanup()
 
 
-def run(host: str, port: int, data_dir: Path, config: ServerConfig, tls: ssl.SSLContext | None = None) -> None:
+def run(
+    host: str,
+    port: int,
+    data_dir: Path,
+    config: ServerConfig,
+    tls: ssl.SSLContext | None = None,
+    seed: tuple[int, int] = (0, 0),
+) -> None:
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(host, port, data_dir, config, tls))
+        asyncio.run(serve(host, port, data_dir, config, tls, seed))
     else:
-        uvloop.run(serve(host, port, data_dir, config, tls))
+        uvloop.run(serve(host, port, data_dir, config, tls, seed))
 
 
 def tls_context(cert_file: Path | None, key_file: Path | None) -> ssl.SSLContext | None:
@@ -198,13 +231,15 @@ def from_command_line(
             options.error(f"--control needs the admin token: --control-token TOKEN, or {TOKEN_VARIABLE} set")
     if args.generate_images < 0:
         options.error("--generate-images takes a count of at least 0")
+    if args.seed_images < 0:
+        options.error("--seed-images takes a count of at least 0")
     return args, config_from(args, control_token), tls_context(args.cert_file, args.key_file)
 
 
 def main(argv: list[str] | None = None) -> None:
     try:
         args, config, tls = from_command_line(argv, os.environ)
-        run(args.host, args.port, args.data_dir, config, tls)
+        run(args.host, args.port, args.data_dir, config, tls, (args.seed_images, args.seed_size))
     except OSError as exc:  # port in use, data folder not writable
         print(f"replicator: error: {exc}", file=sys.stderr)
         sys.exit(2)

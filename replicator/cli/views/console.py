@@ -6,8 +6,10 @@ The engine only emits events and returns results; this module turns them into te
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sys
+import textwrap
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -96,8 +98,14 @@ def size_json(inventory: Inventory) -> str:
     )
 
 
+#: The line per image, also logged: `--log-file` keeps it (and stderr is not given it twice).
+LINES = logging.getLogger("replicator.lines")
+LINES.addHandler(logging.NullHandler())  # no handler configured: never Python's last resort
+
+
 class LineLog(Subscriber):
-    """An event sink that writes one line per finished image (and per retry) to a stream."""
+    """An event sink that writes one line per finished image (and per retry) to a stream,
+    and logs it (INFO; WARNING for a retry, ERROR for a failure) for `--log-file`."""
 
     output = "the log"
 
@@ -110,12 +118,12 @@ class LineLog(Subscriber):
         self._write(plan_line(event.images_with_work - event.prunes, event.images, event.bytes_to_copy, event.prunes))
 
     def on_image_retrying(self, event: ImageRetrying) -> None:
-        self._write(f"retry {event.attempt} for {printable(event.image_id)}: {printable(event.error)}")
+        self._write(f"retry {event.attempt} for {printable(event.image_id)}: {printable(event.error)}", logging.WARNING)
 
     def on_image_finished(self, event: ImageFinished) -> None:
         result = event.result
         if result.result == Outcome.FAILED:
-            self._write(f"FAILED  {_image(result.image_id, result.name)}: {printable(result.error)}")
+            self._write(f"FAILED  {_image(result.image_id, result.name)}: {printable(result.error)}", logging.ERROR)
         elif (result.result == Outcome.OK and not self._quiet) or self._verbose:
             detail = f"{human_size(result.bytes)} in {result.seconds:.1f}s" if result.bytes else reason_text(result)
             if result.bytes and result.verified is False:
@@ -124,8 +132,9 @@ class LineLog(Subscriber):
                 detail += f" ({result.reason})"  # what became of the projects without a counterpart
             self._write(f"{result.action:<7} {_image(result.image_id, result.name)}: {printable(detail)}")
 
-    def _write(self, line: str) -> None:
+    def _write(self, line: str, level: int = logging.INFO) -> None:
         print(line, file=self._stream or sys.stderr, flush=True)
+        LINES.log(level, "%s", line)
 
 
 def _report_opener(path: str, flags: int) -> int:
@@ -331,23 +340,24 @@ def summary(results: Iterable[ImageResult] | RunTally, seconds: float, unfinishe
         for (action, result), count in sorted(tally.images.items())
     )
     lines.append(f"{'total':<17} {tally.total_images:>7} {human_size(copied):>11}")
-    lines.append(f"{human_size(copied)} copied in {seconds:.1f}s ({human_size(rate)}/s mean{counting})")
+    notes = [f"{human_size(copied)} copied in {seconds:.1f}s ({human_size(rate)}/s mean{counting})"]
     if sent:
         them = (
             "transfers that did not complete: the next run sends them"
             if transfers != 1
             else "transfer that did not complete: the next run sends it"
         )
-        lines.append(f"{human_size(sent)} sent by {transfers} {them} again (Glance cannot resume an upload)")
+        notes.append(f"{human_size(sent)} sent by {transfers} {them} again (Glance cannot resume an upload)")
     if tally.unverified:
-        lines.append(f"{tally.unverified} copies {UNVERIFIED}")
+        notes.append(f"{tally.unverified} copies {UNVERIFIED}")
     if tally.converted:
-        lines.append(
+        notes.append(
             f"{tally.converted} copies converted by the target on import (verified in flight before; "
             "compared by metadata and virtual size from now on)"
         )
     if tally.deferred:
-        lines.append(f"--max-transfer reached: {tally.deferred} images not started; the same command again goes on")
+        notes.append(f"--max-transfer reached: {tally.deferred} images not started; the same command again goes on")
+    lines.extend(fitted(note) for note in notes)
     if tally.unmapped.images:
         lines.append(unmapped_text(tally.unmapped))
     if tally.pruned:
@@ -357,6 +367,16 @@ def summary(results: Iterable[ImageResult] | RunTally, seconds: float, unfinishe
         lines.append(f"{len(tally.failed)} failed:")
         lines.extend(f"  {_image(r.image_id, r.name)}: {printable(r.error)}" for r in tally.failed)
     return "\n".join(lines)
+
+
+#: The width the summary's sentences are wrapped to: a terminal's least, as the bars' rows.
+COLUMNS = 80
+
+
+def fitted(sentence: str) -> str:
+    """A sentence of the summary in lines of at most 80 columns, each after the first indented,
+    words kept whole (a line longer than 80 columns is one word longer: a size never split)."""
+    return textwrap.fill(sentence, COLUMNS, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False)
 
 
 def _tallied(results: Iterable[ImageResult]) -> RunTally:
