@@ -214,3 +214,12 @@ def test_identical_pairs_take_the_quick_path_and_keep_every_guard():
     assert action.problem and "different data" in action.reason
     (action,) = plan([plain], [copy_of(plain, status="deactivated")], Settings())
     assert action.kind == "update" and action.set_status == "active"
+
+
+def test_properties_named_as_the_targets_are_kept_only_where_the_source_lacks_them() -> None:
+    source = image(color="blue")
+    target = copy_of(source, site="edge-1", stale="x")
+    (action,) = plan([source], [target], Settings(target_injects=frozenset({"site", "color"})))
+    assert action.target_added == ("site",)
+    assert [(c.key, c.new) for c in action.changes] == [("stale", MISSING)]
+    assert "target-added property site kept" in action.reason

@@ -260,6 +260,14 @@ DontReplicate = Annotated[
         "--dontreplicate", "-D", panel=TRANSFER, help='Space-separated fields not to replicate, e.g. "owner min_ram".'
     ),
 ]
+TargetInjects = Annotated[
+    str,
+    _option(
+        "--target-injects",
+        panel=TRANSFER,
+        help='Properties the target adds on import (comma- or space-separated, e.g. "site,owner_team"): kept where the source lacks them.',
+    ),
+]
 UploadMethod = Annotated[
     str,
     _option(
@@ -649,9 +657,15 @@ class Fields(SettingsPart):
 
     metaonly: MetaOnly = DEFAULT_SETTINGS.metaonly
     dontreplicate: DontReplicate = " ".join(sorted(DEFAULT_SETTINGS.dont_replicate))
+    target_injects: TargetInjects = ",".join(sorted(DEFAULT_SETTINGS.target_injects))
 
     def settings(self, base: Settings) -> Settings:
-        return replace(base, metaonly=self.metaonly, dont_replicate=frozenset(self.dontreplicate.split()))
+        return replace(
+            base,
+            metaonly=self.metaonly,
+            dont_replicate=frozenset(self.dontreplicate.split()),
+            target_injects=frozenset(self.target_injects.replace(",", " ").split()),
+        )
 
 
 @dataclass(frozen=True)

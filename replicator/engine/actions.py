@@ -84,6 +84,9 @@ class Action:
     #: "deactivate" or "delete" when it is to be pruned.
     gone_from_source: bool = False
     prune: str | None = None
+    #: Properties of the target copy that the target added on import (`--target-injects`) and
+    #: the source lacks: kept, and reported by compare as target-added rather than differences.
+    target_added: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         problem = _contradiction(self)

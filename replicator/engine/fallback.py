@@ -77,3 +77,16 @@ def update_fallbacks(
             (kept, f"kept the target's {' and '.join(sorted(given_up))}: the target refused the source's")
         )
     return alternatives
+
+
+def refused_properties(keys: Sequence[str], changed: int, refusal: ImageError) -> ImageError:
+    """The error for properties whose changes the target refused one by one (403), with what
+    the operator can do; the other `changed - len(keys)` changes were made."""
+    names = ", ".join(keys)
+    made = changed - len(keys)
+    return refusal.again(
+        f"propert{'ies' if len(keys) > 1 else 'y'} {names}: change refused by the target (403: a property "
+        f"protection or policy; {made} other change{'s' if made != 1 else ''} made); use admin credentials "
+        f'on the target, or -D "{" ".join(keys)}" to leave {"them" if len(keys) > 1 else "it"} alone: {refusal}',
+        retryable=False,
+    )

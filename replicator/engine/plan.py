@@ -145,16 +145,22 @@ def _decide(image: ImageRecord, current: ImageRecord | None, settings: Settings)
     # still be compared (metadata but its formats; the virtual size, in `target_conversion`).
     conversion = target_conversion(image, current) if not same_data(image, current) else None
     converted = CONVERTED_ATTRIBUTES if conversion else frozenset()
-    excluded = settings.not_compared | marks_kept(image, current, settings) | converted
+    injected = injected_kept(image, current, settings)
+    excluded = settings.not_compared | marks_kept(image, current, settings) | converted | injected
     changes = tuple(attribute_changes(image.replicated(excluded), current.replicated(excluded), excluded))
     changes += _mark_named(current, settings)
     same = not (changes or members)
     reason = "identical" if same else "metadata differs"
+    if injected:
+        reason = f"{reason} ({injected_note(injected)})"
     if conversion:
         reason = f"{reason} ({converted_note(conversion)}: compared by metadata and virtual size)"
     # Every action below also brings the metadata and the members in line.
-    update = partial(Action, image=image, current=current, changes=changes, member_changes=members)
-    in_line = Action(ActionKind.SKIP, image, current, reason=reason, identical=True) if same else None
+    added = tuple(sorted(injected))
+    update = partial(Action, image=image, current=current, changes=changes, member_changes=members, target_added=added)
+    in_line = (
+        Action(ActionKind.SKIP, image, current, reason=reason, identical=True, target_added=added) if same else None
+    )
     staged = wants_data and staged_whole(image, current)
     if (current.status == "queued" and (wants_data or not same)) or staged:
         # An empty record (or one with data staged) under our id: ours only if we made it (a
@@ -330,6 +336,25 @@ def marks_kept(image: ImageRecord, current: ImageRecord, settings: Settings) -> 
     return frozenset(
         key for key, value in current.attributes.items() if value == settings.mark_value and key not in image.attributes
     )
+
+
+def injected_kept(image: ImageRecord, current: ImageRecord, settings: Settings) -> frozenset[str]:
+    """The properties of the target copy `current` that the target added on import (named by
+    `--target-injects`) and the source lacks: kept, never removed as properties the source lacks.
+
+    Glance's `inject_image_metadata` plugin records nowhere what it added, and a property the
+    source lost since the copy looks the same; so only the names the operator gives are the
+    target's. Where the source has the property, its value follows the source as any other.
+    """
+    return frozenset(
+        key for key in settings.target_injects if key in current.attributes and key not in image.attributes
+    )
+
+
+def injected_note(keys: frozenset[str]) -> str:
+    """The words for properties kept as target-added (in a run's and in compare's reasons)."""
+    names = ", ".join(sorted(keys))
+    return f"target-added propert{'ies' if len(keys) > 1 else 'y'} {names} kept (--target-injects)"
 
 
 def decide_prune(current: ImageRecord, settings: Settings) -> Action:

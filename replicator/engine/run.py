@@ -73,8 +73,8 @@ class Walked:
 
 @dataclass
 class Comparison:
-    """What `compare` and `--dry-run` report: the images with a difference (every image, when
-    asked for all), counts per category, the walk, (between two clouds) the source's projects
+    """What `compare` and `--dry-run` report: the images with a difference or with properties kept
+    as target-added (every image, when asked for all), counts per category, the walk, (between two clouds) the source's projects
     that have no counterpart on the target, and `refused_prunes`: when more images than
     `max_prune` would be pruned, how many (a run would then prune none)."""
 
@@ -146,7 +146,7 @@ async def compare(
                 unmapped.add(action.image.unmapped_projects)
             if action.prune:
                 guard.hold(action)
-            if every or differs(action):
+            if every or differs(action) or action.target_added:
                 kept.append(action)
     if guard.exceeded:
         kept = [over_prune_limit(action, settings) if action.prune else action for action in kept]

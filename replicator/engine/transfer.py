@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 import types
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TypeVar, assert_never
 
@@ -33,7 +33,7 @@ from replicator.engine.events import (
     ImageRetrying,
     ImageStarted,
 )
-from replicator.engine.fallback import creation_fallbacks, update_fallbacks
+from replicator.engine.fallback import creation_fallbacks, refused_properties, update_fallbacks
 from replicator.engine.plan import creation_attributes, reason_when_done, staged_whole
 from replicator.engine.reopen import reopening_stream
 from replicator.engine.verify import StreamVerifier, check_held, converted_note, target_conversion
@@ -312,7 +312,29 @@ class Transfer:
                 if kept:
                     await self._target.update_metadata(image, current, kept)
 
-            await _first_accepted(update_fallbacks(action.changes, exc, self._settings), exc, notes, update)
+            try:
+                await _first_accepted(update_fallbacks(action.changes, exc, self._settings), exc, notes, update)
+            except ImageError as refusal:
+                if refusal.kind is not ErrorKind.FORBIDDEN:
+                    raise
+                await self._update_each(image, current, action.changes, refusal)
+
+    async def _update_each(
+        self, image: ImageRecord, current: ImageRecord, changes: Sequence[AttributeChange], refusal: ImageError
+    ) -> None:
+        """After a refused PATCH (403: a property protection, or a policy), each change alone,
+        so that one protected property does not cost the changes the target allows; the refused
+        ones (decided on each answer's kind, never its wording) are the image's error, named."""
+        refused = []
+        for change in changes:
+            try:
+                await self._target.update_metadata(image, current, [change])
+            except ImageError as exc:
+                if exc.kind is not ErrorKind.FORBIDDEN:
+                    raise
+                refused.append(change.key)
+        if refused:
+            raise refused_properties(refused, len(changes), refusal)
 
     async def _read_back(self, action: Action, checked_in_flight: bool, done: _Ending) -> bool:
         """Whether the copy is verified, after asking the target what it now holds.

@@ -22,6 +22,10 @@ class Settings:
     concurrency: int = 4
     chunk_size: int = 1 * MiB
     dont_replicate: frozenset[str] = frozenset()
+    #: Properties the target adds to what it receives (Glance's `inject_image_metadata` import
+    #: plugin): kept on a copy whose source lacks them, reported as target-added, never removed.
+    #: Named by the operator, because Glance records nowhere which properties a plugin added.
+    target_injects: frozenset[str] = frozenset()
     metaonly: bool = False
     verify: bool = True
     retries: int = 3

@@ -481,6 +481,13 @@ def compare_text(comparison: Comparison | Sequence[Action]) -> str:
                 f"differs   {_image(image.id, image.name)}: {printable(change.key)}: "
                 f"source {_value(change.new)}, target {_value(change.old)}"
             )
+    for action in comparison.actions:
+        for key in action.target_added:
+            lines.append(
+                f"kept      {_image(action.image.id, action.image.name)}: {printable(key)}: "
+                f"target-added {_value(action.current.attributes[key] if action.current else None)} "
+                "(--target-injects; not a difference)"
+            )
     if comparison.unmapped.images:
         lines.append(unmapped_text(comparison.unmapped))
     kinds = comparison.counts

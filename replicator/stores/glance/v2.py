@@ -356,6 +356,10 @@ class GlanceV2Store:
         )
 
     async def apply_members(self, image: ImageRecord, changes: Sequence[MemberChange]) -> None:
+        """Bring the image's members in line, every one of them: a status the target refuses
+        (403: Glance lets only the member project, or an admin, accept or reject a share) does
+        not stop the others; the refused ones are raised together at the end, one per member."""
+        refused: list[tuple[MemberChange, ImageError]] = []
         for change in changes:
             what = f"share image {image.id} with {change.member}"
             if change.new is MISSING:
@@ -369,13 +373,20 @@ class GlanceV2Store:
                 )
                 if change.new == "pending":
                     continue
-            await self._transport.send(
-                "PUT",
-                image_path(image, "members", change.member),
-                json={"status": change.new},
-                expected=(200,),
-                what=what,
-            )
+            try:
+                await self._transport.send(
+                    "PUT",
+                    image_path(image, "members", change.member),
+                    json={"status": change.new},
+                    expected=(200,),
+                    what=what,
+                )
+            except ImageError as exc:
+                if exc.kind is not ErrorKind.FORBIDDEN:
+                    raise
+                refused.append((change, exc))
+        if refused:
+            raise refused_statuses(refused)
 
     async def delete_image(self, image: ImageRecord) -> None:
         await self._transport.send("DELETE", image_path(image), expected=(204,), what=f"delete image {image.id}")
@@ -407,6 +418,18 @@ async def import_methods(transport: Transport, settings: Settings) -> frozenset[
     methods = body.get("import-methods") if isinstance(body, dict) else None
     value = methods.get("value") if isinstance(methods, dict) else None
     return frozenset(str(name) for name in value) if isinstance(value, list) else frozenset()
+
+
+def refused_statuses(refused: Sequence[tuple[MemberChange, ImageError]]) -> ImageError:
+    """One error for the member statuses the target refused, naming each member, with what the
+    operator can do; its fields are the first refusal's (forbidden, not retryable)."""
+    each = "; ".join(f"member {change.member}: status {change.new} refused" for change, _ in refused)
+    first = refused[0][1]
+    return first.again(
+        f"{each} (the target lets only the member project, or an admin, set a member's status: "
+        f"the members are added, pending; use admin credentials on the target, or -D members): {first}",
+        retryable=False,
+    )
 
 
 def _member_pairs(body: Any) -> tuple[tuple[str, str], ...] | None:
