@@ -151,14 +151,19 @@ def start_logging(output: LogOptions) -> None:
         to_file = logging.StreamHandler(stream)
         to_file.setLevel(logging.getLevelName(output.log_level))
         handlers.append(to_file)
+    logger = logging.getLogger("replicator")
     if not handlers:
+        # As a new process has it: a run in the same process as an earlier one (the tests run
+        # many) must not write through that run's handlers, to streams that may be closed.
+        logger.handlers.clear()
+        logger.setLevel(logging.NOTSET)
+        logger.propagate = True
         return
     for handler in handlers:  # the file's lines also say their level, as oslo.log's did
         shape = (
             "%(asctime)s %(levelname)s %(name)s %(message)s" if handler.level else "%(asctime)s %(name)s %(message)s"
         )
         handler.setFormatter(PrintableFormatter(shape))
-    logger = logging.getLogger("replicator")
     logger.handlers[:] = handlers
     logger.setLevel(min(handler.level or logging.DEBUG for handler in handlers))
     logger.propagate = False
