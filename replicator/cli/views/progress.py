@@ -124,8 +124,9 @@ class Tally(Subscriber):
         )
 
 
-#: The widest a name is shown in its bar's row: every row fits 80 columns (name, bar, bytes,
-#: rate, ETA: 24 + 16 + 15 + 12 + 7 and the gaps), a longer name ends in "…".
+#: The widest a name is shown in its bar's row at 80 columns: every row fits (name, bar, bytes,
+#: rate, ETA: 24 + 16 + 15 + 12 + 7 and the gaps), a longer name ends in "…". A wider terminal
+#: gives the names what it has beyond 80 columns.
 NAME_WIDTH = 24
 BAR_WIDTH = 16
 
@@ -172,7 +173,8 @@ class ProgressBars(Subscriber):
 
         RateColumn, CountsFirst = _rich_classes()
         self.tally = Tally()
-        name = Column(no_wrap=True, overflow="ellipsis", max_width=NAME_WIDTH)
+        console = console or Console(stderr=True)
+        name = Column(no_wrap=True, overflow="ellipsis", max_width=max(NAME_WIDTH, console.width - 80 + NAME_WIDTH))
         fixed = Column(no_wrap=True)
         self._progress = CountsFirst(
             # No markup: an image named "[/]" or "[link=...]" is a name, not an instruction.
@@ -180,7 +182,7 @@ class ProgressBars(Subscriber):
             BarColumn(bar_width=BAR_WIDTH, table_column=fixed),
             DownloadColumn(binary_units=True, table_column=fixed),
             RateColumn(table_column=fixed), TimeRemainingColumn(table_column=fixed),
-            console=console or Console(stderr=True), transient=False,
+            console=console, transient=False,
         )  # fmt: skip
         self._overall: TaskID | None = None
         self._sized = False
