@@ -21,6 +21,7 @@ from tests.support import glance_client as gc
 from tests.support.cli import assert_one_line_error, replicator, run, summary_count
 from tests.support.glance_v1 import v1_create, v1_detail
 from tests.support.records import IMAGE_ID
+from tests.support.report_file import image_lines
 
 V1_ONLY = ("--api", "v1")
 
@@ -102,6 +103,37 @@ def test_what_v1_cannot_express_is_folded_as_it_would_read_back() -> None:
     assert held == {"visibility": "private", "build_id": "7", "min_ram": 1}
     assert held_attributes({"visibility": "community"})["visibility"] == "private"
     assert held_attributes({"visibility": "public"})["visibility"] == "public"
+
+
+def test_a_property_v1_would_read_as_a_base_attribute_is_left_out_and_said(
+    serve_one, start_serve, tmp_path: Path
+) -> None:
+    """Issue 20: a v2 property `Name` or `MIN-RAM` folds, in a v1 header name, into the base
+    attribute: it is never sent to a v1 target nor compared as the attribute, and the image's
+    line says it was not copied (-v, the report)."""
+    assert held_attributes({"name": "real", "Name": "forged", "MIN-RAM": "9", "min_ram": 1}) == {
+        "name": "real",
+        "min_ram": 1,
+    }
+    (image_id,) = gc.seed_raw_images(serve_one.url, [1000])
+    gc.patch(
+        serve_one.url,
+        image_id,
+        [{"op": "add", "path": "/Name", "value": "forged"}, {"op": "add", "path": "/MIN-RAM", "value": "9"}],
+    )
+    target = start_serve(*V1_ONLY).url
+    report = tmp_path / "run.jsonl"
+    first = run("livecopy", serve_one.url, target, "--report", str(report))
+    assert first.exit_code == 0, first.stderr
+    said = "properties MIN-RAM, Name not copied"
+    (line,) = image_lines(report)
+    assert said in line["reason"]
+    held = v1_detail(target)[image_id]
+    assert held["name"] != "forged" and held["min_ram"] == 0 and held["properties"] == {}
+    again = run("livecopy", serve_one.url, target, "-v")
+    assert again.exit_code == 0, again.stderr
+    assert f"identical; {said}" in again.stderr
+    assert run("compare", serve_one.url, target).exit_code == 0
 
 
 def test_a_value_no_header_can_carry_is_refused() -> None:

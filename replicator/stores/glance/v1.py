@@ -38,6 +38,7 @@ from replicator.stores.glance.transport import ApiPath, Transport, api_path
 from replicator.stores.glance.v1_codec import (
     META,
     PURGE_PROPS,
+    folded_away,
     held_attributes,
     member_ids,
     record_from_v1,
@@ -94,7 +95,8 @@ class GlanceV1Store:
 
     def as_held(self, image: ImageRecord) -> ImageRecord:
         members = None if image.members is None else [member for member, _ in image.members]
-        held = replace(image, attributes=held_attributes(image.attributes), members=None)
+        dropped = tuple(sorted({*image.dropped, *folded_away(image.attributes)}))  # said in its reason
+        held = replace(image, attributes=held_attributes(image.attributes), members=None, dropped=dropped)
         return held if members is None else with_members(held, members)
 
     def read_data(self, image: ImageRecord, offset: int = 0) -> AsyncGenerator[bytes, None]:

@@ -62,17 +62,32 @@ def with_members(record: ImageRecord, member_ids: Sequence[str]) -> ImageRecord:
 
 
 def held_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
-    """v2-form attributes as a v1 Glance keeps them (and gives them back in its listing)."""
+    """v2-form attributes as a v1 Glance keeps them (and gives them back in its listing).
+
+    A custom property whose name v1 folds into one of the base attributes' (`Name`, `MIN-RAM`)
+    is left out (`folded_away`): sent, it would come back as no property at all, and held, it
+    would stand in for the attribute itself."""
     held = {}
+    away = set(folded_away(attributes))
     for key, value in attributes.items():
-        if key in NOT_HELD:
+        if key in NOT_HELD or key in away:
             continue
         if key == "visibility":
             value = "public" if value == "public" else "private"  # v1 knew only is_public
         elif key not in SETTABLE_BASE:
-            key = key.lower().replace("-", "_")  # v1 read property names from header names so
+            key = _folded(key)
         held[key] = value
     return held
+
+
+def folded_away(attributes: Mapping[str, Any]) -> tuple[str, ...]:
+    """The custom property names a v1 Glance cannot keep apart from its base attributes: v1
+    carries a property in a header name, which it reads case-folded, `-` as `_`."""
+    return tuple(sorted(key for key in attributes if key not in SETTABLE_BASE and _folded(key) in SETTABLE_BASE))
+
+
+def _folded(key: str) -> str:
+    return key.lower().replace("-", "_")  # v1 read property names from header names so
 
 
 def to_headers(attributes: Mapping[str, Any]) -> dict[str, str]:
