@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 from replicator.engine.plan import STAGED, attribute_changes, plan, totals
 from replicator.model.changes import MISSING, AttributeChange
@@ -134,6 +135,20 @@ def test_an_upload_under_way_or_another_owner_s_staged_data_is_left_alone():
     for target in (staged(source, None), staged(source, 9), staged(source, 10, owner="p2")):
         (action,) = plan([source], [target], Settings())
         assert action.problem and not action.upload and "uploading" in action.reason, target
+
+
+def test_between_clouds_an_owner_without_counterpart_fills_no_squatted_image():
+    """Issue 20, between two clouds: the source's owner has no counterpart on the target and
+    `--fallback-owner` lets the target's project own the copy, so no owner is given to it:
+    a target tenant's queued image under the id is ours only with this mirror's mark."""
+    source = replace(image(name="secret"), unmapped_owner="acme-prod")  # owner mapped away
+    squatted = copy_of(source, status="queued", owner="p-tenant")
+    marked = Settings(fallback_owner=True, mark_property="replicated_by", mark_value="replicator from Glance at a")
+    for settings in (Settings(fallback_owner=True), marked):
+        (action,) = plan([source], [squatted], settings)
+        assert action.kind == "problem" and not action.upload and "not ours" in action.reason
+    (action,) = plan([source], [copy_of(squatted, replicated_by=marked.mark_value)], marked)
+    assert (action.kind, action.upload) == ("upload", True)
 
 
 def test_staged_data_under_our_id_is_imported_only_into_an_image_that_is_ours():
