@@ -14,15 +14,11 @@ import asyncio
 import sys
 import time
 from collections.abc import Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import NoReturn
 
-import typer
-
 from replicator.cli import session
 from replicator.cli.advice import error_line
-from replicator.cli.exits import EXIT_INTERNAL
 from replicator.cli.options import Metrics, NamedSide, Watching
 from replicator.cli.views import console, progress
 from replicator.cli.views.targets import Prefixed, TargetRow, targets_summary
@@ -106,30 +102,15 @@ def copy_many(
     wanted = metrics is not None and (metrics.metrics_port is not None or metrics.metrics_file is not None)
     names = [target.name for target in targets]
     watcher = TargetsWatcher(metrics, names) if wanted and metrics and not watch.dry_run else None
-    succeeded = False
-    code = EXIT_INTERNAL
 
     async def work() -> int:
-        nonlocal succeeded
         opened_source, opened = await open_many(source, targets, settings, projects)
         async with session.closing(opened_source, *(target.store for target in opened)):
             if watch.dry_run:
                 return await _plans(opened_source, opened, settings, watch)
-            code = await _copy(opened_source, opened, settings, watch, report, watcher)
-        succeeded = code == 0
-        return code
+            return await _copy(opened_source, opened, settings, watch, report, watcher)
 
-    try:
-        with watcher or nullcontext():
-            session.run(work, _sides(source, targets))
-    except typer.Exit as ended:
-        code = ended.exit_code
-        raise
-    finally:
-        if watcher is not None:
-            watcher.ended(succeeded)
-        if report is not None:
-            report.finish(code)
+    session.run_watched(work, _sides(source, targets), watcher, report)
 
 
 async def _plans(source: ImageStore, targets: list[OpenedTarget], settings: Settings, watch: Watching) -> int:

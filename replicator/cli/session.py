@@ -20,7 +20,7 @@ import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 import typer
 
@@ -293,21 +293,39 @@ def copy(
     report = console.JsonLinesReport(watch.report, command) if watch.report else None
     wanted = metrics is not None and (metrics.metrics_port is not None or metrics.metrics_file is not None)
     watcher = MetricsWatcher(metrics, command) if wanted and metrics and not watch.dry_run else None
-    succeeded = False
-    code = EXIT_INTERNAL
 
     async def work() -> int:
-        nonlocal succeeded
         opened = await stores()
         async with closing(opened.source, opened.target):
             if watch.dry_run:
                 return await _plan(opened, settings, watch, report)
             outputs: list[EventSink] = [report] if report is not None else []
             outputs += watcher.sinks() if watcher is not None else []
-            result = await _copy(opened, settings, watch, outputs)
-        succeeded = result == 0
-        return result
+            return await _copy(opened, settings, watch, outputs)
 
+    run_watched(work, sides, watcher, report)
+
+
+class Watcher(Protocol):
+    """The metrics of a run (`MetricsWatcher`, `many.TargetsWatcher`): open while it lasts,
+    told at its end whether it succeeded."""
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(self, *exc_info: object) -> Any: ...
+
+    def ended(self, succeeded: bool) -> None: ...
+
+
+def run_watched(
+    work: Callable[[], Awaitable[int]],
+    sides: Mapping[str, Side] | None,
+    watcher: Watcher | None,
+    report: console.JsonLinesReport | None,
+) -> NoReturn:
+    """`run`, with the metrics open while it lasts; however it ends, they learn whether it
+    succeeded (exit status 0) and the report gets its end record."""
+    code = EXIT_INTERNAL
     try:
         with watcher or nullcontext():
             run(work, sides)
@@ -316,7 +334,7 @@ def copy(
         raise
     finally:
         if watcher is not None:
-            watcher.ended(succeeded)
+            watcher.ended(code == 0)
         if report is not None:
             report.finish(code)
 
