@@ -174,19 +174,32 @@ class GlanceV2Store:
         Glance had begun (`importing`) instead of asking for a second one.
         """
         attempts = 0
+        reverted = False
 
         async def ask() -> None:
-            nonlocal attempts
+            nonlocal attempts, reverted
             attempts += 1
             started = False
             if attempts > 1:
                 status = (await self._record(image, f"look up image {image.id}")).get("status")
                 if status == ImageStatus.ACTIVE:
                     return
+                if status == ImageStatus.QUEUED:  # Glance reverted that import: nothing is staged
+                    reverted = True
+                    return
                 started = status == ImageStatus.IMPORTING
             await self._import(image, {"name": UploadMethod.GLANCE_DIRECT.value}, already_started=started)
 
         await with_retries(ask, self._settings.retries)
+        if reverted:  # staging again is right now: the whole write is retried, data sent again
+            raise ImageError(
+                f"image {image.id}: Glance reverted the import whose answer was lost (queued again): "
+                "its data is staged again",
+                kind=ErrorKind.SERVER,
+                side=self._transport.side,
+                retryable=True,
+                retry_after=0,
+            )
 
     async def _stream(self, image: ImageRecord, chunks: AsyncIterator[bytes], endpoint: str, what: str) -> None:
         """Send the image's bytes as one request body."""
